@@ -1,0 +1,1 @@
+"""voiced.lsp: the language server every editor talks to (`voiced lsp`)."""

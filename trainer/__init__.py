@@ -1,0 +1,1 @@
+"""voiced.trainer: voice datasets, LoRA training, the adapter registry and the evaluation gate."""

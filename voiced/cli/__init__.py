@@ -1,0 +1,32 @@
+"""The `voiced` command line: parses options, calls the library, formats results.
+
+Each command group lives in its own module and is registered here, one line each.
+No extraction, SQL or training happens in this package.
+"""
+
+from __future__ import annotations
+
+import click
+
+from voiced import __version__
+from voiced.cli.errors import VoicedGroup
+
+
+@click.group(cls=VoicedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="voiced")
+def main() -> None:
+    """Learn your writing voice from your own prose and rewrite text in it.
+
+    Everything runs on this machine. Start with `voiced init`, then
+    `voiced add FOLDER` for each folder you write in.
+    """
+
+
+def _register() -> None:
+    from voiced.cli import setup_cmds, corpus_cmds
+
+    setup_cmds.register(main)
+    corpus_cmds.register(main)
+
+
+_register()

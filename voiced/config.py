@@ -1,0 +1,316 @@
+"""Configuration: every default lives here, once.
+
+One dataclass per concern, each field with a help string, is the contract.
+The TOML file in the user config directory overrides the defaults, and CLI
+flags override the file, but only flags the user actually gave (see
+``voiced.cli.options``). Invalid files raise :class:`ConfigError` naming the
+key and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+import tomli_w
+
+from voiced.paths import Paths, get_paths
+
+EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are the writing voice of the author whose prose you were trained on. "
+    "Write as they write: their vocabulary, sentence rhythm, punctuation and turns "
+    "of phrase. Keep the meaning, the names and the facts of the text you are given."
+)
+
+# The formats the extractors understand, by file extension.
+SUPPORTED_EXTENSIONS = (
+    ".md", ".markdown", ".txt", ".text", ".rst", ".org", ".tex", ".docx", ".odt",
+)
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    """A dataclass field carrying its help string (shown by docs and ``--help``)."""
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class VoiceConfig:
+    """One voice: the folders it learns from and the model it adapts."""
+
+    name: str = _help("Name of the voice, used by --voice.", default="default")
+    folders: list[str] = _help("Folders whose prose makes up this voice.", default_factory=list)
+    include: list[str] = _help(
+        "Glob patterns (relative to each folder) of files to read; empty means every supported format.",
+        default_factory=list,
+    )
+    exclude: list[str] = _help(
+        "Glob patterns (gitignore syntax, relative to each folder) of files to skip.",
+        default_factory=list,
+    )
+    system_prompt: str = _help(
+        "The description of the voice, identical in every training example and every request.",
+        default=DEFAULT_SYSTEM_PROMPT,
+    )
+    base_model: str = _help(
+        "Base model: the embedded SmolLM2-135M-Instruct, a local Hugging Face folder or GGUF file, or a Hugging Face id.",
+        default=EMBEDDED_MODEL,
+    )
+
+
+@dataclass
+class ExtractionSettings:
+    """How files become passages."""
+
+    max_file_bytes: int = _help("Files larger than this are skipped (bytes).", default=20_000_000)
+    max_unpacked_bytes: int = _help(
+        "Largest uncompressed size accepted from a .docx/.odt archive (bytes); guards against zip bombs.",
+        default=100_000_000,
+    )
+    min_passage_words: int = _help("Paragraphs with fewer words are not prose passages.", default=6)
+    max_passage_words: int = _help(
+        "Longer paragraphs are split at sentence boundaries into passages of about this size.", default=400,
+    )
+
+
+@dataclass
+class WatchSettings:
+    """How the folder watcher reacts to edits."""
+
+    debounce_seconds: float = _help(
+        "Quiet time after the last event on a file before it is re-read; editors save in bursts.",
+        default=0.15,
+    )
+    rescan_missing_seconds: float = _help(
+        "How often a watched folder that disappeared is checked for its return.", default=2.0,
+    )
+
+
+@dataclass
+class DatasetSettings:
+    """How a voice's passages become training examples (owned by voiced.trainer.dataset)."""
+
+    seed: int = _help("Seed for roughening and shape sampling; the same corpus gives the same dataset.", default=1234)
+    max_example_tokens: int = _help("Longest training example, prompt and response together (tokens).", default=512)
+    valid_fraction: float = _help("Share of documents held out for validation (stable, by path hash).", default=0.1)
+    test_fraction: float = _help("Share of documents held out for the evaluation gate (stable, by path hash).", default=0.1)
+
+
+@dataclass
+class TrainingSettings:
+    """LoRA training (owned by voiced.trainer)."""
+
+    lora_rank: int = _help("LoRA rank r.", default=16)
+    lora_alpha: float = _help("LoRA alpha (the update is scaled by alpha / r).", default=32.0)
+    lora_dropout: float = _help("Dropout on the LoRA input.", default=0.05)
+    target_modules: list[str] = _help(
+        "Linear layers that get adapters, by name.", default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+    )
+    seed: int = _help("Seed for initialisation and batch order.", default=1234)
+
+
+@dataclass
+class Config:
+    """The whole configuration: voices plus one settings section per concern."""
+
+    voices: dict[str, VoiceConfig] = field(default_factory=dict)
+    extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    dataset: DatasetSettings = field(default_factory=DatasetSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    path: Path | None = None
+
+    def voice(self, name: str | None = None) -> VoiceConfig:
+        """The named voice, or the only/first voice when no name is given."""
+        if not self.voices:
+            raise ConfigError("No voice is configured.", fix="Run `voiced init`, then `voiced add FOLDER`.")
+        if name is None:
+            return next(iter(self.voices.values()))
+        if name not in self.voices:
+            known = ", ".join(self.voices)
+            raise ConfigError(f"There is no voice named {name!r} (configured: {known}).",
+                              fix=f"Create it with `voiced voices create {name}` or pick one of those.")
+        return self.voices[name]
+
+    def voice_for_path(self, path: Path) -> VoiceConfig | None:
+        """The first voice with a folder containing ``path``."""
+        path = Path(path).expanduser().resolve()
+        for voice in self.voices.values():
+            for folder in voice.folders:
+                if path.is_relative_to(Path(folder).expanduser().resolve()):
+                    return voice
+        return None
+
+
+class ConfigError(Exception):
+    """An invalid or missing configuration, with what to do about it."""
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return f"{self.message}\n{self.fix}" if self.fix else self.message
+
+
+_SETTINGS_SECTIONS: dict[str, type] = {
+    name: hint for name, hint in get_type_hints(Config).items() if name not in ("voices", "path")
+}
+_VOICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _check_value(value: Any, expected: Any, key: str, where: Path | None) -> Any:
+    """Type-check one TOML value against a dataclass annotation."""
+    origin = get_origin(expected)
+    ok: bool
+    if origin is list:
+        (item_type,) = get_args(expected)
+        ok = isinstance(value, list) and all(isinstance(v, item_type) for v in value)
+        label = f"a list of {item_type.__name__}"
+    elif expected is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+        label = "a number"
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        label = "an integer"
+    else:
+        ok = isinstance(value, expected)
+        label = f"a {getattr(expected, '__name__', expected)}"
+    if not ok:
+        raise ConfigError(
+            f"Invalid configuration: `{key}` must be {label}, not {value!r}.",
+            fix=f"Edit {where or 'the config file'} and correct `{key}`.",
+        )
+    return value
+
+
+def _build(cls: type, table: Any, prefix: str, where: Path | None, **extra: Any) -> Any:
+    """Instantiate a settings dataclass from a TOML table, rejecting unknown keys."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"Invalid configuration: `{prefix}` must be a table.",
+                          fix=f"Edit {where or 'the config file'}: write it as [{prefix}].")
+    hints = get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = dict(extra)
+    for key, value in table.items():
+        if key not in known or key in extra:
+            choices = ", ".join(sorted(known - set(extra)))
+            raise ConfigError(
+                f"Invalid configuration: unknown key `{prefix}.{key}`.",
+                fix=f"Edit {where or 'the config file'}: remove it, or use one of: {choices}.",
+            )
+        kwargs[key] = _check_value(value, hints[key], f"{prefix}.{key}", where)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any], where: Path | None = None) -> Config:
+    """Validate a parsed TOML document and build the :class:`Config`."""
+    config = Config(path=where)
+    for key, value in data.items():
+        if key == "voices":
+            if not isinstance(value, dict):
+                raise ConfigError("Invalid configuration: `voices` must be a table of voices.",
+                                  fix=f"Edit {where}: write each voice as [voices.NAME].")
+            for name, table in value.items():
+                check_voice_name(name)
+                config.voices[name] = _build(VoiceConfig, table, f"voices.{name}", where, name=name)
+        elif key in _SETTINGS_SECTIONS:
+            setattr(config, key, _build(_SETTINGS_SECTIONS[key], value, key, where))
+        else:
+            raise ConfigError(
+                f"Invalid configuration: unknown section `{key}`.",
+                fix=f"Edit {where}: remove it, or use one of: voices, {', '.join(_SETTINGS_SECTIONS)}.",
+            )
+    return config
+
+
+def check_voice_name(name: str) -> None:
+    if not _VOICE_NAME.match(name):
+        raise ConfigError(
+            f"Invalid voice name {name!r}.",
+            fix="Use letters, digits, '-', '_' or '.', starting with a letter or digit (at most 64).",
+        )
+
+
+def load_config(paths: Paths | None = None, *, required: bool = True) -> Config:
+    """Read the config file; an absent file is an error unless ``required`` is false."""
+    paths = paths or get_paths()
+    where = paths.config_file
+    if not where.exists():
+        if required:
+            raise ConfigError(f"voiced is not set up yet: {where} does not exist.",
+                              fix="Run `voiced init` to create it.")
+        return Config(path=where)
+    try:
+        data = tomllib.loads(where.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where} is not valid TOML: {exc}.", fix="Fix the syntax at that line.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read {where}: {exc}.", fix="Check the file's permissions and encoding.") from exc
+    return config_from_dict(data, where)
+
+
+def _non_default(obj: Any) -> dict[str, Any]:
+    """The fields of a settings dataclass that differ from their defaults."""
+    defaults = type(obj)()
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
+            if getattr(obj, f.name) != getattr(defaults, f.name)}
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """What :func:`save_config` writes: every voice in full, settings only where changed."""
+    data: dict[str, Any] = {"voices": {}}
+    for name, voice in config.voices.items():
+        data["voices"][name] = {k: v for k, v in dataclasses.asdict(voice).items() if k != "name"}
+    for section in _SETTINGS_SECTIONS:
+        changed = _non_default(getattr(config, section))
+        if changed:
+            data[section] = changed
+    return data
+
+
+_HEADER = """\
+# voiced configuration.
+# Each [voices.NAME] table is a voice: the folders it learns from, include and
+# exclude globs, the system prompt that describes it, and its base model.
+# Settings sections ([extraction], [watch], ...) override the defaults listed by
+# `voiced config defaults`. `voiced add` and `voiced voices create` edit this file.
+"""
+
+
+def save_config(config: Config, paths: Paths | None = None) -> Path:
+    """Write the config atomically, readable by the user alone."""
+    paths = paths or get_paths()
+    paths.ensure_private(paths.config_dir)
+    target = paths.config_file
+    tmp = target.with_suffix(".toml.tmp")
+    text = _HEADER + "\n" + tomli_w.dumps(config_to_dict(config))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(tmp, target)
+    config.path = target
+    return target
+
+
+def settings_defaults() -> dict[str, list[tuple[str, Any, str]]]:
+    """Every setting with its default and help string, by section (for docs and `voiced config defaults`)."""
+    out: dict[str, list[tuple[str, Any, str]]] = {}
+    for section, cls in _SETTINGS_SECTIONS.items():
+        out[section] = [
+            (f.name, getattr(cls(), f.name), f.metadata.get("help", ""))
+            for f in dataclasses.fields(cls)
+        ]
+    out["voices.NAME"] = [
+        (f.name, getattr(VoiceConfig(), f.name), f.metadata.get("help", ""))
+        for f in dataclasses.fields(VoiceConfig) if f.name != "name"
+    ]
+    return out
