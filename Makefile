@@ -1,0 +1,35 @@
+# The two set-up commands: `make demo` and `make test`. Both create .venv and
+# install everything on a fresh machine; nothing is installed by hand.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.voiced-installed
+DEMO_HOME := $(CURDIR)/.voiced-demo
+
+# torch goes in first. Without CUDA, the pinned CPU build (a local file on the
+# project's machines; an unpinned torch would pull a multi-GB CUDA build).
+TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 || [ "$$(uname -s)" = Darwin ]; then echo torch; else echo torch==2.13.0; fi)
+
+.PHONY: demo test install clean-demo
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip wheel setuptools
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_HOME)
+	VOICED_HOME=$(DEMO_HOME) bash examples/demo.sh
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean-demo:
+	rm -rf $(DEMO_HOME)
