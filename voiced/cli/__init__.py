@@ -22,11 +22,17 @@ def main() -> None:
     """
 
 
-def _register() -> None:
-    from voiced.cli import setup_cmds, corpus_cmds
+# One module per command group; each exposes `register(main)`.
+COMMAND_MODULES = [
+    "setup_cmds",
+]
 
-    setup_cmds.register(main)
-    corpus_cmds.register(main)
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"voiced.cli.{name}").register(main)
 
 
 _register()
