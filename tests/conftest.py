@@ -27,3 +27,17 @@ def austen_dir() -> Path:
     if not AUSTEN.is_dir():
         pytest.fail(f"{AUSTEN} is missing: the shared corpora must sit beside the repository.")
     return AUSTEN
+
+
+def run_voiced(*args: str, check: bool = True, input: str | None = None, timeout: float = 300):
+    """Run the real `voiced` CLI in a subprocess with the test's VOICED_HOME."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "voiced", *args],
+        capture_output=True, text=True, env=os.environ.copy(), input=input, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"voiced {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result

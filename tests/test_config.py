@@ -1,0 +1,126 @@
+"""Configuration: defaults in one place, validation that names the key and the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import stat
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from voiced.cli.options import apply_overrides, given_options
+from voiced.config import (
+    Config,
+    ConfigError,
+    ExtractionSettings,
+    VoiceConfig,
+    config_from_dict,
+    load_config,
+    save_config,
+    settings_defaults,
+)
+from voiced.paths import get_paths
+
+
+def test_paths_follow_voiced_home(voiced_home):
+    paths = get_paths()
+    for directory in (paths.config_dir, paths.data_dir, paths.state_dir, paths.cache_dir):
+        assert directory.is_relative_to(voiced_home)
+
+
+def test_round_trip_keeps_voices_and_changed_settings():
+    config = Config(voices={"essays": VoiceConfig(name="essays", folders=["/tmp/x"], exclude=["drafts/"])})
+    config.extraction.min_passage_words = 9
+    path = save_config(config)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = load_config()
+    assert loaded.voices["essays"].folders == ["/tmp/x"]
+    assert loaded.voices["essays"].exclude == ["drafts/"]
+    assert loaded.extraction.min_passage_words == 9
+    assert loaded.extraction.max_file_bytes == ExtractionSettings().max_file_bytes
+    # Unchanged settings are not written, so new defaults reach old files.
+    assert "max_file_bytes" not in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"voices": {"a": {"folders": "notes"}}}, "voices.a.folders"),
+        ({"voices": {"a": {"colour": "blue"}}}, "voices.a.colour"),
+        ({"extraction": {"min_passage_words": "six"}}, "extraction.min_passage_words"),
+        ({"extraction": {"min_passage_words": True}}, "extraction.min_passage_words"),
+        ({"watch": {"debounce_seconds": "fast"}}, "watch.debounce_seconds"),
+        ({"nonsense": {}}, "nonsense"),
+    ],
+)
+def test_invalid_values_name_the_key(data, key):
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert f"`{key}`" in info.value.message
+    assert info.value.fix
+
+
+def test_integers_are_accepted_for_floats():
+    config = config_from_dict({"watch": {"debounce_seconds": 1}})
+    assert config.watch.debounce_seconds == 1.0
+
+
+def test_bad_voice_name_and_bad_toml():
+    with pytest.raises(ConfigError, match="Invalid voice name"):
+        config_from_dict({"voices": {"has space": {}}})
+    paths = get_paths()
+    paths.ensure_private(paths.config_dir)
+    paths.config_file.write_text("[voices.a\nfolders = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config()
+
+
+def test_missing_config_says_run_init():
+    with pytest.raises(ConfigError) as info:
+        load_config()
+    assert "voiced init" in info.value.fix
+    assert load_config(required=False).voices == {}
+
+
+def test_voice_lookup():
+    config = Config(voices={"a": VoiceConfig(name="a"), "b": VoiceConfig(name="b")})
+    assert config.voice().name == "a"
+    assert config.voice("b").name == "b"
+    with pytest.raises(ConfigError, match="no voice named 'c'"):
+        config.voice("c")
+    with pytest.raises(ConfigError, match="No voice"):
+        Config().voice()
+
+
+def test_voice_for_path(tmp_path):
+    (tmp_path / "a" / "sub").mkdir(parents=True)
+    (tmp_path / "b").mkdir()
+    config = Config(voices={"a": VoiceConfig(name="a", folders=[str(tmp_path / "a")]),
+                            "b": VoiceConfig(name="b", folders=[str(tmp_path / "b")])})
+    assert config.voice_for_path(tmp_path / "a" / "sub" / "n.md").name == "a"
+    assert config.voice_for_path(tmp_path / "b" / "n.md").name == "b"
+    assert config.voice_for_path(tmp_path / "c.md") is None
+
+
+def test_every_default_has_help():
+    for section, rows in settings_defaults().items():
+        for name, _default, help_text in rows:
+            assert help_text, f"{section}.{name} has no help string"
+
+
+def test_flags_override_only_when_given():
+    """A flag's default never overrides the config file; a given flag always does."""
+    settings = dataclasses.replace(ExtractionSettings(), min_passage_words=9)
+    seen = {}
+
+    @click.command()
+    @click.option("--min-words", type=int, default=6)
+    @click.pass_context
+    def command(ctx, min_words):
+        seen["settings"] = apply_overrides(settings, given_options(ctx, {"min_words": "min_passage_words"}))
+
+    CliRunner().invoke(command, [], catch_exceptions=False)
+    assert seen["settings"].min_passage_words == 9
+    CliRunner().invoke(command, ["--min-words", "6"], catch_exceptions=False)
+    assert seen["settings"].min_passage_words == 6
