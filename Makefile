@@ -11,7 +11,7 @@ DEMO_HOME := $(CURDIR)/.voiced-demo
 # project's machines; an unpinned torch would pull a multi-GB CUDA build).
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 || [ "$$(uname -s)" = Darwin ]; then echo torch; else echo torch==2.13.0; fi)
 
-.PHONY: demo test install clean-demo
+.PHONY: demo test install docs clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+docs: $(STAMP)
+	$(BIN)/cog -r docs/cli.md
 
 clean-demo:
 	rm -rf $(DEMO_HOME)

@@ -1,0 +1,16 @@
+"""Docs that cannot drift: the command reference is regenerated from the code."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_cli_reference_is_current():
+    result = subprocess.run(
+        [sys.executable, "-m", "cogapp", "--check", "docs/cli.md"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, f"docs/cli.md is out of date: run `make docs`.\n{result.stdout}{result.stderr}"
