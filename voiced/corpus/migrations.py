@@ -1,0 +1,94 @@
+"""The corpus schema, grown by named migrations applied in order.
+
+Each migration is a function ``mNNN_name(db)``; the ``migrations`` table records
+the names already applied, so an old database is brought forward step by step
+and a new one is built by the same steps. Never edit a released migration: add
+the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+
+def m001_documents(db: sqlite3.Connection) -> None:
+    """One row per file of a voice: where it is, what it was when last read, and whether that worked."""
+    db.execute(
+        """
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            voice TEXT NOT NULL,
+            path TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mtime_ns INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+            error TEXT,
+            notes TEXT NOT NULL DEFAULT '[]',
+            first_seen REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (voice, path)
+        )
+        """
+    )
+    db.execute("CREATE INDEX documents_by_folder ON documents (voice, folder)")
+
+
+def m002_passages(db: sqlite3.Connection) -> None:
+    """The prose of each document, paragraph by paragraph, hashed so duplicates can be told apart at read time."""
+    db.execute(
+        """
+        CREATE TABLE passages (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            voice TEXT NOT NULL,
+            section TEXT NOT NULL,
+            ord INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            words INTEGER NOT NULL,
+            hash TEXT NOT NULL,
+            added REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX passages_by_document ON passages (document_id, ord)")
+    # Serves "is there an older passage with this text in this voice?" (the duplicate rule).
+    db.execute("CREATE INDEX passages_by_hash ON passages (voice, hash, id)")
+    db.execute("CREATE INDEX passages_by_added ON passages (voice, added)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_documents,
+    m002_passages,
+]
+
+
+def applied_migrations(db: sqlite3.Connection) -> list[str]:
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    return [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+
+def migrate(db: sqlite3.Connection, migrations: list[Callable[[sqlite3.Connection], None]] | None = None) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; returns the names applied now.
+
+    ``db`` must be in autocommit mode (``isolation_level=None``). ``BEGIN IMMEDIATE``
+    takes the write lock first, so two processes opening a new database at once
+    cannot both apply the same step.
+    """
+    done_now: list[str] = []
+    for migration in MIGRATIONS if migrations is None else migrations:
+        name = migration.__name__
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if name not in applied_migrations(db):
+                migration(db)
+                db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+                done_now.append(name)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return done_now
