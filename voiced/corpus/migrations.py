@@ -60,9 +60,15 @@ def m002_passages(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX passages_by_added ON passages (voice, added)")
 
 
+def m003_documents_by_hash(db: sqlite3.Connection) -> None:
+    """Find the record of a file that reappeared under another name (a move the watcher saw only half of)."""
+    db.execute("CREATE INDEX documents_by_hash ON documents (voice, content_hash)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_documents,
     m002_passages,
+    m003_documents_by_hash,
 ]
 
 

@@ -220,9 +220,8 @@ class CorpusStore:
     def remove(self, voice: str, paths: Iterable[str]) -> int:
         """Forget documents (deleted or moved-out files) and their passages."""
         with self._write() as db:
-            before = db.total_changes
-            db.executemany("DELETE FROM documents WHERE voice = ? AND path = ?", [(voice, p) for p in paths])
-            return db.total_changes - before
+            cursor = db.executemany("DELETE FROM documents WHERE voice = ? AND path = ?", [(voice, p) for p in paths])
+            return max(cursor.rowcount, 0)
 
     def remove_voices_except(self, voices: Iterable[str]) -> int:
         """Forget voices that are no longer configured."""
@@ -254,6 +253,14 @@ class CorpusStore:
                 "SELECT id, path, folder, size, mtime_ns, content_hash, status FROM documents "
                 "WHERE voice = ? AND path = ?", (voice, path)).fetchone()
         return KnownDocument(*row) if row else None
+
+    def vanished_with_hash(self, voice: str, digest: str) -> KnownDocument | None:
+        """A readable record with these bytes whose file is no longer on disk: the source of a move."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, path, folder, size, mtime_ns, content_hash, status FROM documents "
+                "WHERE voice = ? AND content_hash = ? AND status = 'ok'", (voice, digest)).fetchall()
+        return next((KnownDocument(*row) for row in rows if not os.path.lexists(row[1])), None)
 
     # ----------------------------------------------------------------- reads
 
