@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from voiced.corpus import CorpusError, CorpusStore
-from voiced.corpus.migrations import MIGRATIONS, m001_documents, migrate
+from voiced.corpus.migrations import MIGRATIONS, m001_documents, migrate, schema
 from voiced.corpus.records import FileState
 from voiced.paths import get_paths
 
@@ -38,6 +38,7 @@ def test_blank_database_gets_every_migration(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "corpus.sqlite3")
     assert [r[0] for r in db.execute("SELECT name FROM migrations ORDER BY rowid")] == [m.__name__ for m in MIGRATIONS]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert "CREATE TABLE passages" in schema() and "documents_by_hash" in schema()
     store.close()
 
 

@@ -98,3 +98,11 @@ def migrate(db: sqlite3.Connection, migrations: list[Callable[[sqlite3.Connectio
             db.execute("ROLLBACK")
             raise
     return done_now
+
+
+def schema() -> str:
+    """The SQL of a fully migrated database, for the generated docs."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    migrate(db)
+    rows = db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+    return "\n".join(f"{row[0].strip()};" for row in rows)

@@ -196,6 +196,8 @@ class CorpusWatcher:
         self._queue_file(src)
 
     def _note_move(self, src: str, dest: str) -> None:
+        if self._owner(dest) is None:
+            return  # moved out: the source's own event removes it
         with self._moves_lock:
             self._moves[dest] = src
 
