@@ -339,10 +339,11 @@ class CorpusStore:
             texts = {
                 (row[0], row[1]): row[2:]
                 for row in db.execute(
-                    f"""SELECT p.voice, d.folder, SUM({KEPT}), SUM(CASE WHEN {KEPT} THEN p.words ELSE 0 END),
-                               SUM(NOT {KEPT})
-                    FROM passages AS p JOIN documents AS d ON d.id = p.document_id
-                    {where.replace("voice", "p.voice")} GROUP BY p.voice, d.folder""", args)
+                    f"""SELECT voice, folder, SUM(kept), SUM(kept * words), SUM(1 - kept)
+                    FROM (SELECT p.voice AS voice, d.folder AS folder, p.words AS words, {KEPT} AS kept
+                          FROM passages AS p JOIN documents AS d ON d.id = p.document_id
+                          {where.replace("voice", "p.voice")})
+                    GROUP BY voice, folder""", args)
             }
         folders: dict[str, dict[str, FolderStats]] = {}
         for voice_name, folder, n_docs, n_errors, last in docs:
