@@ -25,6 +25,7 @@ def main() -> None:
 # One module per command group; each exposes `register(main)`.
 COMMAND_MODULES = [
     "setup_cmds",
+    "corpus_cmds",
 ]
 
 

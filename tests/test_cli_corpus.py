@@ -1,0 +1,66 @@
+"""The corpus commands end to end on real files, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from conftest import DEMO_CORPUS, run_voiced
+
+
+def _demo_voice(tmp_path):
+    notes = tmp_path / "notes"
+    shutil.copytree(DEMO_CORPUS, notes)
+    run_voiced("init", "--voice", "austen")
+    run_voiced("add", str(notes), "--voice", "austen")
+    return notes
+
+
+def test_scan_corpus_show_export(tmp_path):
+    notes = _demo_voice(tmp_path)
+    scanned = run_voiced("scan").stdout
+    assert "austen: 8 files: 8 added" in scanned  # README.md is in .voicedignore
+
+    table = run_voiced("corpus").stdout
+    assert str(notes) in table and "total" in table
+    stats = json.loads(run_voiced("corpus", "--json").stdout)[0]
+    assert stats["documents"] == 8 and stats["words"] > 20_000 and stats["errors"] == 0
+
+    shown = run_voiced("corpus", "show", "-n", "3").stdout
+    assert shown.count("words") >= 3 and "Chapter" in shown
+    # Extraction drops what is not prose: front matter, code, Obsidian comments.
+    exported = [json.loads(line) for line in run_voiced("corpus", "export").stdout.splitlines()]
+    assert len(exported) > 200
+    texts = "\n".join(row["text"] for row in exported)
+    for junk in ("draft: false", "print(", "%%", "[[", "[!note]"):
+        assert junk not in texts
+    assert all(row["section"] for row in exported)
+    assert {"voice", "path", "section", "order", "text", "words"} <= set(exported[0])
+
+    again = run_voiced("scan").stdout
+    assert "0 added, 0 updated" in again and "8 unchanged" in again
+
+
+def test_errors_are_listed(tmp_path):
+    notes = _demo_voice(tmp_path)
+    (notes / "broken.docx").write_bytes(b"PK\x03\x04 this is not a whole zip file")
+    (notes / "binary.md").write_bytes(b"\x00\x01\x02\xff" * 200)
+    run_voiced("scan")
+    listed = run_voiced("corpus", "--errors").stdout
+    assert "broken.docx" in listed and "binary.md" in listed
+    rows = json.loads(run_voiced("corpus", "--errors", "--json").stdout)
+    assert {r["path"].rsplit("/", 1)[-1] for r in rows} == {"broken.docx", "binary.md"}
+    assert all(r["reason"] for r in rows)
+    # The good files are untouched by the bad ones.
+    assert json.loads(run_voiced("corpus", "--json").stdout)[0]["documents"] == 8
+
+
+def test_export_to_file_and_unknown_voice(tmp_path):
+    _demo_voice(tmp_path)
+    run_voiced("scan")
+    target = tmp_path / "out.jsonl"
+    result = run_voiced("corpus", "export", "--voice", "austen", "-o", str(target))
+    assert "Wrote" in result.stderr
+    assert len(target.read_text().splitlines()) > 200
+    missing = run_voiced("corpus", "show", "--voice", "nobody", check=False)
+    assert missing.returncode == 1 and "no voice named" in missing.stderr
