@@ -110,9 +110,30 @@ class TrainingSettings:
     lora_alpha: float = _help("LoRA alpha (the update is scaled by alpha / r).", default=32.0)
     lora_dropout: float = _help("Dropout on the LoRA input.", default=0.05)
     target_modules: list[str] = _help(
-        "Linear layers that get adapters, by name.", default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        "Linear layers that get adapters, by name; [\"all-linear\"] means every linear layer but the output head.",
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
     )
     seed: int = _help("Seed for initialisation and batch order.", default=1234)
+    learning_rate: float = _help(
+        "Peak learning rate; 0 means the LoRA heuristic 5e-4 * (2000 / hidden_size)^0.781, capped by max_learning_rate.",
+        default=0.0,
+    )
+    max_learning_rate: float = _help(
+        "Cap on the heuristic learning rate: small models (hidden 576 gives 1.3e-3) diverge above about 1e-3 with alpha/r = 2.",
+        default=1e-3,
+    )
+    warmup_fraction: float = _help("Share of the steps spent warming the learning rate up from 0; then it decays linearly to 0.", default=0.05)
+    batch_size: int = _help("Examples per optimiser step.", default=4)
+    epochs: int = _help("Passes over the training examples.", default=3)
+    weight_decay: float = _help("AdamW weight decay on the LoRA weights.", default=0.0)
+    max_grad_norm: float = _help("Gradients are clipped to this norm; 0 disables clipping.", default=1.0)
+    eval_every: int = _help("Validate every this many steps (and at the end); the best adapter so far is kept.", default=50)
+    patience: int = _help("Stop after this many validations in a row without improvement; 0 never stops early.", default=3)
+    max_steps: int = _help("Stop after this many optimiser steps (a smoke run); 0 means no limit.", default=0)
+    max_minutes: float = _help("Stop after this many minutes of training, keeping the best adapter; 0 means no limit.", default=180.0)
+    backend: str = _help("Training backend: auto (MLX on Apple Silicon when installed, else PEFT), peft or mlx.", default="auto")
+    device: str = _help("PEFT device: auto (CUDA, then MPS, then CPU), cuda, mps or cpu.", default="auto")
+    torch_threads: int = _help("CPU threads for training; 0 means one per core available to the process.", default=0)
 
 
 @dataclass
