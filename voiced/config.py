@@ -137,6 +137,19 @@ class TrainingSettings:
 
 
 @dataclass
+class DaemonSettings:
+    """The background daemon and its local HTTP API (owned by voiced.daemon)."""
+
+    host: str = _help("Address the API listens on; only loopback (127.0.0.1, ::1, localhost) is accepted.", default="127.0.0.1")
+    port: int = _help("TCP port of the API; 0 lets the system pick a free one (recorded in daemon.json).", default=0)
+    max_body_bytes: int = _help("Largest request body accepted (bytes); larger requests get 413.", default=1_000_000)
+    max_text_chars: int = _help("Longest text accepted for a rewrite or continuation (characters); split longer text.", default=20_000)
+    max_tokens: int = _help("Most tokens generated per request unless the request asks for fewer.", default=512)
+    start_timeout_seconds: float = _help("How long `voiced daemon start` waits for the API to answer (model load included).", default=60.0)
+    stop_timeout_seconds: float = _help("How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", default=10.0)
+
+
+@dataclass
 class Config:
     """The whole configuration: voices plus one settings section per concern."""
 
@@ -145,6 +158,7 @@ class Config:
     watch: WatchSettings = field(default_factory=WatchSettings)
     dataset: DatasetSettings = field(default_factory=DatasetSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
     path: Path | None = None
 
     def voice(self, name: str | None = None) -> VoiceConfig:
