@@ -1,0 +1,49 @@
+"""Keeping the best adapter: written beside, then swapped in whole, readable by the user only.
+
+A crash or a cancel at any moment leaves either the previous best or the new
+one in ``out_dir/best``, never a half-written folder under that name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from voiced.trainer.results import BEST_ADAPTER_DIR, TRAINING_STATE_FILE
+
+
+def _make_private(folder: Path) -> None:
+    os.chmod(folder, 0o700)
+    for path in folder.rglob("*"):
+        os.chmod(path, 0o700 if path.is_dir() else 0o600)
+
+
+def save_best(out_dir: Path, write: Callable[[Path], None], state: dict[str, Any]) -> Path:
+    """Write an adapter with ``write(folder)`` plus ``state`` as JSON, then swap it in as ``best``."""
+    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    target = out_dir / BEST_ADAPTER_DIR
+    partial = out_dir / f".{BEST_ADAPTER_DIR}.partial"
+    old = out_dir / f".{BEST_ADAPTER_DIR}.old"
+    for leftover in (partial, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    partial.mkdir(mode=0o700)
+    try:
+        write(partial)
+        (partial / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
+        _make_private(partial)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def discard_partial(out_dir: Path) -> None:
+    """Remove anything a killed run may have left half-written."""
+    for name in (f".{BEST_ADAPTER_DIR}.partial", f".{BEST_ADAPTER_DIR}.old"):
+        shutil.rmtree(out_dir / name, ignore_errors=True)

@@ -1,0 +1,310 @@
+"""LoRA training with PEFT + transformers: CUDA (bf16 where supported), MPS, CPU (float32).
+
+The loop reports through ``progress`` and never displays anything; it stops on
+``should_stop``, ``max_steps``, ``max_minutes`` or patience, and keeps the best
+adapter (by validation loss) as safetensors in ``out_dir/best``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from voiced.config import TrainingSettings
+from voiced.trainer import stopping
+from voiced.trainer.backends import Progress, ShouldStop
+from voiced.trainer.checkpoint import discard_partial, save_best
+from voiced.trainer.results import TrainingError, TrainResult
+from voiced.trainer.schedule import lr_factor, resolve_learning_rate, steps_per_epoch, total_steps, warmup_steps
+
+IGNORE_INDEX = -100
+
+
+def pick_torch_device(preference: str = "auto") -> str:
+    """cuda, then mps, then cpu for "auto"; a named device must be present."""
+    import torch
+
+    present = {"cpu": True, "cuda": torch.cuda.is_available(),
+               "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if preference == "auto":
+        return next(name for name in ("cuda", "mps", "cpu") if present[name])
+    if not present.get(preference, False):
+        raise TrainingError(f"The training device {preference!r} is not available here; "
+                            "set `training.device` to \"auto\".")
+    return preference
+
+
+def training_dtype(device: str) -> "Any":
+    """bf16 on CUDA devices that support it; float32 elsewhere (CPU and MPS train stably in it)."""
+    import torch
+
+    if device == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def set_threads(settings: TrainingSettings) -> int:
+    """One torch thread per core this process may use, unless configured."""
+    import torch
+
+    threads = settings.torch_threads
+    if threads <= 0:
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, threads))
+    return torch.get_num_threads()
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def target_modules(settings: TrainingSettings) -> Any:
+    """The configured layer names, or PEFT's "all-linear" shorthand."""
+    if settings.target_modules == ["all-linear"]:
+        return "all-linear"
+    return list(settings.target_modules)
+
+
+def lora_config(settings: TrainingSettings) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=target_modules(settings), bias="none", task_type="CAUSAL_LM")
+
+
+def _field(example: Any, name: str) -> list[int]:
+    return list(example[name] if isinstance(example, dict) else getattr(example, name))
+
+
+def pad_batch(examples: Sequence[Any], pad_id: int = 0) -> dict[str, list[list[int]]]:
+    """Right-pad examples to the longest one; padding is masked out of attention and loss."""
+    width = max(len(_field(ex, "input_ids")) for ex in examples)
+    batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "attention_mask": []}
+    for ex in examples:
+        ids, labels = _field(ex, "input_ids"), _field(ex, "labels")
+        pad = width - len(ids)
+        batch["input_ids"].append(ids + [pad_id] * pad)
+        batch["labels"].append(labels + [IGNORE_INDEX] * pad)
+        batch["attention_mask"].append([1] * len(ids) + [0] * pad)
+    return batch
+
+
+def epoch_batches(examples: Sequence[Any], batch_size: int, seed: int, *, bucketing: bool = True) -> list[Any]:
+    """One epoch of padded batches: the dataset's batcher when it is there, else shuffled plain padding."""
+    try:
+        from voiced.trainer.dataset import make_batches  # teammate's batcher (bucketing by length)
+    except ImportError:
+        order = list(range(len(examples)))
+        random.Random(seed).shuffle(order)
+        return [pad_batch([examples[i] for i in order[start:start + batch_size]])
+                for start in range(0, len(order), batch_size)]
+    return list(make_batches(examples, batch_size, bucketing=bucketing, seed=seed))
+
+
+def to_tensors(batch: Any, device: str) -> dict[str, Any]:
+    """A batch (dict or object with input_ids, labels, attention_mask) as long tensors on ``device``."""
+    import torch
+
+    return {name: torch.as_tensor(batch[name] if isinstance(batch, dict) else getattr(batch, name),
+                                  dtype=torch.long).to(device)
+            for name in ("input_ids", "labels", "attention_mask")}
+
+
+def out_of_memory_types() -> tuple[type[BaseException], ...]:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
+    return (oom, MemoryError)
+
+
+def evaluate(model: Any, batches: Iterable[dict[str, Any]]) -> float:
+    """Mean loss per response token over the validation batches."""
+    import torch
+
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for batch in batches:
+            n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+            if n == 0:
+                continue
+            total += float(model(**batch).loss) * n
+            count += n
+    model.train()
+    return total / count if count else float("nan")
+
+
+class PeftBackend:
+    """PEFT + transformers on CUDA, MPS or CPU."""
+
+    name = "peft"
+
+    def train(self, model_spec: Any, tokenized_train: Sequence[Any], tokenized_valid: Sequence[Any],
+              settings: TrainingSettings, out_dir: Path, progress: Progress, should_stop: ShouldStop) -> TrainResult:
+        if not tokenized_train:
+            raise TrainingError("There are no training examples; add prose to the voice's folders first.")
+        device = pick_torch_device(settings.device)
+        dtype = training_dtype(device)
+        set_threads(settings)
+        seed_everything(settings.seed)
+        base, owned = self._load(model_spec, device, dtype)
+        from peft import get_peft_model
+
+        model = get_peft_model(base, lora_config(settings))
+        try:
+            run = _Run(model, tokenized_train, tokenized_valid, settings, Path(out_dir), progress, should_stop,
+                       device, dtype)
+            return run.execute()
+        finally:
+            if not owned:
+                model.unload()  # give the caller back its model without LoRA layers
+
+    @staticmethod
+    def _load(model_spec: Any, device: str, dtype: Any) -> tuple[Any, bool]:
+        """(model, owned): load from a spec, or take a caller's already loaded model."""
+        import torch
+
+        if isinstance(model_spec, torch.nn.Module):
+            return model_spec.to(device=device, dtype=dtype), False
+        from voiced.trainer.base_model import load_base_model  # teammate's loader (GGUF, folders, hub ids)
+
+        model, _tokenizer = load_base_model(model_spec, device, dtype)
+        return model, True
+
+
+class _Run:
+    """One training run's state; ``execute`` is the loop."""
+
+    def __init__(self, model: Any, train_set: Sequence[Any], valid_set: Sequence[Any], settings: TrainingSettings,
+                 out_dir: Path, progress: Progress, should_stop: ShouldStop, device: str, dtype: Any) -> None:
+        import torch
+
+        self.model, self.train_set, self.valid_set = model, train_set, valid_set
+        self.settings, self.out_dir, self.progress, self.should_stop = settings, out_dir, progress, should_stop
+        self.device, self.dtype = device, dtype
+        self.total = total_steps(len(train_set), settings)
+        self.per_epoch = steps_per_epoch(len(train_set), settings.batch_size)
+        self.lr = resolve_learning_rate(settings, model.config.hidden_size)
+        self.warmup = warmup_steps(self.total, settings.warmup_fraction)
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=settings.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, self.total, self.warmup))
+        self.params = params
+        self.early = stopping.EarlyStopping(settings.patience)
+        self.step = 0
+        self.tokens = 0
+        self.train_seconds = 0.0
+        self.losses: list[float] = []
+        self.valid_losses: list[tuple[int, float]] = []
+        self.adapter_dir: Path | None = None
+        self.valid_batches = [to_tensors(b, device) for b in
+                              _plain_batches(valid_set, settings.batch_size)] if valid_set else []
+
+    def execute(self) -> TrainResult:
+        discard_partial(self.out_dir)
+        budget = stopping.TimeBudget(self.settings.max_minutes)
+        self.progress({"event": "start", "backend": "peft", "total_steps": self.total, "epochs": self.settings.epochs,
+                       "examples": len(self.train_set), "valid_examples": len(self.valid_set),
+                       "batch_size": self.settings.batch_size, "learning_rate": self.lr, "device": self.device,
+                       "dtype": str(self.dtype).removeprefix("torch.")})
+        self.model.train()
+        try:
+            stopped = self._loop(budget)
+        except out_of_memory_types() as exc:
+            raise TrainingError(
+                f"Training ran out of memory at step {self.step + 1} (batch size {self.settings.batch_size}). "
+                "Lower `training.batch_size` or `dataset.max_example_tokens` and train again"
+                + (f"; the best adapter so far is kept in {self.adapter_dir}." if self.adapter_dir else ".")
+            ) from exc
+        if stopped != stopping.CANCELLED and self.valid_set and self.step > 0 \
+                and (not self.valid_losses or self.valid_losses[-1][0] != self.step):
+            self._validate()
+        if stopped != stopping.CANCELLED and not self.valid_set and self.step > 0:
+            self._keep(float("nan"))  # nothing to validate on: the final adapter is the best we have
+        seconds = budget.elapsed
+        result = TrainResult(
+            backend="peft", adapter_dir=self.adapter_dir, stopped=stopped, steps=self.step, total_steps=self.total,
+            best_step=self.early.best_step, best_valid_loss=self.early.best, learning_rate=self.lr,
+            seconds=seconds, tokens=self.tokens, train_losses=self.losses, valid_losses=self.valid_losses,
+            device=self.device, dtype=str(self.dtype).removeprefix("torch."))
+        self.progress({"event": "end", "stopped": stopped, "step": self.step, "total_steps": self.total,
+                       "best_step": result.best_step, "best_valid_loss": result.best_valid_loss,
+                       "adapter_dir": str(self.adapter_dir) if self.adapter_dir else None,
+                       "seconds": round(seconds, 3), "tokens_per_second": round(self.tokens / max(self.train_seconds, 1e-9), 2)})
+        return result
+
+    def _loop(self, budget: stopping.TimeBudget) -> str:
+        import torch
+
+        epoch = 0
+        while self.step < self.total:
+            for batch in epoch_batches(self.train_set, self.settings.batch_size, self.settings.seed + epoch):
+                if self.should_stop():
+                    return stopping.CANCELLED
+                if budget.exhausted:
+                    return stopping.MAX_MINUTES
+                started = time.perf_counter()
+                tensors = to_tensors(batch, self.device)
+                loss = self.model(**tensors).loss
+                loss.backward()
+                if self.settings.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss_value = float(loss)
+                self.train_seconds += time.perf_counter() - started
+                self.step += 1
+                self.tokens += int(tensors["attention_mask"].sum())
+                self.losses.append(loss_value)
+                self._report_step(loss_value, lr, epoch, budget)
+                if self.valid_set and (self.step % self.settings.eval_every == 0 or self.step == self.total):
+                    self._validate()
+                    if self.early.should_stop:
+                        return stopping.EARLY_STOPPING
+                if self.step >= self.total:
+                    break
+            epoch += 1
+        if self.settings.max_steps > 0 and self.total == self.settings.max_steps \
+                and self.total < self.per_epoch * self.settings.epochs:
+            return stopping.MAX_STEPS
+        return stopping.COMPLETED
+
+    def _report_step(self, loss: float, lr: float, epoch: int, budget: stopping.TimeBudget) -> None:
+        per_step = self.train_seconds / self.step
+        eta = per_step * (self.total - self.step)
+        if budget.remaining is not None:
+            eta = min(eta, budget.remaining)
+        self.progress({"event": "step", "step": self.step, "total_steps": self.total, "loss": round(loss, 5),
+                       "lr": lr, "tokens_per_second": round(self.tokens / max(self.train_seconds, 1e-9), 2),
+                       "eta_seconds": round(eta, 1), "epoch": round(self.step / max(self.per_epoch, 1), 3)})
+
+    def _validate(self) -> None:
+        loss = evaluate(self.model, self.valid_batches)
+        self.valid_losses.append((self.step, loss))
+        improved = self.early.update(self.step, loss)
+        if improved:
+            self._keep(loss)
+        self.progress({"event": "eval", "step": self.step, "valid_loss": round(loss, 5),
+                       "best": self.early.best, "improved": improved})
+
+    def _keep(self, valid_loss: float) -> None:
+        state = {"step": self.step, "valid_loss": None if math.isnan(valid_loss) else valid_loss,
+                 "learning_rate": self.lr, "total_steps": self.total}
+        self.adapter_dir = save_best(
+            self.out_dir, lambda folder: self.model.save_pretrained(folder, safe_serialization=True), state)
+
+
+def _plain_batches(examples: Sequence[Any], batch_size: int) -> list[dict[str, list[list[int]]]]:
+    """Validation batches in a fixed order, sorted by length so little is padded."""
+    ordered = sorted(examples, key=lambda ex: len(_field(ex, "input_ids")))
+    return [pad_batch(ordered[i:i + batch_size]) for i in range(0, len(ordered), batch_size)]
