@@ -1,0 +1,122 @@
+"""The Markdown chunker: structure kept byte for byte, only prose handed to the model."""
+
+from __future__ import annotations
+
+import pytest
+
+from voiced.daemon.markdown_chunks import reassemble, render, split_markdown, split_long
+
+DOCUMENT = """\
+---
+title: Notes on Persuasion
+tags: [austen, draft]
+---
+
+  # A heading that stays
+
+Anne walked down to the shore
+and watched the grey water.  
+She did not speak for a long while.
+
+- first item of a list
+  wrapped onto a second line
+- [ ] a task item
+   1. a nested numbered item
+
+> A quotation that should be rewritten,
+> over two lines.
+>
+> > And a nested quotation.
+
+```python
+def untouched():
+    return "code"
+```
+
+    indented code stays as it is
+    on every line
+
+Setext heading
+==============
+
+| a | b |
+|---|---|
+
+***
+
+~~~
+tilde fence
+~~~
+Last paragraph without a newline at the end.   """
+
+
+def _prose_texts(text: str) -> list[str]:
+    return [s.text for s in split_markdown(text) if s.is_prose]
+
+
+@pytest.mark.parametrize("text", [
+    DOCUMENT,
+    DOCUMENT.replace("\n", "\r\n"),
+    "",
+    "\n\n  \n",
+    "Just one line.",
+    "  leading spaces and trailing newlines\n\n\n",
+    "\tTabbed first line.\n",
+    "---\nnot closed front matter\n",
+    "* a\n* b\n\n  continuation paragraph of b\n",
+])
+def test_identity_rewrite_returns_the_input_byte_for_byte(text: str) -> None:
+    assert reassemble(split_markdown(text), lambda prose: prose) == text
+
+
+def test_only_prose_reaches_the_model() -> None:
+    texts = _prose_texts(DOCUMENT)
+    assert texts == [
+        "Anne walked down to the shore\nand watched the grey water.  \nShe did not speak for a long while.",
+        "first item of a list\nwrapped onto a second line",
+        "a task item",
+        "a nested numbered item",
+        "A quotation that should be rewritten,\nover two lines.",
+        "And a nested quotation.",
+        "Last paragraph without a newline at the end.",
+    ]
+    joined = "\n".join(texts)
+    for kept in ("title:", "heading", "def untouched", "indented code", "Setext", "| a |", "tilde", "***"):
+        assert kept not in joined
+
+
+def test_rewrite_keeps_markers_indentation_and_whitespace() -> None:
+    text = "  Intro line.\n\n- item one\n   2. nested item\n> quoted text\n\n"
+    out = reassemble(split_markdown(text), lambda prose: prose.upper())
+    assert out == "  INTRO LINE.\n\n- ITEM ONE\n   2. NESTED ITEM\n> QUOTED TEXT\n\n"
+
+
+def test_extra_lines_in_a_rewrite_get_the_continuation_prefix() -> None:
+    (item,) = [s for s in split_markdown("> - one line item\n") if s.is_prose]
+    assert render(item, "first\nsecond") == "> - first\n>   second\n"
+    (para,) = split_markdown("Plain.\r\n")
+    assert render(para, "  a\nb  \n") == "a\r\nb\r\n"
+
+
+def test_streamed_pieces_render_like_the_joined_text() -> None:
+    from voiced.daemon.markdown_chunks import render_stream
+
+    (item,) = [s for s in split_markdown("- an item\n") if s.is_prose]
+    pieces = [" New", " words", "\n", "and", " more", "\n\n"]
+    assert "".join(render_stream(item, pieces)) == render(item, "".join(pieces)) == "- New words\n  and more\n"
+
+
+def test_front_matter_only_at_the_start() -> None:
+    segments = split_markdown("Text first.\n---\nkey: value\n---\n")
+    # a --- after a paragraph is a setext heading underline, not front matter: kept verbatim
+    assert _prose_texts("Text first.\n\n---\n\nAfter the rule.\n") == ["Text first.", "After the rule."]
+    assert all(not s.is_prose or "key" not in s.text for s in segments)
+
+
+def test_long_paragraphs_split_at_sentence_ends() -> None:
+    text = "One sentence here. Another one follows! A third? " * 5 + "Last."
+    pieces = split_long(text, 60)
+    assert "".join(pieces) == text
+    assert len(pieces) > 3
+    assert all(len(p) <= 60 for p in pieces)
+    assert split_long("Short.", 60) == ["Short."]
