@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voiced.config import SUPPORTED_EXTENSIONS, ExtractionSettings
-from voiced.extract import markdown, plaintext
+from voiced.extract import docx, latex, markdown, odt, org, plaintext, rst
 from voiced.extract.prose import Block, Passage, assemble, strip_gutenberg
 from voiced.extract.reading import ExtractionError, FileVanishedError, decode_text, read_bytes
 
@@ -42,13 +42,24 @@ ArchiveReader = Callable[[bytes, ExtractionSettings], Iterable[Block]]
 TEXT_FORMATS: dict[str, TextReader] = {
     "markdown": markdown.blocks,
     "text": plaintext.blocks,
+    "rst": rst.blocks,
+    "org": org.blocks,
+    "latex": latex.blocks,
 }
-ARCHIVE_FORMATS: dict[str, ArchiveReader] = {}
+ARCHIVE_FORMATS: dict[str, ArchiveReader] = {
+    "docx": docx.blocks,
+    "odt": odt.blocks,
+}
 
 # File extension -> format name.
 FORMATS: dict[str, str] = {
     ".md": "markdown", ".markdown": "markdown",
     ".txt": "text", ".text": "text",
+    ".rst": "rst",
+    ".org": "org",
+    ".tex": "latex",
+    ".docx": "docx",
+    ".odt": "odt",
 }
 
 

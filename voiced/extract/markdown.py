@@ -11,7 +11,7 @@ import html
 import re
 from collections.abc import Iterator
 
-from voiced.extract.prose import Block, Heading, Paragraph
+from voiced.extract.prose import Block, Heading, Paragraph, close_gaps
 
 FRONT_MATTER = {"---": ("---", "..."), "+++": ("+++",)}
 FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
@@ -134,7 +134,7 @@ def blocks(text: str) -> Iterator[Block]:
 
     def flush() -> Iterator[Block]:
         if current:
-            yield Paragraph(clean_inline(" ".join(current)))
+            yield Paragraph(close_gaps(clean_inline(" ".join(current))))
             current.clear()
 
     for index, raw in enumerate(lines):

@@ -69,12 +69,18 @@ _CITATION_MARKS = re.compile(r"\bdoi:|\bISBN\b|\bpp?\.\s*\d|\bvol\.\s*\d|\bed(s)
 _CODE_CHARS = set("{}[]<>=;\\|#$@^~`")
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "rev", "hon", "capt", "col", "gen", "lt",
                   "messrs", "mme", "mlle", "no", "vs", "etc", "e.g", "i.e", "cf", "viz", "fig", "vol", "p", "pp"}
+_GAP = re.compile(r"\s+([.,;:!?])(?=\s|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
 
 def normalise_whitespace(text: str) -> str:
     """Join hard-wrapped lines and collapse every run of whitespace to one space."""
     return " ".join(text.replace("\u00ad", "").split())
+
+
+def close_gaps(text: str) -> str:
+    """Remove the space a dropped citation or reference leaves before punctuation ("the book [1]." -> "the book.")."""
+    return _GAP.sub(r"\1", text)
 
 
 def strip_gutenberg(text: str) -> str:
