@@ -137,6 +137,20 @@ class TrainingSettings:
 
 
 @dataclass
+class AdapterSettings:
+    """The adapter registry, the evaluation gate and the training job around them (owned by voiced.trainer)."""
+
+    gate_min_margin: float = _help(
+        "A candidate is promoted only if its test NLL (nats per response token) is lower than the active adapter's "
+        "(or the base model's, for the first) by at least this much.",
+        default=0.01,
+    )
+    gate_batch_size: int = _help("Test examples scored per forward pass by the evaluation gate.", default=4)
+    child_niceness: int = _help("Niceness added to the training child process (0-19), so editing stays responsive.",
+                                default=10)
+
+
+@dataclass
 class DaemonSettings:
     """The background daemon and its local HTTP API (owned by voiced.daemon)."""
 
@@ -179,6 +193,7 @@ class Config:
     watch: WatchSettings = field(default_factory=WatchSettings)
     dataset: DatasetSettings = field(default_factory=DatasetSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    adapters: AdapterSettings = field(default_factory=AdapterSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     path: Path | None = None
