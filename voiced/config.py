@@ -158,7 +158,7 @@ class DaemonSettings:
     port: int = _help("TCP port of the API; 0 lets the system pick a free one (recorded in daemon.json).", default=0)
     max_body_bytes: int = _help("Largest request body accepted (bytes); larger requests get 413.", default=1_000_000)
     max_text_chars: int = _help("Longest text accepted for a rewrite or continuation (characters); split longer text.", default=20_000)
-    max_tokens: int = _help("Most tokens generated per request unless the request asks for fewer.", default=512)
+    max_tokens: int = _help("Cap on the max_tokens a request may ask for; larger values are lowered to it.", default=2048)
     start_timeout_seconds: float = _help("How long `voiced daemon start` waits for the API to answer (model load included).", default=60.0)
     stop_timeout_seconds: float = _help("How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", default=10.0)
 
