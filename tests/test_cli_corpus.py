@@ -43,6 +43,8 @@ def test_scan_corpus_show_export(tmp_path):
 
 def test_errors_are_listed(tmp_path):
     notes = _demo_voice(tmp_path)
+    run_voiced("scan")
+    before = json.loads(run_voiced("corpus", "--json").stdout)[0]
     (notes / "broken.docx").write_bytes(b"PK\x03\x04 this is not a whole zip file")
     (notes / "binary.md").write_bytes(b"\x00\x01\x02\xff" * 200)
     run_voiced("scan")
@@ -52,7 +54,8 @@ def test_errors_are_listed(tmp_path):
     assert {r["path"].rsplit("/", 1)[-1] for r in rows} == {"broken.docx", "binary.md"}
     assert all(r["reason"] for r in rows)
     # The good files are untouched by the bad ones.
-    assert json.loads(run_voiced("corpus", "--json").stdout)[0]["documents"] == 8
+    after = json.loads(run_voiced("corpus", "--json").stdout)[0]
+    assert (after["passages"], after["words"], after["errors"]) == (before["passages"], before["words"], 2)
 
 
 def test_export_to_file_and_unknown_voice(tmp_path):
