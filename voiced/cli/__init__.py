@@ -26,6 +26,8 @@ def main() -> None:
 COMMAND_MODULES = [
     "setup_cmds",
     "corpus_cmds",
+    "daemon_cmds",
+    "rewrite_cmds",
 ]
 
 

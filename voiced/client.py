@@ -1,0 +1,168 @@
+"""Talk to the voiced daemon from any process, starting it when needed.
+
+Torch-free and light (httpx only): the CLI's `rewrite`/`continue` and the
+LSP server use it. Every failure is a :class:`DaemonUnavailable` (no daemon,
+or it died) or a :class:`DaemonError` (it answered with an error), each with
+a message a writer can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any, Iterator
+
+import httpx
+
+from voiced.daemon.process import DaemonProcessError, start_daemon
+from voiced.daemon.state import DaemonRecord, live_record
+from voiced.paths import Paths
+
+
+class DaemonUnavailable(Exception):
+    """No daemon answers (not running, could not start, or stopped mid-request)."""
+
+
+class DaemonError(Exception):
+    """The daemon answered with an error; ``status`` is the HTTP status, ``code`` its error code."""
+
+    def __init__(self, message: str, status: int = 0, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+_ACTIONS = {"rewrite": "rewriting", "continue": "continuing the text", "status": "answering"}
+
+
+def _stopped(action: str) -> DaemonUnavailable:
+    return DaemonUnavailable(f"the voiced daemon stopped while {_ACTIONS.get(action, action)}; "
+                             "run `voiced daemon start` (and `voiced daemon logs` to see why)")
+
+
+def _error_from(response: httpx.Response) -> DaemonError:
+    try:
+        error = response.json()["error"]
+        return DaemonError(error["message"], response.status_code, error.get("code"))
+    except (ValueError, KeyError, TypeError):
+        return DaemonError(f"the daemon answered {response.status_code}: {response.text[:200]}",
+                           response.status_code)
+
+
+class DaemonClient:
+    """One connection to a running daemon, described by its ``daemon.json`` record."""
+
+    def __init__(self, record: DaemonRecord, timeout: float = 300.0) -> None:
+        self.record = record
+        self._http = httpx.Client(base_url=record.base_url, timeout=httpx.Timeout(timeout, connect=5.0),
+                                  headers={"Authorization": f"Bearer {record.token}"})
+
+    @classmethod
+    def connect(cls, start_if_needed: bool = True, paths: Paths | None = None,
+                start_timeout: float | None = None) -> DaemonClient:
+        """A client for the running daemon; starts one first when allowed and none runs."""
+        record = live_record(paths)
+        if record is None:
+            if not start_if_needed:
+                raise DaemonUnavailable("the voiced daemon is not running; start it with `voiced daemon start`")
+            try:
+                record, _ = start_daemon(paths, timeout=start_timeout or _start_timeout(paths))
+            except DaemonProcessError as exc:
+                raise DaemonUnavailable(str(exc)) from exc
+            except Exception as exc:  # a broken config, a lock we cannot create, ...
+                raise DaemonUnavailable(f"the voiced daemon could not be started: {exc}") from exc
+        return cls(record)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> DaemonClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plain requests ---------------------------------------------------------------
+
+    def _request(self, method: str, path: str, action: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError as exc:
+            raise DaemonUnavailable("the voiced daemon is not answering; run `voiced daemon start`") from exc
+        except httpx.TransportError as exc:
+            raise _stopped(action) from exc
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response.json()
+
+    def status(self) -> dict:
+        return self._request("GET", "/v1/status", "status")
+
+    def cancel(self, request_id: str) -> bool:
+        """Stop a running generation; False when it had already finished."""
+        return bool(self._request("POST", f"/v1/requests/{request_id}/cancel", "status")["cancelled"])
+
+    def rewrite(self, voice: str | None, text: str, stream: bool = False, **options: Any) -> Any:
+        """The rewritten text; with ``stream=True`` an iterator of pieces instead."""
+        if stream:
+            return self.stream_rewrite(voice, text, **options)
+        return self._request("POST", "/v1/rewrite", "rewrite", json=_body(voice, text, options))["text"]
+
+    def continue_text(self, voice: str | None, text: str, stream: bool = False, **options: Any) -> Any:
+        """A continuation of ``text``; with ``stream=True`` an iterator of pieces instead."""
+        if stream:
+            return self.stream_continue(voice, text, **options)
+        return self._request("POST", "/v1/continue", "continue", json=_body(voice, text, options))["text"]
+
+    # --- streaming ---------------------------------------------------------------------
+
+    def stream_rewrite(self, voice: str | None, text: str, request_id: str | None = None,
+                       **options: Any) -> Iterator[str]:
+        """Pieces of the rewrite as they are generated; pass ``request_id`` to cancel it from elsewhere."""
+        return self._stream("/v1/rewrite", "rewrite", voice, text, request_id, options)
+
+    def stream_continue(self, voice: str | None, text: str, request_id: str | None = None,
+                        **options: Any) -> Iterator[str]:
+        return self._stream("/v1/continue", "continue", voice, text, request_id, options)
+
+    def _stream(self, path: str, action: str, voice: str | None, text: str, request_id: str | None,
+                options: dict[str, Any]) -> Iterator[str]:
+        body = _body(voice, text, options)
+        body.update(stream=True, request_id=request_id or "req-" + secrets.token_hex(8))
+        try:
+            with self._http.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error_from(response)
+                finished = False
+                for line in response.iter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    if event["type"] == "piece":
+                        yield event["text"]
+                    elif event["type"] == "error":
+                        raise DaemonError(event["error"]["message"], 503, event["error"].get("code"))
+                    elif event["type"] == "done":
+                        finished = True
+                if not finished:
+                    raise _stopped(action)
+        except httpx.ConnectError as exc:
+            raise DaemonUnavailable("the voiced daemon is not answering; run `voiced daemon start`") from exc
+        except httpx.TransportError as exc:
+            raise _stopped(action) from exc
+
+
+def _body(voice: str | None, text: str, options: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = {"text": text, **options}
+    if voice is not None:
+        body["voice"] = voice
+    return body
+
+
+def _start_timeout(paths: Paths | None) -> float:
+    from voiced.config import load_config
+
+    try:
+        return load_config(paths).daemon.start_timeout_seconds
+    except Exception:
+        return 60.0
