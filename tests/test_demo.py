@@ -1,0 +1,21 @@
+"""`make demo` itself, as the README tells a new user to run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from conftest import REPO
+
+
+def test_make_demo(tmp_path):
+    home = tmp_path / "demo-home"
+    result = subprocess.run(
+        ["make", "-s", "demo", f"DEMO_HOME={home}"], cwd=REPO, capture_output=True, text=True,
+        env={k: v for k, v in os.environ.items() if k != "VOICED_HOME"}, timeout=1800,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "austen: 8 files: 8 added" in out
+    assert "total" in out and "Chapter" in out
+    assert (home / "data" / "corpus.sqlite3").is_file()
