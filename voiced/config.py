@@ -100,6 +100,19 @@ class DatasetSettings:
     max_example_tokens: int = _help("Longest training example, prompt and response together (tokens).", default=512)
     valid_fraction: float = _help("Share of documents held out for validation (stable, by path hash).", default=0.1)
     test_fraction: float = _help("Share of documents held out for the evaluation gate (stable, by path hash).", default=0.1)
+    min_corpus_words: int = _help("A voice with fewer words of prose is too small to train on.", default=2000)
+    rewrite_share: float = _help("Share of examples that are rewrites (rough draft -> original); the rest are continuations.", default=0.7)
+    paragraph_weight: float = _help("Relative weight of one-paragraph examples in the shape mix.", default=0.5)
+    section_weight: float = _help("Relative weight of multi-paragraph examples (consecutive passages of one section).", default=0.3)
+    document_weight: float = _help("Relative weight of whole-document examples (short documents that fit max_example_tokens).", default=0.2)
+    max_section_passages: int = _help("Most passages in one multi-paragraph example.", default=4)
+    structural_noise: float = _help("Probability that a rough draft also has sentences split, merged or reordered.", default=0.5)
+    rough_draft_endpoint: str = _help(
+        "Optional OpenAI-compatible server on loopback (e.g. http://127.0.0.1:1234) that writes the rough drafts; "
+        "empty means offline roughening.", default="",
+    )
+    rough_draft_model: str = _help("Model name sent to rough_draft_endpoint.", default="local-model")
+    rough_draft_timeout_seconds: float = _help("How long one rough-draft request may take before offline roughening takes over.", default=30.0)
 
 
 @dataclass
