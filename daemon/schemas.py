@@ -1,0 +1,94 @@
+"""Request and response bodies of the HTTP API; FastAPI turns them into the OpenAPI schema."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class GenerationOptions(BaseModel):
+    """Sampling knobs a request may set; anything left out uses the engine's defaults."""
+
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens to generate (capped by daemon.max_tokens).")
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="Sampling temperature; 0 is greedy.")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Seed for reproducible sampling.")
+
+
+class TextRequest(GenerationOptions):
+    """A rewrite or continuation of one text in one voice."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(..., description="The text to rewrite or continue (not empty; at most daemon.max_text_chars).")
+    voice: str | None = Field(None, description="Voice name; the first configured voice when left out.")
+    stream: bool = Field(False, description="Stream the answer as NDJSON lines (see the endpoint description).")
+    request_id: str | None = Field(
+        None, pattern=REQUEST_ID_PATTERN,
+        description="Your id for this request, usable with /v1/requests/{id}/cancel; generated when left out.",
+    )
+
+
+class TextResponse(BaseModel):
+    request_id: str
+    voice: str
+    text: str
+    finish_reason: Literal["stop", "cancelled"]
+
+
+class CancelResponse(BaseModel):
+    request_id: str
+    cancelled: bool = Field(..., description="False when no request with that id is running (already finished).")
+
+
+class ErrorBody(BaseModel):
+    message: str = Field(..., description="What happened and what to do.")
+    type: str
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class StatusResponse(BaseModel):
+    version: str
+    pid: int
+    port: int
+    started_at: float
+    uptime_seconds: float
+    voices: list[str]
+    requests_in_flight: int
+    engine: dict
+    engine_error: str | None = Field(None, description="Why the model cannot be used, when it cannot.")
+    training: dict | None = None
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ChatCompletionRequest(GenerationOptions):
+    """The subset of OpenAI's chat completion request the daemon honours; other fields are ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(..., description="A voice name, as listed by /v1/models.")
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    stream: bool = False
+
+
+class ActivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(..., ge=1, description="Registry version number to make active.")
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str | None = Field(None, description="Voice to train; the first configured voice when left out.")

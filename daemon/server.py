@@ -1,0 +1,131 @@
+"""Run the daemon in the foreground: take the lock, load the model, serve the API on loopback.
+
+Order matters for the clients polling ``daemon.json``: the lock is taken
+first (a second daemon exits at once), the socket is bound and listening
+before the record is written (a client that reads the record can connect),
+and the record is removed on the way out (a crash leaves it behind, which
+:func:`voiced.daemon.state.live_record` recognises as stale).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import secrets
+import socket
+import time
+
+import uvicorn
+
+from voiced import __version__
+from voiced.config import Config, load_config
+from voiced.daemon.state import (
+    LOOPBACK_HOSTS, DaemonLock, DaemonRecord, log_path, remove_record, write_record,
+)
+from voiced.paths import Paths, get_paths
+
+log = logging.getLogger("voiced.daemon")
+
+
+class DaemonStartError(Exception):
+    """The daemon cannot start; the message says why and what to do."""
+
+
+def check_loopback(host: str) -> None:
+    if host not in LOOPBACK_HOSTS:
+        raise DaemonStartError(
+            f"daemon.host is {host!r}, but the daemon only listens on this machine "
+            f"({', '.join(LOOPBACK_HOSTS)}). Set daemon.host to 127.0.0.1 in the configuration."
+        )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on loopback; port 0 lets the system choose a free one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1" if host == "localhost" else host, port))
+    except OSError as exc:
+        sock.close()
+        raise DaemonStartError(f"Cannot listen on {host}:{port}: {exc.strerror}. "
+                               "Pick another daemon.port, or 0 to let the system choose.") from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def setup_logging(paths: Paths) -> None:
+    """Log to state_dir/logs/daemon.log (0600), rotated, so `voiced daemon logs` can show it."""
+    paths.ensure_private(paths.logs_dir)
+    target = log_path(paths)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    handler = logging.handlers.RotatingFileHandler(target, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def load_engine(config: Config) -> tuple[object | None, str | None]:
+    """The engine, or None and the reason; a daemon without a model still answers status with the reason."""
+    from voiced.daemon.engine import Engine, EngineError
+
+    try:
+        return Engine(config), None
+    except EngineError as exc:
+        log.error("the model could not be loaded: %s", exc)
+        return None, str(exc)
+
+
+def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
+    """Serve until SIGTERM/SIGINT. Raises AlreadyRunning, DaemonStartError or ConfigError before serving."""
+    from voiced.daemon.api import DaemonContext, create_app
+
+    paths = paths or get_paths()
+    config = load_config(paths)
+    host = config.daemon.host
+    check_loopback(host)
+    lock = DaemonLock(paths)
+    lock.acquire()
+    try:
+        setup_logging(paths)
+        sock = bind_socket(host, config.daemon.port if port is None else port)
+        bound_port = sock.getsockname()[1]
+        log.info("voiced %s daemon starting (pid %d) on %s:%d", __version__, os.getpid(), host, bound_port)
+        engine, engine_error = load_engine(config)
+        ctx = DaemonContext(config=config, token=secrets.token_urlsafe(32), engine=engine,
+                            engine_error=engine_error, port=bound_port, paths=paths)
+        ctx.training = start_training_jobs(ctx)
+        app = create_app(ctx)
+        server = _Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5,
+                                        lifespan="off"), ctx)
+        write_record(DaemonRecord(pid=os.getpid(), port=bound_port, host=host, token=ctx.token,
+                                  started_at=ctx.started_at, version=__version__), paths)
+        log.info("listening on %s:%d", host, bound_port)
+        server.run(sockets=[sock])
+        log.info("stopped after %.0f s", time.time() - ctx.started_at)
+        return 0
+    finally:
+        remove_record(paths, pid=os.getpid())
+        lock.release()
+
+
+def start_training_jobs(ctx: object) -> object | None:
+    """The training job manager when the trainer's job runner is part of this build."""
+    return None
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn's server, which also cancels every generation when asked to exit."""
+
+    def __init__(self, config: uvicorn.Config, ctx) -> None:
+        super().__init__(config)
+        self.ctx = ctx
+
+    def handle_exit(self, sig, frame) -> None:
+        log.info("signal %s: stopping", sig)
+        self.ctx.inflight.cancel_all()
+        super().handle_exit(sig, frame)
