@@ -81,7 +81,7 @@ class ExtractionSettings:
 
 @dataclass
 class WatchSettings:
-    """How the folder watcher reacts to edits."""
+    """How the corpus follows the writing folders: the watcher's reaction to edits, and scans."""
 
     debounce_seconds: float = _help(
         "Quiet time after the last event on a file before it is re-read; editors save in bursts.",
@@ -89,6 +89,10 @@ class WatchSettings:
     )
     rescan_missing_seconds: float = _help(
         "How often a watched folder that disappeared is checked for its return.", default=2.0,
+    )
+    scan_workers: int = _help(
+        "Processes that extract files in parallel during a large scan; 0 means one per CPU core, 1 means none.",
+        default=0,
     )
 
 
