@@ -1,0 +1,427 @@
+"""The adapter registry: numbered versions per voice and an atomically switched active pointer.
+
+Layout under ``adapters_dir / voice``::
+
+    versions/<n>/ adapter_model.safetensors, adapter_config.json, adapter.gguf, manifest.json
+    active.json   {"version": n | null, "history": [...previously active...], "changed": "..."}
+    .tmp-*        work in progress; never visible as a version
+
+Every write goes to a temporary name inside the registry, is fsynced, then
+renamed into place, so a process killed at any moment leaves either the old
+or the new state. ``Registry.open`` removes leftovers and marks versions that
+were still "training" (by a process that is gone) as failed. Directories are
+0700 and files 0600: adapters are derived from the writer's prose.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import socket
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from voiced.paths import Paths, get_paths
+
+SCHEMA = 1
+MANIFEST = "manifest.json"
+ACTIVE = "active.json"
+VERSIONS = "versions"
+TMP_PREFIX = ".tmp-"
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+GGUF_FILE = "adapter.gguf"
+STATUSES = ("training", "candidate", "active", "rejected", "failed")
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class RegistryError(Exception):
+    """An expected registry problem (unknown version, refused removal), saying what to do."""
+
+
+class DiskFullError(RegistryError):
+    """The disk (or quota, or file size limit) ran out while writing; nothing visible was changed."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- private, durable writes
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _no_space(exc: OSError, where: Path) -> DiskFullError:
+    return DiskFullError(
+        f"The disk is full (or over quota) while writing {where} ({os.strerror(exc.errno or 0)}). "
+        f"Nothing was changed: the active adapter is the same. Free some space on that disk and train again."
+    )
+
+
+def _write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
+    """Write chunks into a 0600 file and fsync it; a full disk becomes :class:`DiskFullError`."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise _no_space(exc, path) from exc
+        raise
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
+    _write_chunks(path, [data])
+
+
+def copy_private(source: Path, target: Path) -> None:
+    """Copy a file in blocks (adapters can be large) into a private, fsynced file."""
+    with open(source, "rb") as handle:
+        _write_chunks(target, iter(lambda: handle.read(1 << 20), b""))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace a JSON file in one step: temp file beside it, fsync, rename, fsync the folder."""
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
+    try:
+        write_private_bytes(tmp, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _pid_alive(pid: Any, host: Any) -> bool:
+    """Whether the process that wrote a "training" manifest still runs (on this machine)."""
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ---------------------------------------------------------------- the registry
+
+
+@dataclass
+class Version:
+    """One version on disk; ``status`` shows "active" only for the version the pointer names."""
+
+    number: int
+    path: Path
+    manifest: dict[str, Any]
+    is_active: bool = False
+
+    @property
+    def status(self) -> str:
+        if self.is_active:
+            return "active"
+        recorded = self.manifest.get("status", "failed")
+        return "candidate" if recorded == "active" else recorded  # an earlier active one
+
+    @property
+    def reason(self) -> str:
+        return self.manifest.get("reason") or ""
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.path
+
+    @property
+    def gguf_path(self) -> Path:
+        return self.path / GGUF_FILE
+
+
+class Registry:
+    """The versions of one voice. Use :meth:`open`, which also recovers from interrupted runs."""
+
+    def __init__(self, root: Path, voice: str) -> None:
+        self.root = Path(root)
+        self.voice = voice
+        self.versions_dir = self.root / VERSIONS
+        for folder in (self.root.parent, self.root, self.versions_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+        self.notes: list[str] = []
+
+    @classmethod
+    def open(cls, voice: str, paths: Paths | None = None, *, recover: bool = True) -> "Registry":
+        paths = paths or get_paths()
+        registry = cls(paths.adapters_dir / voice, voice)
+        if recover:
+            registry.recover()
+        return registry
+
+    # ------------------------------------------------------------ locking and recovery
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time per voice (the CLI, the daemon and a training child may overlap)."""
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def recover(self) -> list[str]:
+        """Finish or undo what an interrupted process left; returns what was done, in words."""
+        notes: list[str] = []
+        with self._locked():
+            notes += self._recover_swaps()
+            folders = [self.root, self.versions_dir, *(p for p in self.versions_dir.iterdir() if p.is_dir())]
+            for leftover in sorted(p for folder in folders for p in folder.glob(TMP_PREFIX + "*")):
+                if leftover.is_dir():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
+                notes.append(f"removed the unfinished {leftover.name}")
+            for version in self._scan():
+                if version.manifest.get("status") == "training" and not _pid_alive(
+                        version.manifest.get("pid"), version.manifest.get("host")):
+                    self._mark_failed_locked(version, "training was interrupted (the process ended before it finished)")
+                    notes.append(f"marked v{version.number} failed: its training process is gone")
+        self.notes = notes
+        return notes
+
+    def _recover_swaps(self) -> list[str]:
+        """A kill between the two renames of :meth:`finish_version`: put the complete new folder in place."""
+        notes = []
+        for old in self.root.glob(f"{TMP_PREFIX}old-*"):
+            number = old.name.rsplit("-", 1)[-1]
+            final = self.root / f"{TMP_PREFIX}final-{number}"
+            target = self.versions_dir / number
+            if final.is_dir() and not target.exists():
+                os.replace(final, target)
+                _fsync_dir(self.versions_dir)
+                notes.append(f"completed the interrupted save of v{number}")
+        return notes
+
+    # ------------------------------------------------------------ reading
+
+    def _scan(self) -> list[Version]:
+        active = self.active_version()
+        found = []
+        for entry in self.versions_dir.iterdir():
+            if not entry.name.isdigit() or not entry.is_dir():
+                continue
+            try:
+                manifest = _read_json(entry / MANIFEST)
+            except (OSError, ValueError):
+                manifest = {"version": int(entry.name), "status": "failed", "reason": "its manifest is missing or unreadable"}
+            found.append(Version(int(entry.name), entry, manifest, int(entry.name) == active))
+        return sorted(found, key=lambda v: v.number)
+
+    def versions(self) -> list[Version]:
+        return self._scan()
+
+    def get(self, number: int) -> Version:
+        for version in self._scan():
+            if version.number == number:
+                return version
+        known = ", ".join(f"v{v.number}" for v in self._scan()) or "none yet"
+        raise RegistryError(f"Voice {self.voice!r} has no adapter version {number} (versions: {known}). "
+                            "See `voiced adapters list`.")
+
+    def _pointer(self) -> dict[str, Any]:
+        try:
+            data = _read_json(self.root / ACTIVE)
+        except FileNotFoundError:
+            return {"version": None, "history": []}
+        except (OSError, ValueError) as exc:
+            raise RegistryError(f"{self.root / ACTIVE} is unreadable ({exc}); "
+                                "run `voiced adapters activate V` to rewrite it.") from exc
+        return {"version": data.get("version"), "history": list(data.get("history", []))}
+
+    def active_version(self) -> int | None:
+        return self._pointer()["version"]
+
+    def active(self) -> Version | None:
+        number = self.active_version()
+        return self.get(number) if number is not None else None
+
+    def history(self) -> list[int | None]:
+        return self._pointer()["history"]
+
+    # ------------------------------------------------------------ writing versions
+
+    def begin_version(self, fields: dict[str, Any]) -> Version:
+        """Reserve the next number and create ``versions/<n>`` holding a "training" manifest.
+
+        The folder is built under a temporary name and renamed into place, so
+        it appears complete; the manifest records this process so a later
+        open can tell a live run from a dead one.
+        """
+        with self._locked():
+            numbers = [v.number for v in self._scan()]
+            number = max(numbers, default=0) + 1
+            manifest = {"schema": SCHEMA, "voice": self.voice, "version": number, "status": "training",
+                        "reason": "", "created": now_iso(), "pid": os.getpid(), "host": socket.gethostname(),
+                        **fields}
+            tmp = self.root / f"{TMP_PREFIX}new-{number}-{uuid.uuid4().hex[:8]}"
+            tmp.mkdir(mode=0o700)
+            try:
+                write_private_bytes(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+                _fsync_dir(tmp)
+                os.replace(tmp, self.versions_dir / str(number))
+                _fsync_dir(self.versions_dir)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return Version(number, self.versions_dir / str(number), manifest)
+
+    def work_dir(self, version: Version) -> Path:
+        """Scratch space for the training run (checkpoints); dropped when the version is finished."""
+        folder = version.path / "work"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder
+
+    def update_manifest(self, number: int, **changes: Any) -> dict[str, Any]:
+        """Rewrite a version's manifest atomically with ``changes`` merged in."""
+        with self._locked():
+            version = self.get(number)
+            manifest = {**version.manifest, **changes}
+            write_json_atomic(version.path / MANIFEST, manifest)
+            return manifest
+
+    def finish_version(self, version: Version, adapter_dir: Path, gguf_path: Path | None,
+                       manifest_changes: dict[str, Any]) -> Version:
+        """Make a trained version complete in one step: adapter, GGUF LoRA and final manifest together.
+
+        The finished folder is built beside the registry's versions, fsynced,
+        then swapped for the "training" one (old renamed aside, new renamed in;
+        :meth:`recover` completes a swap cut in half). On any error (a full
+        disk included) the temporary folder is removed and the version is left
+        as it was.
+        """
+        number = version.number
+        final = self.root / f"{TMP_PREFIX}final-{number}"
+        old = self.root / f"{TMP_PREFIX}old-{number}"
+        with self._locked():
+            manifest = {**self.get(number).manifest, **manifest_changes, "finished": now_iso()}
+            shutil.rmtree(final, ignore_errors=True)
+            final.mkdir(mode=0o700)
+            try:
+                for name in ADAPTER_FILES:
+                    copy_private(Path(adapter_dir) / name, final / name)
+                if gguf_path is not None:
+                    copy_private(Path(gguf_path), final / GGUF_FILE)
+                write_private_bytes(final / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+                _fsync_dir(final)
+                os.replace(version.path, old)
+                os.replace(final, version.path)
+                _fsync_dir(self.versions_dir)
+            except BaseException:
+                shutil.rmtree(final, ignore_errors=True)
+                if old.exists() and not version.path.exists():
+                    os.replace(old, version.path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        return Version(number, version.path, manifest, number == self.active_version())
+
+    def mark_failed(self, number: int, reason: str) -> None:
+        """Record a run that did not produce a usable adapter; its partial files are dropped."""
+        with self._locked():
+            self._mark_failed_locked(self.get(number), reason)
+
+    def _mark_failed_locked(self, version: Version, reason: str) -> None:
+        shutil.rmtree(version.path / "work", ignore_errors=True)
+        manifest = {**version.manifest, "status": "failed", "reason": reason, "finished": now_iso()}
+        write_json_atomic(version.path / MANIFEST, manifest)
+
+    # ------------------------------------------------------------ the active pointer
+
+    def _write_pointer(self, version: int | None, history: list[int | None]) -> None:
+        write_json_atomic(self.root / ACTIVE, {"version": version, "history": history[-50:], "changed": now_iso()})
+
+    def activate(self, number: int) -> Version:
+        """Make a finished version the active adapter (the previous one goes onto the history)."""
+        with self._locked():
+            version = self.get(number)
+            if version.manifest.get("status") in ("training", "failed"):
+                raise RegistryError(f"v{number} is {version.manifest.get('status')} and has no usable adapter"
+                                    + (f" ({version.reason})" if version.reason else "") + "; pick another version.")
+            pointer = self._pointer()
+            if pointer["version"] == number:
+                return version
+            self._write_pointer(number, pointer["history"] + [pointer["version"]])
+            self._set_status(version, "active")
+        return self.get(number)
+
+    def rollback(self) -> int | None:
+        """Go back to the previously active version (None: the base model alone); returns it."""
+        with self._locked():
+            pointer = self._pointer()
+            history = list(pointer["history"])
+            existing = {v.number: v for v in self._scan()}
+            while history:
+                previous = history.pop()
+                if previous is None or (previous in existing and existing[previous].status not in ("failed", "training")):
+                    self._write_pointer(previous, history)
+                    if previous is not None:
+                        self._set_status(existing[previous], "active")
+                    return previous
+            raise RegistryError("There is no earlier active adapter to roll back to. "
+                                "Use `voiced adapters activate V` to choose a version.")
+
+    def remove(self, number: int, *, force: bool = False) -> None:
+        """Delete a version; the active one only with ``force`` (then the previous one becomes active)."""
+        version = self.get(number)
+        if version.is_active and not force:
+            raise RegistryError(
+                f"v{number} is the active adapter of voice {self.voice!r}, so it was not removed. "
+                "Activate another version (`voiced adapters activate V` or `voiced adapters rollback`) first, "
+                "or pass --force to remove it and fall back to the previous active adapter (or the base model).")
+        if version.is_active:
+            try:
+                self.rollback()
+            except RegistryError:
+                with self._locked():
+                    self._write_pointer(None, [])
+        with self._locked():
+            pointer = self._pointer()
+            history = [h for h in pointer["history"] if h != number]
+            if history != pointer["history"]:
+                self._write_pointer(pointer["version"], history)
+            trash = self.root / f"{TMP_PREFIX}removed-{number}-{uuid.uuid4().hex[:8]}"
+            os.replace(version.path, trash)
+            _fsync_dir(self.versions_dir)
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def set_status(self, number: int, status: str, reason: str = "") -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        self.update_manifest(number, status=status, reason=reason)
+
+    def _set_status(self, version: Version, status: str) -> None:
+        """Best effort: the pointer is the truth about which version is active."""
+        write_json_atomic(version.path / MANIFEST, {**version.manifest, "status": status})
