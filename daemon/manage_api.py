@@ -90,16 +90,49 @@ def _training(ctx: Any) -> Any:
     return ctx.training
 
 
-# --- the registry's side (its contract is owned by voiced.trainer.registry) --------------
+# --- the registry's side (voiced.trainer.registry owns the files; the engine is told of changes) -----
+
+def _version_dict(version: Any) -> dict:
+    return {"version": version.number, "status": version.status, "active": version.is_active,
+            "reason": version.reason, "manifest": version.manifest}
+
+
+def _registry_call(registry: Any, action: Any) -> Any:
+    try:
+        return action()
+    except registry.RegistryError as exc:
+        code = 404 if "has no adapter version" in str(exc) else 409
+        raise ApiError(code, str(exc), type="registry_error", code="registry_error") from exc
+
 
 def registry_listing(registry: Any, ctx: Any, voice: str) -> dict:
-    raise ApiError(501, "The adapter registry is not wired into the daemon yet.", type="not_implemented",
-                   code="not_available")
+    reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
+    versions = _registry_call(registry, reg.versions)
+    return {"voice": voice, "active": _registry_call(registry, reg.active_version),
+            "history": _registry_call(registry, reg.history), "versions": [_version_dict(v) for v in versions]}
+
+
+def _swap_engine_adapter(ctx: Any, voice: str, version: Any) -> None:
+    """Hot-swap the engine's adapter to match the registry (None: the base model alone)."""
+    if ctx.engine is None:
+        return
+    gguf = version.gguf_path if version is not None and version.gguf_path.exists() else None
+    try:
+        ctx.engine.set_adapter(voice, gguf)
+    except Exception as exc:  # the registry changed; the engine keeps serving the old adapter
+        raise ApiError(503, f"The registry now names this adapter, but the model could not switch to it: {exc}",
+                       type="model_unavailable", code="engine_error") from exc
 
 
 def registry_activate(registry: Any, ctx: Any, voice: str, version: int) -> dict:
+    reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
+    activated = _registry_call(registry, lambda: reg.activate(version))
+    _swap_engine_adapter(ctx, voice, activated)
     return registry_listing(registry, ctx, voice)
 
 
 def registry_rollback(registry: Any, ctx: Any, voice: str) -> dict:
+    reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
+    previous = _registry_call(registry, reg.rollback)
+    _swap_engine_adapter(ctx, voice, reg.get(previous) if previous is not None else None)
     return registry_listing(registry, ctx, voice)

@@ -14,6 +14,7 @@ import logging.handlers
 import os
 import secrets
 import socket
+import threading
 import time
 
 import uvicorn
@@ -71,13 +72,30 @@ def setup_logging(paths: Paths) -> None:
 
 def load_engine(config: Config) -> tuple[object | None, str | None]:
     """The engine, or None and the reason; a daemon without a model still answers status with the reason."""
-    from voiced.daemon.engine import Engine, EngineError
-
     try:
-        return Engine(config), None
-    except EngineError as exc:
-        log.error("the model could not be loaded: %s", exc)
-        return None, str(exc)
+        from voiced.daemon.engine import Engine
+    except ImportError as exc:  # llama-cpp-python missing or broken
+        log.error("the inference engine cannot be imported: %s", exc)
+        return None, f"the inference runtime cannot be imported ({exc})"
+    return Engine(config), None
+
+
+def preload_voices(engine: object, config: Config) -> threading.Thread:
+    """Load each voice's model in the background, so status answers at once and the first rewrite is quick.
+
+    A voice whose model fails to load is logged; its requests then get 503 with the engine's message.
+    """
+    def load_all() -> None:
+        for voice in config.voices:
+            try:
+                engine.load(voice)  # type: ignore[attr-defined]
+                log.info("voice %s: model loaded", voice)
+            except Exception as exc:  # noqa: BLE001 - reported per request as 503
+                log.error("voice %s: the model could not be loaded: %s", voice, exc)
+
+    thread = threading.Thread(target=load_all, name="voiced-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
@@ -96,6 +114,8 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         bound_port = sock.getsockname()[1]
         log.info("voiced %s daemon starting (pid %d) on %s:%d", __version__, os.getpid(), host, bound_port)
         engine, engine_error = load_engine(config)
+        if engine is not None:
+            preload_voices(engine, config)
         ctx = DaemonContext(config=config, token=secrets.token_urlsafe(32), engine=engine,
                             engine_error=engine_error, port=bound_port, paths=paths)
         ctx.training = start_training_jobs(ctx)
@@ -105,7 +125,11 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         write_record(DaemonRecord(pid=os.getpid(), port=bound_port, host=host, token=ctx.token,
                                   started_at=ctx.started_at, version=__version__), paths)
         log.info("listening on %s:%d", host, bound_port)
-        server.run(sockets=[sock])
+        try:
+            server.run(sockets=[sock])
+        finally:
+            if engine is not None:
+                engine.close()  # type: ignore[attr-defined]
         log.info("stopped after %.0f s", time.time() - ctx.started_at)
         return 0
     finally:

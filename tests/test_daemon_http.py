@@ -32,6 +32,7 @@ class EchoEngine:
         self.gate: threading.Event | None = None
         self.started = threading.Event()
         self.cancel_seen = threading.Event()
+        self.swaps: list = []
 
     def _words(self, text, cancel):
         self.started.set()
@@ -53,6 +54,9 @@ class EchoEngine:
 
     def status(self) -> dict:
         return {"double": True}
+
+    def set_adapter(self, voice, path) -> None:
+        self.swaps.append((voice, path))
 
 
 def _paths(root: Path) -> Paths:
@@ -178,6 +182,30 @@ def test_openai_chat_completions(client: TestClient):
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     unknown = client.post("/v1/chat/completions", headers=AUTH, json={**body, "model": "gpt-4"})
     assert unknown.status_code == 404
+
+
+def test_adapters_activate_and_rollback_through_the_registry(tmp_path: Path, engine: EchoEngine):
+    from voiced.trainer.registry import Registry
+
+    app, ctx = make_app(tmp_path, engine)
+    client = TestClient(app)
+    registry = Registry.open("me", ctx.paths)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
+    (adapter / "adapter_config.json").write_text("{}")
+    for _ in range(2):
+        registry.finish_version(registry.begin_version({}), adapter, None, {"status": "candidate"})
+    listing = client.get("/v1/adapters", headers=AUTH).json()
+    assert [v["version"] for v in listing["versions"]] == [1, 2] and listing["active"] is None
+    assert client.post("/v1/adapters/me/activate", headers=AUTH, json={"version": 1}).json()["active"] == 1
+    assert client.post("/v1/adapters/me/activate", headers=AUTH, json={"version": 2}).json()["active"] == 2
+    assert client.post("/v1/adapters/me/rollback", headers=AUTH).json()["active"] == 1
+    assert registry.active_version() == 1
+    assert engine.swaps == [("me", None)] * 3  # told each time (no GGUF in these versions: the base alone)
+    missing = client.post("/v1/adapters/me/activate", headers=AUTH, json={"version": 9})
+    assert missing.status_code == 404 and "no adapter version 9" in missing.json()["error"]["message"]
+    assert client.post("/v1/adapters/nobody/rollback", headers=AUTH).status_code == 404
 
 
 # --- schema-driven fuzzing: whatever the schema allows must never give a 5xx -------------------
