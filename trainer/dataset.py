@@ -1,0 +1,363 @@
+"""A voice's passages as chat examples: rewrite and continue, mixed shapes, a stable split.
+
+Every example carries the voice's one system prompt and the wording of
+``voiced.prompts`` (the daemon asks with the same words). Shapes are mixed
+(one paragraph, consecutive paragraphs of one section, a short whole
+document) so the model learns where to stop. The split is decided per
+document by a hash of its path relative to its voice folder, so a document
+never changes split as the corpus grows and held-out prose never leaks into
+training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Protocol, Sequence
+
+from voiced.config import Config, DatasetSettings
+from voiced.paths import Paths, get_paths
+from voiced.prompts import continue_messages, rewrite_messages
+from voiced.trainer.roughen import RoughDraft, roughen, split_sentences
+from voiced.trainer.tokenize import make_batches, padding_efficiency  # noqa: F401  (the training loop imports them from here)
+
+SPLITS = ("train", "valid", "test")
+TASKS = ("rewrite", "continue")
+SHAPES = ("paragraph", "section", "document")
+
+
+class PassageLike(Protocol):
+    section: tuple[str, ...]
+    order: int
+    text: str
+    words: int
+
+
+class DocumentLike(Protocol):
+    path: str
+    passages: Sequence[PassageLike]
+
+
+class CorpusTooSmall(Exception):
+    """Not enough prose to build a useful dataset."""
+
+    def __init__(self, words: int, needed: int) -> None:
+        self.words, self.needed = words, needed
+        super().__init__(
+            f"The voice has {words:,} words of prose; training needs at least {needed:,} "
+            f"({needed - words:,} more). Add folders with `voiced add FOLDER` or write more, then scan again."
+        )
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training example. The prompt and the response are lists of passage-sized parts, so an
+    example that is too long can be shortened at a passage boundary (``shortened``)."""
+
+    id: str
+    task: str                    # rewrite | continue
+    shape: str                   # paragraph | section | document
+    split: str                   # train | valid | test
+    document: str                # path relative to the voice folder
+    section: tuple[str, ...]
+    system_prompt: str
+    prompt_parts: tuple[str, ...]    # rewrite: one rough draft per response part; continue: the opening
+    response_parts: tuple[str, ...]  # the writer's own text, verbatim
+    rough_style: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def prompt_text(self) -> str:
+        return "\n\n".join(self.prompt_parts)
+
+    @property
+    def response_text(self) -> str:
+        return "\n\n".join(self.response_parts)
+
+    def prompt_messages(self) -> list[dict[str, str]]:
+        build = rewrite_messages if self.task == "rewrite" else continue_messages
+        return build(self.system_prompt, self.prompt_text)
+
+    def messages(self) -> list[dict[str, str]]:
+        return [*self.prompt_messages(), {"role": "assistant", "content": self.response_text}]
+
+    def shortened(self, parts: int) -> Example:
+        """The example with only its first ``parts`` response parts (and their drafts, for a rewrite)."""
+        if not 1 <= parts <= len(self.response_parts):
+            raise ValueError(f"cannot keep {parts} of {len(self.response_parts)} parts")
+        prompt = self.prompt_parts[:parts] if self.task == "rewrite" else self.prompt_parts
+        return replace(self, prompt_parts=prompt, response_parts=self.response_parts[:parts])
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["messages"] = self.messages()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> Example:
+        fields = {k: v for k, v in data.items() if k != "messages"}
+        for name in ("section", "prompt_parts", "response_parts", "notes"):
+            fields[name] = tuple(fields.get(name, ()))
+        return cls(**fields)
+
+
+@dataclass
+class Dataset:
+    voice: str
+    examples: dict[str, list[Example]]          # by split
+    notes: list[str] = field(default_factory=list)
+    documents: dict[str, str] = field(default_factory=dict)   # document -> split
+
+    def summary(self) -> dict:
+        counts = {split: len(rows) for split, rows in self.examples.items()}
+        every = [ex for rows in self.examples.values() for ex in rows]
+        return {
+            "voice": self.voice, "examples": counts,
+            "documents": dict(Counter(self.documents.values())),
+            "tasks": dict(Counter(ex.task for ex in every)),
+            "shapes": dict(Counter(ex.shape for ex in every)),
+            "rough_styles": dict(Counter(ex.rough_style for ex in every if ex.task == "rewrite")),
+            "notes": list(self.notes),
+        }
+
+
+# -- the split ---------------------------------------------------------------
+
+def document_key(path: str, folders: Iterable[str] = ()) -> str:
+    """The path relative to the voice folder holding it (POSIX), else the path as stored."""
+    target = Path(path)
+    for folder in folders:
+        base = Path(folder).expanduser()
+        if target.is_relative_to(base):
+            return target.relative_to(base).as_posix()
+    return target.as_posix()
+
+
+def hash_fraction(key: str) -> float:
+    """A stable number in [0, 1) for a document key."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
+def split_of(key: str, valid_fraction: float, test_fraction: float) -> str:
+    u = hash_fraction(key)
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + valid_fraction:
+        return "valid"
+    return "train"
+
+
+def assign_splits(keys: Iterable[str], valid_fraction: float, test_fraction: float) -> dict[str, str]:
+    """Hash rule per document; with 3+ documents, an empty valid or test split takes the training
+    documents whose hash lies closest to its band (deterministic; only tiny corpora need it)."""
+    splits = {key: split_of(key, valid_fraction, test_fraction) for key in sorted(set(keys))}
+    if len(splits) >= 3:
+        for wanted in ("test", "valid"):
+            if wanted not in splits.values():
+                spare = sorted((k for k, s in splits.items() if s == "train"), key=hash_fraction)
+                splits[spare[0]] = wanted
+    return splits
+
+
+# -- shapes ------------------------------------------------------------------
+
+def estimate_tokens(text: str) -> int:
+    """A cautious token count for English prose (about 3.5 characters per token)."""
+    return len(text) * 2 // 7 + 1
+
+
+def _runs_by_section(passages: Sequence[PassageLike]) -> list[list[PassageLike]]:
+    runs: list[list[PassageLike]] = []
+    for passage in passages:
+        if runs and runs[-1][-1].section == passage.section and runs[-1][-1].order + 1 == passage.order:
+            runs[-1].append(passage)
+        else:
+            runs.append([passage])
+    return runs
+
+
+def _shape_units(passages: Sequence[PassageLike], settings: DatasetSettings, rng: random.Random,
+                 count: Callable[[str], int], overhead: int) -> list[tuple[str, list[PassageLike]]]:
+    """Cut a document into (shape, passages) units: each passage lands in exactly one unit."""
+    budget = settings.max_example_tokens - overhead
+    texts = [p.text for p in passages]
+    whole = sum(count(t) for t in texts) * 2  # the draft and the original both count
+    if (len(passages) >= 2 and whole <= budget and settings.document_weight > 0
+            and rng.random() < settings.document_weight / _total_weight(settings)):
+        return [("document", list(passages))]
+    units: list[tuple[str, list[PassageLike]]] = []
+    shape_weights = [settings.paragraph_weight, settings.section_weight]
+    for run in _runs_by_section(passages):
+        i = 0
+        while i < len(run):
+            take = 1
+            if len(run) - i >= 2 and sum(shape_weights) > 0 and rng.choices(("paragraph", "section"), shape_weights)[0] == "section":
+                take = rng.randint(2, max(2, min(settings.max_section_passages, len(run) - i)))
+                while take > 2 and sum(count(p.text) for p in run[i:i + take]) * 2 > budget:
+                    take -= 1
+            units.append(("section" if take > 1 else "paragraph", run[i:i + take]))
+            i += take
+    return units
+
+
+def _total_weight(settings: DatasetSettings) -> float:
+    return (settings.paragraph_weight + settings.section_weight + settings.document_weight) or 1.0
+
+
+def _opening_and_rest(text: str) -> tuple[str, str] | None:
+    sentences = split_sentences(text)
+    if len(sentences) < 2:
+        return None
+    cut = max(1, len(sentences) // 2)
+    return " ".join(sentences[:cut]), " ".join(sentences[cut:])
+
+
+def _example_id(key: str, shape: str, first_order: int, task: str) -> str:
+    return hashlib.sha256(f"{key}\0{shape}\0{first_order}\0{task}".encode()).hexdigest()[:16]
+
+
+Roughener = Callable[[str, int], RoughDraft]
+
+
+def _make_example(key: str, split: str, shape: str, unit: list[PassageLike], task: str, system_prompt: str,
+                  seed: int, rough: Roughener) -> Example | None:
+    common = dict(split=split, document=key, section=tuple(unit[0].section), system_prompt=system_prompt)
+    texts = [p.text for p in unit]
+    if task == "continue":
+        if len(texts) >= 2:
+            prompt, response = (texts[0],), tuple(texts[1:])
+        else:
+            halves = _opening_and_rest(texts[0])
+            if halves is None:
+                return None
+            prompt, response = (halves[0],), (halves[1],)
+        return Example(id=_example_id(key, shape, unit[0].order, task), task=task, shape=shape,
+                       prompt_parts=prompt, response_parts=response, **common)
+    drafts = [rough(text, seed) for text in texts]
+    styles = sorted({d.style.split("+")[0] for d in drafts})
+    return Example(id=_example_id(key, shape, unit[0].order, task), task=task, shape=shape,
+                   prompt_parts=tuple(d.text for d in drafts), response_parts=tuple(texts),
+                   rough_style="+".join(styles), **common)
+
+
+def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: str, settings: DatasetSettings,
+                  *, folders: Iterable[str] = (), count_tokens: Callable[[str], int] | None = None,
+                  roughener: Roughener | None = None) -> Dataset:
+    """Examples for every passage of the voice, split by document.
+
+    ``count_tokens`` (the base model's tokenizer, when at hand) sizes the
+    shapes; without it a cautious estimate is used, and tokenization later
+    shortens or drops whatever still does not fit.
+    """
+    count = count_tokens or estimate_tokens
+    rough = roughener or (lambda text, seed: roughen(text, seed, structural_noise=settings.structural_noise))
+    docs = [(document_key(d.path, list(folders)), list(d.passages)) for d in documents]
+    docs = [(key, passages) for key, passages in docs if passages]
+    words = sum(p.words for _, passages in docs for p in passages)
+    if words < settings.min_corpus_words:
+        raise CorpusTooSmall(words, settings.min_corpus_words)
+    splits = assign_splits((key for key, _ in docs), settings.valid_fraction, settings.test_fraction)
+    overhead = count(system_prompt) + 32
+    dataset = Dataset(voice, {split: [] for split in SPLITS}, documents=dict(splits))
+    for key, passages in sorted(docs, key=lambda item: item[0]):
+        rng = random.Random(f"{settings.seed}:{key}")
+        for shape, unit in _shape_units(passages, settings, rng, count, overhead):
+            task = "rewrite" if rng.random() < settings.rewrite_share else "continue"
+            example = _make_example(key, splits[key], shape, unit, task, system_prompt, settings.seed, rough)
+            if example is None:  # one sentence cannot be continued: rewrite it instead
+                example = _make_example(key, splits[key], shape, unit, "rewrite", system_prompt, settings.seed, rough)
+            if example is not None:
+                dataset.examples[example.split].append(example)
+    notes = getattr(rough, "notes", None)
+    if notes:
+        dataset.notes.extend(notes)
+    return dataset
+
+
+# -- storage -----------------------------------------------------------------
+
+def dataset_dir(data_dir: Path, voice: str) -> Path:
+    return Path(data_dir) / "datasets" / voice
+
+
+def _private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write atomically, readable by the user alone (the files hold their prose)."""
+    _private_dir(path.parent)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _jsonl(rows: Iterable[dict]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def save_dataset(dataset: Dataset, directory: Path) -> list[Path]:
+    """``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` (full examples) and ``summary.json``."""
+    written = []
+    for split in SPLITS:
+        target = directory / f"{split}.jsonl"
+        write_private(target, _jsonl(ex.to_json() for ex in dataset.examples.get(split, [])))
+        written.append(target)
+    summary = {**dataset.summary(), "document_splits": dataset.documents}
+    write_private(directory / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return [*written, directory / "summary.json"]
+
+
+class DatasetMissing(Exception):
+    """No dataset has been built for the voice yet."""
+
+
+def load_dataset(directory: Path, voice: str) -> Dataset:
+    if not (directory / "summary.json").is_file():
+        raise DatasetMissing(f"No dataset has been built for voice {voice!r} yet ({directory}). "
+                             "Run `voiced dataset build` first.")
+    summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+    examples = {}
+    for split in SPLITS:
+        lines = (directory / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        examples[split] = [Example.from_json(json.loads(line)) for line in lines if line.strip()]
+    return Dataset(voice, examples, list(summary.get("notes", [])), dict(summary.get("document_splits", {})))
+
+
+def export_chat(dataset: Dataset, out_dir: Path) -> list[Path]:
+    """``{"messages": [...]}`` per line, the chat format mlx-lm and most trainers read."""
+    written = []
+    for split in SPLITS:
+        target = Path(out_dir) / f"{split}.jsonl"
+        write_private(target, _jsonl({"messages": ex.messages()} for ex in dataset.examples.get(split, [])))
+        written.append(target)
+    return written
+
+
+def build_voice_dataset(config: Config, voice: str | None = None, paths: Paths | None = None) -> tuple[Dataset, list[Path]]:
+    """Read the voice's corpus, build its dataset and save it under the data directory."""
+    from voiced.corpus.store import CorpusStore
+    from voiced.trainer.rough_endpoint import EndpointRoughener
+
+    paths = paths or get_paths()
+    voice_config = config.voice(voice)
+    settings = config.dataset
+    roughener = None
+    if settings.rough_draft_endpoint:
+        roughener = EndpointRoughener(settings.rough_draft_endpoint, settings.rough_draft_model,
+                                      settings.rough_draft_timeout_seconds, settings.structural_noise)
+    with CorpusStore.open(paths) as store:
+        documents = list(store.documents_with_passages(voice_config.name))
+    dataset = build_dataset(voice_config.name, documents, voice_config.system_prompt, settings,
+                            folders=voice_config.folders, roughener=roughener)
+    return dataset, save_dataset(dataset, dataset_dir(paths.data_dir, voice_config.name))

@@ -1,0 +1,82 @@
+"""A single static HTML page to read a dataset: no network, inline CSS and JS.
+
+Every piece of the writer's text is escaped on the server side and the
+script only shows, hides and moves between the rendered examples, so nothing
+in the prose can run as markup.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Iterable
+
+from voiced.trainer.dataset import Example, write_private
+
+_CSS = """
+body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f5f2;color:#222}
+header{position:sticky;top:0;background:#fff;border-bottom:1px solid #ccc;padding:8px 16px;display:flex;gap:12px;align-items:center}
+#q{flex:1;font-size:15px;padding:4px 8px}
+article{background:#fff;margin:12px 16px;padding:10px 14px;border:1px solid #ddd;border-radius:6px}
+article.current{border-color:#2a6ad8;box-shadow:0 0 0 2px #2a6ad855}
+.meta span{display:inline-block;margin-right:8px;padding:0 6px;border-radius:4px;background:#eee;font-size:12px}
+.pair{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+.pair h3{font-size:12px;text-transform:uppercase;color:#666;margin:6px 0}
+.text{white-space:pre-wrap}
+.hidden{display:none}
+"""
+
+_JS = """
+(function(){
+  var all=Array.prototype.slice.call(document.querySelectorAll('article'));
+  var q=document.getElementById('q'), count=document.getElementById('count'), cur=-1;
+  function visible(){return all.filter(function(a){return !a.classList.contains('hidden');});}
+  function show(i){var v=visible(); if(!v.length)return; cur=Math.max(0,Math.min(i,v.length-1));
+    all.forEach(function(a){a.classList.remove('current');}); v[cur].classList.add('current');
+    v[cur].scrollIntoView({block:'center'});}
+  function filter(){var s=q.value.toLowerCase();
+    all.forEach(function(a){a.classList.toggle('hidden', s!=='' && a.textContent.toLowerCase().indexOf(s)<0);});
+    count.textContent=visible().length+' / '+all.length; cur=-1;}
+  q.addEventListener('input',filter);
+  document.addEventListener('keydown',function(e){
+    if(e.target===q){ if(e.key==='Escape'){q.blur();} return; }
+    if(e.key==='j'||e.key==='ArrowDown'){e.preventDefault();show(cur+1);}
+    else if(e.key==='k'||e.key==='ArrowUp'){e.preventDefault();show(cur-1);}
+    else if(e.key==='/'){e.preventDefault();q.focus();}
+  });
+  filter();
+})();
+"""
+
+
+def _article(example: Example) -> str:
+    esc = html.escape
+    left = "Rough draft" if example.task == "rewrite" else "Opening"
+    right = "Original (trained response)" if example.task == "rewrite" else "Continuation (trained response)"
+    meta = "".join(f"<span>{esc(label)}</span>" for label in (
+        example.split, example.task, example.shape, example.document,
+        " / ".join(example.section), example.rough_style) if label)
+    return (
+        f'<article data-split="{esc(example.split)}" data-task="{esc(example.task)}" data-shape="{esc(example.shape)}">'
+        f'<div class="meta">{meta}</div>'
+        f'<div class="pair"><div><h3>{left}</h3><div class="text">{esc(example.prompt_text)}</div></div>'
+        f'<div><h3>{right}</h3><div class="text">{esc(example.response_text)}</div></div></div></article>'
+    )
+
+
+def render_html(examples: Iterable[Example], title: str) -> str:
+    """The whole page as a string."""
+    body = "\n".join(_article(ex) for ex in examples)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<header><strong>{html.escape(title)}</strong><input id=\"q\" type=\"search\" placeholder=\"Search (/); j/k or arrows to move\">"
+        f"<span id=\"count\"></span></header><main>{body}</main><script>{_JS}</script></body></html>\n"
+    )
+
+
+def write_html(path: Path, examples: Iterable[Example], title: str) -> Path:
+    """Write the viewer, readable by the user alone (it holds their prose)."""
+    write_private(Path(path), render_html(examples, title))
+    return Path(path)
