@@ -26,6 +26,7 @@ def main() -> None:
 COMMAND_MODULES = [
     "setup_cmds",
     "corpus_cmds",
+    "dataset_cmds",
     "daemon_cmds",
     "rewrite_cmds",
 ]
