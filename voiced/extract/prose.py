@@ -45,12 +45,13 @@ Block = Heading | Paragraph
 _ROMAN = r"[ivxlcdm]+"
 _NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
                  r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|first|second|third|fourth|"
-                 r"fifth|sixth|seventh|eighth|ninth|tenth|last")
+                 r"fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth|last")
 CHAPTER_LINE = re.compile(
-    rf"^(chapter|book|part|volume|vol\.|canto|letter|section|act|scene)\s+(\d+|{_ROMAN}|({_NUMBER_WORDS})([- ]\w+)?)"
+    rf"^(chapter|book|part|volume|vol\.|canto|letter|section|act|scene)\s+(the\s+)?(\d+|{_ROMAN}|({_NUMBER_WORDS})([- ]\w+)?)"
     rf"\s*[.:]?$",
     re.IGNORECASE,
 )
+DIVISION_LEVELS = {"volume": 1, "vol.": 1, "book": 1, "part": 1, "act": 1, "chapter": 2, "letter": 2, "canto": 2}
 REFERENCE_HEADINGS = re.compile(
     r"^(\d+(\.\d+)*\.?\s+)?(references|bibliography|works cited|literature cited|cited works|sources|"
     r"further reading|references and notes|notes and references|citations)\s*:?$",
@@ -94,9 +95,16 @@ def strip_gutenberg(text: str) -> str:
     return text
 
 
+def chapter_level(text: str) -> int | None:
+    """For 'VOLUME II', 'CHAPTER IV', 'Scene 3' (a number, not prose): its depth in the book, else None."""
+    match = CHAPTER_LINE.match(normalise_whitespace(text))
+    if match is None:
+        return None
+    return DIVISION_LEVELS.get(match.group(1).lower(), 3)
+
+
 def is_chapter_line(text: str) -> bool:
-    """'CHAPTER IV', 'Chapter 12', 'Book the First': a number, not prose."""
-    return bool(CHAPTER_LINE.match(normalise_whitespace(text)))
+    return chapter_level(text) is not None
 
 
 def is_reference_heading(title: str) -> bool:
