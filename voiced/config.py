@@ -202,6 +202,20 @@ class InferenceSettings:
 
 
 @dataclass
+class EditorSettings:
+    """The language server, `voiced lsp`. Editors add `voice`, `temperature` and `languages` under the `voiced` section of their settings."""
+
+    languages: list[str] = _help(
+        "Editor language ids that get voiced's code actions; editors can add more.",
+        default_factory=lambda: ["markdown", "plaintext", "text", "latex", "tex", "restructuredtext", "rst", "org"],
+    )
+    max_selection_chars: int = _help(
+        "Largest selection rewritten in one action (characters); larger selections get a message instead.",
+        default=20_000,
+    )
+
+
+@dataclass
 class Config:
     """The whole configuration: voices plus one settings section per concern."""
 
@@ -210,6 +224,7 @@ class Config:
     watch: WatchSettings = field(default_factory=WatchSettings)
     dataset: DatasetSettings = field(default_factory=DatasetSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    editor: EditorSettings = field(default_factory=EditorSettings)
     adapters: AdapterSettings = field(default_factory=AdapterSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "setup_cmds",
     "corpus_cmds",
     "dataset_cmds",
+    "lsp_cmds",
     "daemon_cmds",
     "rewrite_cmds",
 ]

@@ -1,0 +1,377 @@
+"""`voiced lsp`: "Rewrite in my voice" code actions for any editor.
+
+A thin client of the daemon. The server owns the state (settings, the daemon
+connection, running jobs); handlers are glue that call the pure functions in
+`textops`, `actions` and `rewriting`. Logs go to stderr, a file in the state
+directory and `window/logMessage`; stdout carries the protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from voiced import __version__
+from voiced.client import DaemonClient, DaemonError, DaemonUnavailable
+from voiced.config import Config, ConfigError, EditorSettings, load_config
+from voiced.paths import get_paths
+from voiced.lsp.actions import CONTINUE, REWRITE, ActionData, build_actions, order_voices
+from voiced.lsp.rewriting import RewriteCancelled, prose_count, rewrite_markdown
+from voiced.lsp.textops import Target, at_paragraph_end, target_for
+
+log = logging.getLogger("voiced.lsp")
+
+
+class UserMessage(Exception):
+    """Something to tell the user (and not apply); ``level`` is an lsprotocol MessageType."""
+
+    def __init__(self, message: str, level: types.MessageType = types.MessageType.Error) -> None:
+        super().__init__(message)
+        self.message = message
+        self.level = level
+
+
+class VoicedLanguageServer(LanguageServer):
+    """The server's state: editor settings, the daemon connection, jobs in flight."""
+
+    def __init__(self) -> None:
+        super().__init__("voiced", __version__)
+        self._config: tuple[float, Config] | None = None
+        self.client_settings: dict[str, Any] = {}
+        self._daemon: DaemonClient | None = None
+        self._daemon_lock = threading.Lock()
+        self.warned_base_model: set[str] = set()
+
+    # --- configuration -------------------------------------------------------------
+
+    def config(self) -> Config:
+        """The configuration file, re-read when it changes (an empty config when it is missing or broken)."""
+        path = get_paths().config_file
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            mtime = -1.0
+        if self._config is None or self._config[0] != mtime:
+            try:
+                config = load_config(required=False)
+            except ConfigError as exc:
+                log.error("%s", exc)
+                config = Config()
+            self._config = (mtime, config)
+        return self._config[1]
+
+    @property
+    def editor(self) -> EditorSettings:
+        return self.config().editor
+
+    def voices_for(self, uri: str) -> list[str]:
+        """Configured voices in the order to offer them (preferred, the document's own, the rest)."""
+        config = self.config()
+        path = None
+        if uri.startswith("file://"):
+            from pygls.uris import to_fs_path
+
+            path = to_fs_path(uri)
+        own = config.voice_for_path(path) if path else None
+        return order_voices(list(config.voices), own.name if own else None,
+                            str(self.client_settings.get("voice") or ""))
+
+    def languages(self) -> set[str]:
+        extra = self.client_settings.get("languages")
+        languages = set(self.editor.languages)
+        if isinstance(extra, list):
+            languages |= {str(x) for x in extra}
+        return languages
+
+    def generation_options(self) -> dict[str, Any]:
+        temperature = self.client_settings.get("temperature")
+        if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
+            return {"temperature": float(temperature)}
+        return {}
+
+    def can_resolve_edits(self) -> bool:
+        caps = self.client_capabilities.text_document
+        support = caps.code_action.resolve_support if caps and caps.code_action else None
+        return bool(support and "edit" in support.properties)
+
+    def supports_progress(self) -> bool:
+        window = self.client_capabilities.window
+        return bool(window and window.work_done_progress)
+
+    # --- the daemon ----------------------------------------------------------------
+
+    def daemon(self) -> DaemonClient:
+        """The daemon connection, started on first use (blocking: call from a worker thread)."""
+        with self._daemon_lock:
+            if self._daemon is None:
+                self._daemon = DaemonClient.connect(start_if_needed=True)
+            return self._daemon
+
+    def forget_daemon(self) -> None:
+        with self._daemon_lock:
+            if self._daemon is not None:
+                self._daemon.close()
+            self._daemon = None
+
+    # --- telling the user ----------------------------------------------------------
+
+    def tell(self, message: str, level: types.MessageType = types.MessageType.Error) -> None:
+        log.log(logging.ERROR if level == types.MessageType.Error else logging.INFO, message)
+        self.window_show_message(types.ShowMessageParams(type=level, message=f"voiced: {message}"))
+        self.window_log_message(types.LogMessageParams(type=level, message=message))
+
+
+server = VoicedLanguageServer()
+
+
+# --- settings: section `voiced` of workspace/configuration -----------------------------
+
+@server.feature(types.INITIALIZED)
+async def initialized(ls: VoicedLanguageServer, params: types.InitializedParams) -> None:
+    await refresh_settings(ls)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def configuration_changed(ls: VoicedLanguageServer, params: types.DidChangeConfigurationParams) -> None:
+    settings = params.settings.get("voiced") if isinstance(params.settings, dict) else None
+    if isinstance(settings, dict):
+        ls.client_settings = settings
+    else:
+        await refresh_settings(ls)
+
+
+async def refresh_settings(ls: VoicedLanguageServer) -> None:
+    """Ask the client for its `voiced` settings, when it can answer."""
+    workspace = ls.client_capabilities.workspace
+    if not (workspace and workspace.configuration):
+        return
+    try:
+        result = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section="voiced")]))
+    except Exception as exc:  # a client may refuse; keep the defaults
+        log.warning("workspace/configuration failed: %s", exc)
+        return
+    if result and isinstance(result[0], dict):
+        ls.client_settings = result[0]
+
+
+# --- code actions: titles only, at once ------------------------------------------------
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.RefactorRewrite], resolve_provider=True),
+)
+def code_action(ls: VoicedLanguageServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    if document.language_id and document.language_id not in ls.languages():
+        return None
+    only = params.context.only
+    if only and not any(types.CodeActionKind.RefactorRewrite.value.startswith(kind) for kind in only):
+        return None
+    target = target_for(document, params.range)
+    voices = ls.voices_for(document.uri)
+    if target is None or not voices:
+        return None
+    can_resolve = ls.can_resolve_edits()
+    actions = build_actions(document.uri, document.version, target, voices, task=REWRITE, can_resolve=can_resolve)
+    if params.range.start == params.range.end and at_paragraph_end(document, params.range.start):
+        end = types.Range(target.range.end, target.range.end)
+        actions += build_actions(document.uri, document.version, Target(end, target.text), voices,
+                                 task=CONTINUE, can_resolve=can_resolve)
+    return actions
+
+
+@server.feature(types.CODE_ACTION_RESOLVE)
+async def resolve_code_action(ls: VoicedLanguageServer, action: types.CodeAction) -> types.CodeAction:
+    try:
+        data = ActionData.from_json(action.data)
+    except ValueError as exc:
+        ls.tell(str(exc))
+        return action
+    edit = await run_action(ls, data)
+    if edit is not None:
+        action.edit = edit
+    return action
+
+
+# --- commands the server executes itself ----------------------------------------------
+
+@server.command("voiced.rewrite")
+async def rewrite_command(ls: VoicedLanguageServer, *args: Any) -> bool:
+    return await _apply_command(ls, args)
+
+
+@server.command("voiced.continue")
+async def continue_command(ls: VoicedLanguageServer, *args: Any) -> bool:
+    return await _apply_command(ls, args)
+
+
+async def _apply_command(ls: VoicedLanguageServer, args: tuple[Any, ...]) -> bool:
+    try:
+        data = ActionData.from_json(args[0] if args else None)
+    except ValueError as exc:
+        ls.tell(str(exc))
+        return False
+    edit = await run_action(ls, data)
+    if edit is None:
+        return False
+    result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="Rewrite in my voice"))
+    if not result.applied:
+        ls.tell(f"the editor did not apply the edit ({result.failure_reason or 'no reason given'}).",
+                types.MessageType.Warning)
+    return bool(result.applied)
+
+
+@server.command("voiced.status")
+async def status_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
+    try:
+        status = await asyncio.to_thread(lambda: ls.daemon().status())
+    except (DaemonUnavailable, DaemonError) as exc:
+        ls.tell(str(exc))
+        return None
+    ls.tell(status_summary(status), types.MessageType.Info)
+    return status
+
+
+def status_summary(status: dict) -> str:
+    """One line per voice: the active adapter or the base model."""
+    parts = []
+    for name, voice in (status.get("voices") or {}).items():
+        adapter = voice.get("adapter") or voice.get("active_adapter")
+        parts.append(f"{name}: {'adapter ' + str(adapter) if adapter else 'base model (no adapter trained yet)'}")
+    return "; ".join(parts) or "daemon running, no voices configured"
+
+
+# --- the work ---------------------------------------------------------------------------
+
+async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.WorkspaceEdit | None:
+    """Generate the edit for ``data``, with cancellable progress; None when there is nothing to apply."""
+    cancel = threading.Event()
+    token = None
+    try:
+        document = ls.workspace.get_text_document(data.uri)
+        if data.version is not None and document.version != data.version:
+            raise UserMessage("the document changed since the action was offered; try again.", types.MessageType.Warning)
+        text = document.text_in_client_range(data.range) if data.task == REWRITE else _context_before(document, data)
+        if len(text) > ls.editor.max_selection_chars:
+            raise UserMessage(
+                f"the selection is {len(text):,} characters; voiced rewrites at most "
+                f"{ls.editor.max_selection_chars:,} at a time. Select less and try again.", types.MessageType.Warning)
+        token = await _begin_progress(ls, data, text, cancel)
+        loop = asyncio.get_running_loop()
+        new_text = await asyncio.to_thread(_generate, ls, loop, data, text, token, cancel)
+        if data.version is not None and ls.workspace.get_text_document(data.uri).version != data.version:
+            raise UserMessage("the document changed while voiced was writing; the result was not applied. Try again.",
+                              types.MessageType.Warning)
+        if data.task == CONTINUE:
+            new_text = _join_continuation(new_text)
+        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
+            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=data.uri, version=data.version),
+            edits=[types.TextEdit(range=data.range, new_text=new_text)],
+        )])
+    except asyncio.CancelledError:
+        cancel.set()
+        raise
+    except RewriteCancelled:
+        ls.tell("cancelled.", types.MessageType.Info)
+        return None
+    except UserMessage as exc:
+        ls.tell(exc.message, exc.level)
+        return None
+    except DaemonUnavailable as exc:
+        ls.forget_daemon()
+        ls.tell(f"{exc}", types.MessageType.Error)
+        return None
+    except DaemonError as exc:
+        ls.tell(f"the daemon could not do it: {exc}", types.MessageType.Error)
+        return None
+    finally:
+        cancel.set()
+        if token is not None:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+            ls.work_done_progress.tokens.pop(token, None)
+
+
+async def _begin_progress(ls: VoicedLanguageServer, data: ActionData, text: str,
+                          cancel: threading.Event) -> str | None:
+    if not ls.supports_progress():
+        return None
+    token = f"voiced-{uuid.uuid4().hex}"
+    await ls.work_done_progress.create_async(token)
+    title = "Rewriting in your voice" if data.task == REWRITE else "Continuing in your voice"
+    ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0))
+    future = ls.work_done_progress.tokens.get(token)
+    if future is not None:
+        future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
+    return token
+
+
+def _generate(ls: VoicedLanguageServer, loop: asyncio.AbstractEventLoop, data: ActionData, text: str,
+              token: str | None, cancel: threading.Event) -> str:
+    """Runs in a worker thread: the daemon calls, paragraph by paragraph."""
+    daemon = ls.daemon()
+    options = ls.generation_options()
+
+    def report(done: int, total: int) -> None:
+        if token is None:
+            return
+        verb = "Rewriting" if data.task == REWRITE else "Continuing"
+        message = f"{verb} {total} paragraph{'s' if total != 1 else ''}: {done}/{total}"
+        value = types.WorkDoneProgressReport(message=message, percentage=int(100 * done / max(total, 1)),
+                                             cancellable=True)
+        loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
+
+    def generate(piece: str):
+        request_id = f"lsp-{uuid.uuid4().hex}"
+        watcher = threading.Thread(target=_cancel_when_set, args=(daemon, request_id, cancel), daemon=True)
+        watcher.start()
+        stream = daemon.stream_rewrite if data.task == REWRITE else daemon.stream_continue
+        yield from stream(data.voice, piece, request_id=request_id, **options)
+
+    if data.task == CONTINUE:
+        report(0, 1)
+        pieces = []
+        for piece in generate(text):
+            if cancel.is_set():
+                raise RewriteCancelled()
+            pieces.append(piece)
+        report(1, 1)
+        return "".join(pieces)
+    if prose_count(text) == 0:
+        raise UserMessage("there is no prose to rewrite in the selection (only headings, code or markup).",
+                          types.MessageType.Info)
+    return rewrite_markdown(text, generate, progress=report, cancel=cancel)
+
+
+def _cancel_when_set(daemon: DaemonClient, request_id: str, cancel: threading.Event) -> None:
+    """Forward a cancellation to the daemon, so generation stops there within a token."""
+    cancel.wait()
+    try:
+        daemon.cancel(request_id)
+    except (DaemonUnavailable, DaemonError):
+        pass
+
+
+def _context_before(document: Any, data: ActionData) -> str:
+    """The text a continuation follows: the paragraphs before the cursor, up to a few thousand characters."""
+    end = document.offset_at_position(data.range.end)
+    return document.source[max(0, end - 3000):end].lstrip()
+
+
+def _join_continuation(text: str) -> str:
+    text = text.strip()
+    return (" " + text) if text else ""
+
+
+def start_io() -> None:
+    server.start_io()
+
+
+def start_tcp(port: int) -> None:
+    server.start_tcp("127.0.0.1", port)
