@@ -145,6 +145,24 @@ def test_missing_folder_is_reported_and_its_records_kept(store: CorpusStore, not
     assert scan(store, never)[0].missing_folders == [str(tmp_path / "never-existed")]
 
 
+def test_parallel_extraction_matches_sequential(store: CorpusStore, notes: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import voiced.corpus.scanner as scanner
+
+    monkeypatch.setattr(scanner, "PARALLEL_MIN_FILES", 2)
+    for i in range(12):
+        (notes / f"{i:02d}.md").write_text(prose(f"note {i}", f"more {i}"))
+    (notes / "bad.md").write_bytes(b"\x00\x01 binary \x00" * 50)
+    events: list[dict] = []
+    report = scan_voice(store, config_for(notes).voice("v"), Config().extraction, events.append, workers=2)
+    assert (report.added, report.errors) == (12, 1)
+    assert [e["done"] for e in events if e["path"]] == list(range(1, 14))
+    with CorpusStore(tmp_path / "sequential.sqlite3") as sequential:
+        scan_voice(sequential, config_for(notes).voice("v"), Config().extraction, workers=1)
+        assert texts(sequential) == texts(store)
+        assert [e.path for e in sequential.errors()] == [e.path for e in store.errors()]
+
+
 def test_progress_reports_small_dicts(store: CorpusStore, notes: Path) -> None:
     for i in range(3):
         (notes / f"{i}.md").write_text(prose(str(i)))

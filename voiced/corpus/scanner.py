@@ -9,9 +9,12 @@ removed. Progress goes to a callback as small dicts; nothing is printed.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,8 @@ from voiced.extract import ExtractionError, extract_file
 Progress = Callable[[dict[str, Any]], None]
 
 BATCH_SECONDS = 0.5  # how long a scan holds one write transaction before committing
+PARALLEL_MIN_FILES = 64  # below this many files to read, worker processes cost more than they save
+IN_FLIGHT_PER_WORKER = 4  # extractions queued per worker, bounding memory held in results
 
 
 @dataclass
@@ -61,17 +66,22 @@ def _read_error(exc: BaseException) -> str:
 
 
 MovedFrom = Callable[[str], "KnownDocument | None"]
+Extracted = tuple[str, Any]  # ("ok", Extraction) | ("vanished", None) | ("error", reason)
 
 
-def sync_file(store: CorpusStore, voice: str, folder: str, seen: SeenFile, known: KnownDocument | None,
-              settings: ExtractionSettings, moved_from: MovedFrom | None = None) -> str:
-    """Bring one file's record up to date; returns the outcome (a ScanReport counter name).
+def _extract(path: str, settings: ExtractionSettings) -> Extracted:
+    """Extract one file. Also runs in worker processes, so failures come back as values, not exceptions."""
+    try:
+        return "ok", extract_file(Path(path), settings)
+    except FileNotFoundError:
+        return "vanished", None  # gone since it was listed; its removal is someone else's event
+    except Exception as exc:  # a broken file, or a bug in one extractor, must not stop the scan
+        return "error", _read_error(exc)
 
-    ``moved_from(content_hash)`` names the record of a file that disappeared
-    with the same bytes, if any: a new file like that is a rename, and its
-    record moves instead of being extracted again.
-    """
-    moved_from = moved_from or (lambda digest: store.vanished_with_hash(voice, digest))
+
+def _prepare(store: CorpusStore, voice: str, folder: str, seen: SeenFile, known: KnownDocument | None,
+             settings: ExtractionSettings, moved_from: MovedFrom) -> str | FileState:
+    """Everything short of extraction: an outcome when that settles the file, else the state to extract."""
     if known is not None and known.size == seen.size and known.mtime_ns == seen.mtime_ns:
         return "unchanged"
     state = FileState(voice, seen.path, folder, seen.size, seen.mtime_ns, "")
@@ -83,7 +93,7 @@ def sync_file(store: CorpusStore, voice: str, folder: str, seen: SeenFile, known
         with open(seen.path, "rb") as handle:
             digest = content_hash(handle.read())
     except FileNotFoundError:
-        return "unchanged"  # gone since it was listed; its removal is someone else's event
+        return "unchanged"
     except OSError as exc:
         store.write_error(state, _read_error(exc))
         return "errors"
@@ -95,15 +105,49 @@ def sync_file(store: CorpusStore, voice: str, folder: str, seen: SeenFile, known
         store.rename(voice, old.path, seen.path, folder)
         store.touch(voice, seen.path, seen.size, seen.mtime_ns)
         return "renamed"
-    try:
-        extraction = extract_file(Path(seen.path), settings)
-    except FileNotFoundError:
+    return state
+
+
+def _finish(store: CorpusStore, state: FileState, known: KnownDocument | None, extracted: Extracted) -> str:
+    """Store an extraction (or its failure) for a file; returns the outcome."""
+    kind, value = extracted
+    if kind == "vanished":
         return "unchanged"
-    except Exception as exc:  # a broken file, or a bug in one extractor, must not stop the scan
-        store.write_error(state, _read_error(exc))
+    if kind == "error":
+        store.write_error(state, value)
         return "errors"
-    store.write_passages(state, extraction.passages, extraction.notes)
+    store.write_passages(state, value.passages, value.notes)
     return "added" if known is None else "updated"
+
+
+def sync_file(store: CorpusStore, voice: str, folder: str, seen: SeenFile, known: KnownDocument | None,
+              settings: ExtractionSettings, moved_from: MovedFrom | None = None) -> str:
+    """Bring one file's record up to date; returns the outcome (a ScanReport counter name).
+
+    ``moved_from(content_hash)`` names the record of a file that disappeared
+    with the same bytes, if any: a new file like that is a rename, and its
+    record moves instead of being extracted again.
+    """
+    moved_from = moved_from or (lambda digest: store.vanished_with_hash(voice, digest))
+    ready = _prepare(store, voice, folder, seen, known, settings, moved_from)
+    if isinstance(ready, str):
+        return ready
+    return _finish(store, ready, known, _extract(seen.path, settings))
+
+
+def _worker_count(setting: int, files: int) -> int:
+    """Extraction processes for a scan; none (0) for a small one, where starting them costs more."""
+    workers = setting or min(os.cpu_count() or 1, 8)
+    return 0 if workers <= 1 or files < PARALLEL_MIN_FILES else workers
+
+
+def _worker_pool(workers: int) -> ProcessPoolExecutor | None:
+    if not workers:
+        return None
+    methods = multiprocessing.get_all_start_methods()
+    # Never fork: the daemon that scans has threads (the watcher, the HTTP server).
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
 class _Batches:
@@ -130,8 +174,11 @@ class _Batches:
 
 def scan_voice(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSettings,
                progress: Progress | None = None, *, under: str | None = None,
-               selector: FileSelector | None = None) -> ScanReport:
-    """Scan the folders of one voice (or only the directory ``under`` inside one of them)."""
+               selector: FileSelector | None = None, workers: int = 1) -> ScanReport:
+    """Scan the folders of one voice (or only the directory ``under`` inside one of them).
+
+    ``workers`` extraction processes run when there is much to read (0: one per core).
+    """
     started = time.monotonic()
     selector = selector or FileSelector(voice)
     report = ScanReport(voice.name)
@@ -153,25 +200,54 @@ def scan_voice(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSetti
             if path not in seen and doc.folder not in report.missing_folders}
     vanished = {doc.content_hash: doc for doc in gone.values() if doc.status == "ok"}
     # A whole-voice scan knows every vanished record; a directory scan asks the store (the source may be elsewhere).
-    moved_from: MovedFrom | None = (lambda digest: vanished.pop(digest, None)) if under is None else None
+    moved_from: MovedFrom = ((lambda digest: vanished.pop(digest, None)) if under is None
+                             else (lambda digest: store.vanished_with_hash(voice.name, digest)))
 
     todo = [(folder, file) for folder, file in seen.values()
             if not ((doc := known.get(file.path)) and doc.size == file.size and doc.mtime_ns == file.mtime_ns)]
     report.unchanged = len(seen) - len(todo)
     _emit(progress, voice=voice.name, phase="read", done=0, total=len(todo), path=None)
     batches = _Batches(store)
+    workers = _worker_count(workers, len(todo))
+    pool = _worker_pool(workers)
+    in_flight: deque[tuple[SeenFile, KnownDocument | None, FileState, Future[Extracted]]] = deque()
+    done = 0
+
+    def record(outcome: str, file: SeenFile) -> None:
+        nonlocal done
+        done += 1
+        report.count(outcome)
+        _emit(progress, voice=voice.name, phase="read", done=done, total=len(todo), path=file.path)
+
+    def finish_oldest() -> None:
+        batches.tick()
+        file, doc, state, future = in_flight.popleft()
+        record(_finish(store, state, doc, future.result()), file)
+
     try:
-        for done, (folder, file) in enumerate(todo, 1):
+        for folder, file in todo:
             batches.tick()
-            outcome = sync_file(store, voice.name, folder, file, known.get(file.path), settings, moved_from)
-            report.count(outcome)
-            _emit(progress, voice=voice.name, phase="read", done=done, total=len(todo), path=file.path)
+            doc = known.get(file.path)
+            ready = _prepare(store, voice.name, folder, file, doc, settings, moved_from)
+            if isinstance(ready, str):
+                record(ready, file)
+            elif pool is None:
+                record(_finish(store, ready, doc, _extract(file.path, settings)), file)
+            else:
+                in_flight.append((file, doc, ready, pool.submit(_extract, file.path, settings)))
+                while len(in_flight) > IN_FLIGHT_PER_WORKER * workers:
+                    finish_oldest()
+        while in_flight:
+            finish_oldest()
         batches.tick()
         # A renamed record no longer sits at its old path, so this removes only what is really gone.
         report.removed = store.remove(voice.name, gone)
     except BaseException as exc:
         batches.close(exc)
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     batches.close()
     report.seconds = time.monotonic() - started
     _emit(progress, voice=voice.name, phase="done", done=len(todo), total=len(todo), path=None)
@@ -187,7 +263,8 @@ def scan(store: CorpusStore, config: Config, voices: Iterable[str] | None = None
          progress: Progress | None = None) -> list[ScanReport]:
     """Scan every voice (or the named ones); a full scan also forgets voices no longer configured."""
     names = list(config.voices) if voices is None else list(voices)
-    reports = [scan_voice(store, config.voice(name), config.extraction, progress) for name in names]
+    reports = [scan_voice(store, config.voice(name), config.extraction, progress, workers=config.watch.scan_workers)
+               for name in names]
     if voices is None:
         store.remove_voices_except(config.voices)
     return reports
