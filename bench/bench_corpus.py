@@ -189,8 +189,9 @@ def main() -> None:
         rescan_seconds = time.perf_counter() - started
         stats = store.stats("bench").voice("bench")
 
-        print(f"\ninitial scan ({args.workers or 'one per core'} extraction workers): {report.added} notes, {stats.passages} passages, {stats.words} words, "
-              f"{report.errors} errors")
+        workers = args.workers or f"{os.cpu_count()} (one per core)"
+        print(f"\ninitial scan, {workers} extraction workers: {report.added} notes, {stats.passages} passages, "
+              f"{stats.words} words, {report.errors} errors")
         print(f"  scan          {scan_seconds:7.2f} s  {files / scan_seconds:8.0f} files/s  "
               f"{size / 1e6 / scan_seconds:6.1f} MB/s   target < {TARGET_SCAN_SECONDS:.0f} s  "
               f"{'MET' if scan_seconds < TARGET_SCAN_SECONDS else 'MISSED'}")

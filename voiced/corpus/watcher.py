@@ -70,6 +70,7 @@ class CorpusWatcher:
         self._moves: dict[str, str] = {}  # destination -> source, applied when the destination is due
         self._moves_lock = threading.Lock()
         self._armed: dict[str, tuple[tuple[int, int], list[Any]]] = {}  # folder -> (identity, watches)
+        self._linked: set[str] = set()
         self._observer: Any = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
@@ -287,7 +288,8 @@ class CorpusWatcher:
             return  # the folder itself vanished or was replaced: its records wait for it to come back
         selector = self._selectors[voice]
         report = rescan_directory(self.store, self.config.voices[voice], self.config.extraction, path, selector)
-        if os.path.islink(path) and _identity(path) is not None and path not in self._armed:
+        if os.path.islink(path) and _identity(path) is not None and path not in self._linked:
+            self._linked.add(path)  # a symlinked folder appeared: watch inside it too
             self._observer.schedule(_Forward(self), path, recursive=True)
         changed = (report.added + report.updated + report.removed + report.renamed + report.errors)
         if changed or moved:
