@@ -123,6 +123,8 @@ def test_ignored_files_never_reach_the_corpus(watcher: CorpusWatcher, store: Cor
     wait_for(lambda: "visible.md" in texts(store), "the visible note")
     assert watcher.wait_idle(TIMEOUT)
     assert set(texts(store)) == {"visible.md"}
+    (notes / ".voicedignore").write_text("private/\nvisible.md\n")
+    wait_for(lambda: texts(store) == {}, "a newly ignored note to leave the corpus")
 
 
 def test_folder_removed_and_recreated(watcher: CorpusWatcher, store: CorpusStore, notes: Path,
