@@ -183,12 +183,17 @@ def _runs_by_section(passages: Sequence[PassageLike]) -> list[list[PassageLike]]
 
 def _shape_units(passages: Sequence[PassageLike], settings: DatasetSettings, rng: random.Random,
                  count: Callable[[str], int], overhead: int) -> list[tuple[str, list[PassageLike]]]:
-    """Cut a document into (shape, passages) units: each passage lands in exactly one unit."""
+    """Cut a document into (shape, passages) units: each passage lands in exactly one unit.
+
+    A short document that fits the budget becomes one whole-document unit with
+    probability document_weight / (document_weight + paragraph_weight) (one
+    such unit stands for several paragraph units); otherwise each section run
+    is cut into paragraphs and multi-paragraph spans by paragraph/section weight.
+    """
     budget = settings.max_example_tokens - overhead
-    texts = [p.text for p in passages]
-    whole = sum(count(t) for t in texts) * 2  # the draft and the original both count
+    whole = _pair_tokens(passages, count)
     if (len(passages) >= 2 and whole <= budget and settings.document_weight > 0
-            and rng.random() < settings.document_weight / _total_weight(settings)):
+            and rng.random() < settings.document_weight / (settings.document_weight + settings.paragraph_weight)):
         return [("document", list(passages))]
     units: list[tuple[str, list[PassageLike]]] = []
     shape_weights = [settings.paragraph_weight, settings.section_weight]
@@ -198,15 +203,16 @@ def _shape_units(passages: Sequence[PassageLike], settings: DatasetSettings, rng
             take = 1
             if len(run) - i >= 2 and sum(shape_weights) > 0 and rng.choices(("paragraph", "section"), shape_weights)[0] == "section":
                 take = rng.randint(2, max(2, min(settings.max_section_passages, len(run) - i)))
-                while take > 2 and sum(count(p.text) for p in run[i:i + take]) * 2 > budget:
+                while take > 1 and _pair_tokens(run[i:i + take], count) > budget:
                     take -= 1
             units.append(("section" if take > 1 else "paragraph", run[i:i + take]))
             i += take
     return units
 
 
-def _total_weight(settings: DatasetSettings) -> float:
-    return (settings.paragraph_weight + settings.section_weight + settings.document_weight) or 1.0
+def _pair_tokens(passages: Sequence[PassageLike], count: Callable[[str], int]) -> int:
+    """Tokens of a rewrite of these passages: the original plus a draft up to half as long again."""
+    return sum(count(p.text) for p in passages) * 5 // 2
 
 
 def _opening_and_rest(text: str) -> tuple[str, str] | None:

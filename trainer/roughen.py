@@ -37,7 +37,7 @@ PLAIN_WORDS = {
     "therefore": "so", "however": "but", "nevertheless": "still", "nothing": "nothing at all",
     "utmost": "greatest", "melancholy": "sad", "prodigious": "huge", "engaged": "busy",
 }
-HEDGES = ("perhaps ", "rather ", "somewhat ", "quite ", "almost ", "certainly ", "indeed, ", "surely ")
+HEDGES = re.compile(r"(,\s*)?\b(?:perhaps|rather|somewhat|quite|almost|certainly|indeed|surely|I think|I believe)\b(\s*,)?")
 STOCK_OPENERS = ("In essence, ", "It is worth noting that ", "Overall, ", "Importantly, ", "In this context, ")
 STOCK_CLOSERS = (" This highlights the importance of the moment.", " This shows how much was at stake.",
                  " Ultimately, this matters.")
@@ -129,8 +129,7 @@ def _replace_phrases(text: str, table: dict[str, str], rng: random.Random, rate:
 
 
 def _generic(text: str, rng: random.Random) -> str:
-    for hedge in HEDGES:
-        text = text.replace(" " + hedge, " ")
+    text = re.sub(r" {2,}", " ", HEDGES.sub("", text))
     text = _swap_words(text, PLAIN_WORDS, rng, 0.8)
     text = re.sub(r"\s*;\s*", ". ", text)
     text = re.sub(r"\.\s+([a-z])", lambda m: ". " + m.group(1).upper(), text)
