@@ -1,0 +1,120 @@
+"""The inference engine on the real embedded model: streaming, structure, cancellation, errors."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from engine_support import GREEDY, TEXT, embedded_config
+from voiced.daemon.engine import (
+    EmptyText, Engine, GenerationCancelled, GenerationParams, ModelLoadError, UnknownVoice,
+)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with Engine(embedded_config(), adapter_resolver=lambda voice: None) as engine:
+        engine.load("default")
+        yield engine
+
+
+def test_stream_yields_pieces_that_join_into_the_rewrite(engine: Engine) -> None:
+    pieces = list(engine.stream_rewrite("default", TEXT, GREEDY))
+    assert len(pieces) >= 4
+    joined = "".join(pieces)
+    assert joined.strip()
+    assert joined == engine.rewrite("default", TEXT, GREEDY)
+
+
+def test_rewrite_keeps_markdown_structure(engine: Engine) -> None:
+    text = "---\ntitle: x\n---\n\n# Harbour\n\n- " + TEXT + "\n\n```\nkeep = 1\n```\n"
+    out = engine.rewrite("default", text, replace(GREEDY, max_tokens=6))
+    assert out.startswith("---\ntitle: x\n---\n\n# Harbour\n\n- ")
+    assert out.endswith("\n\n```\nkeep = 1\n```\n")
+    assert TEXT not in out or out.count("\n") == text.count("\n")
+
+
+def test_length_is_derived_from_the_input(engine: Engine) -> None:
+    backend = engine._workers["default"].backend
+    params = replace(GREEDY, max_tokens=None, max_tokens_factor=0.5, max_tokens_extra=1)
+    budget = params.resolved(engine.settings).rewrite_budget(backend.count_tokens("One two three four."), 1000)
+    assert budget == int(0.5 * backend.count_tokens("One two three four.")) + 1
+    out = engine.rewrite("default", "One two three four.", params)
+    assert 0 < backend.count_tokens(out) <= budget + 1
+
+
+def test_cancel_stops_within_one_token(engine: Engine) -> None:
+    backend = engine._workers["default"].backend
+    produced_after_cancel = []
+    cancel = threading.Event()
+    original = backend.stream_chat
+
+    def observed(*args, **kwargs):  # the real stream, with each token's timing noted
+        for piece in original(*args, **kwargs):
+            if cancel.is_set():
+                produced_after_cancel.append(piece)
+            yield piece
+
+    backend.stream_chat = observed
+    try:
+        received = 0
+        with pytest.raises(GenerationCancelled):
+            for _ in engine.stream_rewrite("default", TEXT, replace(GREEDY, max_tokens=300), cancel):
+                received += 1
+                if received == 3:
+                    cancel.set()
+    finally:
+        del backend.stream_chat
+    assert received == 3
+    assert len(produced_after_cancel) <= 1
+    # the worker is free again at once
+    assert engine.rewrite("default", TEXT, replace(GREEDY, max_tokens=2))
+
+
+def test_cancel_before_start_and_abandoned_stream(engine: Engine) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(GenerationCancelled):
+        engine.rewrite("default", TEXT, GREEDY, cancel)
+    stream = engine.stream_rewrite("default", TEXT, replace(GREEDY, max_tokens=300))
+    next(stream)
+    stream.close()  # walking away cancels the request; the next one runs normally
+    assert engine.rewrite("default", TEXT, GREEDY) == engine.rewrite("default", TEXT, GREEDY)
+
+
+def test_continue_and_chat_stream_text(engine: Engine) -> None:
+    cont = list(engine.stream_continue("default", "It was a quiet morning in the village.", GREEDY))
+    assert "".join(cont).strip()
+    chat = list(engine.stream_chat("default", [{"role": "user", "content": "Say hello."}], GREEDY))
+    assert "".join(chat).strip()
+
+
+def test_sampling_is_reproducible_with_a_seed(engine: Engine) -> None:
+    sampled = GenerationParams(temperature=1.0, seed=11, max_tokens=10)
+    assert engine.rewrite("default", TEXT, sampled) == engine.rewrite("default", TEXT, sampled)
+
+
+def test_errors_are_clear(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(UnknownVoice, match="no voice named 'nobody'"):
+        engine.rewrite("nobody", TEXT)
+    with pytest.raises(EmptyText):
+        engine.rewrite("default", "  \n\n ")
+    with pytest.raises(EmptyText):
+        list(engine.stream_chat("default", [{"role": "user", "content": ""}]))
+    with pytest.raises(Exception, match="top_p"):
+        engine.rewrite("default", TEXT, GenerationParams(top_p=0))
+
+
+def test_a_model_that_fails_to_load_gives_an_engine_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    with Engine(embedded_config(broken=str(broken)), adapter_resolver=lambda voice: None) as engine:
+        with pytest.raises(ModelLoadError) as info:
+            engine.load("broken")
+        assert "broken.gguf" in str(info.value) and info.value.fix
+        with pytest.raises(ModelLoadError):  # a request reports it too, instead of hanging
+            engine.rewrite("broken", TEXT, GREEDY)
+        assert engine.status()["broken"]["loaded"] is False
