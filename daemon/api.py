@@ -21,6 +21,7 @@ the connection.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from voiced.daemon.limits import BodySizeLimit
 from voiced.daemon.params import generation_params
 from voiced.daemon.streaming import first_piece, ndjson, relay
 from voiced.paths import Paths, get_paths
+
+log = logging.getLogger("voiced.daemon")
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 501, 503)
@@ -168,19 +171,27 @@ async def generate(ctx: DaemonContext, request_id: str,
 async def stream_pieces(ctx: DaemonContext, request_id: str, pieces: Iterator[str], first: object,
                         cancel: Any) -> Any:
     """Relay pieces, then report how generation ended: ("piece", text)*, then ("done"|"error", detail)."""
-    if first is None:  # cancelled before the first piece
-        yield "done", "cancelled"
-        return
+    count = 0
+    outcome = "cancelled"
     try:
-        async for piece in relay(pieces, first, cancel, lambda: ctx.inflight.finish(request_id)):
-            yield "piece", piece
-    except GenerationCancelled:
-        yield "done", "cancelled"
-        return
-    except EngineError as exc:
-        yield "error", {"message": f"The model failed: {exc}", "type": "model_unavailable", "code": "engine_error"}
-        return
-    yield "done", "cancelled" if cancel.is_set() else "stop"
+        if first is None:  # cancelled before the first piece
+            yield "done", "cancelled"
+            return
+        try:
+            async for piece in relay(pieces, first, cancel, lambda: ctx.inflight.finish(request_id)):
+                count += 1
+                yield "piece", piece
+        except GenerationCancelled:
+            yield "done", "cancelled"
+            return
+        except EngineError as exc:
+            outcome = f"failed ({exc})"
+            yield "error", {"message": f"The model failed: {exc}", "type": "model_unavailable", "code": "engine_error"}
+            return
+        outcome = "cancelled" if cancel.is_set() else "stop"
+        yield "done", outcome
+    finally:  # also reached when the client went away mid-stream
+        log.info("request %s ended: %s after %d pieces", request_id, outcome, count)
 
 
 # --- routes ----------------------------------------------------------------------
@@ -266,6 +277,9 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
         return 400, "The request body is not valid JSON. Send a JSON object (Content-Type: application/json).", "invalid_json"
+    if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
+        return 422, ("The request body must be a JSON object, sent with Content-Type: application/json "
+                     "(with curl: -H 'Content-Type: application/json')."), "invalid_request"
     parts = []
     for e in errors[:5]:
         where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
@@ -300,9 +314,7 @@ def create_app(ctx: DaemonContext) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
-        import logging
-
-        logging.getLogger("voiced.daemon").exception("unexpected error in %s", request.url.path)
+        log.exception("unexpected error in %s", request.url.path)
         return error_response(500, f"Unexpected error in the daemon: {exc}. The log file has the details "
                                    "(`voiced daemon logs`).", "server_error")
 

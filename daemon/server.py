@@ -13,6 +13,7 @@ import logging
 import logging.handlers
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -125,6 +126,10 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         write_record(DaemonRecord(pid=os.getpid(), port=bound_port, host=host, token=ctx.token,
                                   started_at=ctx.started_at, version=__version__), paths)
         log.info("listening on %s:%d", host, bound_port)
+        # Uvicorn re-raises the stop signal after its graceful shutdown; with these handlers in
+        # place that unwinds through the cleanup below and exits 0 instead of dying by the signal.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, _exit_after_shutdown)
         try:
             server.run(sockets=[sock])
         finally:
@@ -140,6 +145,10 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
 def start_training_jobs(ctx: object) -> object | None:
     """The training job manager when the trainer's job runner is part of this build."""
     return None
+
+
+def _exit_after_shutdown(sig, frame) -> None:
+    raise SystemExit(0)
 
 
 class _Server(uvicorn.Server):

@@ -1,0 +1,226 @@
+"""A real daemon process with the real embedded model: lifecycle, auth, generation, limits, crashes.
+
+Each daemon runs as `python -m voiced daemon ...` in its own VOICED_HOME, on
+an OS-assigned loopback port. Requests ask for few tokens so the model's part
+stays short; waits poll with deadlines, never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from voiced.client import DaemonClient, DaemonUnavailable
+from voiced.config import Config, VoiceConfig, save_config
+from voiced.daemon.process import answers
+from voiced.daemon.state import live_record, log_path, read_record, record_path
+from voiced.paths import Paths
+
+VOICE = "me"
+PROSE = "The rain had stopped by the time Anne reached the gate."
+
+
+def home_paths(home: Path) -> Paths:
+    return Paths(home / "config", home / "data", home / "state", home / "cache")
+
+
+def write_config(home: Path) -> Paths:
+    paths = home_paths(home)
+    config = Config(voices={VOICE: VoiceConfig(name=VOICE)})
+    config.daemon.max_body_bytes = 20_000
+    config.daemon.max_text_chars = 500
+    config.daemon.start_timeout_seconds = 120
+    save_config(config, paths)
+    return paths
+
+
+def voiced(home: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "VOICED_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "voiced", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def wait_for(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def kill9(pid: int, paths: Paths) -> None:
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: live_record(paths) is None, 30, "the killed daemon to release its lock")
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    """One daemon shared by the tests that only send requests."""
+    home = tmp_path_factory.mktemp("daemon-home")
+    paths = write_config(home)
+    started = voiced(home, "daemon", "start")
+    assert started.returncode == 0, started.stderr
+    record = read_record(paths)
+    yield home, paths, record
+    stopped = voiced(home, "daemon", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+
+
+def _http(record, token: str | None = "default") -> httpx.Client:
+    headers = {} if token is None else {"Authorization": f"Bearer {record.token if token == 'default' else token}"}
+    return httpx.Client(base_url=record.base_url, headers=headers, timeout=120)
+
+
+def test_record_is_private_and_the_token_is_required(daemon):
+    home, paths, record = daemon
+    assert stat.S_IMODE(record_path(paths).stat().st_mode) == 0o600
+    data = json.loads(record_path(paths).read_text())
+    assert set(data) >= {"token", "port", "pid", "started_at"} and data["port"] > 0
+    assert record.host == "127.0.0.1" and len(record.token) >= 32
+    with _http(record, None) as anonymous, _http(record, "wrong-token") as wrong, _http(record) as good:
+        assert anonymous.get("/v1/status").status_code == 401
+        assert wrong.get("/v1/status").status_code == 401
+        assert wrong.post("/v1/rewrite", json={"text": PROSE}).status_code == 401
+        status = good.get("/v1/status").json()
+    assert status["pid"] == record.pid and status["voices"] == [VOICE] and status["engine_error"] is None
+
+
+def test_rewrite_json_and_streaming_with_the_real_model(daemon):
+    _, _, record = daemon
+    with DaemonClient(record) as client:
+        text = client.rewrite(VOICE, PROSE, max_tokens=12, temperature=0)
+        pieces = list(client.stream_rewrite(VOICE, PROSE, max_tokens=12, temperature=0))
+    assert text.strip()
+    assert len(pieces) >= 2 and "".join(pieces) == text  # greedy: the same text, in pieces
+
+
+def test_openai_chat_completions_plain_and_streamed(daemon):
+    _, _, record = daemon
+    body = {"model": VOICE, "max_tokens": 6, "temperature": 0,
+            "messages": [{"role": "user", "content": "Describe the sea in one sentence."}]}
+    with _http(record) as http:
+        assert [m["id"] for m in http.get("/v1/models").json()["data"]] == [VOICE]
+        answer = http.post("/v1/chat/completions", json=body).json()
+        content = answer["choices"][0]["message"]["content"]
+        assert answer["object"] == "chat.completion" and content.strip()
+        with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            data = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == content
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_limits_and_bad_requests_on_the_live_server(daemon):
+    _, _, record = daemon
+    with _http(record) as http:
+        too_big = http.post("/v1/rewrite", json={"text": "x" * 30_000})
+        too_long = http.post("/v1/rewrite", json={"text": "word " * 200})
+        empty = http.post("/v1/rewrite", json={"text": ""})
+        malformed = http.post("/v1/rewrite", content=b"{'text': 1", headers={"Content-Type": "application/json"})
+        unknown = http.post("/v1/rewrite", json={"text": PROSE, "voice": "stranger"})
+    assert too_big.status_code == 413 and "max_body_bytes" in too_big.json()["error"]["message"]
+    assert too_long.status_code == 422 and "at most 500" in too_long.json()["error"]["message"]
+    assert empty.status_code == 422 and "empty" in empty.json()["error"]["message"]
+    assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["error"]["message"]
+    assert unknown.status_code == 404 and "stranger" in unknown.json()["error"]["message"]
+
+
+def test_a_client_leaving_a_stream_cancels_the_generation(daemon):
+    _, paths, record = daemon
+    body = {"text": PROSE, "voice": VOICE, "stream": True, "max_tokens": 1500, "request_id": "leaver-1"}
+    with _http(record) as http:
+        with http.stream("POST", "/v1/continue", json=body) as response:
+            lines = response.iter_lines()
+            assert json.loads(next(lines))["type"] == "start"
+            assert json.loads(next(lines))["type"] == "piece"
+        # the connection is closed here, long before 1500 tokens
+        wait_for(lambda: "request leaver-1 ended: cancelled" in log_path(paths).read_text(), 60,
+                 "the daemon to log the cancelled request")
+        assert http.get("/v1/status").json()["requests_in_flight"] == 0
+
+
+def test_cli_rewrite_streams_through_the_daemon(daemon):
+    home, _, _ = daemon
+    result = subprocess.run(
+        [sys.executable, "-m", "voiced", "rewrite", "--voice", VOICE, "-"], input="It rained.",
+        capture_output=True, text=True, env={**os.environ, "VOICED_HOME": str(home)}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+# --- lifecycle: each test has its own home (the autouse VOICED_HOME) and its own daemon ---------
+
+def test_two_daemons_at_once_one_wins(voiced_home: Path):
+    paths = write_config(voiced_home)
+    command = [sys.executable, "-m", "voiced", "daemon", "run"]
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        loser = wait_for(lambda: next((p for p in both if p.poll() is not None), None), 120,
+                         "one of the two daemons to give up")
+        winner = next(p for p in both if p is not loser)
+        assert loser.returncode == 1
+        assert "already running" in loser.stderr.read()
+        record = wait_for(lambda: live_record(paths), 60, "the winner's record")
+        assert record.pid == winner.pid and answers(record)
+    finally:
+        for process in both:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(30)
+    assert winner.returncode == 0
+    assert not record_path(paths).exists()  # a clean exit removes the record
+
+
+def test_stale_record_after_kill9_is_replaced_by_the_next_start(voiced_home: Path):
+    paths = write_config(voiced_home)
+    assert voiced(voiced_home, "daemon", "start").returncode == 0
+    first = read_record(paths)
+    kill9(first.pid, paths)
+    assert read_record(paths) == first  # the crash left its record behind
+    status = voiced(voiced_home, "daemon", "status")
+    assert "not running" in status.stdout and "crashed daemon" in status.stdout
+    started = voiced(voiced_home, "daemon", "start")
+    assert started.returncode == 0, started.stderr
+    second = read_record(paths)
+    try:
+        assert second.pid != first.pid and second.token != first.token and answers(second)
+        assert f"pid {second.pid}" in voiced(voiced_home, "daemon", "status").stdout
+    finally:
+        stopped = voiced(voiced_home, "daemon", "stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert live_record(paths) is None
+
+
+def test_daemon_killed_mid_request_gives_a_clear_error_and_the_next_start_recovers(voiced_home: Path):
+    write_config(voiced_home)
+    client = DaemonClient.connect(start_if_needed=True)
+    pid = client.record.pid
+    try:
+        pieces = client.stream_continue(VOICE, PROSE, max_tokens=1500)
+        assert next(pieces)
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(DaemonUnavailable) as excinfo:
+            for _ in pieces:
+                pass
+        assert "the voiced daemon stopped while continuing the text; run `voiced daemon start`" in str(excinfo.value)
+    finally:
+        client.close()
+    with DaemonClient.connect(start_if_needed=True) as again:
+        assert again.record.pid != pid
+        assert again.status()["voices"] == [VOICE]
+        again_pid = again.record.pid
+    os.kill(again_pid, signal.SIGTERM)
+    wait_for(lambda: live_record() is None, 30, "the daemon to stop")
