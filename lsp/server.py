@@ -47,6 +47,7 @@ class VoicedLanguageServer(LanguageServer):
         self._daemon: DaemonClient | None = None
         self._daemon_lock = threading.Lock()
         self.warned_base_model: set[str] = set()
+        self.event_loop: asyncio.AbstractEventLoop | None = None
 
     # --- configuration -------------------------------------------------------------
 
@@ -122,7 +123,17 @@ class VoicedLanguageServer(LanguageServer):
     # --- telling the user ----------------------------------------------------------
 
     def tell(self, message: str, level: types.MessageType = types.MessageType.Error) -> None:
+        """Show ``message`` to the user and log it; safe from worker threads."""
         log.log(logging.ERROR if level == types.MessageType.Error else logging.INFO, message)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread: hand the notifications to the event loop
+            if self.event_loop is not None:
+                self.event_loop.call_soon_threadsafe(self.tell_now, message, level)
+            return
+        self.tell_now(message, level)
+
+    def tell_now(self, message: str, level: types.MessageType) -> None:
         self.window_show_message(types.ShowMessageParams(type=level, message=f"voiced: {message}"))
         self.window_log_message(types.LogMessageParams(type=level, message=message))
 
@@ -134,6 +145,7 @@ server = VoicedLanguageServer()
 
 @server.feature(types.INITIALIZED)
 async def initialized(ls: VoicedLanguageServer, params: types.InitializedParams) -> None:
+    ls.event_loop = asyncio.get_running_loop()
     await refresh_settings(ls)
 
 
@@ -240,18 +252,38 @@ async def status_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
 
 
 def status_summary(status: dict) -> str:
-    """One line per voice: the active adapter or the base model."""
+    """One clause per voice: its active adapter version, or the base model."""
+    engine = status.get("engine") or {}
     parts = []
-    for name, voice in (status.get("voices") or {}).items():
-        adapter = voice.get("adapter") or voice.get("active_adapter")
-        parts.append(f"{name}: {'adapter ' + str(adapter) if adapter else 'base model (no adapter trained yet)'}")
+    for name in status.get("voices") or []:
+        version = (engine.get(name) or {}).get("adapter_version")
+        parts.append(f"{name}: adapter v{version}" if version else f"{name}: base model (no adapter trained yet)")
+    training = status.get("training")
+    if training and training.get("state") == "running":
+        parts.append(f"training {training.get('voice', '')} ({training.get('step', '?')}/{training.get('total_steps', '?')})")
     return "; ".join(parts) or "daemon running, no voices configured"
+
+
+def _note_base_model(ls: VoicedLanguageServer, daemon: DaemonClient, voice: str) -> None:
+    """Say once per voice that no adapter is trained yet, so the rewrite comes from the base model.
+
+    The choice (documented in lsp/README.md): rewrite with the base model rather than decline,
+    because a writer wants the action to work on day one; the message says how to get their voice.
+    """
+    if voice in ls.warned_base_model:
+        return
+    ls.warned_base_model.add(voice)
+    engine = daemon.status().get("engine") or {}
+    if not (engine.get(voice) or {}).get("adapter"):
+        ls.tell(f"no adapter is trained for the voice {voice!r} yet, so this rewrite comes from the base model. "
+                "Run `voiced train` (or the voiced.train command) to learn your voice.", types.MessageType.Info)
 
 
 # --- the work ---------------------------------------------------------------------------
 
 async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.WorkspaceEdit | None:
     """Generate the edit for ``data``, with cancellable progress; None when there is nothing to apply."""
+    ls.event_loop = asyncio.get_running_loop()
     cancel = threading.Event()
     token = None
     try:
@@ -264,8 +296,7 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.Worksp
                 f"the selection is {len(text):,} characters; voiced rewrites at most "
                 f"{ls.editor.max_selection_chars:,} at a time. Select less and try again.", types.MessageType.Warning)
         token = await _begin_progress(ls, data, text, cancel)
-        loop = asyncio.get_running_loop()
-        new_text = await asyncio.to_thread(_generate, ls, loop, data, text, token, cancel)
+        new_text = await asyncio.to_thread(_generate, ls, data, text, token, cancel)
         if data.version is not None and ls.workspace.get_text_document(data.uri).version != data.version:
             raise UserMessage("the document changed while voiced was writing; the result was not applied. Try again.",
                               types.MessageType.Warning)
@@ -312,11 +343,12 @@ async def _begin_progress(ls: VoicedLanguageServer, data: ActionData, text: str,
     return token
 
 
-def _generate(ls: VoicedLanguageServer, loop: asyncio.AbstractEventLoop, data: ActionData, text: str,
-              token: str | None, cancel: threading.Event) -> str:
+def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str | None,
+              cancel: threading.Event) -> str:
     """Runs in a worker thread: the daemon calls, paragraph by paragraph."""
     daemon = ls.daemon()
     options = ls.generation_options()
+    _note_base_model(ls, daemon, data.voice)
 
     def report(done: int, total: int) -> None:
         if token is None:
@@ -325,7 +357,7 @@ def _generate(ls: VoicedLanguageServer, loop: asyncio.AbstractEventLoop, data: A
         message = f"{verb} {total} paragraph{'s' if total != 1 else ''}: {done}/{total}"
         value = types.WorkDoneProgressReport(message=message, percentage=int(100 * done / max(total, 1)),
                                              cancellable=True)
-        loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
+        ls.event_loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
 
     def generate(piece: str):
         request_id = f"lsp-{uuid.uuid4().hex}"

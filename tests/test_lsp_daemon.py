@@ -1,0 +1,122 @@
+"""`voiced lsp` against a real daemon with the embedded model: resolve -> edit,
+the command fallback through workspace/applyEdit, progress, cancellation, stale
+documents and errors, with VS Code's and Neovim's recorded capabilities."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from conftest import run_voiced
+from voiced import voices as voices_lib
+from voiced.config import load_config, save_config
+
+PARAGRAPH = ("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+             "must be in want of a wife.")
+DOC = f"# Chapter 1\n\n{PARAGRAPH}\n\n- {PARAGRAPH}\n"
+
+
+def _configure(tmp_path, **inference):
+    notes = tmp_path / "notes"
+    notes.mkdir(exist_ok=True)
+    voices_lib.init_config(voice="mine")
+    voices_lib.add_folder(notes, "mine")
+    config = load_config()
+    config.inference.temperature = 0.0
+    config.inference.seed = 7
+    for key, value in inference.items():
+        setattr(config.inference, key, value)
+    save_config(config)
+    return notes
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp"]),
+    params=["visual-studio-code", "neovim"],
+)
+async def client(request, lsp_client: LanguageClient, tmp_path):
+    notes = _configure(tmp_path)
+    lsp_client.applied = []
+
+    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams):
+        lsp_client.applied.append(params.edit)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    lsp_client.client_name = request.param
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities(request.param)))
+    lsp_client.uri = (notes / "chapter.md").as_uri()
+    lsp_client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)))
+    yield
+    await lsp_client.shutdown_session()
+    run_voiced("daemon", "stop", check=False)
+
+
+async def _rewrite_action(client: LanguageClient, line: int = 2) -> types.CodeAction:
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(client.uri),
+        range=types.Range(types.Position(line, 0), types.Position(line, 0)),
+        context=types.CodeActionContext(diagnostics=[])))
+    return actions[0]
+
+
+def _single_edit(edit: types.WorkspaceEdit) -> types.TextEdit:
+    (change,) = edit.document_changes
+    assert change.text_document.uri.endswith("chapter.md") and change.text_document.version == 1
+    (text_edit,) = change.edits
+    return text_edit
+
+
+async def _run(client: LanguageClient, action: types.CodeAction) -> types.TextEdit | None:
+    """What a client does with an action: resolve it, or execute its command."""
+    if action.data is not None:
+        resolved = await client.code_action_resolve_async(action)
+        return _single_edit(resolved.edit) if resolved.edit else None
+    await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=action.command.command, arguments=action.command.arguments))
+    return _single_edit(client.applied[-1]) if client.applied else None
+
+
+@pytest.mark.asyncio
+async def test_rewrite_replaces_exactly_the_paragraph(client: LanguageClient):
+    action = await _rewrite_action(client)
+    edit = await _run(client, action)
+    assert edit is not None, client.messages
+    assert edit.range == types.Range(types.Position(2, 0), types.Position(2, len(PARAGRAPH)))
+    assert edit.new_text.strip() and edit.new_text != PARAGRAPH
+    assert "\n\n" not in edit.new_text
+    # No adapter yet: the writer is told the base model wrote it.
+    assert any("base model" in m.message for m in client.messages)
+    # Progress was shown, cancellable, with a paragraph count.
+    reports = [v for values in client.progress_reports.values() for v in values]
+    window = client_capabilities(client.client_name).window
+    if window and window.work_done_progress:
+        assert any(isinstance(v, types.WorkDoneProgressBegin) and v.cancellable for v in reports)
+        assert any(isinstance(v, types.WorkDoneProgressReport) and "1/1" in (v.message or "") for v in reports)
+        assert isinstance(reports[-1], types.WorkDoneProgressEnd)
+
+
+@pytest.mark.asyncio
+async def test_list_item_keeps_its_marker(client: LanguageClient):
+    action = await _rewrite_action(client, line=4)
+    edit = await _run(client, action)
+    assert edit is not None, client.messages
+    assert edit.new_text.startswith("- ") and edit.new_text != f"- {PARAGRAPH}"
+
+
+@pytest.mark.asyncio
+async def test_stale_document_is_not_edited(client: LanguageClient):
+    action = await _rewrite_action(client)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=client.uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=DOC + "\nMore.\n")]))
+    edit = await _run(client, action)
+    assert edit is None
+    assert any("changed" in m.message for m in client.messages)
