@@ -294,6 +294,7 @@ class Engine:
         system_prompt = self.config.voices[voice].system_prompt
         resolved = (params or GenerationParams()).resolved(self.settings)
         max_chars = self.settings.max_chunk_chars
+        cap = self.config.daemon.max_tokens
 
         def work(backend, stop: threading.Event) -> Iterator[str]:
             for segment in split_markdown(text):
@@ -302,7 +303,7 @@ class Engine:
                     continue
                 pieces = [p.strip() for p in split_long(segment.text, max_chars)]
                 yield from render_stream(segment, _joined(
-                    _rewrite_piece(backend, system_prompt, piece, resolved, stop) for piece in pieces))
+                    _rewrite_piece(backend, system_prompt, piece, resolved, cap, stop) for piece in pieces))
 
         return worker.submit(work, cancel)
 
@@ -330,7 +331,7 @@ class Engine:
     def _submit_chat(self, worker: _VoiceWorker, messages: list[dict[str, str]],
                      params: GenerationParams | None, cancel: threading.Event | None) -> Iterator[str]:
         resolved = (params or GenerationParams()).resolved(self.settings)
-        wanted = resolved.max_tokens or self.settings.continue_tokens
+        wanted = min(resolved.max_tokens or self.settings.continue_tokens, self.config.daemon.max_tokens)
 
         def work(backend, stop: threading.Event) -> Iterator[str]:
             room = backend.n_ctx - backend.prompt_tokens(messages)
@@ -339,11 +340,12 @@ class Engine:
         return worker.submit(work, cancel)
 
 
-def _rewrite_piece(backend, system_prompt: str, text: str, params: GenerationParams,
+def _rewrite_piece(backend, system_prompt: str, text: str, params: GenerationParams, cap: int,
                    stop: threading.Event) -> Iterator[str]:
+    """One paragraph (or piece of one) rewritten; its length budget comes from its own tokens."""
     messages = rewrite_messages(system_prompt, text)
     room = backend.n_ctx - backend.prompt_tokens(messages)
-    budget = params.rewrite_budget(backend.count_tokens(text), cap=_fit(room, room))
+    budget = params.rewrite_budget(backend.count_tokens(text), cap=_fit(cap, room))
     return backend.stream_chat(messages, params, budget, stop)
 
 
