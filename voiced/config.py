@@ -178,6 +178,7 @@ class DaemonSettings:
     max_tokens: int = _help("Cap on the max_tokens a request may ask for; larger values are lowered to it.", default=2048)
     start_timeout_seconds: float = _help("How long `voiced daemon start` waits for the API to answer (model load included).", default=60.0)
     stop_timeout_seconds: float = _help("How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", default=10.0)
+    watch_folders: bool = _help("Keep the corpus current while the daemon runs (scan at start, then watch the folders).", default=True)
 
 
 @dataclass
