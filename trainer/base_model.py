@@ -207,17 +207,22 @@ def _read_gguf_architecture_fields(path: Path) -> dict[str, Any]:
         reader = GGUFReader(str(path))
     except (OSError, ValueError) as exc:
         raise BaseModelError(f"{path} is not a readable GGUF file ({exc}); re-download it or fix base_model.") from exc
+    return architecture_fields_from_reader(reader, path)
+
+
+def architecture_fields_from_reader(reader, path: Path) -> dict[str, Any]:
+    """Architecture, head counts, width and depth from an open ``gguf.GGUFReader``."""
 
     def field(name: str) -> Any:
         found = reader.get_field(name)
-        if found is None:
-            return None
-        return found.contents()
+        return None if found is None else found.contents()
 
     arch = field("general.architecture")
     if not arch:
         raise BaseModelError(f"{path} has no general.architecture; it is not a model GGUF.")
     n_head = field(f"{arch}.attention.head_count")
+    if n_head is None:
+        raise BaseModelError(f"{path} has no {arch}.attention.head_count; it is not a model GGUF.")
     return {
         "architecture": str(arch),
         "n_head": int(n_head),
