@@ -76,7 +76,8 @@ class DaemonContext:
     port: int = 0
     paths: Paths = field(default_factory=get_paths)
     inflight: InFlight = field(default_factory=InFlight)
-    training: Any = None  # voiced.daemon.training.TrainingJobs, when the trainer is available
+    training: Any = None  # the training job manager, when the trainer's job runner is available
+    corpus_watch: Any = None  # voiced.daemon.corpus_watch.CorpusWatching, when folders are watched
 
 
 def _context(request: Request) -> DaemonContext:
@@ -213,6 +214,7 @@ def status(request: Request) -> dict:
         "uptime_seconds": time.time() - ctx.started_at, "voices": list(ctx.config.voices),
         "requests_in_flight": len(ctx.inflight), "engine": engine_status, "engine_error": ctx.engine_error,
         "training": ctx.training.progress() if ctx.training is not None else None,
+        "corpus_watch": ctx.corpus_watch.status() if ctx.corpus_watch is not None else None,
     }
 
 

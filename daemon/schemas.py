@@ -65,6 +65,7 @@ class StatusResponse(BaseModel):
     engine: dict
     engine_error: str | None = Field(None, description="Why the model cannot be used, when it cannot.")
     training: dict | None = None
+    corpus_watch: dict | None = Field(None, description="The folder watcher: watching, error, changes, last_change.")
 
 
 class ChatMessage(BaseModel):

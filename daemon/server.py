@@ -22,6 +22,7 @@ import uvicorn
 
 from voiced import __version__
 from voiced.config import Config, load_config
+from voiced.daemon.corpus_watch import start_corpus_watching
 from voiced.daemon.state import (
     LOOPBACK_HOSTS, DaemonLock, DaemonRecord, log_path, remove_record, write_record,
 )
@@ -120,6 +121,7 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         ctx = DaemonContext(config=config, token=secrets.token_urlsafe(32), engine=engine,
                             engine_error=engine_error, port=bound_port, paths=paths)
         ctx.training = start_training_jobs(ctx)
+        ctx.corpus_watch = start_corpus_watching(config, paths)
         app = create_app(ctx)
         server = _Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5,
                                         lifespan="off"), ctx)
@@ -133,6 +135,8 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         try:
             server.run(sockets=[sock])
         finally:
+            if ctx.corpus_watch is not None:
+                ctx.corpus_watch.stop()
             if engine is not None:
                 engine.close()  # type: ignore[attr-defined]
         log.info("stopped after %.0f s", time.time() - ctx.started_at)

@@ -33,9 +33,9 @@ def home_paths(home: Path) -> Paths:
     return Paths(home / "config", home / "data", home / "state", home / "cache")
 
 
-def write_config(home: Path) -> Paths:
+def write_config(home: Path, folders: list[str] | None = None) -> Paths:
     paths = home_paths(home)
-    config = Config(voices={VOICE: VoiceConfig(name=VOICE)})
+    config = Config(voices={VOICE: VoiceConfig(name=VOICE, folders=folders or [])})
     config.daemon.max_body_bytes = 20_000
     config.daemon.max_text_chars = 500
     config.daemon.start_timeout_seconds = 120
@@ -68,7 +68,10 @@ def kill9(pid: int, paths: Paths) -> None:
 def daemon(tmp_path_factory):
     """One daemon shared by the tests that only send requests."""
     home = tmp_path_factory.mktemp("daemon-home")
-    paths = write_config(home)
+    writing = home / "writing"
+    writing.mkdir()
+    (writing / "first.md").write_text("# Notes\n\n" + PROSE + " She did not look back at the house.\n")
+    paths = write_config(home, [str(writing)])
     started = voiced(home, "daemon", "start")
     assert started.returncode == 0, started.stderr
     record = read_record(paths)
@@ -99,8 +102,8 @@ def test_record_is_private_and_the_token_is_required(daemon):
 def test_rewrite_json_and_streaming_with_the_real_model(daemon):
     _, _, record = daemon
     with DaemonClient(record) as client:
-        text = client.rewrite(VOICE, PROSE, max_tokens=12, temperature=0)
-        pieces = list(client.stream_rewrite(VOICE, PROSE, max_tokens=12, temperature=0))
+        text = client.rewrite(VOICE, PROSE, max_tokens=8, temperature=0)
+        pieces = list(client.stream_rewrite(VOICE, PROSE, max_tokens=8, temperature=0))
     assert text.strip()
     assert len(pieces) >= 2 and "".join(pieces) == text  # greedy: the same text, in pieces
 
@@ -152,6 +155,23 @@ def test_a_client_leaving_a_stream_cancels_the_generation(daemon):
         assert http.get("/v1/status").json()["requests_in_flight"] == 0
 
 
+def test_the_daemon_keeps_the_corpus_current(daemon):
+    home, _, record = daemon
+
+    def documents() -> int:
+        with _http(record) as http:
+            voices = http.get("/v1/corpus").json()["voices"]
+        return voices.get(VOICE, {}).get("documents", 0)
+
+    wait_for(lambda: documents() == 1, 60, "the start-up scan to record first.md")
+    (home / "writing" / "second.md").write_text("The letter lay unopened on the table for three whole days.\n")
+    wait_for(lambda: documents() == 2, 60, "the watcher to record second.md")
+    with _http(record) as http:
+        watch = http.get("/v1/status").json()["corpus_watch"]
+    assert watch["watching"] and watch["changes"] >= 1
+
+
+@pytest.mark.slow
 def test_cli_rewrite_streams_through_the_daemon(daemon):
     home, _, _ = daemon
     result = subprocess.run(
