@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 docs: $(STAMP)
-	$(BIN)/cog -r docs/cli.md docs/corpus.md
+	$(BIN)/cog -r docs/cli.md docs/corpus.md docs/daemon.md
 
 clean-demo:
 	rm -rf $(DEMO_HOME)
