@@ -264,3 +264,21 @@ def test_is_supported(name: str, supported: bool) -> None:
 def test_unknown_text_format_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="markdown"):
         extract_text("Some words here", "pdf", settings())
+
+
+def test_plain_text_contents_chapter_lines_atop_blocks_and_indented_paragraphs() -> None:
+    p = austen(4, start=140)
+    contents = "CONTENTS\n\nCHAPTER I. The Elliots of Kellynch\nCHAPTER II. Mr Shepherd\nCHAPTER III. The Navy\n"
+    indented = "\n".join(f"    {wrap(x, 60)}" for x in p[2:])  # first lines indented, no blank lines
+    text = f"{contents}\nCHAPTER I.\n{wrap(p[0])}\n\n{wrap(p[1])}\n\nCHAPTER II\n{indented}\n"
+    assert golden(extract_text(text, "text", settings()).passages) == [
+        (("CHAPTER I.",), p[0]), (("CHAPTER I.",), p[1]), (("CHAPTER II",), p[2]), (("CHAPTER II",), p[3]),
+    ]
+
+
+def test_embedded_code_is_dropped_in_markdown_and_latex() -> None:
+    [para] = austen(1, start=150)
+    markdown = f"<script>\nvar prose = 'a script with enough words to look like a paragraph';\n</script>\n\n{para}\n"
+    assert [x.text for x in extract_text(markdown, "markdown", settings()).passages] == [para]
+    latex = f"{para} \\verb|x = a % b| and \\verb+y+"
+    assert [x.text for x in extract_text(latex, "latex", settings()).passages] == [f"{para} and"]

@@ -142,3 +142,12 @@ def test_odt_headings_paragraphs_lists_and_skipped_parts(tmp_path: Path) -> None
         (("Kellynch Hall", "The family"), p[2]),
         (("Kellynch Hall", "The family"), p[3]),
     ]
+
+
+def test_docx_hidden_text_is_not_prose(tmp_path: Path) -> None:
+    [para] = austen(1, start=75)
+    body = (f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t xml:space="preserve">{escape(para)} </w:t></w:r>'
+            f'<w:r><w:rPr><w:vanish/></w:rPr><w:t>hidden words the writer switched off</w:t></w:r></w:p>'
+            f'</w:body></w:document>')
+    path = write_zip(tmp_path / "hidden.docx", {"word/document.xml": body})
+    assert [x.text for x in extract_file(path, settings()).passages] == [para]

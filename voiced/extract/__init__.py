@@ -74,6 +74,7 @@ def extract_text(text: str, fmt: str, settings: ExtractionSettings) -> Extractio
     reader = TEXT_FORMATS.get(fmt)
     if reader is None:
         raise ValueError(f"Unknown text format {fmt!r}; expected one of {', '.join(TEXT_FORMATS)}.")
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     if not text.strip():
         return Extraction([], [EMPTY_NOTE])
     return Extraction(assemble(reader(strip_gutenberg(text)), settings))

@@ -3,7 +3,8 @@
 Reading only the main document part leaves out comments, headers, footers,
 footnotes and endnotes (they live in other parts). Within it, tracked
 deletions, field codes, text boxes, tables and captions are skipped;
-tracked insertions are kept, since they are what the document now says.
+hidden text is skipped; tracked insertions are kept, since they are what the
+document now says.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ def _style_names(archive: Archive) -> dict[str, str]:
 
 def _text(element: Element, parts: list[str]) -> None:
     for child in element:
-        if child.tag in SKIPPED:
-            continue
+        if child.tag in SKIPPED or (child.tag == W + "r" and child.find(f"{W}rPr/{W}vanish") is not None):
+            continue  # not the document's current visible text
         if child.tag == W + "t":
             parts.append(child.text or "")
         elif child.tag in BREAKS:

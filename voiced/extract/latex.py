@@ -38,6 +38,7 @@ SYMBOLS = {"ldots": "…", "dots": "…", "textemdash": "—", "textendash": "�
            "textquotedblleft": "“", "textquotedblright": "”", "LaTeX": "LaTeX", "TeX": "TeX"}
 
 COMMENT = re.compile(r"(?<!\\)%.*")
+VERBATIM = re.compile(r"\\(verb|lstinline)\*?([^A-Za-z\s{])(.*?)\2|\\(lstinline|mintinline)(\{[^}]*\})?\{[^}]*\}")
 DISPLAY_MATH = re.compile(r"\$\$.*?\$\$|\\\[.*?\\\]|\\\(.*?\\\)|(?<!\\)\$(?:\\\$|[^$])+?(?<!\\)\$", re.DOTALL)
 ENVIRONMENT = re.compile(r"\\begin\{(" + "|".join(DROPPED_ENVIRONMENTS) + r")\*?\}.*?\\end\{\1\*?\}", re.DOTALL)
 BEGIN_END = re.compile(r"\\(begin|end)\{[^}]*\}(\[[^\]]*\])?")
@@ -126,7 +127,8 @@ def _plain(text: str) -> str:
 
 def blocks(text: str) -> Iterator[Block]:
     """Headings and prose paragraphs of a LaTeX document, in order."""
-    text = "\n".join(COMMENT.sub("", line) for line in _body(text).split("\n"))
+    text = VERBATIM.sub(" ", _body(text).replace(HEADING_MARK, " "))
+    text = "\n".join(COMMENT.sub("", line) for line in text.split("\n"))
     text = ENVIRONMENT.sub("\n\n", text)
     text = DISPLAY_MATH.sub(" ", text)
     text = _drop_commands(text)

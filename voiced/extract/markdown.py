@@ -29,6 +29,7 @@ INDENTED = re.compile(r"^( {4}|\t)")
 
 MULTILINE_DROPS = (
     re.compile(r"<!--.*?-->", re.DOTALL),  # HTML comments
+    re.compile(r"<(script|style)\b.*?</\1\s*>", re.DOTALL | re.IGNORECASE),  # embedded code
     re.compile(r"%%.*?%%", re.DOTALL),  # Obsidian comments
     re.compile(r"\$\$.+?\$\$", re.DOTALL),  # display math
     re.compile(r"\\\[.+?\\\]", re.DOTALL),

@@ -31,7 +31,8 @@ def _text(element: Element, parts: list[str]) -> None:
     parts.append(element.text or "")
     for child in element:
         if child.tag == TEXT + "s":
-            parts.append(" " * int(child.get(TEXT + "c", "1") or 1))
+            count = child.get(TEXT + "c", "1")
+            parts.append(" " * (min(int(count), 100) if count.isdigit() else 1))
         elif child.tag in (TEXT + "tab", TEXT + "line-break"):
             parts.append(" ")
         elif child.tag not in SKIPPED:

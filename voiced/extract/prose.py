@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from voiced.config import ExtractionSettings
@@ -60,7 +60,7 @@ REFERENCE_HEADINGS = re.compile(
 GUTENBERG_START = re.compile(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
 GUTENBERG_END = re.compile(r"^\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
 
-_URL = re.compile(r"(https?://|ftp://|www\.|mailto:)\S+|\S+@\S+\.\w+", re.IGNORECASE)
+LINK_STARTS = ("http://", "https://", "ftp://", "www.", "mailto:", "<http", "(http", "[http")
 _YEAR = re.compile(r"\(?\b(1[5-9]\d\d|20\d\d)[a-z]?\)?")
 _CITATION_START = re.compile(
     r"^(\[\d+\]|\d+\.\s+[A-Z][\w'-]+,|[A-Z][\w'-]+(\s[A-Z][\w'-]+)?,\s+([A-Z]\.\s?)+([,&]|and\b|\(|\d))"
@@ -70,7 +70,7 @@ _CITATION_MARKS = re.compile(r"\bdoi:|\bISBN\b|\bpp?\.\s*\d|\bvol\.\s*\d|\bed(s)
 _CODE_CHARS = set("{}[]<>=;\\|#$@^~`")
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "rev", "hon", "capt", "col", "gen", "lt",
                   "messrs", "mme", "mlle", "no", "vs", "etc", "e.g", "i.e", "cf", "viz", "fig", "vol", "p", "pp"}
-_GAP = re.compile(r"\s+([.,;:!?])(?=\s|$)")
+_GAP = re.compile(r"(?<!\s)\s+([.,;:!?])(?=\s|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
 
@@ -118,12 +118,18 @@ def looks_like_citation(text: str) -> bool:
     return bool(_CITATION_START.match(text)) or len(_CITATION_MARKS.findall(text)) >= 2
 
 
+def _is_link(token: str) -> bool:
+    """A URL or an e-mail address."""
+    lowered = token.lower()
+    return lowered.startswith(LINK_STARTS) or ("@" in token and "." in token.rpartition("@")[2])
+
+
 def is_prose(text: str, settings: ExtractionSettings) -> bool:
     """Whether a normalised paragraph reads as prose worth learning a voice from."""
     tokens = text.split()
     if len(tokens) < max(1, settings.min_passage_words) or is_chapter_line(text):
         return False
-    links = sum(1 for token in tokens if _URL.search(token))
+    links = sum(1 for token in tokens if _is_link(token))
     if links / len(tokens) > 0.3:
         return False
     wordless = sum(1 for token in tokens if not any(ch.isalpha() for ch in token))
@@ -216,14 +222,20 @@ def assemble(blocks: Iterable[Block], settings: ExtractionSettings) -> list[Pass
     return passages
 
 
-def paragraphs_from_lines(lines: Iterable[str]) -> Iterable[Paragraph]:
-    """Blank-line-separated runs of lines as paragraphs (for formats whose markup is already gone)."""
+def line_blocks(lines: Iterable[str]) -> Iterator[list[str]]:
+    """Runs of non-blank lines, as separated by blank lines."""
     current: list[str] = []
     for line in lines:
         if line.strip():
             current.append(line)
         elif current:
-            yield Paragraph(" ".join(current))
+            yield current
             current = []
     if current:
-        yield Paragraph(" ".join(current))
+        yield current
+
+
+def paragraphs_from_lines(lines: Iterable[str]) -> Iterator[Paragraph]:
+    """Blank-line-separated runs of lines as paragraphs (for formats whose markup is already gone)."""
+    for block in line_blocks(lines):
+        yield Paragraph(" ".join(block))
