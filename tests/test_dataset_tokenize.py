@@ -34,10 +34,15 @@ def test_labels_mask_exactly_the_prompt(tokenizer):
     assert all(label != IGNORE_INDEX for label in tokens.labels[prompt_len:prompt_len + 5])
     trained = [label for label in tokens.labels if label != IGNORE_INDEX]
     assert tokenizer.decode(trained) == example.response_text + tokenizer.eos_token
-    # The ids are the full rendered conversation; the trained labels are those ids, unshifted.
+    # The ids are the rendered conversation up to the end-of-turn token; the labels are those ids,
+    # unshifted, after an ignored prefix (the only masking mlx-lm can express).
     full = tokenizer.apply_chat_template(example.messages(), tokenize=False)
-    assert tokenizer.decode(tokens.input_ids) == full
-    assert all(l in (IGNORE_INDEX, i) for l, i in zip(tokens.labels, tokens.input_ids))
+    assert full.startswith(tokenizer.decode(tokens.input_ids))
+    assert tokenizer.decode(tokens.input_ids).endswith(example.response_text + tokenizer.eos_token)
+    assert tokens.labels[prompt_len:] == tokens.input_ids[prompt_len:]
+    from voiced.trainer.mlx_backend import to_mlx_example
+
+    assert to_mlx_example(tokens) == (tokens.input_ids, prompt_len)
     assert tokens.pad_id == tokenizer.eos_token_id or tokens.pad_id == tokenizer.pad_token_id
 
 
@@ -91,3 +96,23 @@ def test_padding_uses_eos_with_attention_zero_and_ignored_labels(tokenizer):
     # Plain dicts (what the training loop may hold) batch the same way.
     as_dicts = [{"input_ids": t.input_ids, "labels": t.labels} for t in (short, long)]
     assert pad_batch(as_dicts, pad_id=tokenizer.eos_token_id) == batch
+
+
+def test_the_training_loop_batches_a_whole_dataset(tokenizer):
+    from dataset_support import austen_documents
+
+    from voiced.config import DatasetSettings
+    from voiced.trainer.dataset import build_dataset
+    from voiced.trainer.peft_backend import epoch_batches, to_tensors
+    from voiced.trainer.tokenize import tokenize_dataset
+
+    dataset = build_dataset("v", austen_documents(9), SYSTEM, DatasetSettings(min_corpus_words=0))
+    splits = tokenize_dataset(tokenizer, dataset, 256)
+    assert set(splits) == {"train", "valid", "test"}
+    train, report = splits["train"]
+    assert train and all(len(t) <= 256 for t in train)
+    assert report.kept + report.dropped == len(dataset.examples["train"])
+    batches = epoch_batches(train, 4, seed=3)  # the PEFT loop's entry point uses make_batches
+    assert sum(len(b["input_ids"]) for b in batches) == len(train)
+    tensors = to_tensors(batches[0], "cpu")
+    assert tensors["input_ids"].shape == tensors["labels"].shape == tensors["attention_mask"].shape

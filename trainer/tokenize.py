@@ -47,7 +47,8 @@ def _ids(tokenizer: Any, text: str) -> list[int]:
 
 
 def tokenize_example(tokenizer: Any, example: Example) -> TokenizedExample:
-    """Prompt and response tokenized apart, so the label boundary is exact."""
+    """Prompt and response tokenized apart, so the label boundary is exact; the sequence ends
+    with the end-of-turn token (trained)."""
     prompt = _render(tokenizer, example.prompt_messages(), True)
     full = _render(tokenizer, example.messages(), False)
     if not full.startswith(prompt):
@@ -61,11 +62,12 @@ def tokenize_example(tokenizer: Any, example: Example) -> TokenizedExample:
     end += len(content)
     eos = tokenizer.eos_token or ""
     trained_end = end + len(eos) if eos and reply.startswith(eos, end) else len(reply)
+    # What the template adds after the end-of-turn token (a newline) is left out, so the ignored
+    # labels are exactly a prefix: mlx-lm can only leave out a prompt prefix from the loss.
     prompt_ids = _ids(tokenizer, prompt + reply[:end - len(content)])
     trained_ids = _ids(tokenizer, reply[end - len(content):trained_end])
-    tail_ids = _ids(tokenizer, reply[trained_end:])
-    input_ids = prompt_ids + trained_ids + tail_ids
-    labels = [IGNORE_INDEX] * len(prompt_ids) + trained_ids + [IGNORE_INDEX] * len(tail_ids)
+    input_ids = prompt_ids + trained_ids
+    labels = [IGNORE_INDEX] * len(prompt_ids) + trained_ids
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return TokenizedExample(input_ids, labels, example.id, int(pad or 0))
 
@@ -96,6 +98,11 @@ def tokenize_examples(tokenizer: Any, examples: Sequence[Example], max_tokens: i
         report.kept += 1
         report.shortened += removed > 0
     return out, report
+
+
+def tokenize_dataset(tokenizer: Any, dataset: Any, max_tokens: int) -> dict[str, tuple[list[TokenizedExample], FitReport]]:
+    """Every split of a :class:`~voiced.trainer.dataset.Dataset`, fitted to ``max_tokens``."""
+    return {split: tokenize_examples(tokenizer, rows, max_tokens) for split, rows in dataset.examples.items()}
 
 
 # -- batching ----------------------------------------------------------------
