@@ -222,6 +222,21 @@ def test_stale_record_after_kill9_is_replaced_by_the_next_start(voiced_home: Pat
         stopped = voiced(voiced_home, "daemon", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert live_record(paths) is None
+    logs = voiced(voiced_home, "daemon", "logs", "-n", "200")
+    assert logs.stdout.count("listening on 127.0.0.1:") == 2  # both starts, from the log file
+
+
+def test_a_host_other_than_loopback_is_refused(voiced_home: Path):
+    from voiced.config import load_config
+
+    paths = write_config(voiced_home)
+    config = load_config(paths)
+    config.daemon.host = "0.0.0.0"
+    save_config(config, paths)
+    result = voiced(voiced_home, "daemon", "run")
+    assert result.returncode == 1
+    assert "only listens on this machine" in result.stderr and "127.0.0.1" in result.stderr
+    assert read_record(paths) is None
 
 
 def test_daemon_killed_mid_request_gives_a_clear_error_and_the_next_start_recovers(voiced_home: Path):
