@@ -41,7 +41,10 @@ HEDGES = re.compile(r"(,\s*)?\b(?:perhaps|rather|somewhat|quite|almost|certainly
 STOCK_OPENERS = ("In essence, ", "It is worth noting that ", "Overall, ", "Importantly, ", "In this context, ")
 STOCK_CLOSERS = (" This highlights the importance of the moment.", " This shows how much was at stake.",
                  " Ultimately, this matters.")
-FILLERS = ("really", "basically", "actually", "very much", "in a sense", "truly", "definitely")
+FILLERS = ("really", "basically", "actually", "honestly", "truly", "definitely", "clearly")
+# Fillers go after these, where an adverb reads naturally ("was really anxious").
+_AUXILIARIES = {"was", "were", "is", "are", "had", "has", "have", "be", "been", "would", "could", "should",
+                "will", "did", "do", "does", "might", "must"}
 REDUNDANT_CLAUSES = (", which is to say, in other words,", ", as it were, in a manner of speaking,",
                      ", and this is important to note,", ", if you think about it,")
 CONTRACTIONS = {
@@ -148,7 +151,7 @@ def _verbose(text: str, rng: random.Random) -> str:
     out: list[str] = []
     for i, word in enumerate(words):
         out.append(word)
-        if 0 < i < len(words) - 1 and word.islower() and word.isalpha() and rng.random() < 0.08:
+        if i < len(words) - 1 and word in _AUXILIARIES and words[i + 1].isalpha() and rng.random() < 0.4:
             out.append(rng.choice(FILLERS))
         if word.endswith(",") and not word[:-1][-1:].isdigit() and rng.random() < 0.25:
             out[-1] = word[:-1] + rng.choice(REDUNDANT_CLAUSES)
