@@ -26,6 +26,7 @@ from voiced.daemon.state import live_record, log_path, read_record, record_path
 from voiced.paths import Paths
 
 VOICE = "me"
+BROKEN = "broken"
 PROSE = "The rain had stopped by the time Anne reached the gate."
 
 
@@ -33,9 +34,12 @@ def home_paths(home: Path) -> Paths:
     return Paths(home / "config", home / "data", home / "state", home / "cache")
 
 
-def write_config(home: Path, folders: list[str] | None = None) -> Paths:
+def write_config(home: Path, folders: list[str] | None = None, broken_model: Path | None = None) -> Paths:
+    """One voice on the embedded model; with ``broken_model``, a second voice whose model cannot load."""
     paths = home_paths(home)
     config = Config(voices={VOICE: VoiceConfig(name=VOICE, folders=folders or [])})
+    if broken_model is not None:
+        config.voices[BROKEN] = VoiceConfig(name=BROKEN, base_model=str(broken_model))
     config.daemon.max_body_bytes = 20_000
     config.daemon.max_text_chars = 500
     config.daemon.start_timeout_seconds = 120
@@ -71,7 +75,9 @@ def daemon(tmp_path_factory):
     writing = home / "writing"
     writing.mkdir()
     (writing / "first.md").write_text("# Notes\n\n" + PROSE + " She did not look back at the house.\n")
-    paths = write_config(home, [str(writing)])
+    junk = home / "junk.gguf"
+    junk.write_bytes(b"this is not a model")
+    paths = write_config(home, [str(writing)], broken_model=junk)
     started = voiced(home, "daemon", "start")
     assert started.returncode == 0, started.stderr
     record = read_record(paths)
@@ -96,7 +102,7 @@ def test_record_is_private_and_the_token_is_required(daemon):
         assert wrong.get("/v1/status").status_code == 401
         assert wrong.post("/v1/rewrite", json={"text": PROSE}).status_code == 401
         status = good.get("/v1/status").json()
-    assert status["pid"] == record.pid and status["voices"] == [VOICE] and status["engine_error"] is None
+    assert status["pid"] == record.pid and status["voices"] == [VOICE, BROKEN] and status["engine_error"] is None
 
 
 def test_rewrite_json_and_streaming_with_the_real_model(daemon):
@@ -113,7 +119,7 @@ def test_openai_chat_completions_plain_and_streamed(daemon):
     body = {"model": VOICE, "max_tokens": 6, "temperature": 0,
             "messages": [{"role": "user", "content": "Describe the sea in one sentence."}]}
     with _http(record) as http:
-        assert [m["id"] for m in http.get("/v1/models").json()["data"]] == [VOICE]
+        assert [m["id"] for m in http.get("/v1/models").json()["data"]] == [VOICE, BROKEN]
         answer = http.post("/v1/chat/completions", json=body).json()
         content = answer["choices"][0]["message"]["content"]
         assert answer["object"] == "chat.completion" and content.strip()
@@ -139,6 +145,15 @@ def test_limits_and_bad_requests_on_the_live_server(daemon):
     assert empty.status_code == 422 and "empty" in empty.json()["error"]["message"]
     assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["error"]["message"]
     assert unknown.status_code == 404 and "stranger" in unknown.json()["error"]["message"]
+
+
+def test_a_model_that_cannot_load_is_503_with_the_engine_message(daemon):
+    _, _, record = daemon
+    with _http(record) as http:
+        response = http.post("/v1/rewrite", json={"text": PROSE, "voice": BROKEN})
+        assert response.status_code == 503
+        assert "junk.gguf" in response.json()["error"]["message"]
+        assert http.post("/v1/rewrite", json={"text": PROSE, "voice": VOICE, "max_tokens": 2}).status_code == 200
 
 
 def test_a_client_leaving_a_stream_cancels_the_generation(daemon):
