@@ -67,7 +67,10 @@ _CITATION_START = re.compile(
 )
 _CITATION_MARKS = re.compile(r"\bdoi:|\bISBN\b|\bpp?\.\s*\d|\bvol\.\s*\d|\bed(s)?\.\s|\bet al\.|\bUniversity Press\b"
                              r"|\bJournal of\b|\bRetrieved from\b|\bIn:\s", re.IGNORECASE)
-_CODE_CHARS = set("{}[]<>=;\\|#$@^~`")
+_MAYBE_LINK = re.compile(r"https?:|ftp:|www\.|mailto:|@", re.IGNORECASE)
+_WORDLESS_TOKEN = re.compile(r"(?<!\S)[\W\d_]+(?!\S)")  # a token without a single letter
+_NON_LETTERS = re.compile(r"[\W\d_\s]+")
+_CODE_CHARS = "{}[]<>=;\\|#$@^~`"
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "rev", "hon", "capt", "col", "gen", "lt",
                   "messrs", "mme", "mlle", "no", "vs", "etc", "e.g", "i.e", "cf", "viz", "fig", "vol", "p", "pp"}
 _GAP = re.compile(r"(?<!\s)\s+([.,;:!?])(?=\s|$)")
@@ -129,18 +132,14 @@ def is_prose(text: str, settings: ExtractionSettings) -> bool:
     tokens = text.split()
     if len(tokens) < max(1, settings.min_passage_words) or is_chapter_line(text):
         return False
-    links = sum(1 for token in tokens if _is_link(token))
-    if links / len(tokens) > 0.3:
+    if _MAYBE_LINK.search(text) and sum(1 for token in tokens if _is_link(token)) / len(tokens) > 0.3:
         return False
-    wordless = sum(1 for token in tokens if not any(ch.isalpha() for ch in token))
-    if wordless / len(tokens) > 0.4:
+    if len(_WORDLESS_TOKEN.findall(text)) / len(tokens) > 0.4:
         return False
-    visible = [ch for ch in text if not ch.isspace()]
-    letters = sum(1 for ch in visible if ch.isalpha())
-    code = sum(1 for ch in visible if ch in _CODE_CHARS)
-    if letters / len(visible) < 0.6 or code / len(visible) > 0.05:
-        return False
-    if "\ufffd" in text and text.count("\ufffd") / len(visible) > 0.05:
+    visible = len(text) - text.count(" ")
+    letters = len(_NON_LETTERS.sub("", text))
+    code = sum(text.count(char) for char in _CODE_CHARS)
+    if letters / visible < 0.6 or code / visible > 0.05 or text.count("\ufffd") / visible > 0.05:
         return False
     return not looks_like_citation(text)
 
