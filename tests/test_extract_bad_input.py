@@ -214,3 +214,9 @@ def test_unsupported_extension(tmp_path: Path) -> None:
     path = tmp_path / "scan.pdf"
     path.write_bytes(b"%PDF-1.7")
     assert "'.pdf'" in reason_for(path)
+
+
+def test_encrypted_or_legacy_word_file_named_docx(tmp_path: Path) -> None:
+    path = tmp_path / "locked.docx"
+    path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2048))
+    assert "encrypted or an old binary Word document" in reason_for(path)

@@ -108,6 +108,14 @@ def test_gutenberg_licence_blocks_are_left_out() -> None:
     assert [x.text for x in extract_text(text, "text", settings()).passages] == p
 
 
+def test_older_gutenberg_markers_are_recognised_too() -> None:
+    [para] = austen(1, start=25)
+    small_print = "*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*"
+    text = (f"Legal small print that runs to many words and is not the novel at all.\n\n{small_print}\n\n{para}\n\n"
+            "End of the Project Gutenberg EBook of Persuasion, by Jane Austen\n\nMore licence words follow here.\n")
+    assert [x.text for x in extract_text(text, "text", settings()).passages] == [para]
+
+
 def test_restructuredtext(tmp_path: Path) -> None:
     p = austen(4, start=30)
     text = f"""

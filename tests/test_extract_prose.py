@@ -114,3 +114,9 @@ def test_volume_lines_hold_the_chapter_lines_of_a_plain_text_novel(austen_dir) -
     sections = list(dict.fromkeys(p.section for p in passages))
     assert sections[0] == ("VOLUME I", "CHAPTER I") and sections[-1] == ("VOLUME III", "CHAPTER XIX")
     assert len(sections) == 55 and ("VOLUME II", "CHAPTER I") in sections
+
+
+def test_a_writers_own_start_of_line_is_not_a_licence_marker() -> None:
+    p = austen(2, start=160)
+    text = f"{p[0]}\n\n*** Start of part two ***\n\n{p[1]}\n\n*** End of part two ***\n"
+    assert texts(text, "markdown") == p

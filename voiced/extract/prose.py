@@ -57,8 +57,13 @@ REFERENCE_HEADINGS = re.compile(
     r"further reading|references and notes|notes and references|citations)\s*:?$",
     re.IGNORECASE,
 )
-GUTENBERG_START = re.compile(r"^\*\*\*\s*START OF (THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
-GUTENBERG_END = re.compile(r"^\*\*\*\s*END OF (THE|THIS) PROJECT GUTENBERG.*$", re.IGNORECASE | re.MULTILINE)
+# Licence markers name the edition ("*** START OF THE PROJECT GUTENBERG EBOOK X ***"), so a writer's own
+# "*** Start of part two ***" scene break is never taken for one.
+_EDITION = r"(PROJECT GUTENBERG|E-?BOOK|E-?TEXT)"
+GUTENBERG_START = re.compile(rf"^\s*(\*{{3}}\s*START OF\b.*{_EDITION}.*|\*END\*\s*THE SMALL PRINT.*)$",
+                             re.IGNORECASE | re.MULTILINE)
+GUTENBERG_END = re.compile(rf"^\s*(\*{{3}}\s*END OF\b.*{_EDITION}.*|End of (the )?Project Gutenberg.*)$",
+                           re.IGNORECASE | re.MULTILINE)
 
 LINK_STARTS = ("http://", "https://", "ftp://", "www.", "mailto:", "<http", "(http", "[http")
 _YEAR = re.compile(r"\(?\b(1[5-9]\d\d|20\d\d)[a-z]?\)?")

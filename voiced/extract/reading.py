@@ -19,6 +19,7 @@ from xml.etree import ElementTree
 from voiced.config import ExtractionSettings
 
 CHUNK = 1 << 16
+OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc and password-protected Office files
 SNIFF_BYTES = 8192
 MAX_CONTROL_SHARE = 0.10  # more control characters than this means a binary file, not text
 TEXT_CONTROLS = {0x09, 0x0A, 0x0C, 0x0D, 0x1B}  # tab, newline, form feed, carriage return, escape
@@ -151,6 +152,9 @@ class Archive:
         self.kind = kind
         self.budget = settings.max_unpacked_bytes
         self.settings = settings
+        if data.startswith(OLE_SIGNATURE):
+            raise ExtractionError(f"This {kind} file is encrypted or an old binary Word document renamed; "
+                                  f"remove its password or save it as {kind} again.")
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
