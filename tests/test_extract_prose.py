@@ -119,4 +119,5 @@ def test_volume_lines_hold_the_chapter_lines_of_a_plain_text_novel(austen_dir) -
 def test_a_writers_own_start_of_line_is_not_a_licence_marker() -> None:
     p = austen(2, start=160)
     text = f"{p[0]}\n\n*** Start of part two ***\n\n{p[1]}\n\n*** End of part two ***\n"
-    assert texts(text, "markdown") == p
+    kept = texts(text, "text")
+    assert p[0] in kept and p[1] in kept
