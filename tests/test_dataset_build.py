@@ -113,6 +113,11 @@ def test_small_corpora_still_get_valid_and_test_documents():
     assert sorted(splits.values()) == ["test", "train", "valid"]
     assert assign_splits(keys, 0.1, 0.1) == splits
     assert set(assign_splits(["x.md", "y.md"], 0.0, 0.0).values()) == {"train"}
+    # Given the last build's assignment, the fallback documents stay held out as the corpus grows.
+    more = keys + [f"n{i}.md" for i in range(40)]
+    grown = assign_splits(more, 0.1, 0.1, previous=splits)
+    assert {k: grown[k] for k in keys} == splits
+    assert {k: assign_splits(more, 0.1, 0.1)[k] for k in keys} != splits  # the hash rule alone would move one back
 
 
 def test_too_small_a_corpus_says_how_many_words_are_needed():

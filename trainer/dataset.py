@@ -152,10 +152,14 @@ def split_of(key: str, valid_fraction: float, test_fraction: float) -> str:
     return "train"
 
 
-def assign_splits(keys: Iterable[str], valid_fraction: float, test_fraction: float) -> dict[str, str]:
+def assign_splits(keys: Iterable[str], valid_fraction: float, test_fraction: float,
+                  previous: dict[str, str] | None = None) -> dict[str, str]:
     """Hash rule per document; with 3+ documents, an empty valid or test split takes the training
-    documents whose hash lies closest to its band (deterministic; only tiny corpora need it)."""
-    splits = {key: split_of(key, valid_fraction, test_fraction) for key in sorted(set(keys))}
+    document with the lowest hash (deterministic; only tiny corpora need it). Documents in
+    ``previous`` (the last build's assignment) keep their split, so a fallback choice also stays held out."""
+    previous = previous or {}
+    splits = {key: previous.get(key) if previous.get(key) in SPLITS else split_of(key, valid_fraction, test_fraction)
+              for key in sorted(set(keys))}
     if len(splits) >= 3:
         for wanted in ("test", "valid"):
             if wanted not in splits.values():
@@ -253,12 +257,13 @@ def _make_example(key: str, split: str, shape: str, unit: list[PassageLike], tas
 
 def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: str, settings: DatasetSettings,
                   *, folders: Iterable[str] = (), count_tokens: Callable[[str], int] | None = None,
-                  roughener: Roughener | None = None) -> Dataset:
+                  roughener: Roughener | None = None, previous_splits: dict[str, str] | None = None) -> Dataset:
     """Examples for every passage of the voice, split by document.
 
     ``count_tokens`` (the base model's tokenizer, when at hand) sizes the
     shapes; without it a cautious estimate is used, and tokenization later
-    shortens or drops whatever still does not fit.
+    shortens or drops whatever still does not fit. ``previous_splits`` (from
+    the last saved build) keeps every known document in its split.
     """
     count = count_tokens or estimate_tokens
     rough = roughener or (lambda text, seed: roughen(text, seed, structural_noise=settings.structural_noise))
@@ -267,7 +272,7 @@ def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: 
     words = sum(p.words for _, passages in docs for p in passages)
     if words < settings.min_corpus_words:
         raise CorpusTooSmall(words, settings.min_corpus_words)
-    splits = assign_splits((key for key, _ in docs), settings.valid_fraction, settings.test_fraction)
+    splits = assign_splits((key for key, _ in docs), settings.valid_fraction, settings.test_fraction, previous_splits)
     overhead = count(system_prompt) + 32
     dataset = Dataset(voice, {split: [] for split in SPLITS}, documents=dict(splits))
     for key, passages in sorted(docs, key=lambda item: item[0]):
@@ -328,6 +333,15 @@ class DatasetMissing(Exception):
     """No dataset has been built for the voice yet."""
 
 
+def saved_document_splits(directory: Path) -> dict[str, str]:
+    """The document -> split map of the last saved build (empty when there is none or it is unreadable)."""
+    try:
+        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in dict(summary.get("document_splits", {})).items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
 def load_dataset(directory: Path, voice: str) -> Dataset:
     if not (directory / "summary.json").is_file():
         raise DatasetMissing(f"No dataset has been built for voice {voice!r} yet ({directory}). "
@@ -364,6 +378,8 @@ def build_voice_dataset(config: Config, voice: str | None = None, paths: Paths |
                                       settings.rough_draft_timeout_seconds, settings.structural_noise)
     with CorpusStore.open(paths) as store:
         documents = list(store.documents_with_passages(voice_config.name))
+    directory = dataset_dir(paths.data_dir, voice_config.name)
     dataset = build_dataset(voice_config.name, documents, voice_config.system_prompt, settings,
-                            folders=voice_config.folders, roughener=roughener)
-    return dataset, save_dataset(dataset, dataset_dir(paths.data_dir, voice_config.name))
+                            folders=voice_config.folders, roughener=roughener,
+                            previous_splits=saved_document_splits(directory))
+    return dataset, save_dataset(dataset, directory)
