@@ -50,6 +50,15 @@ def test_build_show_export_view(tmp_path, voiced_home):
     run_voiced("dataset", "view", str(viewer))
     assert viewer.read_text().count("<article") == sum(summary["examples"].values())
 
+    # The [dataset] settings of the config file reach the build; documents keep their splits.
+    config = voiced_home / "config" / "config.toml"
+    config.write_text(config.read_text() + "\n[dataset]\nsection_weight = 0.0\ndocument_weight = 0.0\nrewrite_share = 1.0\n")
+    run_voiced("dataset", "build")
+    rebuilt = json.loads((folder / "summary.json").read_text())
+    assert rebuilt["shapes"] == {"paragraph": sum(rebuilt["examples"].values())}
+    assert rebuilt["tasks"] == {"rewrite": sum(rebuilt["examples"].values())}
+    assert rebuilt["document_splits"] == summary["document_splits"]
+
 
 def test_a_too_small_corpus_is_a_clear_error(tmp_path):
     notes = tmp_path / "notes"
