@@ -121,3 +121,9 @@ def test_a_writers_own_start_of_line_is_not_a_licence_marker() -> None:
     text = f"{p[0]}\n\n*** Start of part two ***\n\n{p[1]}\n\n*** End of part two ***\n"
     kept = texts(text, "text")
     assert p[0] in kept and p[1] in kept
+
+
+def test_short_prose_with_semicolons_prices_and_numbers_is_kept() -> None:
+    lines = ["Yes; no; perhaps so, she said at last.", "It cost $5 at first and $10 by #3 of the series.",
+             "She read 5 * 3 = 15 aloud, laughing."]
+    assert texts("\n\n".join(lines), "markdown") == lines

@@ -75,7 +75,7 @@ _CITATION_MARKS = re.compile(r"\bdoi:|\bISBN\b|\bpp?\.\s*\d|\bvol\.\s*\d|\bed(s)
 _MAYBE_LINK = re.compile(r"https?:|ftp:|www\.|mailto:|@", re.IGNORECASE)
 _WORDLESS_TOKEN = re.compile(r"(?<!\S)[\W\d_]+(?!\S)")  # a token without a single letter
 _NON_LETTERS = re.compile(r"[\W\d_\s]+")
-_CODE_CHARS = "{}[]<>=;\\|#$@^~`"
+_CODE_CHARS = "{}[]<>=\\|^~`"  # rare in prose, common in code (semicolons, $ and # are both)
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "rev", "hon", "capt", "col", "gen", "lt",
                   "messrs", "mme", "mlle", "no", "vs", "etc", "e.g", "i.e", "cf", "viz", "fig", "vol", "p", "pp"}
 _GAP = re.compile(r"(?<!\s)\s+([.,;:!?])(?=\s|$)")
