@@ -22,8 +22,8 @@ PARAGRAPH = ("It is a truth universally acknowledged, that a single man in posse
 DOC = f"# Chapter 1\n\n{PARAGRAPH}\n\n- {PARAGRAPH}\n"
 
 
-def _configure(tmp_path, **inference):
-    notes = tmp_path / "notes"
+def _configure(root, **inference):
+    notes = root / "notes"
     notes.mkdir(exist_ok=True)
     voices_lib.init_config(voice="mine")
     voices_lib.add_folder(notes, "mine")
@@ -36,12 +36,33 @@ def _configure(tmp_path, **inference):
     return notes
 
 
+@pytest.fixture(scope="module")
+def daemon_home(tmp_path_factory):
+    """One daemon for the module (loading the model once), in its own VOICED_HOME."""
+    home = tmp_path_factory.mktemp("lsp-daemon")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("VOICED_HOME", str(home / "voiced-home"))
+    notes = _configure(home)
+    run_voiced("daemon", "start")
+    yield home / "voiced-home", notes
+    run_voiced("daemon", "stop", check=False)
+    patch.undo()
+
+
+@pytest.fixture
+def voiced_home(daemon_home, monkeypatch):
+    """Overrides the suite's per-test home: every server in this module talks to the shared daemon."""
+    home, _notes = daemon_home
+    monkeypatch.setenv("VOICED_HOME", str(home))
+    return home
+
+
 @pytest_lsp.fixture(
     config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp"]),
     params=["visual-studio-code", "neovim"],
 )
-async def client(request, lsp_client: LanguageClient, tmp_path):
-    notes = _configure(tmp_path)
+async def client(request, lsp_client: LanguageClient, daemon_home):
+    notes = daemon_home[1]
     lsp_client.applied = []
 
     @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
@@ -56,7 +77,6 @@ async def client(request, lsp_client: LanguageClient, tmp_path):
         types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)))
     yield
     await lsp_client.shutdown_session()
-    run_voiced("daemon", "stop", check=False)
 
 
 async def _rewrite_action(client: LanguageClient, line: int = 2) -> types.CodeAction:
@@ -120,3 +140,89 @@ async def test_stale_document_is_not_edited(client: LanguageClient):
     edit = await _run(client, action)
     assert edit is None
     assert any("changed" in m.message for m in client.messages)
+
+
+LONG_DOC = "# Long\n\n" + "\n\n".join([PARAGRAPH] * 6) + "\n"
+
+
+def _in_flight() -> int:
+    from voiced.client import DaemonClient
+
+    with DaemonClient.connect(start_if_needed=False) as daemon:
+        return daemon.status()["requests_in_flight"]
+
+
+async def _wait_for(predicate, timeout: float = 120.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.05)
+
+
+def _select_all(client: LanguageClient, text: str) -> types.Range:
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=client.uri, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
+    lines = text.split("\n")
+    return types.Range(types.Position(0, 0), types.Position(len(lines) - 1, 0))
+
+
+def _reports(client: LanguageClient) -> list:
+    return [v for values in client.progress_reports.values() for v in values]
+
+
+@pytest.mark.asyncio
+async def test_cancel_request_stops_generation_in_the_daemon(client: LanguageClient):
+    if client.client_name != "visual-studio-code":
+        pytest.skip("resolve-based cancellation: the VS Code capabilities resolve edits")
+    selection = _select_all(client, LONG_DOC)
+    (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(client.uri), range=selection,
+        context=types.CodeActionContext(diagnostics=[])))
+    pending = asyncio.wrap_future(
+        client.protocol.send_request(types.CODE_ACTION_RESOLVE, action, msg_id="resolve-to-cancel"))
+    await _wait_for(lambda: any(isinstance(v, types.WorkDoneProgressReport) and "1/6" in (v.message or "")
+                                for v in _reports(client)))
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="resolve-to-cancel"))
+    with pytest.raises(Exception, match="cancel"):
+        await pending
+    await _wait_for(lambda: _in_flight() == 0, timeout=10)
+    assert not any(isinstance(v, types.WorkDoneProgressReport) and "6/6" in (v.message or "")
+                   for v in _reports(client))
+
+
+@pytest.mark.asyncio
+async def test_progress_cancel_button_stops_and_applies_nothing(client: LanguageClient):
+    selection = _select_all(client, LONG_DOC)
+    (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(client.uri), range=selection,
+        context=types.CodeActionContext(diagnostics=[])))
+    running = asyncio.ensure_future(_run(client, action))
+    await _wait_for(lambda: any(isinstance(v, types.WorkDoneProgressReport) and "1/6" in (v.message or "")
+                                for v in _reports(client)))
+    (token,) = client.progress_reports
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    assert await running is None
+    assert any(m.message == "voiced: cancelled." for m in client.messages)
+    await _wait_for(lambda: _in_flight() == 0, timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_huge_selection_gets_a_message(client: LanguageClient):
+    config = load_config()
+    config.editor.max_selection_chars = 50
+    save_config(config)
+    try:
+        edit = await _run(client, await _rewrite_action(client))
+    finally:
+        config.editor.max_selection_chars = 20_000
+        save_config(config)
+    assert edit is None
+    assert any("at most 50" in m.message and "Select less" in m.message for m in client.messages)
+
+
+@pytest.mark.asyncio
+async def test_status_command(client: LanguageClient):
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="voiced.status"))
+    assert result["voices"] == ["mine"]
+    assert any("mine: base model" in m.message for m in client.messages)
