@@ -1,0 +1,123 @@
+"""Hand a trained voice to other tools: an Ollama model (base GGUF + GGUF LoRA)
+or one merged model folder (safetensors) for users who want a single model.
+
+The PEFT adapter stays the source of truth; both exports are derived from it
+and written so that an interrupted export never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from voiced.models import BaseModelRef
+from voiced.trainer.base_model import as_ref, load_base_model
+from voiced.trainer.gguf_lora import ADAPTER_WEIGHTS
+
+MODELFILE = "Modelfile"
+OLLAMA_ADAPTER_NAME = "adapter.gguf"
+
+
+class ExportError(Exception):
+    """An export that cannot be made, with what to do about it."""
+
+
+def _replace_dir(built: Path, out_dir: Path) -> None:
+    """Move a fully written folder into place, replacing an older export."""
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out_dir, old)
+        os.replace(built, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(built, out_dir)
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    os.chmod(staging, 0o700)
+    return staging
+
+
+def modelfile_text(base_gguf: Path, adapter_file: str, system_prompt: str | None = None) -> str:
+    """An Ollama Modelfile: the base model, the LoRA on top, optionally the voice's system prompt."""
+    for value in (str(base_gguf), adapter_file):
+        if "\n" in value or '"' in value:
+            raise ExportError(f"The path {value!r} cannot be written into a Modelfile; move the file to a plainer path.")
+    lines = [f"FROM {base_gguf}", f"ADAPTER {adapter_file}"]
+    if system_prompt:
+        lines.append('SYSTEM """' + system_prompt.replace('"""', '"') + '"""')
+    return "\n".join(lines) + "\n"
+
+
+def export_ollama(
+    adapter_dir: Path,
+    gguf_lora_path: Path,
+    base_ref: BaseModelRef | str,
+    out_dir: Path,
+    system_prompt: str | None = None,
+) -> Path:
+    """Write ``out_dir`` with a Modelfile and a copy of the GGUF LoRA; returns the Modelfile's path.
+
+    Import it with ``ollama create <name> -f <out_dir>/Modelfile``. The base
+    GGUF is referenced by its absolute path, not copied.
+    """
+    ref = as_ref(base_ref)
+    if ref.kind != "gguf":
+        raise ExportError(
+            f"Ollama needs a GGUF base model to apply a GGUF LoRA; the voice's base is {ref.spec!r} ({ref.kind}). "
+            "Use `export_merged` for a merged model instead."
+        )
+    gguf_lora_path = Path(gguf_lora_path)
+    if not gguf_lora_path.is_file():
+        raise ExportError(f"The GGUF LoRA {gguf_lora_path} does not exist; export the adapter to GGUF first.")
+    if not (Path(adapter_dir) / ADAPTER_WEIGHTS).is_file():
+        raise ExportError(f"{adapter_dir} holds no {ADAPTER_WEIGHTS}; it is not a trained adapter.")
+    out_dir = Path(out_dir)
+    staging = _staging_dir(out_dir)
+    try:
+        shutil.copyfile(gguf_lora_path, staging / OLLAMA_ADAPTER_NAME)
+        os.chmod(staging / OLLAMA_ADAPTER_NAME, 0o600)
+        text = modelfile_text(ref.path.resolve(), f"./{OLLAMA_ADAPTER_NAME}", system_prompt)
+        (staging / MODELFILE).write_text(text, encoding="utf-8")
+        os.chmod(staging / MODELFILE, 0o600)
+        _replace_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir / MODELFILE
+
+
+def export_merged(adapter_dir: Path, base_ref: BaseModelRef | str, out_dir: Path) -> Path:
+    """Write a Hugging Face folder (safetensors, config, tokenizer) with the adapter merged into the base.
+
+    The base is loaded in float32 on the CPU (GGUF bases are de-quantised),
+    so the merged weights are exact; returns ``out_dir``.
+    """
+    import torch
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / ADAPTER_WEIGHTS).is_file():
+        raise ExportError(f"{adapter_dir} holds no {ADAPTER_WEIGHTS}; voiced only merges safetensors adapters.")
+    model, tokenizer = load_base_model(base_ref, device="cpu", dtype=torch.float32)
+    try:
+        merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ExportError(f"Cannot apply the adapter in {adapter_dir} to its base ({exc}); was it trained for this base?") from exc
+    out_dir = Path(out_dir)
+    staging = _staging_dir(out_dir)
+    try:
+        merged.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        for path in staging.iterdir():
+            os.chmod(path, 0o600)
+        _replace_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
