@@ -290,3 +290,9 @@ def test_embedded_code_is_dropped_in_markdown_and_latex() -> None:
     assert [x.text for x in extract_text(markdown, "markdown", settings()).passages] == [para]
     latex = f"{para} \\verb|x = a % b| and \\verb+y+"
     assert [x.text for x in extract_text(latex, "latex", settings()).passages] == [f"{para} and"]
+
+
+def test_org_list_item_ends_where_a_line_is_outdented() -> None:
+    p = austen(3, start=170)
+    text = f"* Notes\n- {p[0][:60]}\n  {p[0][60:]}\n1. {p[1]}\n{p[2]}\n"
+    assert [x.text for x in extract_text(text, "org", settings()).passages] == p

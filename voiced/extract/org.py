@@ -64,6 +64,7 @@ def blocks(text: str) -> Iterator[Block]:
     current: list[str] = []
     skipping_block: str | None = None
     in_drawer = in_footnote = False
+    item_indent: int | None = None  # indentation of the list item being read
 
     def flush() -> Iterator[Block]:
         if current:
@@ -87,7 +88,7 @@ def blocks(text: str) -> Iterator[Block]:
             continue
         if not line.strip():
             yield from flush()
-            in_footnote = False
+            in_footnote, item_indent = False, None
             continue
         if in_footnote:
             continue
@@ -113,9 +114,9 @@ def blocks(text: str) -> Iterator[Block]:
             yield from flush()
             continue
         item = LIST_ITEM.match(line)
-        if item:
-            yield from flush()
-            current.append(line[item.end():])
-        else:
-            current.append(line.strip())
+        indent = len(line) - len(line.lstrip())
+        if item or (item_indent is not None and indent <= item_indent):
+            yield from flush()  # a new item, or a line out-dented past the item: the list item ended
+            item_indent = indent if item else None
+        current.append(line[item.end():] if item else line.strip())
     yield from flush()
