@@ -4,6 +4,7 @@ actions must be instant and must not need the daemon."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import pytest
@@ -130,3 +131,19 @@ async def test_nothing_on_blank_lines_other_languages_or_other_kinds(client: Lan
     client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
     uri = _open(client, "def f():\n    return 1\n", language="python")
     assert not await _actions(client, uri, (0, 0))
+
+
+@pytest.mark.asyncio
+async def test_configuration_changes_apply(client: LanguageClient):
+    uri = _open(client)
+    client.set_configuration({"voice": "other", "languages": ["python"]}, section="voiced")
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    for _ in range(100):  # the server asks back with workspace/configuration; wait for it to take effect
+        actions = await _actions(client, uri, (2, 5))
+        if actions[0].title.endswith("(other)"):
+            break
+        await asyncio.sleep(0.05)
+    assert [a.title for a in actions][:2] == ["Rewrite in my voice (other)", "Rewrite in my voice (mine)"]
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    uri = _open(client, "Some prose in a python docstring file, long enough.\n", language="python")
+    assert await _actions(client, uri, (0, 0))
