@@ -294,5 +294,6 @@ def test_embedded_code_is_dropped_in_markdown_and_latex() -> None:
 
 def test_org_list_item_ends_where_a_line_is_outdented() -> None:
     p = austen(3, start=170)
-    text = f"* Notes\n- {p[0][:60]}\n  {p[0][60:]}\n1. {p[1]}\n{p[2]}\n"
+    head, tail = " ".join(p[0].split()[:10]), " ".join(p[0].split()[10:])
+    text = f"* Notes\n- {head}\n  {tail}\n1. {p[1]}\n{p[2]}\n"
     assert [x.text for x in extract_text(text, "org", settings()).passages] == p
