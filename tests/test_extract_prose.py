@@ -127,3 +127,10 @@ def test_short_prose_with_semicolons_prices_and_numbers_is_kept() -> None:
     lines = ["Yes; no; perhaps so, she said at last.", "It cost $5 at first and $10 by #3 of the series.",
              "She read 5 * 3 = 15 aloud, laughing."]
     assert texts("\n\n".join(lines), "markdown") == lines
+
+
+def test_markdown_paragraphs_made_mostly_of_links_are_navigation() -> None:
+    [para] = austen(1, start=180)
+    moc = ("See also [[Persuasion notes]], [[Emma characters and settings]], "
+           "[the Mansfield Park timeline](mansfield.md) and [[Northanger Abbey]].")
+    assert texts(f"{moc}\n\n{para.replace('Anne', '[[Anne Elliot|Anne]]')}\n", "markdown") == [para]

@@ -26,6 +26,7 @@ FOOTNOTE_DEF = re.compile(r"^\s{0,3}\[\^[^\]]+\]:")
 LINK_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+")
 TABLE_DELIMITER = re.compile(r"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 INDENTED = re.compile(r"^( {4}|\t)")
+LINKED = re.compile(r"\[\[[^\]]*\]\]|\[[^\]]*\]\((?:[^()]|\([^)]*\))*\)|\[[^\]]+\]\[[^\]]*\]|<?https?://\S+")
 
 MULTILINE_DROPS = (
     re.compile(r"<!--.*?-->", re.DOTALL),  # HTML comments
@@ -58,6 +59,12 @@ INLINE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\s\^[\w-]+\s*$"), ""),  # Obsidian block ids
     (re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~=$%])"), r"\1"),  # backslash escapes
 )
+
+
+def _mostly_links(raw: str, text: str) -> bool:
+    """A paragraph whose words are mostly link texts is navigation (a map of notes), not prose."""
+    linked = sum(len(clean_inline(match.group()).split()) for match in LINKED.finditer(raw))
+    return linked * 2 > len(text.split())
 
 
 def clean_inline(text: str) -> str:
@@ -135,7 +142,10 @@ def blocks(text: str) -> Iterator[Block]:
 
     def flush() -> Iterator[Block]:
         if current:
-            yield Paragraph(close_gaps(clean_inline(" ".join(current))))
+            raw = " ".join(current)
+            text = close_gaps(clean_inline(raw))
+            if not _mostly_links(raw, text):
+                yield Paragraph(text)
             current.clear()
 
     for index, raw in enumerate(lines):
