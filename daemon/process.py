@@ -39,6 +39,23 @@ def answers(record: DaemonRecord, timeout: float = 2.0) -> bool:
     return response.status_code == 200
 
 
+def answering_record(paths: Paths | None = None, timeout: float = 10.0) -> DaemonRecord | None:
+    """The running daemon's record once it answers; None when none runs.
+
+    A daemon that holds the lock but does not answer is starting up or dying
+    (a killed process releases its lock a moment after its sockets): wait to see which.
+    """
+    record = live_record(paths)
+    deadline = time.monotonic() + timeout
+    while record is not None and not answers(record):
+        if time.monotonic() > deadline:
+            raise DaemonProcessError(f"The voiced daemon (pid {record.pid}) is running but not answering. "
+                                     "Try `voiced daemon restart`, and `voiced daemon logs` to see why.")
+        time.sleep(POLL_SECONDS)
+        record = live_record(paths)
+    return record
+
+
 def clear_stale(paths: Paths | None = None) -> bool:
     """Remove a ``daemon.json`` left by a daemon that died without cleaning up; True if one was removed."""
     record = read_record(paths)
@@ -60,7 +77,7 @@ def start_daemon(paths: Paths | None = None, *, timeout: float = 60.0,
                  port: int | None = None) -> tuple[DaemonRecord, bool]:
     """Ensure a daemon runs; returns its record and whether this call started it."""
     paths = paths or get_paths()
-    running = live_record(paths)
+    running = answering_record(paths)
     if running is not None:
         return running, False
     clear_stale(paths)

@@ -233,12 +233,16 @@ def test_stale_record_after_kill9_is_replaced_by_the_next_start(voiced_home: Pat
     try:
         assert second.pid != first.pid and second.token != first.token and answers(second)
         assert f"pid {second.pid}" in voiced(voiced_home, "daemon", "status").stdout
+        restarted = voiced(voiced_home, "daemon", "restart")
+        assert restarted.returncode == 0 and f"stopped (pid {second.pid})" in restarted.stdout
+        third = read_record(paths)
+        assert third.pid != second.pid and answers(third)
     finally:
         stopped = voiced(voiced_home, "daemon", "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert live_record(paths) is None
     logs = voiced(voiced_home, "daemon", "logs", "-n", "200")
-    assert logs.stdout.count("listening on 127.0.0.1:") == 2  # both starts, from the log file
+    assert logs.stdout.count("listening on 127.0.0.1:") == 3  # every start, from the log file
 
 
 def test_a_host_other_than_loopback_is_refused(voiced_home: Path):

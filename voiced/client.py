@@ -14,8 +14,8 @@ from typing import Any, Iterator
 
 import httpx
 
-from voiced.daemon.process import DaemonProcessError, start_daemon
-from voiced.daemon.state import DaemonRecord, live_record
+from voiced.daemon.process import DaemonProcessError, answering_record, start_daemon
+from voiced.daemon.state import DaemonRecord
 from voiced.paths import Paths
 
 
@@ -60,7 +60,10 @@ class DaemonClient:
     def connect(cls, start_if_needed: bool = True, paths: Paths | None = None,
                 start_timeout: float | None = None) -> DaemonClient:
         """A client for the running daemon; starts one first when allowed and none runs."""
-        record = live_record(paths)
+        try:
+            record = answering_record(paths)
+        except DaemonProcessError as exc:
+            raise DaemonUnavailable(str(exc)) from exc
         if record is None:
             if not start_if_needed:
                 raise DaemonUnavailable("the voiced daemon is not running; start it with `voiced daemon start`")
