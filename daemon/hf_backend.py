@@ -50,6 +50,7 @@ class TransformersBackend:
                                      "safetensors weights, or a model id reachable from this machine.") from exc
         self.base.eval()
         self.model = self.base
+        self._swaps = 0
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -62,19 +63,30 @@ class TransformersBackend:
         return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
 
     def set_adapter(self, adapter: Path | None) -> None:
+        """Load the new LoRA beside the old one, switch to it, then drop the old (which stays on failure)."""
         from peft import PeftModel
 
         folder = peft_adapter_dir(adapter)
-        if self.model is not self.base:
-            self.base = self.model.unload()  # removes the LoRA layers, base weights untouched
-            self.model = self.base
-        if folder is not None:
-            try:
-                self.model = PeftModel.from_pretrained(self.base, str(folder))
-            except (OSError, ValueError, KeyError) as exc:
-                raise ModelLoadError(f"PEFT could not load the adapter {folder}: {exc}",
-                                     fix="Check that it was trained for this base model.") from exc
-            self.model.eval()
+        if folder is None:
+            if self.model is not self.base:
+                self.base = self.model.unload()  # removes the LoRA layers, base weights untouched
+                self.model = self.base
+            self.adapter_path = None
+            return
+        self._swaps += 1
+        name = f"v{self._swaps}"
+        try:
+            if self.model is self.base:
+                self.model = PeftModel.from_pretrained(self.base, str(folder), adapter_name=name)
+            else:
+                old = self.model.active_adapter
+                self.model.load_adapter(str(folder), adapter_name=name)
+                self.model.set_adapter(name)
+                self.model.delete_adapter(old)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            raise ModelLoadError(f"PEFT could not load the adapter {folder}: {exc}",
+                                 fix="Check that it was trained for this base model.") from exc
+        self.model.eval()
         self.adapter_path = adapter
 
     def stream_chat(self, messages: list[dict[str, str]], params: GenerationParams,

@@ -46,6 +46,8 @@ def test_transformers_backend_streams_and_swaps_peft_adapters(hf_folder: Path) -
         adapted = engine.rewrite("hf", TEXT, params)
         assert adapted != base
         assert engine.status()["hf"]["adapter_version"] == 1
+        engine.set_adapter("hf", adapter)  # adapter to adapter: loaded beside, then the old one dropped
+        assert engine.rewrite("hf", TEXT, params) == adapted
         engine.set_adapter("hf", None)
         assert engine.rewrite("hf", TEXT, params) == base
         lonely = hf_folder / "lonely.gguf"
