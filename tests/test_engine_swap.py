@@ -91,3 +91,24 @@ def test_a_bad_adapter_is_refused_and_the_old_one_stays(engine: Engine, lora: Pa
     assert engine.status()["default"]["adapter"] == str(lora)
     assert engine.rewrite("default", TEXT, GREEDY) == outputs["adapted"]
     engine.set_adapter("default", None)
+
+
+def test_default_resolver_reads_the_registrys_active_adapter(lora: Path, outputs: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    from voiced.daemon.engine import registry_resolver
+    from voiced.trainer.registry import Registry
+
+    assert registry_resolver("default") is None  # no version yet: the base model
+    registry = Registry.open("default")
+    version = registry.begin_version({})
+    peft = tmp_path / "peft"
+    peft.mkdir()
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        (peft / name).write_bytes(b"{}")
+    registry.finish_version(version, peft, lora, {"status": "candidate"})
+    assert registry_resolver("default") is None  # finished but not promoted
+    registry.activate(version.number)
+    assert registry_resolver("default") == version.gguf_path
+    with Engine(embedded_config()) as engine:
+        assert engine.rewrite("default", TEXT, GREEDY) == outputs["adapted"]
+        assert engine.status()["default"]["adapter_version"] == version.number
