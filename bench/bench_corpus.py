@@ -170,7 +170,8 @@ def main() -> None:
               f"at {vault} ({os.cpu_count()} CPUs)")
 
         ref_files, ref_size, ref_seconds = read_and_hash(vault)
-        config = Config(voices={"bench": VoiceConfig(name="bench", folders=[str(vault)])}, watch=WatchSettings(scan_workers=args.workers))
+        config = Config(voices={"bench": VoiceConfig(name="bench", folders=[str(vault)])},
+                        watch=WatchSettings(scan_workers=args.workers))
         store = CorpusStore.open()
         if args.profile:
             import cProfile

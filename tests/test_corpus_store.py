@@ -46,8 +46,8 @@ def test_old_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "corpus.sqlite3"
     old = sqlite3.connect(path, isolation_level=None)
     assert migrate(old, [m001_documents]) == ["m001_documents"]
-    old.execute("INSERT INTO documents (voice, path, folder, size, mtime_ns, content_hash, status, first_seen, updated) "
-                "VALUES ('v', '/notes/a.md', '/notes', 1, 1, 'x', 'ok', 0, 0)")
+    old.execute("INSERT INTO documents (voice, path, folder, size, mtime_ns, content_hash, status, first_seen, "
+                "updated) VALUES ('v', '/notes/a.md', '/notes', 1, 1, 'x', 'ok', 0, 0)")
     old.close()
 
     store = CorpusStore(path)

@@ -144,7 +144,8 @@ def test_watch_forever_scans_first_and_stops(store: CorpusStore, config: Config,
     (notes / "before.md").write_text(prose("already there"))
     stop = threading.Event()
     progress: list[dict] = []
-    runner = threading.Thread(target=watch_forever, args=(store, config), kwargs={"stop": stop, "progress": progress.append})
+    runner = threading.Thread(target=watch_forever, args=(store, config),
+                              kwargs={"stop": stop, "progress": progress.append})
     runner.start()
     try:
         wait_for(lambda: "before.md" in texts(store), "the first scan")
