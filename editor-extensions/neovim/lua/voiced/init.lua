@@ -1,0 +1,128 @@
+-- voiced for Neovim: user commands and the right-click menu. Every command
+-- asks the server: rewriting is the server's code action, applied by
+-- vim.lsp.buf.code_action; nothing here re-implements it.
+local M = {}
+
+local NAME = 'voiced'
+
+---@param bufnr integer?
+---@return vim.lsp.Client?
+function M.client(bufnr)
+  return vim.lsp.get_clients({ name = NAME, bufnr = bufnr or 0 })[1]
+end
+
+local function say(message, level)
+  vim.notify('voiced: ' .. message, level or vim.log.levels.INFO)
+end
+
+local function attached_client()
+  local client = M.client()
+  if not client then
+    say('the voiced language server is not attached to this buffer (see :checkhealth voiced).',
+      vim.log.levels.WARN)
+  end
+  return client
+end
+
+--- Ask the server for the action titled `title` on a range and apply it.
+--- range: { start = { row, col }, ['end'] = { row, col } } (rows 1-based, cols 0-based bytes).
+local function run_action(title, range)
+  if not attached_client() then
+    return
+  end
+  vim.lsp.buf.code_action({
+    range = range,
+    context = { only = { 'refactor.rewrite' }, diagnostics = {} },
+    filter = function(action)
+      return vim.startswith(action.title, title)
+    end,
+    apply = true,
+  })
+end
+
+--- `:[range]VoicedRewrite`: the lines of the range (or the visual selection).
+function M.rewrite(first, last)
+  local last_line = vim.api.nvim_buf_get_lines(0, last - 1, last, true)[1]
+  run_action('Rewrite in my voice', {
+    start = { first, 0 },
+    -- make_given_range_params adds one column when 'selection' is inclusive.
+    ['end'] = { last, math.max(#last_line - (vim.o.selection == 'exclusive' and 0 or 1), 0) },
+  })
+end
+
+--- `:VoicedContinue`: write on after the paragraph under the cursor.
+function M.continue()
+  local row = vim.api.nvim_win_get_cursor(0)[1]
+  local count = vim.api.nvim_buf_line_count(0)
+  while row < count and vim.trim(vim.api.nvim_buf_get_lines(0, row, row + 1, true)[1]) ~= '' do
+    row = row + 1
+  end
+  local line = vim.api.nvim_buf_get_lines(0, row - 1, row, true)[1]
+  local col = #line - (vim.o.selection == 'exclusive' and 0 or 1)
+  -- An empty range at the end of the paragraph: the server offers "Continue in my voice" there.
+  run_action('Continue in my voice', { start = { row, #line }, ['end'] = { row, math.max(col, 0) } })
+end
+
+--- Whether the attached server executes `command` (it lists it at initialize).
+function M.offers(client, command)
+  local provider = client.server_capabilities.executeCommandProvider
+  return provider ~= nil and vim.list_contains(provider.commands or {}, command)
+end
+
+local function execute(command, done)
+  local client = attached_client()
+  if not client then
+    return
+  end
+  if not M.offers(client, command) then
+    say(('this voiced server does not offer %s; run `voiced %s` in a terminal instead.'):format(
+      command, command:gsub('^voiced%.', '')), vim.log.levels.WARN)
+    return
+  end
+  client:exec_cmd({ title = command, command = command, arguments = {} }, { bufnr = 0 }, function(err, result)
+    if err then
+      say(command .. ' failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
+    elseif done then
+      done(result)
+    end
+  end)
+end
+
+--- `:VoicedStatus`: the server shows a one-line summary (window/showMessage).
+function M.status()
+  execute('voiced.status')
+end
+
+--- `:VoicedTrain`: only when the server offers voiced.train.
+function M.train()
+  execute('voiced.train')
+end
+
+local function add_commands()
+  local command = vim.api.nvim_create_user_command
+  command('VoicedRewrite', function(args)
+    M.rewrite(args.line1, args.line2)
+  end, { range = true, desc = 'Rewrite the lines (or the paragraph) in your voice' })
+  command('VoicedContinue', M.continue, { desc = 'Continue the paragraph under the cursor in your voice' })
+  command('VoicedStatus', M.status, { desc = "Show voiced's daemon, voices and adapters" })
+  command('VoicedTrain', M.train, { desc = 'Train your voice now (if the server offers it)' })
+end
+
+local function add_menu()
+  -- Right-click (mousemodel=popup_setpos, the default): on the selection or the clicked line.
+  vim.cmd([[
+    nnoremenu PopUp.Rewrite\ in\ my\ voice <Cmd>VoicedRewrite<CR>
+    xnoremenu PopUp.Rewrite\ in\ my\ voice :VoicedRewrite<CR>
+    nnoremenu PopUp.Continue\ in\ my\ voice <Cmd>VoicedContinue<CR>
+  ]])
+end
+
+function M.setup()
+  add_commands()
+  add_menu()
+  if vim.g.voiced_enable ~= false then
+    vim.lsp.enable(NAME)
+  end
+end
+
+return M

