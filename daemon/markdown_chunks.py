@@ -220,21 +220,17 @@ def render_stream(segment: Segment, pieces: Iterable[str]) -> Iterator[str]:
     """Put a rewrite of ``segment`` back in place as it streams.
 
     Leading and trailing whitespace of the rewrite is dropped (the segment's own
-    is kept); each newline in the rewrite gets the line's prefix again.
+    is kept), as is a copy of the segment's own list or quote marker that the
+    model repeated at its start; each newline in the rewrite gets the line's
+    prefix again.
     """
     if not segment.is_prose:
         yield segment.source
         return
     yield segment.prefixes[0]
     line = 0
-    started = False
     pending = ""  # whitespace held back until more text shows it is not trailing
-    for piece in pieces:
-        if not started:
-            piece = piece.lstrip()
-            if not piece:
-                continue
-            started = True
+    for piece in _without_echoed_marker(segment.prefixes[0].strip(), pieces):
         text = pending + piece
         body = text.rstrip()
         pending = text[len(body):]
@@ -242,6 +238,26 @@ def render_stream(segment: Segment, pieces: Iterable[str]) -> Iterator[str]:
             out, line = _with_prefixes(segment, body, line)
             yield out
     yield segment.line_ends[-1]
+
+
+def _without_echoed_marker(marker: str, pieces: Iterable[str]) -> Iterator[str]:
+    """The pieces without leading whitespace, nor ``marker`` if the text starts with it."""
+    head = ""
+    pieces = iter(pieces)
+    for piece in pieces:
+        head = (head + piece).lstrip()
+        if not head:
+            continue
+        if marker and len(head) <= len(marker) and marker.startswith(head):
+            continue  # could still be the marker: wait for more
+        if marker and head.startswith(marker) and (len(head) == len(marker) or head[len(marker)].isspace()):
+            head = head[len(marker):].lstrip()
+            if not head:
+                continue
+        break
+    if head:
+        yield head
+    yield from pieces
 
 
 def _with_prefixes(segment: Segment, text: str, line: int) -> tuple[str, int]:

@@ -118,3 +118,27 @@ def test_a_model_that_fails_to_load_gives_an_engine_error(tmp_path: Path) -> Non
         with pytest.raises(ModelLoadError):  # a request reports it too, instead of hanging
             engine.rewrite("broken", TEXT, GREEDY)
         assert engine.status()["broken"]["loaded"] is False
+
+
+def test_long_paragraphs_are_rewritten_in_sentence_pieces(engine: Engine) -> None:
+    backend = engine._workers["default"].backend
+    prompts: list[str] = []
+    original = backend.stream_chat
+
+    def observed(messages, *args, **kwargs):  # the real stream; the prompt it was given is noted
+        prompts.append(messages[-1]["content"])
+        return original(messages, *args, **kwargs)
+
+    backend.stream_chat = observed
+    engine.settings.max_chunk_chars = 60
+    try:
+        paragraph = "The boats came in at dusk. The men were tired and cold. Nobody spoke on the quay."
+        out = engine.rewrite("default", f"# Title\n\n{paragraph}\n\nShort one.\n", replace(GREEDY, max_tokens=4))
+    finally:
+        engine.settings.max_chunk_chars = type(engine.settings)().max_chunk_chars
+        del backend.stream_chat
+    assert [p.split("\n\n", 1)[1] for p in prompts] == [
+        "The boats came in at dusk. The men were tired and cold.", "Nobody spoke on the quay.", "Short one.",
+    ]
+    assert out.startswith("# Title\n\n") and out.endswith("\n")
+    assert out.count("\n\n") == 2

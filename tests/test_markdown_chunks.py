@@ -102,7 +102,7 @@ def test_streamed_pieces_render_like_the_joined_text() -> None:
     from voiced.daemon.markdown_chunks import render_stream
 
     (item,) = [s for s in split_markdown("- an item\n") if s.is_prose]
-    pieces = [" New", " words", "\n", "and", " more", "\n\n"]
+    pieces = ["  ", "\n", " New", " words", "\n", "and", " more", "\n\n"]
     assert "".join(render_stream(item, pieces)) == render(item, "".join(pieces)) == "- New words\n  and more\n"
 
 
@@ -120,3 +120,15 @@ def test_long_paragraphs_split_at_sentence_ends() -> None:
     assert len(pieces) > 3
     assert all(len(p) <= 60 for p in pieces)
     assert split_long("Short.", 60) == ["Short."]
+
+
+def test_a_marker_the_model_repeats_is_not_doubled() -> None:
+    from voiced.daemon.markdown_chunks import render_stream
+
+    (item,) = [s for s in split_markdown("- an item\n") if s.is_prose]
+    assert "".join(render_stream(item, ["-", " New", " words"])) == "- New words\n"
+    assert render(item, "-5 degrees outside") == "- -5 degrees outside\n"
+    (quote,) = [s for s in split_markdown("> > deep quote\n") if s.is_prose]
+    assert render(quote, "> > Quoted again") == "> > Quoted again\n"
+    (numbered,) = [s for s in split_markdown("3. third\n") if s.is_prose]
+    assert render(numbered, " 3. Third, rewritten") == "3. Third, rewritten\n"
