@@ -43,6 +43,9 @@ def write_config(home: Path, folders: list[str] | None = None, broken_model: Pat
     config.daemon.max_body_bytes = 20_000
     config.daemon.max_text_chars = 500
     config.daemon.start_timeout_seconds = 120
+    config.inference.continue_tokens = 6  # requests that set no max_tokens (the CLI's) stay short
+    config.inference.max_tokens_factor = 0.5
+    config.inference.max_tokens_extra = 2
     save_config(config, paths)
     return paths
 
@@ -186,11 +189,10 @@ def test_the_daemon_keeps_the_corpus_current(daemon):
     assert watch["watching"] and watch["changes"] >= 1
 
 
-@pytest.mark.slow
 def test_cli_rewrite_streams_through_the_daemon(daemon):
     home, _, _ = daemon
     result = subprocess.run(
-        [sys.executable, "-m", "voiced", "rewrite", "--voice", VOICE, "-"], input="It rained.",
+        [sys.executable, "-m", "voiced", "rewrite", "--voice", VOICE, "-"], input=PROSE,
         capture_output=True, text=True, env={**os.environ, "VOICED_HOME": str(home)}, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
