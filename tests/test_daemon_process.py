@@ -247,6 +247,15 @@ def test_stale_record_after_kill9_is_replaced_by_the_next_start(voiced_home: Pat
     assert logs.stdout.count("listening on 127.0.0.1:") == 3  # every start, from the log file
 
 
+def test_connect_says_clearly_when_the_daemon_cannot_start(voiced_home: Path):
+    with pytest.raises(DaemonUnavailable) as excinfo:
+        DaemonClient.connect(start_if_needed=True)  # no configuration yet
+    message = str(excinfo.value)
+    assert "did not start" in message and "voiced init" in message
+    with pytest.raises(DaemonUnavailable, match="not running"):
+        DaemonClient.connect(start_if_needed=False)
+
+
 def test_a_host_other_than_loopback_is_refused(voiced_home: Path):
     from voiced.config import load_config
 
