@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "lsp_cmds",
     "daemon_cmds",
     "rewrite_cmds",
+    "adapters_cmds",
 ]
 
 

@@ -1,0 +1,36 @@
+"""Exporting one registry version for other tools: an Ollama folder (Modelfile + GGUF LoRA) and a merged model.
+
+The formats themselves are written by ``voiced.trainer.merge_export``; this
+module only finds the version's files and its base model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from voiced.config import VoiceConfig
+from voiced.trainer.merge_export import ExportError, export_merged, export_ollama
+from voiced.trainer.registry import Registry
+
+__all__ = ["ExportError", "export_version"]
+
+
+def export_version(registry: Registry, number: int, out_dir: Path, voice: VoiceConfig, *,
+                   merged: bool = True) -> dict[str, Path]:
+    """Write ``out_dir/ollama`` (Modelfile using ADAPTER, adapter.gguf) and ``out_dir/merged``; returns them by label."""
+    version = registry.get(number)
+    if version.status in ("training", "failed"):
+        raise ExportError(f"v{number} is {version.status} and has no adapter to export; pick another version.")
+    base = (version.manifest.get("base_model") or {}).get("id") or voice.base_model
+    out_dir = Path(out_dir)
+    written: dict[str, Path] = {}
+    if version.gguf_path.is_file():
+        written["Ollama Modelfile"] = export_ollama(version.adapter_dir, version.gguf_path, base, out_dir / "ollama",
+                                                    voice.system_prompt)
+        written["GGUF LoRA"] = out_dir / "ollama" / "adapter.gguf"
+    if merged:
+        written["merged model"] = export_merged(version.adapter_dir, base, out_dir / "merged")
+    if not written:
+        raise ExportError(f"v{number} has no GGUF LoRA (its base {base!r} is not a GGUF model); "
+                          "drop --no-merged to export a merged model instead.")
+    return written
