@@ -234,7 +234,13 @@ class Engine:
         with self._lock:
             worker = self._workers.get(voice)
             if worker is None:
-                adapter = self._resolve_adapter(voice)
+                try:
+                    adapter = self._resolve_adapter(voice)
+                except EngineError:
+                    raise
+                except Exception as exc:  # e.g. an unreadable registry: say so rather than guess
+                    raise ModelLoadError(f"Cannot tell which adapter voice {voice!r} should use: {exc}",
+                                         fix="Run `voiced doctor`, or check the adapter registry's files.") from exc
                 worker = _VoiceWorker(voice, self.config.voices[voice].base_model, self.settings,
                                       Path(adapter) if adapter else None)
                 self._workers[voice] = worker

@@ -142,3 +142,14 @@ def test_long_paragraphs_are_rewritten_in_sentence_pieces(engine: Engine) -> Non
     ]
     assert out.startswith("# Title\n\n") and out.endswith("\n")
     assert out.count("\n\n") == 2
+
+
+def test_an_unreadable_registry_is_an_engine_error(voiced_home: Path) -> None:
+    from voiced.paths import get_paths
+
+    pointer = get_paths().adapters_dir / "default" / "active.json"
+    pointer.parent.mkdir(parents=True)
+    pointer.write_text("{ half a pointer")
+    with Engine(embedded_config()) as engine:
+        with pytest.raises(ModelLoadError, match="active.json is unreadable"):
+            engine.rewrite("default", TEXT, GREEDY)
