@@ -1,0 +1,110 @@
+"""A whole training job: clear errors up front, a real run in a child process, and kill -9 of that child."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from job_support import make_voice
+from test_registry_store import fake_adapter
+from voiced.config import save_config
+from voiced.trainer.job import JobError, run_training_job, run_training_job_in_child
+from voiced.trainer.registry import MANIFEST, Registry
+
+
+def test_a_tiny_corpus_says_how_many_words_are_needed(tmp_path: Path) -> None:
+    config = make_voice(tmp_path, documents=2)
+    with pytest.raises(JobError, match=r"training needs at least 300"):
+        run_training_job(config, "austen")
+    assert Registry.open("austen").versions() == []
+
+
+def test_a_missing_base_model_is_a_clear_error(tmp_path: Path) -> None:
+    config = make_voice(tmp_path, base_model=str(tmp_path / "nowhere" / "model.gguf"))
+    with pytest.raises(JobError, match="base model .*model.gguf.* cannot be used"):
+        run_training_job(config, "austen")
+    assert Registry.open("austen").versions() == []
+
+
+def test_the_child_reports_expected_errors_in_the_parent(tmp_path: Path) -> None:
+    make_voice(tmp_path, documents=2)
+    with pytest.raises(JobError, match="training needs at least 300"):
+        run_training_job_in_child("austen", niceness=0)
+
+
+def test_unknown_overrides_are_refused(tmp_path: Path) -> None:
+    config = make_voice(tmp_path)
+    with pytest.raises(JobError, match="Unknown training override"):
+        run_training_job(config, "austen", overrides={"no_such_setting": 1})
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_training_child_leaves_the_active_adapter(tmp_path: Path) -> None:
+    make_voice(tmp_path)
+    registry = Registry.open("austen")
+    before = registry.begin_version({})
+    kept = registry.finish_version(before, fake_adapter(tmp_path / "kept"), None, {"status": "candidate"})
+    registry.activate(kept.number)
+    children: list = []
+    events: list[dict] = []
+
+    def on_event(event: dict) -> None:
+        events.append(event)
+        if event.get("event") == "step":
+            os.kill(children[0].pid, signal.SIGKILL)
+
+    result = run_training_job_in_child("austen", overrides={"max_steps": 50}, progress=on_event,
+                                       on_start=children.append)
+    assert result.status == "failed"
+    assert result.reason == "training was killed (SIGKILL, signal 9); the active adapter is unchanged"
+    assert children[0].returncode == -9
+    reopened = Registry.open("austen")
+    assert reopened.active_version() == kept.number
+    killed = reopened.get(result.version)
+    assert killed.status == "failed" and "killed" in killed.reason
+    assert not (killed.path / "work").exists()
+    assert not list(reopened.root.glob(".tmp-*"))
+    assert any(e.get("event") == "version" for e in events)
+
+
+@pytest.mark.slow
+def test_a_job_in_a_child_trains_gates_and_records_everything(tmp_path: Path) -> None:
+    config = make_voice(tmp_path)
+    events: list[dict] = []
+    result = run_training_job_in_child("austen", niceness=5, progress=events.append)
+    assert result.status in ("active", "rejected"), result.reason
+    kinds = {e.get("event") for e in events}
+    assert {"phase", "version", "start", "step", "gate"} <= kinds
+    registry = Registry.open("austen")
+    version = registry.get(result.version)
+    manifest = json.loads((version.path / MANIFEST).read_text())
+    assert manifest["base_model"]["id"] == config.voices["austen"].base_model and manifest["base_model"]["sha256"]
+    assert manifest["corpus"]["documents"] == 24 and len(manifest["corpus"]["digest"]) == 64
+    assert manifest["examples"]["train"]["tokenized"] > 0 and "rewrite" in manifest["examples"]["test"]["tasks"]
+    assert manifest["hyperparameters"]["max_steps"] == 6 and manifest["hyperparameters"]["lora_rank"] == 8
+    assert len(manifest["losses"]["train"]) == manifest["training"]["steps"] == 6
+    assert manifest["losses"]["valid"]
+    nll = manifest["scores"]["test_nll"]
+    assert set(nll) == {"base", "candidate"} and manifest["scores"]["test_tokens"] > 0
+    assert manifest["backend"] == "peft" and manifest["device"] == "cpu"
+    assert {"dataset", "load", "train", "export", "gate", "total"} <= set(manifest["durations"])
+    assert (version.path / "adapter.gguf").is_file() and (version.path / "adapter_model.safetensors").is_file()
+    assert not (version.path / "work").exists()
+    if result.status == "active":
+        assert registry.active_version() == result.version and nll["candidate"] < nll["base"]
+    else:
+        assert registry.active_version() is None and "is not better than the base model" in result.reason
+
+    # A second job is gated against the first when that one is active; a huge margin makes it rejected.
+    if result.status == "active":
+        config.adapters = dataclasses.replace(config.adapters, gate_min_margin=100.0)
+        save_config(config)
+        second = run_training_job_in_child("austen", niceness=5)
+        assert second.status == "rejected" and f"active v{result.version}'s" in second.reason
+        assert Registry.open("austen").active_version() == result.version
+        assert set(second.scores["test_nll"]) == {"base", "active", "candidate"}
