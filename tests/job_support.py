@@ -30,3 +30,12 @@ def make_voice(tmp_path: Path, documents: int = 24, paragraphs_per_document: int
     with CorpusStore.open() as store:
         scan(store, config)
     return config
+
+
+def fake_adapter(folder: Path, payload: bytes = b"\0" * 64) -> Path:
+    """Files with the registry's expected names; the registry copies them and never parses them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "adapter_model.safetensors").write_bytes(payload)
+    (folder / "adapter_config.json").write_text('{"r": 4}')
+    (folder / "adapter.gguf").write_bytes(b"GGUF" + payload)
+    return folder

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from job_support import make_voice
-from test_registry_store import fake_adapter
+from conftest import run_voiced
+from job_support import fake_adapter, make_voice
 from voiced.config import save_config
 from voiced.trainer.job import JobError, run_training_job, run_training_job_in_child
 from voiced.trainer.registry import MANIFEST, Registry
@@ -95,6 +95,12 @@ def test_a_job_in_a_child_trains_gates_and_records_everything(tmp_path: Path) ->
     assert {"dataset", "load", "train", "export", "gate", "total"} <= set(manifest["durations"])
     assert (version.path / "adapter.gguf").is_file() and (version.path / "adapter_model.safetensors").is_file()
     assert not (version.path / "work").exists()
+    out = tmp_path / "export"
+    exported = run_voiced("adapters", "export", str(result.version), "--out", str(out), "--no-merged").stdout
+    assert "Ollama Modelfile" in exported
+    modelfile = (out / "ollama" / "Modelfile").read_text()
+    assert "ADAPTER ./adapter.gguf" in modelfile and modelfile.startswith("FROM /")
+    assert (out / "ollama" / "adapter.gguf").read_bytes() == (version.path / "adapter.gguf").read_bytes()
     if result.status == "active":
         assert registry.active_version() == result.version and nll["candidate"] < nll["base"]
     else:

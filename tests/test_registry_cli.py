@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import run_voiced
-from test_registry_store import fake_adapter
+from job_support import fake_adapter
 from voiced.config import Config, VoiceConfig, save_config
 from voiced.trainer.registry import Registry
 

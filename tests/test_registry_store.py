@@ -11,16 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from job_support import fake_adapter
 from voiced.trainer.registry import GGUF_FILE, MANIFEST, DiskFullError, Registry, RegistryError
-
-
-def fake_adapter(folder: Path, payload: bytes = b"\0" * 64) -> Path:
-    """Files with the registry's expected names; the registry copies them and never parses them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "adapter_model.safetensors").write_bytes(payload)
-    (folder / "adapter_config.json").write_text('{"r": 4}')
-    (folder / "adapter.gguf").write_bytes(b"GGUF" + payload)
-    return folder
 
 
 def finished(registry: Registry, tmp_path: Path, status: str = "candidate", words: int = 100):
