@@ -261,7 +261,7 @@ class _Run:
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                loss_value = float(loss)
+                loss_value = float(loss.detach())
                 self.train_seconds += time.perf_counter() - started
                 self.step += 1
                 self.tokens += int(tensors["attention_mask"].sum())
