@@ -19,9 +19,9 @@ from voiced.trainer import stopping
 from voiced.trainer.backends import Progress, ShouldStop
 from voiced.trainer.checkpoint import discard_partial, save_best
 from voiced.trainer.results import TrainingError, TrainResult
+from voiced.trainer.tokenize import IGNORE_INDEX
 from voiced.trainer.schedule import resolve_learning_rate, steps_per_epoch, total_steps, warmup_steps
 
-IGNORE_INDEX = -100
 MLX_ADAPTER_FILE = "adapters.safetensors"
 
 

@@ -19,32 +19,26 @@ from voiced.trainer import stopping
 from voiced.trainer.backends import Progress, ShouldStop
 from voiced.trainer.checkpoint import discard_partial, save_best
 from voiced.trainer.results import TrainingError, TrainResult
+from voiced.trainer.tokenize import IGNORE_INDEX, make_batches, pad_batch
 from voiced.trainer.schedule import lr_factor, resolve_learning_rate, steps_per_epoch, total_steps, warmup_steps
 
-IGNORE_INDEX = -100
 
 
 def pick_torch_device(preference: str = "auto") -> str:
-    """cuda, then mps, then cpu for "auto"; a named device must be present."""
-    import torch
+    """cuda, then mps, then cpu for "auto"; a named device must be present (a TrainingError if not)."""
+    from voiced.trainer.base_model import BaseModelError, pick_device
 
-    present = {"cpu": True, "cuda": torch.cuda.is_available(),
-               "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
-    if preference == "auto":
-        return next(name for name in ("cuda", "mps", "cpu") if present[name])
-    if not present.get(preference, False):
-        raise TrainingError(f"The training device {preference!r} is not available here; "
-                            "set `training.device` to \"auto\".")
-    return preference
+    try:
+        return pick_device(preference)
+    except BaseModelError as exc:
+        raise TrainingError(str(exc)) from exc
 
 
 def training_dtype(device: str) -> "Any":
     """bf16 on CUDA devices that support it; float32 elsewhere (CPU and MPS train stably in it)."""
-    import torch
+    from voiced.trainer.base_model import dtype_for
 
-    if device == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    return dtype_for(device)
 
 
 def set_threads(settings: TrainingSettings) -> int:
@@ -81,31 +75,6 @@ def lora_config(settings: TrainingSettings) -> Any:
 
 def _field(example: Any, name: str) -> list[int]:
     return list(example[name] if isinstance(example, dict) else getattr(example, name))
-
-
-def pad_batch(examples: Sequence[Any], pad_id: int = 0) -> dict[str, list[list[int]]]:
-    """Right-pad examples to the longest one; padding is masked out of attention and loss."""
-    width = max(len(_field(ex, "input_ids")) for ex in examples)
-    batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "attention_mask": []}
-    for ex in examples:
-        ids, labels = _field(ex, "input_ids"), _field(ex, "labels")
-        pad = width - len(ids)
-        batch["input_ids"].append(ids + [pad_id] * pad)
-        batch["labels"].append(labels + [IGNORE_INDEX] * pad)
-        batch["attention_mask"].append([1] * len(ids) + [0] * pad)
-    return batch
-
-
-def epoch_batches(examples: Sequence[Any], batch_size: int, seed: int, *, bucketing: bool = True) -> list[Any]:
-    """One epoch of padded batches: the dataset's batcher when it is there, else shuffled plain padding."""
-    try:
-        from voiced.trainer.dataset import make_batches  # teammate's batcher (bucketing by length)
-    except ImportError:
-        order = list(range(len(examples)))
-        random.Random(seed).shuffle(order)
-        return [pad_batch([examples[i] for i in order[start:start + batch_size]])
-                for start in range(0, len(order), batch_size)]
-    return list(make_batches(examples, batch_size, bucketing=bucketing, seed=seed))
 
 
 def to_tensors(batch: Any, device: str) -> dict[str, Any]:
@@ -246,7 +215,8 @@ class _Run:
 
         epoch = 0
         while self.step < self.total:
-            for batch in epoch_batches(self.train_set, self.settings.batch_size, self.settings.seed + epoch):
+            for batch in make_batches(self.train_set, self.settings.batch_size, bucketing=True,
+                                      seed=self.settings.seed + epoch):
                 if self.should_stop():
                     return stopping.CANCELLED
                 if budget.exhausted:

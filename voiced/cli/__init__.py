@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "daemon_cmds",
     "rewrite_cmds",
     "adapters_cmds",
+    "train_cmds",
 ]
 
 
