@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException
 from voiced import __version__
 from voiced.config import Config
 from voiced.daemon import schemas
-from voiced.daemon.generation import EmptyText, EngineError, GenerationCancelled, UnknownVoice
+from voiced.daemon.generation import EmptyText, EngineError, GenerationCancelled, ModelLoadError, UnknownVoice
 from voiced.daemon.inflight import InFlight
 from voiced.daemon.limits import BodySizeLimit
 from voiced.daemon.params import generation_params
@@ -138,6 +138,8 @@ def engine_failure(exc: Exception) -> ApiError:
         return ApiError(404, str(exc), type="not_found_error", code="voice_not_found")
     if isinstance(exc, EmptyText):
         return ApiError(422, str(exc), code="empty_text")
+    if isinstance(exc, EngineError) and not isinstance(exc, ModelLoadError):
+        return ApiError(422, str(exc), code="cannot_generate")  # e.g. too long for the context window
     return ApiError(503, f"The model failed: {exc}", type="model_unavailable", code="engine_error")
 
 
@@ -160,8 +162,10 @@ async def generate(ctx: DaemonContext, request_id: str,
     except GenerationCancelled:
         ctx.inflight.finish(request_id)
         return iter(()), None, cancel
-    except EngineError as exc:
+    except Exception as exc:  # the engine's refusals and a model that breaks at start alike
         ctx.inflight.finish(request_id)
+        if not isinstance(exc, EngineError):
+            log.exception("request %s failed before its first piece", request_id)
         raise engine_failure(exc) from exc
     except BaseException:
         ctx.inflight.finish(request_id)
@@ -185,8 +189,10 @@ async def stream_pieces(ctx: DaemonContext, request_id: str, pieces: Iterator[st
         except GenerationCancelled:
             yield "done", "cancelled"
             return
-        except EngineError as exc:
+        except Exception as exc:  # headers are sent: the failure travels in the stream
             outcome = f"failed ({exc})"
+            if not isinstance(exc, EngineError):
+                log.exception("request %s failed mid-generation", request_id)
             yield "error", {"message": f"The model failed: {exc}", "type": "model_unavailable", "code": "engine_error"}
             return
         outcome = "cancelled" if cancel.is_set() else "stop"

@@ -142,6 +142,37 @@ def test_missing_model_is_503_with_the_engine_message(tmp_path: Path):
     assert client.get("/v1/status", headers=AUTH).json()["engine_error"] == "cannot open model.gguf"
 
 
+class FailingEngine(EchoEngine):
+    """Raises what a real engine raises: too long for the context at once, a broken model mid-stream."""
+
+    def stream_rewrite(self, voice, text, params=None, cancel=None):
+        from voiced.daemon.generation import EngineError
+
+        if text == "too long":
+            raise EngineError("The text is too long for the model's context window.")
+        return self._broken(text)
+
+    def _broken(self, text):
+        yield "first "
+        raise RuntimeError("llama_decode returned -1")
+
+
+def test_engine_failures_are_4xx_or_503_never_500(tmp_path: Path):
+    app, ctx = make_app(tmp_path, FailingEngine())
+    client = TestClient(app)
+    refused = client.post("/v1/rewrite", headers=AUTH, json={"text": "too long"})
+    assert refused.status_code == 422 and "context window" in refused.json()["error"]["message"]
+    broken = client.post("/v1/rewrite", headers=AUTH, json={"text": "a b"})
+    assert broken.status_code == 503 and "llama_decode returned -1" in broken.json()["error"]["message"]
+    import json
+
+    streamed = client.post("/v1/rewrite", headers=AUTH, json={"text": "a b", "stream": True})
+    events = [json.loads(line) for line in streamed.text.splitlines()]
+    assert [e["type"] for e in events] == ["start", "piece", "error"]
+    assert "llama_decode" in events[-1]["error"]["message"]
+    assert len(ctx.inflight) == 0
+
+
 def test_cancel_by_id_stops_the_engine(tmp_path: Path, engine: EchoEngine):
     app, ctx = make_app(tmp_path, engine)
     engine.gate = threading.Event()
