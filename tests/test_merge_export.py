@@ -91,3 +91,48 @@ def test_ollama_modelfile_points_at_the_base_and_the_adapter(tmp_path: Path, tin
     with pytest.raises(ExportError, match="export the adapter to GGUF first"):
         export_ollama(adapter, tmp_path / "missing.gguf", EMBEDDED_MODEL, tmp_path / "ollama3")
     assert not (tmp_path / "ollama2").exists() and not (tmp_path / "ollama3").exists()
+
+
+def test_merged_gguf_runs_like_base_plus_lora_in_llama_cpp(tmp_path: Path):
+    from gguf import GGUFReader
+
+    from voiced.trainer.llama_runtime import open_llama
+    from voiced.trainer.merge_export import export_merged_gguf
+
+    rng = np.random.default_rng(3)
+    shapes = {"self_attn.q_proj": (576, 576), "self_attn.k_proj": (576, 192), "mlp.down_proj": (1536, 576)}
+    tensors = {}
+    for layer in (0, 7):
+        for module, (n_in, n_out) in shapes.items():
+            prefix = f"base_model.model.model.layers.{layer}.{module}"
+            tensors[f"{prefix}.lora_A.weight"] = (rng.normal(size=(4, n_in)) / np.sqrt(n_in)).astype(np.float32)
+            tensors[f"{prefix}.lora_B.weight"] = rng.normal(scale=1.0, size=(n_out, 4)).astype(np.float32)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    save_file(tensors, str(adapter / "adapter_model.safetensors"))
+    (adapter / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 8}))
+    lora = export_gguf_lora(adapter, embedded_model_path(), tmp_path / "lora.gguf")
+    merged = export_merged_gguf(adapter, EMBEDDED_MODEL, tmp_path / "merged.gguf")
+
+    base_fields, merged_fields = GGUFReader(str(embedded_model_path())).fields, GGUFReader(str(merged)).fields
+    assert merged_fields["tokenizer.chat_template"].contents() == base_fields["tokenizer.chat_template"].contents()
+    assert merged_fields["tokenizer.ggml.tokens"].contents() == base_fields["tokenizer.ggml.tokens"].contents()
+
+    def logits(model: Path, lora_path: Path | None) -> np.ndarray:
+        llm = open_llama(model, lora_path=lora_path, n_ctx=64, logits_all=True)
+        try:
+            ids = llm.tokenize(b"Anne walked to the window and looked out at the rain.", add_bos=False)
+            llm.eval(ids)
+            return np.array(llm.scores[: len(ids)])
+        finally:
+            llm.close()
+
+    with_lora, from_merged, base = (logits(embedded_model_path(), lora), logits(merged, None),
+                                    logits(embedded_model_path(), None))
+    delta_lora, delta_merged = with_lora - base, from_merged - base
+    assert np.sqrt(np.mean(delta_lora ** 2)) > 2.0, "the adapter must change the logits"
+    # What remains is the float32 merged matrices against Q4_1 products (about 0.25 rms
+    # with an all-zero adapter), far below the adapter's own effect.
+    assert np.sqrt(np.mean((with_lora - from_merged) ** 2)) < 0.5
+    assert np.corrcoef(delta_lora.ravel(), delta_merged.ravel())[0, 1] > 0.97
+    assert np.mean(with_lora.argmax(-1) == from_merged.argmax(-1)) >= 0.75

@@ -152,28 +152,39 @@ def permute_rotary_rows(rows: np.ndarray, n_head: int) -> np.ndarray:
     return rows.reshape(n_head, 2, half, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
 
 
-def export_gguf_lora(adapter_dir: Path, base_gguf: Path, out_path: Path, *, permute_qk: bool = True) -> Path:
-    """Write ``out_path`` (atomically, readable by the user only) from the PEFT adapter in ``adapter_dir``.
+@dataclass(frozen=True)
+class LlamaCppLora:
+    """An adapter in llama.cpp's terms: one alpha, and per base tensor A and B as the file holds them."""
 
-    ``base_gguf`` is the GGUF the adapter will run on: its architecture, head
-    counts and tensor shapes are checked and used. ``permute_qk=False`` exists
-    only to demonstrate in tests that the permutation matters.
-    """
+    architecture: str
+    alpha: float
+    tensors: list[tuple[str, np.ndarray, np.ndarray]]  # (base tensor name, A (r, in), B (out, r))
+
+    def delta(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The weight update llama.cpp applies, in the base GGUF's row order."""
+        return np.float32(self.alpha / a.shape[0]) * (b @ a)
+
+
+def open_base_gguf(base_gguf: Path):
+    """A ``gguf.GGUFReader`` on the base model, or a clear error."""
     import gguf
 
-    config, pairs = read_peft_lora(adapter_dir)
     try:
-        reader = gguf.GGUFReader(str(base_gguf))
+        return gguf.GGUFReader(str(base_gguf))
     except (OSError, ValueError) as exc:
         raise GGUFExportError(f"Cannot read the base GGUF {base_gguf} ({exc}).") from exc
-    fields = architecture_fields_from_reader(reader, Path(base_gguf))
-    base_shapes = {t.name: tuple(int(n) for n in t.shape) for t in reader.tensors}  # ggml order: (in, out)
-    del reader
+
+
+def to_llama_cpp(adapter_dir: Path, base_reader, base_gguf: Path, *, permute_qk: bool = True) -> LlamaCppLora:
+    """Check the PEFT adapter against the base GGUF and lay it out as llama.cpp applies it."""
+    config, pairs = read_peft_lora(adapter_dir)
+    fields = architecture_fields_from_reader(base_reader, Path(base_gguf))
+    base_shapes = {t.name: tuple(int(n) for n in t.shape) for t in base_reader.tensors}  # ggml order: (in, out)
 
     # llama.cpp applies alpha / r with one alpha per file; modules whose PEFT scale
     # differs from that (rank/alpha patterns, rsLoRA) carry the difference in B.
     alpha = float(config.get("lora_alpha", config["r"]))
-    tensors: list[tuple[str, np.ndarray]] = []
+    tensors: list[tuple[str, np.ndarray, np.ndarray]] = []
     for pair in pairs:
         expected = base_shapes.get(pair.gguf_name)
         if expected is None:
@@ -189,14 +200,38 @@ def export_gguf_lora(adapter_dir: Path, base_gguf: Path, out_path: Path, *, perm
                 b = permute_rotary_rows(b, fields["n_head"])
             elif pair.module == "self_attn.k_proj":
                 b = permute_rotary_rows(b, fields["n_head_kv"])
-        tensors.append((pair.gguf_name + ".lora_a", np.ascontiguousarray(pair.a, dtype=np.float32)))
-        tensors.append((pair.gguf_name + ".lora_b", np.ascontiguousarray(b, dtype=np.float32)))
+        tensors.append((pair.gguf_name, np.ascontiguousarray(pair.a, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32)))
+    return LlamaCppLora(fields["architecture"], alpha, tensors)
 
-    _write_atomically(Path(out_path), fields["architecture"], alpha, tensors)
+
+def export_gguf_lora(adapter_dir: Path, base_gguf: Path, out_path: Path, *, permute_qk: bool = True) -> Path:
+    """Write ``out_path`` (atomically, readable by the user only) from the PEFT adapter in ``adapter_dir``.
+
+    ``base_gguf`` is the GGUF the adapter will run on: its architecture, head
+    counts and tensor shapes are checked and used. ``permute_qk=False`` exists
+    only to demonstrate in tests that the permutation matters.
+    """
+    import gguf
+
+    lora = to_llama_cpp(adapter_dir, open_base_gguf(base_gguf), base_gguf, permute_qk=permute_qk)
+
+    def fill(writer) -> None:
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, lora.alpha)
+        for name, a, b in lora.tensors:
+            writer.add_tensor(name + ".lora_a", a)
+            writer.add_tensor(name + ".lora_b", b)
+
+    write_gguf_atomically(Path(out_path), lora.architecture, fill)
     return Path(out_path)
 
 
-def _write_atomically(out_path: Path, architecture: str, alpha: float, tensors: list[tuple[str, np.ndarray]]) -> None:
+def write_gguf_atomically(out_path: Path, architecture: str, fill) -> None:
+    """Write a GGUF through a temporary file in the same folder, readable by the user only.
+
+    ``fill(writer)`` adds the metadata and tensors; the file appears complete or not at all.
+    """
     import gguf
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -205,11 +240,7 @@ def _write_atomically(out_path: Path, architecture: str, alpha: float, tensors: 
     try:
         os.chmod(temp_name, 0o600)
         writer = gguf.GGUFWriter(temp_name, architecture)
-        writer.add_type(gguf.GGUFType.ADAPTER)
-        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
-        writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
-        for name, array in tensors:
-            writer.add_tensor(name, array)
+        fill(writer)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()

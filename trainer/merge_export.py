@@ -12,11 +12,22 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from voiced.models import BaseModelRef
 from voiced.trainer.base_model import as_ref, load_base_model
-from voiced.trainer.gguf_lora import ADAPTER_WEIGHTS
+from voiced.trainer.gguf_lora import (
+    ADAPTER_WEIGHTS,
+    GGUFExportError,
+    open_base_gguf,
+    to_llama_cpp,
+    write_gguf_atomically,
+)
 
 MODELFILE = "Modelfile"
+MERGED_GGUF_NAME = "model.gguf"
+# Written by the GGUF writer itself, or describing the old file's layout.
+_REGENERATED_GGUF_KEYS = ("GGUF.", "general.architecture", "general.alignment")
 OLLAMA_ADAPTER_NAME = "adapter.gguf"
 
 
@@ -96,7 +107,8 @@ def export_merged(adapter_dir: Path, base_ref: BaseModelRef | str, out_dir: Path
     """Write a Hugging Face folder (safetensors, config, tokenizer) with the adapter merged into the base.
 
     The base is loaded in float32 on the CPU (GGUF bases are de-quantised),
-    so the merged weights are exact; returns ``out_dir``.
+    so the merged weights are exact. For a GGUF base the folder also holds
+    ``model.gguf``, the same merge as one file for llama.cpp. Returns ``out_dir``.
     """
     import torch
     from peft import PeftModel
@@ -114,6 +126,8 @@ def export_merged(adapter_dir: Path, base_ref: BaseModelRef | str, out_dir: Path
     try:
         merged.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
+        if as_ref(base_ref).kind == "gguf":
+            export_merged_gguf(adapter_dir, base_ref, staging / MERGED_GGUF_NAME)
         for path in staging.iterdir():
             os.chmod(path, 0o600)
         _replace_dir(staging, out_dir)
@@ -121,3 +135,39 @@ def export_merged(adapter_dir: Path, base_ref: BaseModelRef | str, out_dir: Path
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out_dir
+
+
+def export_merged_gguf(adapter_dir: Path, base_ref: BaseModelRef | str, out_path: Path) -> Path:
+    """One GGUF file with the adapter merged in, for llama.cpp, Ollama (``FROM``) and LM Studio.
+
+    Every tensor and setting of the base GGUF (tokenizer, chat template) is
+    copied as it is; each adapted matrix is de-quantised, gets the update
+    llama.cpp would apply, and is stored in float32.
+    """
+    import gguf
+
+    ref = as_ref(base_ref)
+    if ref.kind != "gguf":
+        raise ExportError(f"A merged GGUF is built from a GGUF base; {ref.spec!r} is a {ref.kind}. Use export_merged.")
+    reader = open_base_gguf(ref.path)
+    try:
+        lora = to_llama_cpp(adapter_dir, reader, ref.path)
+    except GGUFExportError as exc:
+        raise ExportError(str(exc)) from exc
+    updates = {name: lora.delta(a, b) for name, a, b in lora.tensors}
+
+    def fill(writer) -> None:
+        for name, field in reader.fields.items():
+            if name.startswith(_REGENERATED_GGUF_KEYS):
+                continue
+            sub_type = field.types[1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
+            writer.add_key_value(name, field.contents(), field.types[0], sub_type)
+        for tensor in reader.tensors:
+            if tensor.name in updates:
+                weight = gguf.quants.dequantize(tensor.data, tensor.tensor_type).astype(np.float32)
+                writer.add_tensor(tensor.name, weight.reshape(updates[tensor.name].shape) + updates[tensor.name])
+            else:
+                writer.add_tensor(tensor.name, tensor.data, raw_dtype=tensor.tensor_type)
+
+    write_gguf_atomically(Path(out_path), lora.architecture, fill)
+    return Path(out_path)
