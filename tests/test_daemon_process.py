@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from voiced.client import DaemonClient, DaemonUnavailable
+from voiced.client import DaemonClient, DaemonError, DaemonUnavailable
 from voiced.config import Config, VoiceConfig, save_config
 from voiced.daemon.process import answers
 from voiced.daemon.state import live_record, log_path, read_record, record_path
@@ -148,6 +148,20 @@ def test_limits_and_bad_requests_on_the_live_server(daemon):
     assert empty.status_code == 422 and "empty" in empty.json()["error"]["message"]
     assert malformed.status_code == 400 and "not valid JSON" in malformed.json()["error"]["message"]
     assert unknown.status_code == 404 and "stranger" in unknown.json()["error"]["message"]
+
+
+def test_cancel_by_request_id_stops_a_real_generation(daemon):
+    _, _, record = daemon
+    with DaemonClient(record) as reader, DaemonClient(record) as canceller:
+        pieces = reader.stream_continue(VOICE, PROSE, request_id="stop-me", max_tokens=1500)
+        assert next(pieces)
+        assert canceller.cancel("stop-me") is True
+        with pytest.raises(DaemonError) as excinfo:
+            for _ in pieces:
+                pass
+        assert excinfo.value.code == "cancelled"
+        assert canceller.cancel("stop-me") is False  # already over
+        assert canceller.status()["requests_in_flight"] == 0
 
 
 def test_a_model_that_cannot_load_is_503_with_the_engine_message(daemon):

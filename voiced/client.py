@@ -24,7 +24,8 @@ class DaemonUnavailable(Exception):
 
 
 class DaemonError(Exception):
-    """The daemon answered with an error; ``status`` is the HTTP status, ``code`` its error code."""
+    """The daemon answered with an error; ``status`` is the HTTP status, ``code`` its error code
+    (``"cancelled"`` when the generation was stopped by a cancel or a daemon shutdown)."""
 
     def __init__(self, message: str, status: int = 0, code: str | None = None) -> None:
         super().__init__(message)
@@ -37,6 +38,11 @@ _ACTIONS = {"rewrite": "rewriting", "continue": "continuing the text", "status":
 def _stopped(action: str) -> DaemonUnavailable:
     return DaemonUnavailable(f"the voiced daemon stopped while {_ACTIONS.get(action, action)}; "
                              "run `voiced daemon start` (and `voiced daemon logs` to see why)")
+
+
+def _cancelled(request_id: str) -> DaemonError:
+    """A stopped generation is an error, so partial text is never taken for a finished one."""
+    return DaemonError(f"the generation {request_id} was cancelled before it finished", 0, "cancelled")
 
 
 def _error_from(response: httpx.Response) -> DaemonError:
@@ -97,6 +103,12 @@ class DaemonClient:
             raise _error_from(response)
         return response.json()
 
+    def _generate(self, path: str, action: str, body: dict[str, Any]) -> str:
+        answer = self._request("POST", path, action, json=body)
+        if answer.get("finish_reason") == "cancelled":
+            raise _cancelled(answer.get("request_id", ""))
+        return answer["text"]
+
     def status(self) -> dict:
         return self._request("GET", "/v1/status", "status")
 
@@ -108,13 +120,13 @@ class DaemonClient:
         """The rewritten text; with ``stream=True`` an iterator of pieces instead."""
         if stream:
             return self.stream_rewrite(voice, text, **options)
-        return self._request("POST", "/v1/rewrite", "rewrite", json=_body(voice, text, options))["text"]
+        return self._generate("/v1/rewrite", "rewrite", _body(voice, text, options))
 
     def continue_text(self, voice: str | None, text: str, stream: bool = False, **options: Any) -> Any:
         """A continuation of ``text``; with ``stream=True`` an iterator of pieces instead."""
         if stream:
             return self.stream_continue(voice, text, **options)
-        return self._request("POST", "/v1/continue", "continue", json=_body(voice, text, options))["text"]
+        return self._generate("/v1/continue", "continue", _body(voice, text, options))
 
     # --- streaming ---------------------------------------------------------------------
 
@@ -147,6 +159,8 @@ class DaemonClient:
                         raise DaemonError(event["error"]["message"], 503, event["error"].get("code"))
                     elif event["type"] == "done":
                         finished = True
+                        if event.get("finish_reason") == "cancelled":
+                            raise _cancelled(body["request_id"])
                 if not finished:
                     raise _stopped(action)
         except httpx.ConnectError as exc:
