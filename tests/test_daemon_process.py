@@ -151,7 +151,7 @@ def test_limits_and_bad_requests_on_the_live_server(daemon):
 
 
 def test_cancel_by_request_id_stops_a_real_generation(daemon):
-    _, _, record = daemon
+    _, paths, record = daemon
     with DaemonClient(record) as reader, DaemonClient(record) as canceller:
         pieces = reader.stream_continue(VOICE, PROSE, request_id="stop-me", max_tokens=1500)
         assert next(pieces)
@@ -159,9 +159,15 @@ def test_cancel_by_request_id_stops_a_real_generation(daemon):
         with pytest.raises(DaemonError) as excinfo:
             for _ in pieces:
                 pass
-        assert excinfo.value.code == "cancelled"
+        assert excinfo.value.code == "cancelled"  # stopped by someone else: never taken for complete
         assert canceller.cancel("stop-me") is False  # already over
         assert canceller.status()["requests_in_flight"] == 0
+        # cancelled through the same client: the caller knows, the stream just ends
+        mine = reader.stream_continue(VOICE, PROSE, request_id="mine", max_tokens=1500)
+        assert next(mine)
+        assert reader.cancel("mine") is True
+        list(mine)  # ends without raising
+    assert "request mine ended: cancelled" in log_path(paths).read_text()
 
 
 def test_a_model_that_cannot_load_is_503_with_the_engine_message(daemon):

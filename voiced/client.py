@@ -25,7 +25,7 @@ class DaemonUnavailable(Exception):
 
 class DaemonError(Exception):
     """The daemon answered with an error; ``status`` is the HTTP status, ``code`` its error code
-    (``"cancelled"`` when the generation was stopped by a cancel or a daemon shutdown)."""
+    (``"cancelled"`` when a generation was stopped by something other than this client's ``cancel``)."""
 
     def __init__(self, message: str, status: int = 0, code: str | None = None) -> None:
         super().__init__(message)
@@ -38,11 +38,6 @@ _ACTIONS = {"rewrite": "rewriting", "continue": "continuing the text", "status":
 def _stopped(action: str) -> DaemonUnavailable:
     return DaemonUnavailable(f"the voiced daemon stopped while {_ACTIONS.get(action, action)}; "
                              "run `voiced daemon start` (and `voiced daemon logs` to see why)")
-
-
-def _cancelled(request_id: str) -> DaemonError:
-    """A stopped generation is an error, so partial text is never taken for a finished one."""
-    return DaemonError(f"the generation {request_id} was cancelled before it finished", 0, "cancelled")
 
 
 def _error_from(response: httpx.Response) -> DaemonError:
@@ -59,6 +54,7 @@ class DaemonClient:
 
     def __init__(self, record: DaemonRecord, timeout: float = 300.0) -> None:
         self.record = record
+        self._cancelled: set[str] = set()
         self._http = httpx.Client(base_url=record.base_url, timeout=httpx.Timeout(timeout, connect=5.0),
                                   headers={"Authorization": f"Bearer {record.token}"})
 
@@ -106,14 +102,27 @@ class DaemonClient:
     def _generate(self, path: str, action: str, body: dict[str, Any]) -> str:
         answer = self._request("POST", path, action, json=body)
         if answer.get("finish_reason") == "cancelled":
-            raise _cancelled(answer.get("request_id", ""))
+            self._check_cancel_was_ours(answer.get("request_id", ""))
         return answer["text"]
+
+    def _check_cancel_was_ours(self, request_id: str) -> None:
+        """A stop this client asked for ends quietly; any other (a daemon shutdown) is an error,
+        so partial text is never taken for a finished one."""
+        if request_id in self._cancelled:
+            self._cancelled.discard(request_id)
+            return
+        raise DaemonError(f"the generation {request_id} was stopped before it finished "
+                          "(the daemon may be shutting down); try again", 0, "cancelled")
 
     def status(self) -> dict:
         return self._request("GET", "/v1/status", "status")
 
     def cancel(self, request_id: str) -> bool:
-        """Stop a running generation; False when it had already finished."""
+        """Stop a running generation; False when it had already finished.
+
+        The stream of a generation cancelled through this client then ends quietly.
+        """
+        self._cancelled.add(request_id)
         return bool(self._request("POST", f"/v1/requests/{request_id}/cancel", "status")["cancelled"])
 
     def rewrite(self, voice: str | None, text: str, stream: bool = False, **options: Any) -> Any:
@@ -160,7 +169,7 @@ class DaemonClient:
                     elif event["type"] == "done":
                         finished = True
                         if event.get("finish_reason") == "cancelled":
-                            raise _cancelled(body["request_id"])
+                            self._check_cancel_was_ours(body["request_id"])
                 if not finished:
                     raise _stopped(action)
         except httpx.ConnectError as exc:
