@@ -1,0 +1,1 @@
+"""Offline evaluation of a voice's adapters: pure metrics, an eval run, an HTML report and a blind arena."""
