@@ -168,6 +168,19 @@ class AdapterSettings:
 
 
 @dataclass
+class EvalSettings:
+    """`voiced eval` and `voiced arena`: offline metrics on the voice's test split (owned by voiced.evaluation)."""
+
+    passages: int = _help("Test passages rewritten per adapter by `voiced eval` (the first N of the fixed test split).",
+                          default=20)
+    max_tokens: int = _help("Longest rewrite generated per passage during evaluation (tokens).", default=256)
+    seed: int = _help("Sampling seed for evaluation rewrites (temperature is 0, so rewrites are deterministic).",
+                      default=1234)
+    char_ngram_features: int = _help("Most frequent character 3-grams used by Cosine Delta.", default=2000)
+    word_features: int = _help("Most frequent words used by Cosine Delta.", default=300)
+
+
+@dataclass
 class DaemonSettings:
     """The background daemon and its local HTTP API (owned by voiced.daemon)."""
 
@@ -228,6 +241,7 @@ class Config:
     training: TrainingSettings = field(default_factory=TrainingSettings)
     editor: EditorSettings = field(default_factory=EditorSettings)
     adapters: AdapterSettings = field(default_factory=AdapterSettings)
+    evaluation: EvalSettings = field(default_factory=EvalSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     path: Path | None = None
