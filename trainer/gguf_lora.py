@@ -88,8 +88,9 @@ def peft_scale(config: dict, module: str) -> float:
 
 
 def _pattern_value(pattern: dict, module: str, default):
+    """PEFT's rule: a pattern key matches a module whose dotted name ends with it (keys are regexes)."""
     for key, value in pattern.items():
-        if module.endswith(key) or re.search(key, module):
+        if re.fullmatch(rf"(?:.*\.)?{key}", module):
             return value
     return default
 
