@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from voiced.models import embedded_model_path
-from voiced.trainer.llama_runtime import LlamaLoadError, extra_buffer_types_disabled, open_llama
+from voiced.trainer.llama_runtime import LlamaLoadError, can_disable_extra_buffer_types, open_llama
 
 
 def test_opens_the_embedded_model_without_extra_buffers_and_decodes():
     llm = open_llama(embedded_model_path(), n_ctx=64, n_threads=1, logits_all=True)
     try:
-        if extra_buffer_types_disabled():
+        if can_disable_extra_buffer_types():
             assert llm.model_params.use_extra_bufts is False
         ids = llm.tokenize(b"Monday, Tuesday, Wednesday,", add_bos=False)
         llm.eval(ids)
@@ -28,7 +28,7 @@ def test_opens_the_embedded_model_without_extra_buffers_and_decodes():
     import llama_cpp.llama_cpp as native
 
     # The defaults are restored for any other caller.
-    if extra_buffer_types_disabled():
+    if can_disable_extra_buffer_types():
         assert native.llama_model_default_params().use_extra_bufts is True
 
 

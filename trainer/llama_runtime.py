@@ -24,8 +24,8 @@ class LlamaLoadError(Exception):
     """llama.cpp could not open a model or adapter, with what to do about it."""
 
 
-def extra_buffer_types_disabled() -> bool:
-    """Whether this llama-cpp-python build lets voiced switch the AMX-prone buffers off."""
+def can_disable_extra_buffer_types() -> bool:
+    """Whether this llama-cpp-python build has the model field that switches the AMX-prone buffers off."""
     import llama_cpp.llama_cpp as native
 
     return any(name == "use_extra_bufts" for name, _ in native.llama_model_params._fields_)
@@ -36,7 +36,7 @@ def _without_extra_buffer_types() -> Iterator[None]:
     """Make ``llama_model_default_params`` return parameters with ``use_extra_bufts`` off."""
     import llama_cpp.llama_cpp as native
 
-    if not extra_buffer_types_disabled():
+    if not can_disable_extra_buffer_types():
         yield
         return
     with _PARAMS_LOCK:
