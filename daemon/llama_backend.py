@@ -21,11 +21,9 @@ from voiced.daemon.generation import GenerationParams, ModelLoadError
 
 
 def _runtime():
-    """The shared loader module; its home moves from the trainer to the core package."""
-    try:
-        from voiced import llama_runtime
-    except ImportError:
-        from voiced.trainer import llama_runtime
+    """The shared, torch-free loader module (imported lazily: llama_cpp loads a native library)."""
+    from voiced import llama_runtime
+
     return llama_runtime
 
 

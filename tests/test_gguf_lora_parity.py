@@ -14,7 +14,7 @@ from voiced.config import EMBEDDED_MODEL
 from voiced.models import embedded_model_path
 from voiced.trainer.base_model import load_base_model
 from voiced.trainer.gguf_lora import export_gguf_lora
-from voiced.trainer.llama_runtime import open_llama
+from voiced.llama_runtime import open_llama
 
 PROMPT = "She had been forced into prudence in her youth, she learned romance as she grew older."
 ALL_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

@@ -96,7 +96,7 @@ def test_ollama_modelfile_points_at_the_base_and_the_adapter(tmp_path: Path, tin
 def test_merged_gguf_runs_like_base_plus_lora_in_llama_cpp(tmp_path: Path):
     from gguf import GGUFReader
 
-    from voiced.trainer.llama_runtime import open_llama
+    from voiced.llama_runtime import open_llama
     from voiced.trainer.merge_export import export_merged_gguf
 
     rng = np.random.default_rng(3)
