@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "rewrite_cmds",
     "adapters_cmds",
     "train_cmds",
+    "eval_cmds",
 ]
 
 

@@ -1,0 +1,156 @@
+"""`voiced eval` and `voiced arena` on the real embedded model: rewrites, metrics, the HTML report, choices."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from engine_support import embedded_config, write_lora_gguf
+from job_support import make_voice
+from voiced.cli import main
+from voiced.config import Config, save_config
+from voiced.daemon.engine import Engine
+from voiced.daemon.generation import GenerationParams
+from voiced.evaluation.arena import ArenaStore, Match, wilson_interval
+from voiced.evaluation.arena_web import ArenaServer
+from voiced.evaluation.report import render_html
+from voiced.evaluation.run import CEILING, FLOOR, EvalResult, Target, EvalPassage, generate_outputs, score_outputs
+from voiced.evaluation.reference import reference_profiles
+
+PASSAGES = [
+    EvalPassage("anne said she <b>would</b> go to Bath on 3 june, but she dint want to.",
+                "Anne said that she would go to Bath on the 3rd of June, though she did not wish it."),
+    EvalPassage("the captain come back after 8 years and every body was suprised.",
+                "Captain Wentworth returned after eight years, to the surprise of everybody."),
+]
+
+
+class Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _register_version(tmp_path: Path, voice: str) -> int:
+    from voiced.trainer.registry import Registry
+
+    registry = Registry.open(voice)
+    version = registry.begin_version({})
+    peft = tmp_path / "peft"
+    peft.mkdir()
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        (peft / name).write_bytes(b"{}")
+    lora = write_lora_gguf(tmp_path / "lora.gguf")
+    finished = registry.finish_version(version, peft, lora, {
+        "status": "candidate", "losses": {"train": [[1, 3.1], [2, 2.7]], "valid": [[2, 2.9]]}})
+    return finished.number
+
+
+def test_report_renders_metrics_plots_and_escaped_samples(tmp_path: Path) -> None:
+    lora = write_lora_gguf(tmp_path / "lora.gguf")
+    found = [Target("base"), Target("v1", 1, lora)]
+    with Engine(embedded_config()) as engine:
+        outputs = generate_outputs(engine, "default", found, PASSAGES,
+                                   GenerationParams(temperature=0.0, seed=3, max_tokens=24))
+    assert all(len(outputs[label]) == 2 for label in ("base", "v1"))
+    assert outputs["base"] != outputs["v1"]           # the adapter was switched in
+    result = EvalResult("default", PASSAGES, outputs,
+                        losses={"v1": {"train": [[1, 3.0], [2, 2.5]], "valid": [[2, 2.8]]}})
+    score_outputs(result, reference_profiles()["austen/persuasion"], Config().evaluation)
+    assert list(result.metrics) == [FLOOR, "base", "v1", CEILING]
+    ceiling, floor = result.metrics[CEILING], result.metrics[FLOOR]
+    assert ceiling["chrf"] == pytest.approx(100.0) and ceiling["rouge_l"] == pytest.approx(1.0)
+    assert ceiling["length_ratio"] == pytest.approx(1.0) and ceiling["sentence_wasserstein"] == 0.0
+    assert floor["chrf"] < 100 and floor["towards_char3"] == pytest.approx(0.0)
+    html = render_html(result)
+    parsed = Elements()
+    parsed.feed(html)
+    tags = [t for t, _ in parsed.tags]
+    assert tags.count("table") == 2 and tags.count("img") == 1
+    image = next(attrs for t, attrs in parsed.tags if t == "img")
+    assert image["src"].startswith("data:image/png;base64,iVBOR")
+    assert "<b>would</b>" not in html and "&lt;b&gt;would&lt;/b&gt;" in html
+    assert "http" not in html.replace("http-equiv", "")     # nothing fetched from outside
+
+
+def test_voiced_eval_cli_writes_report_and_json(tmp_path: Path) -> None:
+    config = make_voice(tmp_path)
+    config.evaluation.max_tokens = 16
+    config.inference.n_threads = 1
+    save_config(config)
+    version = _register_version(tmp_path, "austen")
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["eval", "--n", "2", "--adapter", str(version), "--no-nll",
+                                       "--html", str(report), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"passages": 2' in result.output and f"v{version}" in result.output
+    parsed = Elements()
+    parsed.feed(report.read_text(encoding="utf-8"))
+    assert [t for t, _ in parsed.tags].count("img") == 1      # the loss plot from the manifest
+    assert report.stat().st_mode & 0o077 == 0
+
+
+def test_fit_uses_the_gates_nll(tmp_path: Path) -> None:
+    from voiced.evaluation.run import fit_scores
+    from voiced.trainer.dataset import build_voice_dataset
+
+    config = make_voice(tmp_path)
+    dataset, _ = build_voice_dataset(config, "austen")
+    scores = fit_scores(config, "austen", dataset, [Target("base")])
+    assert 0.5 < scores["base"]["nll"] < 8 and scores["base"]["tokens"] > 50
+    assert scores["base"]["perplexity"] == pytest.approx(2.718281828 ** scores["base"]["nll"], rel=1e-6)
+
+
+def test_arena_in_the_terminal_records_choices(tmp_path: Path) -> None:
+    config = make_voice(tmp_path)
+    config.evaluation.max_tokens = 12
+    config.inference.n_threads = 1
+    save_config(config)
+    version = _register_version(tmp_path, "austen")
+    result = CliRunner().invoke(main, ["arena", "--b", str(version), "--n", "2"], input="a\nt\n")
+    assert result.exit_code == 0, result.output
+    assert "win rate" in result.output and "1 preferences kept" in result.output
+    store = ArenaStore.open()
+    assert store.count("austen") == 2
+    rates = store.win_rates("austen")
+    assert set(rates) == {"base", f"v{version}"}
+    assert rates["base"]["wins"] + rates[f"v{version}"]["wins"] == 1
+    assert (Path(str(store.db.execute("PRAGMA database_list").fetchone()[2])).stat().st_mode & 0o777) == 0o600
+
+
+def test_arena_web_requires_the_token_and_records(tmp_path: Path) -> None:
+    store = ArenaStore(tmp_path / "arena.sqlite3")
+    matches = [Match("rough <i>one</i>", "base", "plain one", "v2", "voiced one"),
+               Match("rough two", "v2", "voiced two", "base", "plain two")]
+    server = ArenaServer("default", matches, store)
+    url = server.start()
+    try:
+        root = url.split("?")[0]
+        assert httpx.get(root).status_code == 403
+        assert httpx.get(root + "?token=wrong").status_code == 403
+        assert httpx.post(root + "choose", data={"match": "0", "choice": "A"}).status_code == 403
+        assert store.count("default") == 0
+        page = httpx.get(url)
+        assert page.status_code == 200 and "rough &lt;i&gt;one&lt;/i&gt;" in page.text
+        token = url.split("token=")[1]
+        chosen = httpx.post(f"{root}choose?token={token}", data={"match": "0", "choice": "B"})
+        assert chosen.status_code == 303
+        assert httpx.post(f"{root}choose?token={token}", data={"match": "0", "choice": "B"}).status_code == 409
+        assert "rough two" in httpx.get(url).text
+    finally:
+        server.stop()
+    assert store.preferences("default") == [("rough <i>one</i>", "voiced one", "plain one")]
+    assert store.win_rates("default")["v2"]["wins"] == 1
+
+
+def test_wilson_interval_by_hand() -> None:
+    low, high = wilson_interval(5, 10)
+    assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
+    assert wilson_interval(0, 0) == (0.0, 1.0)

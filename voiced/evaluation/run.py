@@ -1,0 +1,222 @@
+"""One evaluation run: rewrite the voice's test passages with the base, the active adapter and any
+candidate on one loaded model (the daemon's Engine, in process), then score every output."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from voiced.config import Config
+from voiced.evaluation.passage_metrics import mean_metrics, passage_metrics
+from voiced.evaluation.reference import reference_profiles
+from voiced.evaluation.stylometry import build_delta_model
+from voiced.paths import Paths
+
+FLOOR, CEILING = "rough input (floor)", "writer's original (ceiling)"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A model to evaluate: the base (no adapter) or one registry version."""
+
+    label: str
+    version: int | None = None
+    gguf: Path | None = None
+    peft_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class EvalPassage:
+    rough: str
+    original: str
+
+
+@dataclass
+class EvalResult:
+    voice: str
+    passages: list[EvalPassage]
+    outputs: dict[str, list[str]] = field(default_factory=dict)          # label -> one output per passage
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)     # label -> mean metrics
+    nll: dict[str, dict[str, float]] = field(default_factory=dict)       # label -> {nll, perplexity, tokens}
+    losses: dict[str, dict[str, list]] = field(default_factory=dict)     # "v3" -> {train: [[step, loss]], valid}
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"voice": self.voice, "passages": len(self.passages), "metrics": self.metrics, "nll": self.nll,
+                "seconds": self.seconds}
+
+
+def held_out_passages(dataset: Any, n: int | None = None) -> list[EvalPassage]:
+    """The rough draft and the writer's original of the test split's rewrite examples, in split order."""
+    rows = [EvalPassage(ex.prompt_text, ex.response_text)
+            for ex in dataset.examples.get("test", []) if ex.task == "rewrite"]
+    return rows[:n] if n else rows
+
+
+def writer_profile(dataset: Any) -> str:
+    """The writer's own prose from the train split only, so test passages never shape the profile."""
+    return "\n\n".join(ex.response_text for ex in dataset.examples.get("train", []) if ex.task == "rewrite")
+
+
+def targets(voice: str, paths: Paths | None = None, adapter: int | None = None) -> list[Target]:
+    """Base, the active version and every candidate (or base and the one version asked for)."""
+    from voiced.trainer.registry import Registry
+
+    registry = Registry.open(voice, paths)
+    chosen = [registry.get(adapter)] if adapter is not None else [
+        v for v in registry.versions() if v.is_active or v.status == "candidate"]
+    found = [Target("base")]
+    for v in chosen:
+        label = f"v{v.number}" + (" (active)" if v.is_active else "")
+        found.append(Target(label, v.number, v.gguf_path, v.adapter_dir))
+    return found
+
+
+def version_losses(voice: str, paths: Paths | None = None) -> dict[str, dict[str, list]]:
+    from voiced.trainer.registry import Registry
+
+    return {f"v{v.number}": v.manifest.get("losses", {}) for v in Registry.open(voice, paths).versions()
+            if v.manifest.get("losses")}
+
+
+def generate_outputs(engine: Any, voice: str, found: list[Target], passages: list[EvalPassage], params: Any,
+                     progress: Callable[[dict], None] | None = None) -> dict[str, list[str]]:
+    """Each target's rewrites; the adapter is switched on the engine's one loaded model."""
+    outputs: dict[str, list[str]] = {}
+    total, done = len(found) * len(passages), 0
+    for target in found:
+        engine.set_adapter(voice, target.gguf)
+        outputs[target.label] = []
+        for passage in passages:
+            outputs[target.label].append(engine.rewrite(voice, passage.rough, params).strip())
+            done += 1
+            if progress:
+                progress({"event": "rewrite", "target": target.label, "done": done, "total": total})
+    return outputs
+
+
+def score_outputs(result: EvalResult, writer_text: str, settings: Any) -> None:
+    """Mean metrics for every output set and for the two anchors."""
+    profiles = dict(reference_profiles(), writer=writer_text)
+    models = {"char3": build_delta_model(profiles, "char3", settings.char_ngram_features),
+              "words": build_delta_model(profiles, "words", settings.word_features)}
+    sets = {FLOOR: [p.rough for p in result.passages], **result.outputs,
+            CEILING: [p.original for p in result.passages]}
+    for label, outputs in sets.items():
+        rows = [passage_metrics(out, p.rough, p.original, "writer", models)
+                for out, p in zip(outputs, result.passages)]
+        result.metrics[label] = mean_metrics(rows)
+
+
+def fit_scores(config: Config, voice: str, dataset: Any, found: list[Target]) -> dict[str, dict[str, float]]:
+    """NLL per response token and perplexity of the held-out text, with the gate's own scoring function."""
+    import math
+
+    from peft import PeftModel
+
+    from voiced.models import resolve_base_model
+    from voiced.trainer.base_model import load_base_model
+    from voiced.trainer.gate import response_nll
+    from voiced.trainer.tokenize import tokenize_examples
+
+    model, tokenizer = load_base_model(resolve_base_model(config.voice(voice).base_model), "cpu")
+    rewrites = [ex for ex in dataset.examples.get("test", []) if ex.task == "rewrite"]
+    tokenized, _ = tokenize_examples(tokenizer, rewrites, config.dataset.max_example_tokens)
+    if not tokenized:
+        return {}
+    batch = config.adapters.gate_batch_size
+    scores = {}
+    for target in found:
+        if target.peft_dir is None:
+            score = response_nll(model, tokenized, batch_size=batch)
+        else:
+            peft = PeftModel.from_pretrained(model, str(target.peft_dir), is_trainable=False)
+            score = response_nll(peft, tokenized, batch_size=batch)
+            model = peft.unload()
+        scores[target.label] = {"nll": score.nll, "perplexity": math.exp(score.nll), "tokens": score.tokens}
+    return scores
+
+
+def run_eval(config: Config, voice: str | None = None, *, adapter: int | None = None, n: int | None = None,
+             paths: Paths | None = None, progress: Callable[[dict], None] | None = None,
+             with_nll: bool = True, engine: Any = None) -> EvalResult:
+    """The whole evaluation of a voice; ``engine`` may be passed in to reuse a loaded model."""
+    from voiced.daemon.engine import Engine
+    from voiced.daemon.generation import GenerationParams
+    from voiced.trainer.dataset import DatasetMissing, build_voice_dataset, dataset_dir, load_dataset
+    from voiced.paths import get_paths
+
+    paths = paths or get_paths()
+    name = config.voice(voice).name
+    settings = config.evaluation
+    try:
+        dataset = load_dataset(dataset_dir(paths.data_dir, name), name)
+    except DatasetMissing:
+        dataset, _ = build_voice_dataset(config, name, paths)
+    passages = held_out_passages(dataset, n or settings.passages)
+    if not passages:
+        raise ValueError(f"Voice {name!r} has no rewrite passages in its test split; add more writing "
+                         "(the split is by document) and run `voiced dataset build`.")
+    found = targets(name, paths, adapter)
+    result = EvalResult(name, passages, losses=version_losses(name, paths))
+    params = GenerationParams(temperature=0.0, seed=settings.seed, max_tokens=settings.max_tokens)
+    started = time.monotonic()
+    own = engine is None
+    engine = engine or Engine(config, adapter_resolver=lambda _voice: None)
+    try:
+        result.outputs = generate_outputs(engine, name, found, passages, params, progress)
+    finally:
+        if own:
+            engine.close()
+    result.seconds["generate"] = round(time.monotonic() - started, 2)
+    started = time.monotonic()
+    score_outputs(result, writer_profile(dataset), settings)
+    result.seconds["metrics"] = round(time.monotonic() - started, 2)
+    if with_nll:
+        started = time.monotonic()
+        result.nll = fit_scores(config, name, dataset, found)
+        result.seconds["nll"] = round(time.monotonic() - started, 2)
+    return result
+
+
+def arena_matches(config: Config, voice: str | None, left: str, right: str, *, n: int | None = None,
+                  paths: Paths | None = None, engine: Any = None, seed: int | None = None) -> list:
+    """Blind pairs for the arena: ``left``/``right`` are "base" or a version number as text."""
+    from voiced.daemon.engine import Engine
+    from voiced.daemon.generation import GenerationParams
+    from voiced.evaluation.arena import make_matches
+    from voiced.paths import get_paths
+    from voiced.trainer.dataset import DatasetMissing, build_voice_dataset, dataset_dir, load_dataset
+
+    paths = paths or get_paths()
+    name = config.voice(voice).name
+    try:
+        dataset = load_dataset(dataset_dir(paths.data_dir, name), name)
+    except DatasetMissing:
+        dataset, _ = build_voice_dataset(config, name, paths)
+    passages = held_out_passages(dataset, n or config.evaluation.passages)
+    if not passages:
+        raise ValueError(f"Voice {name!r} has no rewrite passages in its test split to compare on.")
+    chosen = [target_named(name, spec, paths) for spec in (left, right)]
+    params = GenerationParams(temperature=0.0, seed=config.evaluation.seed, max_tokens=config.evaluation.max_tokens)
+    own = engine is None
+    engine = engine or Engine(config, adapter_resolver=lambda _voice: None)
+    try:
+        outputs = generate_outputs(engine, name, chosen, passages, params)
+    finally:
+        if own:
+            engine.close()
+    return make_matches([p.rough for p in passages], (chosen[0].label, outputs[chosen[0].label]),
+                        (chosen[1].label, outputs[chosen[1].label]), seed)
+
+
+def target_named(voice: str, spec: str, paths: Paths | None = None) -> Target:
+    """"base" or a registry version number ("3" or "v3")."""
+    if spec == "base":
+        return Target("base")
+    from voiced.trainer.registry import Registry
+
+    version = Registry.open(voice, paths).get(int(spec.lstrip("v")))
+    return Target(f"v{version.number}", version.number, version.gguf_path, version.adapter_dir)
