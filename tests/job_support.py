@@ -20,9 +20,9 @@ def make_voice(tmp_path: Path, documents: int = 24, paragraphs_per_document: int
         (folder / f"note-{index:02d}.txt").write_text("\n\n".join(chunk) + "\n", encoding="utf-8")
     config = Config(
         voices={"austen": VoiceConfig(name="austen", folders=[str(folder)], **voice_fields)},
-        dataset=DatasetSettings(min_corpus_words=300, max_example_tokens=128, valid_fraction=0.15,
+        dataset=DatasetSettings(min_corpus_words=300, max_example_tokens=256, valid_fraction=0.15,
                                 test_fraction=0.25),
-        training=TrainingSettings(batch_size=4, epochs=1, max_steps=6, eval_every=3, patience=0, max_minutes=0,
+        training=TrainingSettings(batch_size=2, epochs=3, max_steps=6, eval_every=3, patience=0, max_minutes=0,
                                   learning_rate=2e-3, warmup_fraction=0.1, device="cpu", torch_threads=1,
                                   lora_rank=8),
     )

@@ -87,7 +87,8 @@ def test_a_job_in_a_child_trains_gates_and_records_everything(tmp_path: Path) ->
     assert manifest["corpus"]["documents"] == 24 and len(manifest["corpus"]["digest"]) == 64
     assert manifest["examples"]["train"]["tokenized"] > 0 and "rewrite" in manifest["examples"]["test"]["tasks"]
     assert manifest["hyperparameters"]["max_steps"] == 6 and manifest["hyperparameters"]["lora_rank"] == 8
-    assert len(manifest["losses"]["train"]) == manifest["training"]["steps"] == 6
+    assert len(manifest["losses"]["train"]) == manifest["training"]["steps"] == manifest["training"]["total_steps"]
+    assert manifest["training"]["steps"] >= 2
     assert manifest["losses"]["valid"]
     nll = manifest["scores"]["test_nll"]
     assert set(nll) == {"base", "candidate"} and manifest["scores"]["test_tokens"] > 0
