@@ -23,7 +23,7 @@ from voiced.config import Config, ConfigError, EditorSettings, load_config
 from voiced.paths import get_paths
 from voiced.lsp.actions import CONTINUE, REWRITE, ActionData, build_actions, order_voices
 from voiced.lsp.rewriting import RewriteCancelled, prose_count, rewrite_markdown
-from voiced.lsp.textops import Target, at_paragraph_end, target_for
+from voiced.lsp.textops import DocumentView, Target, at_paragraph_end, target_for
 
 log = logging.getLogger("voiced.lsp")
 
@@ -186,13 +186,14 @@ def code_action(ls: VoicedLanguageServer, params: types.CodeActionParams) -> lis
     only = params.context.only
     if only and not any(types.CodeActionKind.RefactorRewrite.value.startswith(kind) for kind in only):
         return None
-    target = target_for(document, params.range)
+    view = DocumentView.of(document)
+    target = target_for(view, params.range)
     voices = ls.voices_for(document.uri)
     if target is None or not voices:
         return None
     can_resolve = ls.can_resolve_edits()
     actions = build_actions(document.uri, document.version, target, voices, task=REWRITE, can_resolve=can_resolve)
-    if params.range.start == params.range.end and at_paragraph_end(document, params.range.start):
+    if params.range.start == params.range.end and at_paragraph_end(view, params.range.start):
         end = types.Range(target.range.end, target.range.end)
         actions += build_actions(document.uri, document.version, Target(end, target.text), voices,
                                  task=CONTINUE, can_resolve=can_resolve)

@@ -1,8 +1,9 @@
 """Which text an action works on: the selection, or the paragraph under the cursor.
 
-Pure functions over pygls' TextDocument, whose helpers convert between the
-client's position encoding (UTF-16 by default) and code points; nothing here
-counts code units by hand.
+Pure functions over pygls' TextDocument. Positions are converted with the
+document's position codec (the client's encoding: UTF-16 unless negotiated
+otherwise); nothing here counts code units by hand. The document is split into
+lines once per request: on long documents that split is the main cost.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 from pygls.workspace import TextDocument
-from pygls.workspace.position_codec import ServerTextPosition, ServerTextRange
+from pygls.workspace.position_codec import PositionCodec, ServerTextPosition, ServerTextRange
 
 
 @dataclass(frozen=True)
@@ -23,50 +24,66 @@ class Target:
     text: str
 
 
-def _is_blank(line: str) -> bool:
-    return not line.strip()
+@dataclass(frozen=True)
+class DocumentView:
+    """A document's lines and codec, taken once for one request."""
+
+    lines: Sequence[str]
+    codec: PositionCodec
+
+    @classmethod
+    def of(cls, document: TextDocument) -> DocumentView:
+        return cls(document.lines, document.position_codec)
+
+    def text(self, server: ServerTextRange) -> str:
+        start, end = server.start, server.end
+        if start.line >= len(self.lines):
+            return ""
+        if start.line == end.line:
+            return self.lines[start.line][start.character:end.character]
+        middle = "".join(self.lines[start.line + 1:end.line])
+        tail = self.lines[end.line][:end.character] if end.line < len(self.lines) else ""
+        return self.lines[start.line][start.character:] + middle + tail
+
+    def paragraph_lines(self, line: int) -> tuple[int, int] | None:
+        """First and last line of the run of non-blank lines containing ``line``."""
+        lines = self.lines
+        if not 0 <= line < len(lines) or not lines[line].strip():
+            return None
+        first = line
+        while first > 0 and lines[first - 1].strip():
+            first -= 1
+        last = line
+        while last + 1 < len(lines) and lines[last + 1].strip():
+            last += 1
+        return first, last
 
 
-def _paragraph_lines(lines: Sequence[str], line: int) -> tuple[int, int] | None:
-    if not 0 <= line < len(lines) or _is_blank(lines[line]):
-        return None
-    first = line
-    while first > 0 and not _is_blank(lines[first - 1]):
-        first -= 1
-    last = line
-    while last + 1 < len(lines) and not _is_blank(lines[last + 1]):
-        last += 1
-    return first, last
-
-
-def paragraph_at(document: TextDocument, line: int) -> types.Range | None:
-    """The run of non-blank lines containing ``line`` (without its final line break), or None."""
-    lines = document.lines
-    found = _paragraph_lines(lines, line)
+def paragraph_at(view: DocumentView, line: int) -> ServerTextRange | None:
+    """The paragraph containing ``line`` without its final line break (code points), or None."""
+    found = view.paragraph_lines(line)
     if found is None:
         return None
     first, last = found
-    end = len(lines[last].rstrip("\r\n"))
-    server = ServerTextRange(ServerTextPosition(first, 0), ServerTextPosition(last, end))
-    return document.range_to_client_units(server)
+    end = len(view.lines[last].rstrip("\r\n"))
+    return ServerTextRange(ServerTextPosition(first, 0), ServerTextPosition(last, end))
 
 
-def target_for(document: TextDocument, rng: types.Range) -> Target | None:
+def target_for(view: DocumentView, rng: types.Range) -> Target | None:
     """The selection when there is one, otherwise the paragraph under the cursor; None on a blank line."""
     if rng.start != rng.end:
-        text = document.text_in_client_range(rng)
+        text = view.text(view.codec.range_from_client_units(view.lines, rng))
         return Target(rng, text) if text.strip() else None
-    paragraph = paragraph_at(document, rng.start.line)
+    paragraph = paragraph_at(view, rng.start.line)
     if paragraph is None:
         return None
-    return Target(paragraph, document.text_in_client_range(paragraph))
+    return Target(view.codec.range_to_client_units(view.lines, paragraph), view.text(paragraph))
 
 
-def at_paragraph_end(document: TextDocument, position: types.Position) -> bool:
+def at_paragraph_end(view: DocumentView, position: types.Position) -> bool:
     """True when the cursor sits on the last line of a paragraph, after its last visible character."""
-    lines = document.lines
-    found = _paragraph_lines(lines, position.line)
+    found = view.paragraph_lines(position.line)
     if found is None or position.line != found[1]:
         return False
-    server = document.position_from_client_units(position)
-    return server.character >= len(lines[position.line].rstrip())
+    server = view.codec.position_from_client_units(view.lines, position)
+    return server.character >= len(view.lines[position.line].rstrip())
