@@ -11,7 +11,7 @@ DEMO_HOME := $(CURDIR)/.voiced-demo
 # project's machines; an unpinned torch would pull a multi-GB CUDA build).
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 || [ "$$(uname -s)" = Darwin ]; then echo torch; else echo torch==2.13.0; fi)
 
-.PHONY: demo test test-extensions install docs clean-demo
+.PHONY: demo test test-extensions test-vscode install docs clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,11 +30,15 @@ demo: $(STAMP)
 
 # pytest, then every editor extension's own tests; fails if either fails.
 test: $(STAMP)
-	status=0; $(BIN)/python -m pytest || status=$$?; $(MAKE) test-extensions || status=1; exit $$status
+	status=0; $(BIN)/python -m pytest || status=$$?; $(MAKE) test-extensions || status=1; $(MAKE) test-vscode || status=1; exit $$status
 
 # Neovim's tests are pytest tests (tests/test_neovim.py); Obsidian's run in Node.
 test-extensions: $(STAMP)
 	cd editor-extensions/obsidian && npm ci --no-audit --no-fund && npm test
+
+# VS Code: lint, type-check, unit tests and the bundle (npm run check); no VS Code needed.
+test-vscode:
+	cd editor-extensions/vscode && npm ci --no-audit --no-fund && npm run check
 
 docs: $(STAMP)
 	$(BIN)/cog -r docs/cli.md docs/corpus.md docs/daemon.md
