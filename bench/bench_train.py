@@ -49,10 +49,11 @@ def settings(threads: int, **changes) -> TrainingSettings:
 def fixed_length_examples(tokenizer, count: int, length: int) -> list[dict]:
     """Examples of exactly ``length`` tokens (no padding), prompt masked."""
     text = " ".join(austen_paragraphs())
-    ids = tokenizer(text[: length * 12], add_special_tokens=False)["input_ids"]
+    ids = tokenizer(text[: count * length * 8], add_special_tokens=False)["input_ids"]
     out = []
     for i in range(count):
         chunk = ids[i * length:(i + 1) * length]
+        assert len(chunk) == length, "not enough Austen text for the fixed-length examples"
         out.append({"input_ids": chunk, "labels": [-100] * 8 + chunk[8:]})
     return out
 

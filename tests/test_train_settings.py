@@ -144,6 +144,9 @@ def test_best_adapter_is_swapped_in_whole_and_private(tmp_path: Path):
     (out / ".best.partial").mkdir()
     discard_partial(out)
     assert sorted(p.name for p in out.iterdir()) == ["best"]
+    (out / "best").rename(out / ".best.old")  # killed between the two renames of a swap
+    discard_partial(out)
+    assert (out / "best" / "adapter_model.safetensors").read_text() == "two"
 
 
 def test_train_command_overrides_only_the_options_given():

@@ -44,6 +44,9 @@ def save_best(out_dir: Path, write: Callable[[Path], None], state: dict[str, Any
 
 
 def discard_partial(out_dir: Path) -> None:
-    """Remove anything a killed run may have left half-written."""
+    """Remove anything a killed run may have left half-written (a run killed mid-swap gets its old best back)."""
+    old = out_dir / f".{BEST_ADAPTER_DIR}.old"
+    if old.is_dir() and not (out_dir / BEST_ADAPTER_DIR).exists():
+        os.replace(old, out_dir / BEST_ADAPTER_DIR)
     for name in (f".{BEST_ADAPTER_DIR}.partial", f".{BEST_ADAPTER_DIR}.old"):
         shutil.rmtree(out_dir / name, ignore_errors=True)
