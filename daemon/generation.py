@@ -9,18 +9,11 @@ import random
 from dataclasses import dataclass, fields, replace
 
 from voiced.config import InferenceSettings
+from voiced.errors import VoicedError
 
 
-class EngineError(Exception):
+class EngineError(VoicedError):
     """The engine cannot serve a request: what happened and what to do about it."""
-
-    def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def __str__(self) -> str:
-        return f"{self.message}\n{self.fix}" if self.fix else self.message
 
 
 class UnknownVoice(EngineError):

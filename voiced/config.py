@@ -19,6 +19,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import tomli_w
 
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 
 EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
@@ -268,16 +269,8 @@ class Config:
         return None
 
 
-class ConfigError(Exception):
+class ConfigError(VoicedError):
     """An invalid or missing configuration, with what to do about it."""
-
-    def __init__(self, message: str, fix: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.fix = fix
-
-    def __str__(self) -> str:
-        return f"{self.message}\n{self.fix}" if self.fix else self.message
 
 
 _SETTINGS_SECTIONS: dict[str, type] = {

@@ -6,14 +6,14 @@ import sys
 
 import click
 
-from voiced.config import ConfigError
+from voiced.errors import VoicedError
 
 
 class UserFacingError(Exception):
     """An error whose message already tells the user what to do."""
 
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ConfigError, UserFacingError)
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (VoicedError, UserFacingError)
 
 
 class VoicedGroup(click.Group):
