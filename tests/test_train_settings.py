@@ -118,6 +118,8 @@ def test_progress_bar_and_fan_out():
     assert bar.bar.n == 3 and "loss=2.000" in str(bar.bar)
     send(EVENTS[-1])
     assert bar.bar is None and "3/3" in stream.getvalue() and len(recorder.of("step")) == 2
+    send({"event": "phase", "phase": "gate"})
+    assert stream.getvalue().endswith("gate...\n")
 
 
 def test_best_adapter_is_swapped_in_whole_and_private(tmp_path: Path):

@@ -52,7 +52,11 @@ def make_examples(tokenizer, paragraphs: list[str], max_tokens: int = 64) -> lis
 
 
 def fast_settings(**changes) -> TrainingSettings:
-    """Small, quick runs: batch 4, no time budget, the heuristic's cap as the learning rate."""
+    """Small, quick runs: batch 4, no time budget, a high learning rate, one thread.
+
+    One thread because the two cores here are shared: with two threads on an
+    oversubscribed machine a step took about ten times longer.
+    """
     base = TrainingSettings(batch_size=4, epochs=1, eval_every=4, patience=0, max_minutes=0, learning_rate=2e-3,
                             warmup_fraction=0.1, device="cpu", torch_threads=1)
     return dataclasses.replace(base, **changes)

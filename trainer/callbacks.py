@@ -2,7 +2,8 @@
 
 Events: ``start`` (total_steps, ...), ``step`` (step, total_steps, loss, lr,
 tokens_per_second, eta_seconds, epoch), ``eval`` (step, valid_loss, best,
-improved) and ``end`` (stopped, best_step, best_valid_loss, adapter_dir, ...).
+improved) and ``end`` (stopped, best_step, best_valid_loss, adapter_dir, ...); the
+training job adds ``phase`` (its stage), ``version`` and ``gate``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class TqdmProgress:
         elif kind == "end" and self.bar is not None:
             self.bar.close()
             self.bar = None
+        elif kind == "phase" and self.bar is None:  # the job's other stages: dataset, load, export, gate
+            self.stream.write(f"{event['phase']}...\n")
+            self.stream.flush()
 
     def _postfix(self, event: dict) -> dict[str, str]:
         postfix = {"loss": f"{event['loss']:.3f}", "tok/s": f"{event['tokens_per_second']:.0f}"}
