@@ -115,3 +115,18 @@ def test_a_job_in_a_child_trains_gates_and_records_everything(tmp_path: Path) ->
         assert second.status == "rejected" and f"active v{result.version}'s" in second.reason
         assert Registry.open("austen").active_version() == result.version
         assert set(second.scores["test_nll"]) == {"base", "active", "candidate"}
+
+
+@pytest.mark.slow
+def test_should_stop_cancels_the_child_cleanly(tmp_path: Path) -> None:
+    """should_stop turning true sends SIGTERM; the child stops between steps and marks its version failed."""
+    make_voice(tmp_path)
+    seen: list[dict] = []
+    with pytest.raises(JobError, match="cancelled; the active adapter is unchanged"):
+        run_training_job_in_child("austen", overrides={"max_steps": 50}, progress=seen.append,
+                                  should_stop=lambda: any(e.get("event") == "step" for e in seen))
+    registry = Registry.open("austen")
+    (version,) = registry.versions()
+    assert version.status == "failed" and "cancelled" in version.reason
+    assert registry.active_version() is None
+    assert sum(1 for e in seen if e.get("event") == "step") < 50
