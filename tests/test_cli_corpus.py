@@ -67,3 +67,34 @@ def test_export_to_file_and_unknown_voice(tmp_path):
     assert len(target.read_text().splitlines()) > 200
     missing = run_voiced("corpus", "show", "--voice", "nobody", check=False)
     assert missing.returncode == 1 and "no voice named" in missing.stderr
+
+
+def test_watch_command_reports_changes_until_interrupted(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    notes = _demo_voice(tmp_path)
+    watcher = subprocess.Popen([sys.executable, "-m", "voiced", "watch"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        assert "Watching 1 folder(s) of 1 voice(s)" in watcher.stdout.readline()
+        seen = []
+        deadline = time.monotonic() + 120
+        new_note = notes / "Persuasion" / "New scene.md"
+        while time.monotonic() < deadline:
+            line = watcher.stdout.readline()
+            seen.append(line)
+            if "scanned" in line and not new_note.exists():
+                new_note.write_text("# Scene\n\nAnne walked along the Cobb at Lyme, thinking of nothing but the sea.\n")
+            if "added" in line and "New scene.md" in line:
+                break
+        assert any("added" in line and "New scene.md" in line for line in seen), seen
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=30)
+    assert "Stopped." in out and "Traceback" not in err
+    exported = run_voiced("corpus", "export").stdout
+    assert "Anne walked along the Cobb" in exported
