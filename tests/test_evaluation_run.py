@@ -53,6 +53,15 @@ def _register_version(tmp_path: Path, voice: str) -> int:
     return finished.number
 
 
+def _voice_with_version(tmp_path: Path, max_tokens: int) -> int:
+    """The Persuasion voice with short evaluation rewrites and one registered version."""
+    config = make_voice(tmp_path)
+    config.evaluation.max_tokens = max_tokens
+    config.inference.n_threads = 1
+    save_config(config)
+    return _register_version(tmp_path, "austen")
+
+
 def test_report_renders_metrics_plots_and_escaped_samples(tmp_path: Path) -> None:
     lora = write_lora_gguf(tmp_path / "lora.gguf")
     found = [Target("base"), Target("v1", 1, lora)]
@@ -81,11 +90,7 @@ def test_report_renders_metrics_plots_and_escaped_samples(tmp_path: Path) -> Non
 
 
 def test_voiced_eval_cli_writes_report_and_json(tmp_path: Path) -> None:
-    config = make_voice(tmp_path)
-    config.evaluation.max_tokens = 16
-    config.inference.n_threads = 1
-    save_config(config)
-    version = _register_version(tmp_path, "austen")
+    version = _voice_with_version(tmp_path, max_tokens=16)
     report = tmp_path / "report.html"
     result = CliRunner().invoke(main, ["eval", "--n", "2", "--adapter", str(version), "--no-nll",
                                        "--html", str(report), "--json"])
@@ -97,23 +102,20 @@ def test_voiced_eval_cli_writes_report_and_json(tmp_path: Path) -> None:
     assert report.stat().st_mode & 0o077 == 0
 
 
+@pytest.mark.slow
 def test_fit_uses_the_gates_nll(tmp_path: Path) -> None:
     from voiced.evaluation.run import fit_scores
     from voiced.trainer.dataset import build_voice_dataset
 
     config = make_voice(tmp_path)
     dataset, _ = build_voice_dataset(config, "austen")
-    scores = fit_scores(config, "austen", dataset, [Target("base")])
-    assert 0.5 < scores["base"]["nll"] < 8 and scores["base"]["tokens"] > 50
+    scores = fit_scores(config, "austen", dataset, [Target("base")], limit=3)
+    assert 0.5 < scores["base"]["nll"] < 8 and scores["base"]["tokens"] > 20
     assert scores["base"]["perplexity"] == pytest.approx(2.718281828 ** scores["base"]["nll"], rel=1e-6)
 
 
 def test_arena_in_the_terminal_records_choices(tmp_path: Path) -> None:
-    config = make_voice(tmp_path)
-    config.evaluation.max_tokens = 12
-    config.inference.n_threads = 1
-    save_config(config)
-    version = _register_version(tmp_path, "austen")
+    version = _voice_with_version(tmp_path, max_tokens=12)
     result = CliRunner().invoke(main, ["arena", "--b", str(version), "--n", "2"], input="a\nt\n")
     assert result.exit_code == 0, result.output
     assert "win rate" in result.output and "1 preferences kept" in result.output

@@ -55,6 +55,16 @@ def held_out_passages(dataset: Any, n: int | None = None) -> list[EvalPassage]:
     return rows[:n] if n else rows
 
 
+def voice_dataset(config: Config, name: str, paths: Paths) -> Any:
+    """The saved dataset (its split is the fixed one), built from the corpus only if none was saved yet."""
+    from voiced.trainer.dataset import DatasetMissing, build_voice_dataset, dataset_dir, load_dataset
+
+    try:
+        return load_dataset(dataset_dir(paths.data_dir, name), name)
+    except DatasetMissing:
+        return build_voice_dataset(config, name, paths)[0]
+
+
 def writer_profile(dataset: Any) -> str:
     """The writer's own prose from the train split only, so test passages never shape the profile."""
     return "\n\n".join(ex.response_text for ex in dataset.examples.get("train", []) if ex.task == "rewrite")
@@ -110,8 +120,11 @@ def score_outputs(result: EvalResult, writer_text: str, settings: Any) -> None:
         result.metrics[label] = mean_metrics(rows)
 
 
-def fit_scores(config: Config, voice: str, dataset: Any, found: list[Target]) -> dict[str, dict[str, float]]:
-    """NLL per response token and perplexity of the held-out text, with the gate's own scoring function."""
+def fit_scores(config: Config, voice: str, dataset: Any, found: list[Target],
+               limit: int | None = None) -> dict[str, dict[str, float]]:
+    """NLL per response token and perplexity of the held-out text, with the gate's own scoring function.
+
+    ``limit`` scores only the first test examples (the ones rewritten), so a short run stays short."""
     import math
 
     from peft import PeftModel
@@ -122,7 +135,7 @@ def fit_scores(config: Config, voice: str, dataset: Any, found: list[Target]) ->
     from voiced.trainer.tokenize import tokenize_examples
 
     model, tokenizer = load_base_model(resolve_base_model(config.voice(voice).base_model), "cpu")
-    rewrites = [ex for ex in dataset.examples.get("test", []) if ex.task == "rewrite"]
+    rewrites = [ex for ex in dataset.examples.get("test", []) if ex.task == "rewrite"][:limit]
     tokenized, _ = tokenize_examples(tokenizer, rewrites, config.dataset.max_example_tokens)
     if not tokenized:
         return {}
@@ -145,16 +158,12 @@ def run_eval(config: Config, voice: str | None = None, *, adapter: int | None = 
     """The whole evaluation of a voice; ``engine`` may be passed in to reuse a loaded model."""
     from voiced.daemon.engine import Engine
     from voiced.daemon.generation import GenerationParams
-    from voiced.trainer.dataset import DatasetMissing, build_voice_dataset, dataset_dir, load_dataset
     from voiced.paths import get_paths
 
     paths = paths or get_paths()
     name = config.voice(voice).name
     settings = config.evaluation
-    try:
-        dataset = load_dataset(dataset_dir(paths.data_dir, name), name)
-    except DatasetMissing:
-        dataset, _ = build_voice_dataset(config, name, paths)
+    dataset = voice_dataset(config, name, paths)
     passages = held_out_passages(dataset, n or settings.passages)
     if not passages:
         raise ValueError(f"Voice {name!r} has no rewrite passages in its test split; add more writing "
@@ -176,7 +185,7 @@ def run_eval(config: Config, voice: str | None = None, *, adapter: int | None = 
     result.seconds["metrics"] = round(time.monotonic() - started, 2)
     if with_nll:
         started = time.monotonic()
-        result.nll = fit_scores(config, name, dataset, found)
+        result.nll = fit_scores(config, name, dataset, found, len(passages))
         result.seconds["nll"] = round(time.monotonic() - started, 2)
     return result
 
@@ -188,14 +197,10 @@ def arena_matches(config: Config, voice: str | None, left: str, right: str, *, n
     from voiced.daemon.generation import GenerationParams
     from voiced.evaluation.arena import make_matches
     from voiced.paths import get_paths
-    from voiced.trainer.dataset import DatasetMissing, build_voice_dataset, dataset_dir, load_dataset
 
     paths = paths or get_paths()
     name = config.voice(voice).name
-    try:
-        dataset = load_dataset(dataset_dir(paths.data_dir, name), name)
-    except DatasetMissing:
-        dataset, _ = build_voice_dataset(config, name, paths)
+    dataset = voice_dataset(config, name, paths)
     passages = held_out_passages(dataset, n or config.evaluation.passages)
     if not passages:
         raise ValueError(f"Voice {name!r} has no rewrite passages in its test split to compare on.")
