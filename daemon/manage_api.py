@@ -70,7 +70,14 @@ def train_start(request: Request, body: schemas.TrainRequest) -> dict:
     ctx = _context(request)
     name = resolve_voice(ctx, body.voice)
     jobs = _training(ctx)
-    return jobs.start(name)
+    overrides = {key: value for key, value in (("max_steps", body.max_steps), ("max_minutes", body.max_minutes))
+                 if value is not None}
+    from voiced.daemon.training import TrainingBusy
+
+    try:
+        return jobs.start(name, overrides)
+    except TrainingBusy as exc:
+        raise ApiError(409, str(exc), type="conflict", code="training_running") from exc
 
 
 @router.get("/train", summary="Progress of the current or last training run")

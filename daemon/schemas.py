@@ -93,3 +93,5 @@ class TrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     voice: str | None = Field(None, description="Voice to train; the first configured voice when left out.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimiser steps (training.max_steps).")
+    max_minutes: float | None = Field(None, gt=0, description="Stop after this many minutes (training.max_minutes).")

@@ -135,6 +135,8 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         try:
             server.run(sockets=[sock])
         finally:
+            if ctx.training is not None:
+                ctx.training.shutdown()
             if ctx.corpus_watch is not None:
                 ctx.corpus_watch.stop()
             if engine is not None:
@@ -147,8 +149,11 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
 
 
 def start_training_jobs(ctx: object) -> object | None:
-    """The training job manager when the trainer's job runner is part of this build."""
-    return None
+    """The training job manager; a promoted adapter is hot-swapped into the engine."""
+    from voiced.daemon.training import TrainingJobs
+
+    engine = getattr(ctx, "engine", None)
+    return TrainingJobs(ctx.paths, on_promoted=engine.set_adapter if engine is not None else None)  # type: ignore[attr-defined]
 
 
 def _exit_after_shutdown(sig, frame) -> None:
