@@ -196,6 +196,19 @@ class DaemonSettings:
 
 
 @dataclass
+class SchedulerSettings:
+    """Nightly retraining by the daemon (owned by voiced.daemon.scheduler)."""
+
+    enabled: bool = _help("Retrain voices in the background while the daemon runs.", default=True)
+    nightly_at: str = _help("Local time (HH:MM, 24-hour) of the nightly retraining; a run missed while "
+                            "the machine slept happens at the next daemon start.", default="03:00")
+    min_new_words: int = _help("Retrain a voice only when its corpus has at least this many new words "
+                               "since its active adapter was trained.", default=2000)
+    max_minutes: float = _help("Time budget of a scheduled training run (minutes); 0 keeps training.max_minutes.",
+                               default=0.0)
+
+
+@dataclass
 class InferenceSettings:
     """How the daemon's engine generates (owned by voiced.daemon.engine)."""
 
@@ -245,6 +258,7 @@ class Config:
     evaluation: EvalSettings = field(default_factory=EvalSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     path: Path | None = None
 
     def voice(self, name: str | None = None) -> VoiceConfig:
