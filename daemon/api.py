@@ -78,6 +78,7 @@ class DaemonContext:
     inflight: InFlight = field(default_factory=InFlight)
     training: Any = None  # the training job manager, when the trainer's job runner is available
     corpus_watch: Any = None  # voiced.daemon.corpus_watch.CorpusWatching, when folders are watched
+    scheduler: Any = None  # voiced.daemon.scheduler.Scheduler, when nightly retraining is on
 
 
 def _context(request: Request) -> DaemonContext:

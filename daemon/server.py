@@ -23,6 +23,7 @@ import uvicorn
 from voiced import __version__
 from voiced.config import Config, load_config
 from voiced.daemon.corpus_watch import start_corpus_watching
+from voiced.daemon.scheduler import start_scheduler
 from voiced.daemon.state import (
     LOOPBACK_HOSTS, DaemonLock, DaemonRecord, log_path, remove_record, write_record,
 )
@@ -121,6 +122,7 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         ctx = DaemonContext(config=config, token=secrets.token_urlsafe(32), engine=engine,
                             engine_error=engine_error, port=bound_port, paths=paths)
         ctx.training = start_training_jobs(ctx)
+        ctx.scheduler = start_scheduler(config, paths, ctx.training)
         ctx.corpus_watch = start_corpus_watching(config, paths)
         app = create_app(ctx)
         server = _Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5,
@@ -135,6 +137,8 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         try:
             server.run(sockets=[sock])
         finally:
+            if ctx.scheduler is not None:
+                ctx.scheduler.stop()
             if ctx.training is not None:
                 ctx.training.shutdown()
             if ctx.corpus_watch is not None:
