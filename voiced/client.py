@@ -32,7 +32,8 @@ class DaemonError(Exception):
         self.status, self.code = status, code
 
 
-_ACTIONS = {"rewrite": "rewriting", "continue": "continuing the text", "status": "answering"}
+_ACTIONS = {"rewrite": "rewriting", "continue": "continuing the text", "status": "answering",
+            "training": "starting training"}
 
 
 def _stopped(action: str) -> DaemonUnavailable:
@@ -124,6 +125,32 @@ class DaemonClient:
         """
         self._cancelled.add(request_id)
         return bool(self._request("POST", f"/v1/requests/{request_id}/cancel", "status")["cancelled"])
+
+    # --- training and adapters ----------------------------------------------------------
+
+    def train(self, voice: str | None = None, *, max_steps: int | None = None,
+              max_minutes: float | None = None) -> dict:
+        """Start training in the daemon's child; the first progress record. 409 (DaemonError) if one runs."""
+        body: dict[str, Any] = {key: value for key, value in
+                                (("voice", voice), ("max_steps", max_steps), ("max_minutes", max_minutes))
+                                if value is not None}
+        return self._request("POST", "/v1/train", "training", json=body)
+
+    def train_progress(self) -> dict:
+        """The running or last training: state, step, total_steps, loss, eta, version, outcome, reason."""
+        return self._request("GET", "/v1/train", "status")
+
+    def cancel_training(self) -> dict:
+        return self._request("POST", "/v1/train/cancel", "status")
+
+    def adapters(self, voice: str | None = None) -> dict:
+        return self._request("GET", "/v1/adapters", "status", params={"voice": voice} if voice else None)
+
+    def activate(self, voice: str, version: int) -> dict:
+        return self._request("POST", f"/v1/adapters/{voice}/activate", "status", json={"version": version})
+
+    def rollback(self, voice: str) -> dict:
+        return self._request("POST", f"/v1/adapters/{voice}/rollback", "status")
 
     def rewrite(self, voice: str | None, text: str, stream: bool = False, **options: Any) -> Any:
         """The rewritten text; with ``stream=True`` an iterator of pieces instead."""
