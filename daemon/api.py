@@ -222,6 +222,7 @@ def status(request: Request) -> dict:
         "requests_in_flight": len(ctx.inflight), "engine": engine_status, "engine_error": ctx.engine_error,
         "training": ctx.training.progress() if ctx.training is not None else None,
         "corpus_watch": ctx.corpus_watch.status() if ctx.corpus_watch is not None else None,
+        "scheduler": ctx.scheduler.status() if ctx.scheduler is not None else None,
     }
 
 

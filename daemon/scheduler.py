@@ -160,6 +160,11 @@ class Scheduler:
             if self.wait(self.seconds_to_next_tick()):
                 return
 
+    def status(self) -> dict[str, Any]:
+        return {"nightly_at": self.settings.nightly_at, "min_new_words": self.settings.min_new_words,
+                "last_run": self.state.get("last_run"), "next_run": self.next_run(),
+                "pending": list(self.state.get("pending", []))}
+
     def stop(self) -> None:
         self._stop.set()
 
