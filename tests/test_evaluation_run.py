@@ -156,3 +156,18 @@ def test_wilson_interval_by_hand() -> None:
     low, high = wilson_interval(5, 10)
     assert low == pytest.approx(0.2366, abs=1e-4) and high == pytest.approx(0.7634, abs=1e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_voice_gate_compares_candidate_with_reference(tmp_path: Path) -> None:
+    from voiced.evaluation.voice_gate import voice_regression
+
+    settings = Config().evaluation
+    settings.max_tokens = 16
+    lora = write_lora_gguf(tmp_path / "lora.gguf")
+    writer = reference_profiles()["austen/persuasion"]
+    with Engine(embedded_config()) as engine:
+        same, reason, towards = voice_regression(engine, "default", PASSAGES, writer, settings, lora, lora)
+        assert same and towards["candidate"] == pytest.approx(towards["reference"]) and "voice kept" in reason
+        settings.voice_gate_tolerance = -1.0        # any candidate fails a gate that demands a gain of 1
+        failed, reason, _ = voice_regression(engine, "default", PASSAGES, writer, settings, lora, None)
+    assert not failed and "voice regressed" in reason

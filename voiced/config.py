@@ -179,6 +179,11 @@ class EvalSettings:
                       default=1234)
     char_ngram_features: int = _help("Most frequent character 3-grams used by Cosine Delta.", default=2000)
     word_features: int = _help("Most frequent words used by Cosine Delta.", default=300)
+    voice_gate_tolerance: float = _help(
+        "For the \"nll+voice\" gate check (voiced.evaluation.voice_gate): how far a candidate's mean "
+        "towards-writer Cosine Delta may fall below the reference's before it is rejected.",
+        default=0.02,
+    )
 
 
 @dataclass
