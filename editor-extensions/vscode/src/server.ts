@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as vscode from "vscode";
-import { LanguageClient, LanguageClientOptions, ServerOptions, TransportKind } from "vscode-languageclient/node";
+import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
 import { findVoiced, Found, NotFound } from "./find";
 import { documentSelector, getSettings, SECTION } from "./settings";
 import { VoicedStatus } from "./status";
@@ -124,8 +124,8 @@ export class VoicedServer implements vscode.Disposable {
     this.output.info(`Starting ${found.executable} lsp (found through ${found.source})`);
     const serverOptions: ServerOptions = {
       command: found.executable,
+      // No `transport`: the client would append `--stdio`, which `voiced lsp` does not take (stdio is its default).
       args: ["lsp"],
-      transport: TransportKind.stdio,
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: selector,
