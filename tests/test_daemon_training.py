@@ -10,12 +10,12 @@ import json
 import os
 import signal
 import stat
-import time
 from pathlib import Path
 
 import pytest
 
 from job_support import fake_adapter, make_voice
+from test_daemon_process import wait_for
 from voiced.client import DaemonClient, DaemonError
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.daemon.training import TrainingJobs, read_training_record, record_path
@@ -23,16 +23,6 @@ from voiced.paths import get_paths
 from voiced.trainer.registry import Registry
 
 FINISHED = ("succeeded", "failed", "cancelled", "killed")
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture
