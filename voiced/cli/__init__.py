@@ -33,6 +33,7 @@ COMMAND_MODULES = [
     "adapters_cmds",
     "train_cmds",
     "eval_cmds",
+    "status_cmds",
 ]
 
 
