@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -134,6 +135,58 @@ def logs(lines: int, follow: bool) -> None:
                 click.echo(line)
         except KeyboardInterrupt:
             pass
+
+
+def _run_or_print(commands: list[list[str]], activate: bool) -> None:
+    import shutil
+    import subprocess
+
+    if activate and shutil.which(commands[0][0]):
+        for command in commands:
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise UserFacingError(f"`{' '.join(command)}` failed: {done.stderr.strip()}")
+        click.echo("Done: " + "; ".join(" ".join(c) for c in commands))
+    else:
+        click.echo("Run these to (de)activate it:")
+        for command in commands:
+            click.echo("  " + " ".join(command))
+
+
+_DIR_OPTION = click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+                           help="Folder of the unit/agent (default: ~/.config/systemd/user or ~/Library/LaunchAgents).")
+_ACTIVATE_OPTION = click.option("--activate/--no-activate", default=True,
+                                help="Run systemctl/launchctl (else print the commands).")
+
+
+@daemon.command()
+@_DIR_OPTION
+@_ACTIVATE_OPTION
+def install(directory: Path | None, activate: bool) -> None:
+    """Start the daemon at login (systemd user unit on Linux, launchd agent on macOS)."""
+    from voiced.daemon.service import activation_commands, default_service_dir, voiced_executable, write_service
+    from voiced.paths import get_paths
+
+    target = write_service(directory or default_service_dir(), voiced_executable(), get_paths().logs_dir)
+    click.echo(f"Wrote {target}")
+    _run_or_print(activation_commands(target), activate)
+
+
+@daemon.command()
+@_DIR_OPTION
+@_ACTIVATE_OPTION
+def uninstall(directory: Path | None, activate: bool) -> None:
+    """Stop starting the daemon at login and remove the unit/agent."""
+    from voiced.daemon.service import activation_commands, default_service_dir, remove_service, service_file
+
+    folder = directory or default_service_dir()
+    target = service_file(folder)
+    if not target.exists():
+        click.echo(f"Nothing to remove: {target} does not exist.")
+        return
+    _run_or_print(activation_commands(target, install=False), activate)
+    remove_service(folder)
+    click.echo(f"Removed {target}")
 
 
 def register(main: click.Group) -> None:
