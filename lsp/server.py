@@ -252,6 +252,41 @@ async def status_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
     return status
 
 
+@server.command("voiced.train")
+async def train_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
+    """Start training a voice in the daemon ({voice}); progress is in voiced.status."""
+    options = args[0] if args and isinstance(args[0], dict) else {}
+    voice = options.get("voice") or (ls.client_settings.get("voice") or None)
+    progress = await _daemon_call(ls, lambda daemon: daemon.train(voice))
+    if progress is not None:
+        ls.tell(f"training {progress.get('voice')} started; `voiced status` shows its progress",
+                types.MessageType.Info)
+    return progress
+
+
+@server.command("voiced.activate")
+async def activate_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
+    """Make an adapter version active ({voice, version}); the daemon swaps it in at once."""
+    options = args[0] if args and isinstance(args[0], dict) else {}
+    voice, version = options.get("voice") or (ls.client_settings.get("voice") or None), options.get("version")
+    if not isinstance(version, int) or voice is None:
+        ls.tell("voiced.activate needs {\"voice\": NAME, \"version\": NUMBER}; "
+                "`voiced adapters list` shows the versions.")
+        return None
+    listing = await _daemon_call(ls, lambda daemon: daemon.activate(voice, version))
+    if listing is not None:
+        ls.tell(f"{voice}: adapter v{version} is active", types.MessageType.Info)
+    return listing
+
+
+async def _daemon_call(ls: VoicedLanguageServer, call: Any) -> Any:
+    try:
+        return await asyncio.to_thread(lambda: call(ls.daemon()))
+    except (DaemonUnavailable, DaemonError) as exc:
+        ls.tell(str(exc))
+        return None
+
+
 def status_summary(status: dict) -> str:
     """One clause per voice: its active adapter version, or the base model."""
     engine = status.get("engine") or {}
