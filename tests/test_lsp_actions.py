@@ -147,3 +147,18 @@ async def test_configuration_changes_apply(client: LanguageClient):
     client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
     uri = _open(client, "Some prose in a python docstring file, long enough.\n", language="python")
     assert await _actions(client, uri, (0, 0))
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp", "--stdio"]))
+async def stdio_client(lsp_client: LanguageClient):
+    lsp_client.init_result = await lsp_client.initialize_session(
+        types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_stdio_flag_is_accepted(stdio_client: LanguageClient):
+    """vscode-languageclient passes --stdio to servers it starts over stdio."""
+    assert stdio_client.init_result.server_info.name == "voiced"
+    assert stdio_client.init_result.capabilities.code_action_provider.resolve_provider is True
