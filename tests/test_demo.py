@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_make_demo(tmp_path):
     home = tmp_path / "demo-home"
     result = subprocess.run(
@@ -19,3 +22,5 @@ def test_make_demo(tmp_path):
     assert "austen: 8 files: 8 added" in out
     assert "total" in out and "Chapter" in out
     assert (home / "data" / "corpus.sqlite3").is_file()
+    assert "rewritten by the base model" in out and "in the trained voice" in out
+    assert "VOICE" in out and "Daemon: running" in out
