@@ -52,6 +52,7 @@ def test_round_trip_keeps_voices_and_changed_settings():
         ({"extraction": {"min_passage_words": True}}, "extraction.min_passage_words"),
         ({"watch": {"debounce_seconds": "fast"}}, "watch.debounce_seconds"),
         ({"nonsense": {}}, "nonsense"),
+        ({"evaluation": {"gate_mode": "vibes"}}, "evaluation.gate_mode"),
     ],
 )
 def test_invalid_values_name_the_key(data, key):

@@ -70,11 +70,15 @@ class GateResult:
     margin: float = 0.0
     test_examples: int = 0
     test_tokens: int = 0
+    towards_writer: dict[str, float] = field(default_factory=dict)  # the "nll+voice" check, when it ran
 
     def to_dict(self) -> dict[str, Any]:
-        return {"test_nll": {k: round(v, 5) for k, v in self.scores.items()}, "active_version": self.active_version,
-                "min_margin": self.margin, "test_examples": self.test_examples, "test_tokens": self.test_tokens,
-                "promoted": self.promote, "reason": self.reason}
+        out = {"test_nll": {k: round(v, 5) for k, v in self.scores.items()}, "active_version": self.active_version,
+               "min_margin": self.margin, "test_examples": self.test_examples, "test_tokens": self.test_tokens,
+               "promoted": self.promote, "reason": self.reason}
+        if self.towards_writer:
+            out["towards_writer"] = {k: round(v, 5) for k, v in self.towards_writer.items()}
+        return out
 
 
 def decide(candidate: float, reference: float, reference_label: str, margin: float) -> tuple[bool, str]:

@@ -134,7 +134,7 @@ class _Job:
         })
         self.progress({"event": "version", "version": version.number})
         try:
-            return self._train_and_gate(registry, version, ref, model, fitted, test)
+            return self._train_and_gate(registry, version, ref, model, fitted, test, dataset)
         except BaseException as exc:
             reason = _failure_reason(exc)
             if registry.get(version.number).manifest.get("status") == "training":
@@ -198,7 +198,7 @@ class _Job:
         return fitted, test
 
     def _train_and_gate(self, registry: Any, version: Any, ref: Any, model: Any, fitted: dict[str, Any],
-                        test: list[Any]) -> JobResult:
+                        test: list[Any], dataset: Any) -> JobResult:
         from voiced.trainer.gate import run_gate
         from voiced.trainer.training import train
 
@@ -224,6 +224,8 @@ class _Job:
         gate = run_gate(model, test, adapter_dir, active_dir=active.path if active else None,
                         active_version=active.number if active else None, margin=adapters.gate_min_margin,
                         batch_size=adapters.gate_batch_size)
+        if gate.promote and self.config.evaluation.gate_mode == "nll+voice":
+            gate = self._voice_gate(gate, dataset, gguf_path, active)
         self.durations["gate"] = round(time.monotonic() - started, 3)
         self.durations["total"] = round(time.monotonic() - self.started, 3)
         self.progress({"event": "gate", "promote": gate.promote, "reason": gate.reason, "scores": gate.scores})
@@ -243,6 +245,22 @@ class _Job:
             registry.activate(finished.number)
         return JobResult(self.voice.name, finished.number, "active" if gate.promote else "rejected", gate.reason,
                          gate.to_dict(), dict(self.durations), result.stopped)
+
+    def _voice_gate(self, gate: Any, dataset: Any, gguf_path: Path | None, active: Any) -> Any:
+        """The "nll+voice" mode: a candidate the NLL gate promotes must not sound less like the writer."""
+        from voiced.daemon.engine import Engine
+        from voiced.evaluation.run import held_out_passages, writer_profile
+        from voiced.evaluation.voice_gate import voice_regression
+
+        settings = self.config.evaluation
+        if gguf_path is None:
+            return dataclasses.replace(gate, promote=False,
+                                       reason=f"{gate.reason}; no GGUF LoRA to check the voice with")
+        with Engine(self.config) as engine:
+            passes, why, towards = voice_regression(
+                engine, self.voice.name, held_out_passages(dataset, settings.passages), writer_profile(dataset),
+                settings, gguf_path, active.gguf_path if active else None)
+        return dataclasses.replace(gate, promote=passes, reason=f"{gate.reason}; {why}", towards_writer=towards)
 
     @staticmethod
     def _as_peft(result: Any, ref: Any) -> Path:

@@ -36,9 +36,9 @@ SUPPORTED_EXTENSIONS = (
 )
 
 
-def _help(text: str, **kwargs: Any) -> Any:
-    """A dataclass field carrying its help string (shown by docs and ``--help``)."""
-    return field(metadata={"help": text}, **kwargs)
+def _help(text: str, choices: tuple[str, ...] = (), **kwargs: Any) -> Any:
+    """A dataclass field carrying its help string (shown by docs and ``--help``) and, for text, its allowed values."""
+    return field(metadata={"help": text, "choices": choices}, **kwargs)
 
 
 @dataclass
@@ -179,6 +179,11 @@ class EvalSettings:
                       default=1234)
     char_ngram_features: int = _help("Most frequent character 3-grams used by Cosine Delta.", default=2000)
     word_features: int = _help("Most frequent words used by Cosine Delta.", default=300)
+    gate_mode: str = _help(
+        "What the evaluation gate checks after training: \"nll\" (test NLL alone) or \"nll+voice\" "
+        "(also: the candidate's rewrites may not sound less like the writer than the reference's).",
+        default="nll", choices=("nll", "nll+voice"),
+    )
     voice_gate_tolerance: float = _help(
         "For the \"nll+voice\" gate check (voiced.evaluation.voice_gate): how far a candidate's mean "
         "towards-writer Cosine Delta may fall below the reference's before it is rejected.",
@@ -330,7 +335,8 @@ def _build(cls: type, table: Any, prefix: str, where: Path | None, **extra: Any)
         raise ConfigError(f"Invalid configuration: `{prefix}` must be a table.",
                           fix=f"Edit {where or 'the config file'}: write it as [{prefix}].")
     hints = get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    known = set(fields)
     kwargs: dict[str, Any] = dict(extra)
     for key, value in table.items():
         if key not in known or key in extra:
@@ -340,6 +346,13 @@ def _build(cls: type, table: Any, prefix: str, where: Path | None, **extra: Any)
                 fix=f"Edit {where or 'the config file'}: remove it, or use one of: {choices}.",
             )
         kwargs[key] = _check_value(value, hints[key], f"{prefix}.{key}", where)
+        choices = fields[key].metadata.get("choices") if key in fields else ()
+        if choices and kwargs[key] not in choices:
+            raise ConfigError(
+                f"Invalid configuration: `{prefix}.{key}` must be one of {', '.join(map(repr, choices))}, "
+                f"not {value!r}.",
+                fix=f"Edit {where or 'the config file'} and correct `{prefix}.{key}`.",
+            )
     return cls(**kwargs)
 
 
