@@ -103,8 +103,8 @@ def test_the_training_loop_batches_a_whole_dataset(tokenizer):
 
     from voiced.config import DatasetSettings
     from voiced.trainer.dataset import build_dataset
-    from voiced.trainer.peft_backend import epoch_batches, to_tensors
-    from voiced.trainer.tokenize import tokenize_dataset
+    from voiced.trainer.peft_backend import to_tensors
+    from voiced.trainer.tokenize import make_batches, tokenize_dataset
 
     dataset = build_dataset("v", austen_documents(9), SYSTEM, DatasetSettings(min_corpus_words=0))
     splits = tokenize_dataset(tokenizer, dataset, 256)
@@ -112,7 +112,7 @@ def test_the_training_loop_batches_a_whole_dataset(tokenizer):
     train, report = splits["train"]
     assert train and all(len(t) <= 256 for t in train)
     assert report.kept + report.dropped == len(dataset.examples["train"])
-    batches = epoch_batches(train, 4, seed=3)  # the PEFT loop's entry point uses make_batches
+    batches = make_batches(train, 4, bucketing=True, seed=3)  # as the PEFT loop calls it each epoch
     assert sum(len(b["input_ids"]) for b in batches) == len(train)
     tensors = to_tensors(batches[0], "cpu")
     assert tensors["input_ids"].shape == tensors["labels"].shape == tensors["attention_mask"].shape
