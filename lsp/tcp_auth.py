@@ -1,0 +1,35 @@
+"""The token a TCP client of `voiced lsp --port` must present, kept in a file only the user can read."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from voiced.paths import get_paths
+
+
+def token_file() -> Path:
+    return get_paths().state_dir / "lsp-tcp.json"
+
+
+def publish_token(port: int) -> str:
+    """Write a fresh token with the port (0600, in the private state directory) and return it."""
+    paths = get_paths()
+    paths.ensure_private(paths.state_dir)
+    token = secrets.token_urlsafe(32)
+    target = token_file()
+    tmp = target.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"host": "127.0.0.1", "port": port, "pid": os.getpid(), "token": token}, handle)
+    os.replace(tmp, target)
+    return token
+
+
+def token_matches(initialization_options: Any, expected: str) -> bool:
+    given = initialization_options.get("token") if isinstance(initialization_options, dict) else None
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
