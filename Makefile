@@ -28,9 +28,9 @@ demo: $(STAMP)
 	rm -rf $(DEMO_HOME)
 	VOICED_HOME=$(DEMO_HOME) bash examples/demo.sh
 
-# pytest, then every editor extension's own tests; fails if either fails.
+# Every editor extension's own tests, then pytest (last, so its summary closes the run); fails if any fails.
 test: $(STAMP)
-	status=0; $(BIN)/python -m pytest || status=$$?; $(MAKE) test-extensions || status=1; $(MAKE) test-vscode || status=1; exit $$status
+	status=0; $(MAKE) test-extensions || status=1; $(MAKE) test-vscode || status=1; $(BIN)/python -m pytest || status=$$?; exit $$status
 
 # Neovim's tests are pytest tests (tests/test_neovim.py); Obsidian's run in Node.
 test-extensions: $(STAMP)
