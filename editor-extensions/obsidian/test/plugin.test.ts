@@ -3,7 +3,7 @@
  * with the embedded model; only Obsidian is a stand-in (test/fakeObsidian.ts).
  */
 import { execFileSync } from "node:child_process";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -44,7 +44,7 @@ beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), "voiced-obsidian-"));
   notes = join(root, "vault");
   process.env.VOICED_HOME = join(root, "voiced-home");
-  execFileSync("mkdir", ["-p", notes]);
+  mkdirSync(notes);
   voiced("init", "--voice", "mine");
   voiced("add", notes);
   // Deterministic output (greedy, fixed seed); short continuations keep the test fast.
@@ -58,6 +58,7 @@ afterAll(async () => {
   } catch {
     // not running
   }
+  rmSync(root, { recursive: true, force: true });
 });
 
 beforeEach(() => {
