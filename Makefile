@@ -11,7 +11,7 @@ DEMO_HOME := $(CURDIR)/.voiced-demo
 # project's machines; an unpinned torch would pull a multi-GB CUDA build).
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 || [ "$$(uname -s)" = Darwin ]; then echo torch; else echo torch==2.13.0; fi)
 
-.PHONY: demo test test-extensions test-vscode install docs clean-demo
+.PHONY: demo test test-extensions test-vscode test-vscode-e2e install docs clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ demo: $(STAMP)
 
 # Every editor extension's own tests, then pytest (last, so its summary closes the run); fails if any fails.
 test: $(STAMP)
-	status=0; $(MAKE) test-extensions || status=1; $(MAKE) test-vscode || status=1; $(BIN)/python -m pytest || status=$$?; exit $$status
+	status=0; $(MAKE) test-extensions || status=1; $(MAKE) test-vscode || status=1; $(MAKE) test-vscode-e2e || status=1; $(BIN)/python -m pytest || status=$$?; exit $$status
 
 # Neovim's tests are pytest tests (tests/test_neovim.py); Obsidian's run in Node.
 test-extensions: $(STAMP)
@@ -39,6 +39,15 @@ test-extensions: $(STAMP)
 # VS Code: lint, type-check, unit tests and the bundle (npm run check); no VS Code needed.
 test-vscode:
 	cd editor-extensions/vscode && npm ci --no-audit --no-fund && npm run check
+
+# VS Code end to end: the packaged extension in code-server, headless Chromium right-clicks a paragraph
+# and rewrites it with the real voiced lsp, daemon and model. The first run installs code-server into
+# $(E2E_DIR) (apt packages as root, about 3 minutes); later runs take about a minute. Bounded by
+# timeout; e2e/run.sh stops code-server and the daemon however it ends.
+E2E_DIR ?= $(CURDIR)/.e2e/code-server
+test-vscode-e2e: $(STAMP)
+	cd editor-extensions/vscode && E2E_DIR=$(E2E_DIR) VOICED_EXECUTABLE=$(CURDIR)/$(BIN)/voiced \
+		timeout --kill-after=30 1800 bash e2e/run.sh
 
 docs: $(STAMP)
 	$(BIN)/cog -r docs/cli.md docs/corpus.md docs/daemon.md

@@ -11,20 +11,42 @@ const e2e = process.env.E2E_DIR ?? "/tmp/voiced-vscode-e2e";
 const { chromium } = createRequire(join(e2e, "package.json"))("playwright-core");
 const workspace = process.env.E2E_WORKSPACE;
 const voiced = process.env.VOICED_EXECUTABLE;
-const userData = join(e2e, "user-data");
+const userData = process.env.E2E_USER_DATA ?? join(e2e, "user-data");
 mkdirSync(join(userData, "User"), { recursive: true });
-writeFileSync(join(userData, "User", "settings.json"), JSON.stringify({ "voiced.path": voiced }));
+// A closed network: nothing may try to reach a gallery, an update server or telemetry.
+writeFileSync(join(userData, "User", "settings.json"), JSON.stringify({
+  "voiced.path": voiced,
+  "extensions.autoCheckUpdates": false,
+  "extensions.autoUpdate": false,
+  "update.mode": "none",
+  "telemetry.telemetryLevel": "off",
+  "workbench.enableExperiments": false,
+  "workbench.startupEditor": "none",
+}));
 const entry = join(e2e, "node_modules/code-server/out/node/entry.js");
-const port = 18000 + Math.floor(Math.random() * 1000);
-const server = spawn("node", [entry, "--auth", "none", "--bind-addr", `127.0.0.1:${port}`, "--extensions-dir", join(e2e, "extensions"),
-  "--user-data-dir", userData, "--disable-telemetry", "--disable-workspace-trust", workspace], { stdio: ["ignore", "pipe", "inherit"] });
-await new Promise((ready) => server.stdout.on("data", (d) => String(d).includes("HTTP server listening") && ready()));
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu",
-  "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+// Port 0: the system picks a free port; code-server prints the address it got.
+const server = spawn("node", [entry, "--auth", "none", "--bind-addr", "127.0.0.1:0", "--extensions-dir", join(e2e, "extensions"),
+  "--user-data-dir", userData, "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", workspace],
+  { stdio: ["ignore", "pipe", "inherit"] });
+const address = await new Promise((ready, fail) => {
+  let seen = "";
+  server.stdout.on("data", (d) => {
+    process.stdout.write(d);
+    seen += String(d);
+    const found = /HTTP server listening on (http:\/\/[0-9.]+:[0-9]+)/.exec(seen);
+    if (found) ready(found[1]);
+  });
+  server.on("exit", (code) => fail(new Error(`code-server exited (${code}) before it listened`)));
+  setTimeout(() => fail(new Error("code-server did not listen within 120 s")), 120000).unref();
+});
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", timeout: 60000, args: ["--headless", "--no-sandbox",
+  "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run", "--no-default-browser-check", "--no-pings",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-domain-reliability",
+  "--disable-breakpad", "--disable-features=Translate,MediaRouter,OptimizationHints,AutofillServerCommunication"] });
 let failed = true;
+const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(`http://127.0.0.1:${port}/?folder=${workspace}`);
+  await page.goto(`${address}/?folder=${workspace}`);
   await page.locator(".explorer-folders-view .monaco-list-row", { hasText: "draft.md" }).click({ timeout: 60000 });
   const paragraph = page.locator(".view-line", { hasText: "weather" });
   await paragraph.waitFor();
@@ -44,6 +66,9 @@ try {
   // Monaco renders spaces as no-break spaces; \s matches both.
   failed = !/#\sNotes/.test(after) || after === before;
   console.log(failed ? "0 passed, 1 failed" : "1 passed, 0 failed");
+} catch (error) {
+  await page.screenshot({ path: join(e2e, "failure.png") }).catch(() => undefined);
+  console.error(`${error}\nscreenshot: ${join(e2e, "failure.png")}\n0 passed, 1 failed`);
 } finally {
   await browser.close();
   server.kill();

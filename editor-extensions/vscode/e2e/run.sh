@@ -1,17 +1,37 @@
 #!/usr/bin/env bash
 # Packages the extension, installs it into code-server, sets up a throwaway voiced home with one
-# voice over a one-file workspace, runs the right-click test, stops the daemon it started.
+# voice over a one-file workspace and runs the right-click test. Bounded: the browser test gets
+# E2E_TIMEOUT seconds (default 600). On any exit (pass, failure, timeout, Ctrl-C) it kills the
+# test's process group (code-server, its extension host, voiced lsp), stops the daemon voiced lsp
+# started and removes the scratch folder.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 export E2E_DIR=${E2E_DIR:-/tmp/voiced-vscode-e2e}
 export VOICED_EXECUTABLE=${VOICED_EXECUTABLE:-$here/../../.venv/bin/voiced}
-[ -x "$E2E_DIR/node_modules/code-server/out/node/entry.js" ] || [ -f "$E2E_DIR/node_modules/code-server/out/node/entry.js" ] || bash "$here/e2e/setup-code-server.sh"
-(cd "$here" && npm run package)
+[ -x "$VOICED_EXECUTABLE" ] || { echo "no voiced at $VOICED_EXECUTABLE: run make install first" >&2; exit 1; }
+[ -f "$E2E_DIR/node_modules/code-server/out/node/entry.js" ] || bash "$here/e2e/setup-code-server.sh"
+cd "$here"
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npm run package
 node "$E2E_DIR/node_modules/code-server/out/node/entry.js" --extensions-dir "$E2E_DIR/extensions" --install-extension "$here/voiced-vscode.vsix" --force
 scratch=$(mktemp -d)
-export VOICED_HOME=$scratch/home E2E_WORKSPACE=$scratch/ws
+runner=
+cleanup() {
+  # timeout leads its own process group: everything the test started is in it.
+  if [ -n "$runner" ] && kill -TERM -- "-$runner" 2>/dev/null; then sleep 2; kill -KILL -- "-$runner" 2>/dev/null || true; fi
+  "$VOICED_EXECUTABLE" daemon stop >/dev/null 2>&1 || true
+  rm -rf "$scratch"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+export VOICED_HOME=$scratch/home E2E_WORKSPACE=$scratch/ws E2E_USER_DATA=$scratch/user-data
 mkdir -p "$E2E_WORKSPACE"
 printf '# Notes\n\nThe weather was bad and we stayed in all day and read books.\n' > "$E2E_WORKSPACE/draft.md"
 "$VOICED_EXECUTABLE" init && "$VOICED_EXECUTABLE" add "$E2E_WORKSPACE"
-trap '"$VOICED_EXECUTABLE" daemon stop || true; rm -rf "$scratch"' EXIT
-node "$here/e2e/rightclick.mjs"
+timeout --kill-after=10 "${E2E_TIMEOUT:-600}" node "$here/e2e/rightclick.mjs" &
+runner=$!
+status=0
+wait "$runner" || status=$?
+[ "$status" -ne 124 ] || echo "the right-click test took longer than ${E2E_TIMEOUT:-600} s (E2E_TIMEOUT); stopped it" >&2
+exit "$status"
