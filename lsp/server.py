@@ -24,6 +24,7 @@ from voiced.config import Config, ConfigError, EditorSettings, load_config
 from voiced.paths import get_paths
 from voiced.lsp.actions import CONTINUE, REWRITE, ActionData, build_actions, order_voices
 from voiced.lsp.rewriting import RewriteCancelled, prose_count, rewrite_markdown
+from voiced.lsp.summary import status_summary, with_versions
 from voiced.lsp.textops import DocumentView, Target, at_paragraph_end, target_for
 
 log = logging.getLogger("voiced.lsp")
@@ -245,13 +246,37 @@ async def _apply_command(ls: VoicedLanguageServer, args: tuple[Any, ...]) -> boo
 
 @server.command("voiced.status")
 async def status_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
+    """The daemon's status plus each voice's adapter versions (``adapters``).
+
+    ``{"quiet": true}``: only return it (a status bar's refresh); nothing is shown to the user,
+    failures included, which go to the log.
+    """
+    options = args[0] if args and isinstance(args[0], dict) else {}
+    quiet = options.get("quiet") is True
     try:
-        status = await asyncio.to_thread(lambda: ls.daemon().status())
+        status = await asyncio.to_thread(lambda: _status_with_versions(ls.daemon()))
     except (DaemonUnavailable, DaemonError) as exc:
-        ls.tell(str(exc))
+        if quiet:
+            log.warning("voiced.status: %s", exc)
+        else:
+            ls.tell(str(exc))
         return None
-    ls.tell(status_summary(status), types.MessageType.Info)
+    if not quiet:
+        ls.tell(status_summary(status), types.MessageType.Info)
     return status
+
+
+def _status_with_versions(daemon: DaemonClient) -> dict:
+    """Runs in a worker thread: ``/v1/status`` and each voice's ``/v1/adapters``."""
+    status = daemon.status()
+    listings: dict[str, dict | None] = {}
+    for voice in status.get("voices") or []:
+        try:
+            listings[voice] = daemon.adapters(voice)
+        except DaemonError as exc:  # no registry in this build, or a broken one: the status still counts
+            log.warning("adapter versions of %s: %s", voice, exc)
+            listings[voice] = None
+    return with_versions(status, listings)
 
 
 @server.command("voiced.train")
@@ -281,25 +306,28 @@ async def activate_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
     return listing
 
 
+@server.command("voiced.rollback")
+async def rollback_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
+    """Go back to the previously active adapter version ({voice}); the daemon swaps it in at once."""
+    options = args[0] if args and isinstance(args[0], dict) else {}
+    voice = options.get("voice") or (ls.client_settings.get("voice") or None)
+    if voice is None:
+        ls.tell("voiced.rollback needs {\"voice\": NAME}.")
+        return None
+    listing = await _daemon_call(ls, lambda daemon: daemon.rollback(voice))
+    if listing is not None:
+        active = listing.get("active")
+        ls.tell(f"{voice}: " + (f"adapter v{active} is active again" if active else "back to the base model"),
+                types.MessageType.Info)
+    return listing
+
+
 async def _daemon_call(ls: VoicedLanguageServer, call: Any) -> Any:
     try:
         return await asyncio.to_thread(lambda: call(ls.daemon()))
     except (DaemonUnavailable, DaemonError) as exc:
         ls.tell(str(exc))
         return None
-
-
-def status_summary(status: dict) -> str:
-    """One clause per voice: its active adapter version, or the base model."""
-    engine = status.get("engine") or {}
-    parts = []
-    for name in status.get("voices") or []:
-        version = (engine.get(name) or {}).get("adapter_version")
-        parts.append(f"{name}: adapter v{version}" if version else f"{name}: base model (no adapter trained yet)")
-    training = status.get("training")
-    if training and training.get("state") == "running":
-        parts.append(f"training {training.get('voice', '')} ({training.get('step', '?')}/{training.get('total_steps', '?')})")
-    return "; ".join(parts) or "daemon running, no voices configured"
 
 
 def _note_base_model(ls: VoicedLanguageServer, daemon: DaemonClient, voice: str) -> None:
