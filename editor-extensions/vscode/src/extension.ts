@@ -13,9 +13,11 @@ import {
 import { VoicedServer, pythonApi } from "./server";
 import { documentSelector, getSettings, needsRestart } from "./settings";
 import { VoicedStatus } from "./status";
-import { parseVersion, pickVoice, ServerStatus } from "./summary";
+import { parseVersion, pickVoice, ServerStatus, statusRequest, versionPicks } from "./summary";
 
 const REWRITE_KIND = "refactor.rewrite";
+/** How often the status item asks the server (quietly) for the active adapter and training progress. */
+const REFRESH_MS = 60_000;
 
 let server: VoicedServer | undefined;
 
@@ -27,6 +29,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(output, status, voiced);
 
   voiced.onDidStart(() => void refreshStatus(voiced, status), undefined, context.subscriptions);
+  const timer = setInterval(() => void refreshStatus(voiced, status), REFRESH_MS);
+  context.subscriptions.push({ dispose: () => clearInterval(timer) });
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (needsRestart(event)) {
@@ -35,7 +39,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.commands.registerCommand("voiced.rewriteSelection", () => applyAction(voiced, "Rewrite in my voice")),
     vscode.commands.registerCommand("voiced.continueHere", () => applyAction(voiced, "Continue in my voice")),
-    vscode.commands.registerCommand("voiced.showStatus", () => refreshStatus(voiced, status)),
+    vscode.commands.registerCommand("voiced.showStatus", () => refreshStatus(voiced, status, false)),
     vscode.commands.registerCommand("voiced.trainNow", () => adapterCommand(voiced, status, "voiced.train", false)),
     vscode.commands.registerCommand("voiced.activateAdapter", () =>
       adapterCommand(voiced, status, "voiced.activate", true),
@@ -113,17 +117,18 @@ async function executeServerCommand(client: LanguageClient, command: string, arg
   );
 }
 
-async function fetchStatus(client: LanguageClient): Promise<ServerStatus | null> {
-  return (await client.sendRequest(ExecuteCommandRequest.type, { command: "voiced.status", arguments: [] })) as ServerStatus | null;
+/** voiced.status; quiet (the default) only returns it, loud also shows the server's summary to the user. */
+async function fetchStatus(client: LanguageClient, quiet = true): Promise<ServerStatus | null> {
+  return (await client.sendRequest(ExecuteCommandRequest.type, statusRequest(quiet))) as ServerStatus | null;
 }
 
-async function refreshStatus(voiced: VoicedServer, status: VoicedStatus): Promise<void> {
+async function refreshStatus(voiced: VoicedServer, status: VoicedStatus, quiet = true): Promise<void> {
   const client = voiced.client;
   if (!client?.isRunning()) {
     return;
   }
   try {
-    status.show(await fetchStatus(client), getSettings().voice);
+    status.show(await fetchStatus(client, quiet), getSettings().voice);
   } catch (error) {
     status.problem("voiced: status failed", String(error));
   }
@@ -136,6 +141,28 @@ async function chooseVoice(client: LanguageClient): Promise<string | undefined> 
     return pickVoice(current ?? {}, getSettings().voice) ?? (getSettings().voice || undefined);
   }
   return vscode.window.showQuickPick(voices, { placeHolder: "Which voice?" });
+}
+
+/** A pick list of the voice's versions from voiced.status; typed in when the server does not list them. */
+async function chooseVersion(client: LanguageClient, voice: string): Promise<number | undefined> {
+  const picks = versionPicks(await fetchStatus(client), voice);
+  if (picks === undefined) {
+    const typed = await vscode.window.showInputBox({
+      prompt: `Adapter version to activate for ${voice}`,
+      validateInput: (value) => (typeof parseVersion(value) === "string" ? (parseVersion(value) as string) : undefined),
+    });
+    return typed === undefined ? undefined : (parseVersion(typed) as number);
+  }
+  if (picks.length === 0) {
+    void vscode.window.showInformationMessage(`${voice} has no adapter version to activate yet: run "voiced: Train now" first.`);
+    return undefined;
+  }
+  const chosen = await vscode.window.showQuickPick(picks, {
+    placeHolder: `Adapter version to activate for ${voice}`,
+    matchOnDescription: true,
+    matchOnDetail: true,
+  });
+  return chosen?.version;
 }
 
 /** voiced.train {voice}, voiced.activate {voice, version}, voiced.rollback {voice}: run by the server. */
@@ -151,14 +178,11 @@ async function adapterCommand(voiced: VoicedServer, status: VoicedStatus, comman
   }
   const argument: { voice: string; version?: number } = { voice };
   if (askVersion) {
-    const typed = await vscode.window.showInputBox({
-      prompt: `Adapter version to activate for ${voice}`,
-      validateInput: (value) => (typeof parseVersion(value) === "string" ? (parseVersion(value) as string) : undefined),
-    });
-    if (typed === undefined) {
+    const version = await chooseVersion(client, voice);
+    if (version === undefined) {
       return;
     }
-    argument.version = parseVersion(typed) as number;
+    argument.version = version;
   }
   try {
     await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [argument] });
