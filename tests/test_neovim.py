@@ -62,7 +62,7 @@ file:close()
 vim.cmd('qall!')
 """
 
-# :VoicedTrain (not offered by this server), :VoicedStatus (the server's
+# :VoicedTrain (the server starts training), :VoicedStatus (the server's
 # summary, shown through window/showMessage) and the right-click entries.
 COMMANDS = """
 local messages = {}
