@@ -154,8 +154,11 @@ class MlxBackend:
                 if early.should_stop:
                     raise _Stop(stopping.EARLY_STOPPING)
 
+        # `training.batching` does not apply here: mlx-lm's iterate_batches sorts the examples by length and
+        # pads each batch itself, which is bucketing; the start event says so.
         progress({"event": "start", "backend": "mlx", "total_steps": total, "epochs": settings.epochs,
                   "examples": len(train_set), "valid_examples": len(valid_set), "batch_size": settings.batch_size,
+                  "batching": "mlx-lm (length-sorted; training.batching is ignored)",
                   "learning_rate": lr, "device": "mlx", "dtype": "model"})
         longest = max(len(tokens) for tokens, _ in train_set.items)
         args = TrainingArgs(batch_size=settings.batch_size, iters=total, val_batches=-1, steps_per_report=1,

@@ -19,7 +19,7 @@ from voiced.trainer import stopping
 from voiced.trainer.backends import Progress, ShouldStop
 from voiced.trainer.checkpoint import discard_partial, save_best
 from voiced.trainer.results import TrainingError, TrainResult
-from voiced.trainer.tokenize import IGNORE_INDEX, make_batches, pad_batch
+from voiced.trainer.tokenize import IGNORE_INDEX, epoch_batches, model_inputs, pad_batch, real_tokens, rows_per_epoch
 from voiced.trainer.schedule import lr_factor, resolve_learning_rate, steps_per_epoch, total_steps, warmup_steps
 
 
@@ -78,12 +78,37 @@ def _field(example: Any, name: str) -> list[int]:
 
 
 def to_tensors(batch: Any, device: str) -> dict[str, Any]:
-    """A batch (dict or object with input_ids, labels, attention_mask) as long tensors on ``device``."""
+    """A batch's model inputs as long tensors on ``device``: input_ids, labels and attention_mask, or for a
+    packed batch input_ids, labels and position_ids (see :func:`voiced.trainer.tokenize.model_inputs`)."""
     import torch
 
-    return {name: torch.as_tensor(batch[name] if isinstance(batch, dict) else getattr(batch, name),
-                                  dtype=torch.long).to(device)
-            for name in ("input_ids", "labels", "attention_mask")}
+    if not isinstance(batch, dict):
+        batch = {name: getattr(batch, name) for name in ("input_ids", "labels", "attention_mask", "position_ids")
+                 if hasattr(batch, name)}
+    return {name: torch.as_tensor(value, dtype=torch.long).to(device) if isinstance(value, list) else value
+            for name, value in model_inputs(batch).items()}
+
+
+def keeps_packed_examples_apart(model: Any) -> bool:
+    """Whether the model keeps packed examples apart: two short sequences packed into one row (positions
+    restarting, no attention mask) give the second the same logits as running it alone. transformers'
+    own architectures do (masking_utils reads the positions); a model whose forward ignores them would
+    let examples attend to each other, so packing falls back to bucketing for it."""
+    import torch
+
+    device = next(model.parameters()).device
+    first, second = [11, 12, 13, 14, 15, 16], [21, 22, 23, 24]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits[0].float()
+            packed = model(input_ids=torch.tensor([first + second], device=device), use_cache=False,
+                           position_ids=torch.tensor([list(range(6)) + list(range(4))], device=device)
+                           ).logits[0, len(first):].float()
+    finally:
+        model.train(was_training)
+    return float((alone - packed).abs().max()) <= 0.02 * max(1.0, float(alone.abs().max()))
 
 
 def out_of_memory_types() -> tuple[type[BaseException], ...]:
@@ -158,8 +183,12 @@ class _Run:
         self.model, self.train_set, self.valid_set = model, train_set, valid_set
         self.settings, self.out_dir, self.progress, self.should_stop = settings, out_dir, progress, should_stop
         self.device, self.dtype = device, dtype
-        self.total = total_steps(len(train_set), settings)
-        self.per_epoch = steps_per_epoch(len(train_set), settings.batch_size)
+        self.batching, self.batching_note = settings.batching, ""
+        if self.batching == "pack" and not keeps_packed_examples_apart(model):
+            self.batching, self.batching_note = "bucket", "this model cannot keep packed examples apart"
+        rows = rows_per_epoch(train_set, self.batching)
+        self.total = total_steps(rows, settings)
+        self.per_epoch = steps_per_epoch(rows, settings.batch_size)
         self.lr = resolve_learning_rate(settings, model.config.hidden_size)
         self.warmup = warmup_steps(self.total, settings.warmup_fraction)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -182,7 +211,9 @@ class _Run:
         budget = stopping.TimeBudget(self.settings.max_minutes)
         self.progress({"event": "start", "backend": "peft", "total_steps": self.total, "epochs": self.settings.epochs,
                        "examples": len(self.train_set), "valid_examples": len(self.valid_set),
-                       "batch_size": self.settings.batch_size, "learning_rate": self.lr, "device": self.device,
+                       "batch_size": self.settings.batch_size, "batching": self.batching,
+                       **({"batching_note": self.batching_note} if self.batching_note else {}),
+                       "learning_rate": self.lr, "device": self.device,
                        "dtype": str(self.dtype).removeprefix("torch.")})
         self.model.train()
         try:
@@ -215,8 +246,8 @@ class _Run:
 
         epoch = 0
         while self.step < self.total:
-            for batch in make_batches(self.train_set, self.settings.batch_size, bucketing=True,
-                                      seed=self.settings.seed + epoch):
+            for batch in epoch_batches(self.train_set, self.settings.batch_size, self.batching,
+                                       seed=self.settings.seed + epoch):
                 if self.should_stop():
                     return stopping.CANCELLED
                 if budget.exhausted:
@@ -234,7 +265,7 @@ class _Run:
                 loss_value = float(loss.detach())
                 self.train_seconds += time.perf_counter() - started
                 self.step += 1
-                self.tokens += int(tensors["attention_mask"].sum())
+                self.tokens += real_tokens(batch)
                 self.losses.append(loss_value)
                 self._report_step(loss_value, lr, epoch, budget)
                 if self.valid_set and (self.step % self.settings.eval_every == 0 or self.step == self.total):

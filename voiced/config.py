@@ -141,7 +141,15 @@ class TrainingSettings:
         default=1e-3,
     )
     warmup_fraction: float = _help("Share of the steps spent warming the learning rate up from 0; then it decays linearly to 0.", default=0.05)
-    batch_size: int = _help("Examples per optimiser step.", default=4)
+    batch_size: int = _help("Rows per optimiser step: examples, or with batching \"pack\" packed rows.", default=4)
+    batching: str = _help(
+        "How the PEFT backend fills a step: \"bucket\" (examples of similar length share a batch; as fast as "
+        "\"pack\" on CPU in bench/bench_train.py, with the same examples per step), \"pack\" (several examples "
+        "share a row up to the longest example's length, each attending only to itself: almost no padding, and an "
+        "epoch takes fewer, fuller steps) or \"pad\" (shuffled, padded to the longest; the baseline). "
+        "The MLX backend ignores it: mlx-lm sorts by length itself.",
+        default="bucket", choices=("pack", "bucket", "pad"),
+    )
     epochs: int = _help("Passes over the training examples.", default=3)
     weight_decay: float = _help("AdamW weight decay on the LoRA weights.", default=0.0)
     max_grad_norm: float = _help("Gradients are clipped to this norm; 0 disables clipping.", default=1.0)
