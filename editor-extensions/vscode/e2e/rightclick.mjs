@@ -59,7 +59,7 @@ try {
     await page.waitForTimeout(1000);
   }
   await rewrite.click();
-  await page.waitForFunction((b) => document.querySelector(".view-lines")?.innerText !== b, before, { timeout: 120000 });
+  await page.waitForFunction((b) => document.querySelector(".view-lines")?.innerText !== b, before, { timeout: 300000 });
   const after = await page.locator(".view-lines").innerText();
   await page.screenshot({ path: join(e2e, "after-rewrite.png") });
   console.log(`before: ${JSON.stringify(before)}\nafter:  ${JSON.stringify(after)}`);

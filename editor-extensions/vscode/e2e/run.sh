@@ -17,8 +17,12 @@ node "$E2E_DIR/node_modules/code-server/out/node/entry.js" --extensions-dir "$E2
 scratch=$(mktemp -d)
 runner=
 cleanup() {
+  local code=$?
   # timeout leads its own process group: everything the test started is in it.
   if [ -n "$runner" ] && kill -TERM -- "-$runner" 2>/dev/null; then sleep 2; kill -KILL -- "-$runner" 2>/dev/null || true; fi
+  if [ "$code" -ne 0 ]; then  # what the server and the daemon said, before the scratch folder goes
+    for log in "$scratch"/home/state/logs/*.log; do [ -f "$log" ] && { echo "--- tail of $log" >&2; tail -n 40 "$log" >&2; }; done
+  fi
   "$VOICED_EXECUTABLE" daemon stop >/dev/null 2>&1 || true
   rm -rf "$scratch"
 }
