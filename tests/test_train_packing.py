@@ -41,7 +41,7 @@ def test_pack_plan_is_deterministic_and_never_splits_or_overflows():
     lower_bound = -(-sum(lengths) // 128)
     assert len(plan) <= lower_bound * 1.05 + 1  # nearly full rows
     assert pack_plan([128, 1], 128) == [[0], [1]]
-    assert pack_plan([], 10) == []
+    assert pack_plan([], 10) == [] and make_packed_batches([], 4, seed=1) == []
     with pytest.raises(ValueError, match="more than the packing budget"):
         pack_plan([5, 129], 128)
 

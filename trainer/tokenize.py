@@ -242,6 +242,8 @@ def make_packed_batches(tokenized: Sequence[Any], batch_size: int, *, seed: int,
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     lengths = [len(_get(ex, "input_ids")) for ex in tokenized]
+    if not lengths:
+        return []
     plan = pack_plan(lengths, budget or max(lengths))
     filled = [sum(lengths[i] for i in row) for row in plan]
     return [pack_batch([[tokenized[i] for i in plan[r]] for r in group], pad_id)
@@ -254,9 +256,6 @@ def packed_rows(tokenized: Sequence[Any], budget: int | None = None) -> int:
     return len(pack_plan(lengths, budget or max(lengths))) if lengths else 0
 
 
-BATCHING = ("pack", "bucket", "pad")
-
-
 def epoch_batches(tokenized: Sequence[Any], batch_size: int, batching: str, *, seed: int,
                   pad_id: int | None = None) -> list[dict[str, list[list[int]]]]:
     """One epoch of batches in the configured shape: "pack", "bucket" or "pad"."""
@@ -264,7 +263,7 @@ def epoch_batches(tokenized: Sequence[Any], batch_size: int, batching: str, *, s
         return make_packed_batches(tokenized, batch_size, seed=seed, pad_id=pad_id)
     if batching in ("bucket", "pad"):
         return make_batches(tokenized, batch_size, bucketing=batching == "bucket", seed=seed, pad_id=pad_id)
-    raise ValueError(f"unknown batching {batching!r}; use one of {', '.join(BATCHING)}")
+    raise ValueError(f"unknown batching {batching!r}; use pack, bucket or pad")
 
 
 def rows_per_epoch(tokenized: Sequence[Any], batching: str) -> int:
