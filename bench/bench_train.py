@@ -4,14 +4,23 @@
    PyTorch + PEFT loop (forward, backward, optimizer step, nothing else) on the
    same model, batch and sequence length, run alternately in this process
    (target: trainer >= 0.95 of the bare loop).
-2. Bucketing: effective (non-padding) tokens/s on variable-length Austen passages
-   (up to 256 tokens, batch 4) with length-bucketed batches vs naive padded
-   batches (target: >= 1.5x).
-3. The nightly workload: 650 Austen passages, 3 epochs, batch 4 x 256 tokens,
-   estimated from the bucketed steps timed in (2) (a full run takes hours on
-   two shared cores; the output says it is an estimate).
+2. Batching: effective (non-padding) tokens/s with naive padded batches (shuffled,
+   padded to the longest in each batch), length-bucketed batches and packed rows
+   (``training.batching`` = pad / bucket / pack; target: >= 1.5x over naive), on
+   two data sets, up to 256 tokens, batch 4: (a) Emma paragraphs behind a short
+   prompt; (b) the real workload, examples from voiced's own dataset builder
+   (paragraph / section / document shapes, roughened rewrite prompts and
+   continuations) over Emma, fitted by the trainer's tokenizer. The three
+   modes' steps are timed in turn, so a change in machine load hits all three;
+   the epoch figure is the median padded tokens/s of the timed steps times the
+   epoch's padding efficiency, so it does not hang on which few batches were timed.
+   On a shared machine, ``--threads 1`` gives the steadier figures.
+3. The nightly workload: 650 Emma passages, 3 epochs, batch 4 x 256 tokens, with
+   the default batching. By default an ESTIMATE from the steps timed in (2a);
+   ``--nightly-full`` runs it through the real trainer and prints the measured
+   wall time (about 20 minutes on two idle cores: run it in a quiet window).
 
-    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 2]
+    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 2] [--nightly-full]
 
 The first step of every timed run is a warm-up and is not counted.
 """
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections import Counter
 import math
 import statistics
 import sys
@@ -30,13 +40,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.train_support import austen_paragraphs, load_embedded  # noqa: E402
+from tests.train_support import AUSTEN, austen_paragraphs, load_embedded  # noqa: E402
 from voiced.config import TrainingSettings  # noqa: E402
 from voiced.prompts import rewrite_messages  # noqa: E402
-from voiced.trainer.tokenize import make_batches, padding_efficiency  # noqa: E402
+from voiced.trainer.tokenize import epoch_batches, padding_efficiency, real_tokens, rows_per_epoch  # noqa: E402
 
 TARGET_OVERHEAD = 0.95
-TARGET_BUCKETING = 1.5
+TARGET_BATCHING = 1.5
+MODES = ("pad", "bucket", "pack")
 NIGHTLY_PASSAGES, NIGHTLY_EPOCHS, NIGHTLY_BATCH, NIGHTLY_TOKENS = 650, 3, 4, 256
 
 
@@ -72,6 +83,49 @@ def austen_examples(tokenizer, count: int, max_tokens: int) -> list[dict]:
     return out
 
 
+@dataclasses.dataclass(frozen=True)
+class _Passage:
+    section: tuple[str, ...]
+    order: int
+    text: str
+    words: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Document:
+    path: str
+    passages: list[_Passage]
+
+
+def built_examples(tokenizer, count: int, max_tokens: int, novel: str = "emma") -> tuple[list, dict]:
+    """The real workload: Emma as a writer's folder (short notes of two or three paragraphs, longer
+    documents of two sections), through voiced's dataset builder and the trainer's tokenizer; the
+    first ``count`` fitted training examples, and the builder's shape/task counts."""
+    from voiced.config import DEFAULT_SYSTEM_PROMPT, DatasetSettings
+    from voiced.trainer.dataset import build_dataset
+    from voiced.trainer.tokenize import tokenize_examples
+
+    text = (AUSTEN / f"{novel}.txt").read_text(encoding="utf-8")
+    paragraphs = [" ".join(block.split()) for block in text.split("\n\n")]
+    paragraphs = [p for p in paragraphs if len(p.split()) >= 6]
+    docs, at, sizes = [], 0, (2, 8, 3, 12)  # notes and chapters alternate
+    while at < len(paragraphs):
+        size = sizes[len(docs) % len(sizes)]
+        part = paragraphs[at:at + size]
+        section = [("Note",) if size < 5 else ("Chapter", "I" if i < size // 2 else "II") for i in range(len(part))]
+        docs.append(_Document(f"{novel}/doc-{len(docs):04d}.md",
+                              [_Passage(section[i], i, t, len(t.split())) for i, t in enumerate(part)]))
+        at += size
+    dataset = build_dataset("bench", docs, DEFAULT_SYSTEM_PROMPT, DatasetSettings(max_example_tokens=max_tokens),
+                            count_tokens=lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]))
+    tokenized, _report = tokenize_examples(tokenizer, dataset.examples["train"], max_tokens)
+    kept = tokenized[:count]
+    by_id = {ex.id: ex for ex in dataset.examples["train"]}
+    shapes = dict(Counter(by_id[t.example_id].shape for t in kept))
+    tasks = dict(Counter(by_id[t.example_id].task for t in kept))
+    return kept, {"shapes": shapes, "tasks": tasks}
+
+
 def trainer_rate(model, examples, threads: int, steps: int) -> float:
     """Tokens/s of the real trainer between its first and last step events."""
     from voiced.trainer.training import train
@@ -88,7 +142,7 @@ def trainer_rate(model, examples, threads: int, steps: int) -> float:
     return tokens / (stamps[-1] - stamps[0])
 
 
-def bare_step_times(model, batches, threads: int) -> list[tuple[float, int]]:
+def bare_step_times(model, batches, threads: int) -> list[tuple[float, int, int]]:
     """(seconds, non-pad tokens) per batch of a hand-written PEFT loop, first batch excluded."""
     import torch
     from peft import get_peft_model
@@ -102,19 +156,56 @@ def bare_step_times(model, batches, threads: int) -> list[tuple[float, int]]:
         peft_model.train()
         out = []
         for batch in batches:
-            tensors = {k: torch.as_tensor(batch[k]) for k in ("input_ids", "labels", "attention_mask")}
-            started = time.perf_counter()
-            peft_model(**tensors).loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            out.append((time.perf_counter() - started, int(tensors["attention_mask"].sum())))
+            out.append(_bare_step(peft_model, optimizer, batch))
         return out[1:]
     finally:
         peft_model.unload()
 
 
-def rate(samples: list[tuple[float, int]]) -> float:
-    return sum(tokens for _, tokens in samples) / sum(seconds for seconds, _ in samples)
+def _bare_step(peft_model, optimizer, batch) -> tuple[float, int, int]:
+    """(seconds, non-pad tokens, tokens with padding) of one forward, backward and optimizer step."""
+    from voiced.trainer.peft_backend import to_tensors
+
+    tensors = to_tensors(batch, "cpu")
+    started = time.perf_counter()
+    peft_model(**tensors).loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return time.perf_counter() - started, real_tokens(batch), sum(len(row) for row in batch["input_ids"])
+
+
+def interleaved_samples(model, batches_by_mode: dict[str, list], threads: int) -> dict[str, list[tuple[float, int, int]]]:
+    """Per mode, (seconds, non-pad tokens, tokens with padding) of each batch after the first, the modes' steps taken in turn
+    on one PEFT model, so a change in load hits every mode alike."""
+    import torch
+    from peft import get_peft_model
+
+    from voiced.trainer.peft_backend import lora_config
+
+    torch.set_num_threads(threads or torch.get_num_threads())
+    peft_model = get_peft_model(model, lora_config(settings(threads)))
+    try:
+        optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3)
+        peft_model.train()
+        out: dict[str, list[tuple[float, int, int]]] = {mode: [] for mode in batches_by_mode}
+        for i in range(min(len(b) for b in batches_by_mode.values())):
+            for mode, batches in batches_by_mode.items():
+                out[mode].append(_bare_step(peft_model, optimizer, batches[i]))
+        return {mode: samples[1:] for mode, samples in out.items()}
+    finally:
+        peft_model.unload()
+
+
+def rate(samples: list[tuple[float, int, int]]) -> float:
+    """Non-pad tokens/s over the samples."""
+    return sum(tokens for _, tokens, _ in samples) / sum(seconds for seconds, _, _ in samples)
+
+
+def epoch_rate(samples: list[tuple[float, int, int]], efficiency: float) -> float:
+    """Effective tokens/s over a whole epoch: the median of the timed steps' own rates of padded tokens/s
+    (one step slowed by another process's burst does not move it) times the epoch's padding efficiency
+    (so which few batches were timed does not matter)."""
+    return statistics.median(cells / seconds for seconds, _, cells in samples) * efficiency
 
 
 def main() -> None:
@@ -123,6 +214,8 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=128, help="sequence length for the overhead comparison")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per available core)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating trainer/bare rounds")
+    parser.add_argument("--nightly-full", action="store_true",
+                        help="part 3: run the full 650-passage x 3-epoch training instead of estimating (~20 min)")
     args = parser.parse_args()
 
     import torch
@@ -148,30 +241,72 @@ def main() -> None:
     print(f"   voiced trainer : {', '.join(f'{r:.1f}' for r in trainer_rates)} tokens/s")
     print(f"   ratio (medians): {ratio:.3f}  (target >= {TARGET_OVERHEAD}) {'OK' if ratio >= TARGET_OVERHEAD else 'BELOW'}")
 
-    # 2. bucketing vs naive padding on real variable-length passages
-    examples = austen_examples(tokenizer, NIGHTLY_PASSAGES, NIGHTLY_TOKENS)
-    bucketed = make_batches(examples, NIGHTLY_BATCH, bucketing=True, seed=1)
-    naive = make_batches(examples, NIGHTLY_BATCH, bucketing=False, seed=1)
-    print(f"\n2. bucketing ({len(examples)} Emma paragraphs, batch {NIGHTLY_BATCH}, <= {NIGHTLY_TOKENS} tokens, "
-          f"{args.steps} timed batches each)")
-    print(f"   padding efficiency over the epoch: bucketed {padding_efficiency(bucketed):.2f}, "
-          f"naive {padding_efficiency(naive):.2f} (predicted gain {padding_efficiency(bucketed) / padding_efficiency(naive):.2f}x)")
-    bucket_samples = bare_step_times(model, bucketed[:args.steps + 1], threads)
-    naive_samples = bare_step_times(model, naive[:args.steps + 1], threads)
-    gain = rate(bucket_samples) / rate(naive_samples)
-    print(f"   effective tokens/s: bucketed {rate(bucket_samples):.1f}, naive {rate(naive_samples):.1f}; "
-          f"gain {gain:.2f}x (target >= {TARGET_BUCKETING}) {'OK' if gain >= TARGET_BUCKETING else 'BELOW'}")
-    print("   (timed batches are the first of each epoch order; the epoch-wide padding figure is the steadier one)")
+    # 2. naive padding, bucketing and packing on real variable-length examples
+    emma = austen_examples(tokenizer, NIGHTLY_PASSAGES, NIGHTLY_TOKENS)
+    built, mix = built_examples(tokenizer, NIGHTLY_PASSAGES, NIGHTLY_TOKENS)
+    print(f"\n2. batching: naive padded vs bucketed vs packed (batch {NIGHTLY_BATCH}, <= {NIGHTLY_TOKENS} tokens, "
+          f"{args.steps} timed steps per mode spread over the epoch, taken in turn; effective tokens/s over the epoch "
+          "= median padded tokens/s of the steps x the epoch's padding efficiency)")
+    rates = {}
+    for label, examples, note in (
+            ("a", emma, f"{len(emma)} Emma paragraphs behind a short rewrite prompt"),
+            ("b", built, f"{len(built)} dataset-builder examples from Emma, shapes {mix['shapes']}, tasks {mix['tasks']}")):
+        rates[label] = batching_report(model, examples, label, note, args.steps, threads)
 
-    # 3. the nightly workload, estimated
-    steps = math.ceil(len(examples) / NIGHTLY_BATCH) * NIGHTLY_EPOCHS
-    tokens = sum(len(e["input_ids"]) for e in examples) * NIGHTLY_EPOCHS
-    bucketed_rate = rate(bucket_samples)
-    print(f"\n3. nightly workload: {len(examples)} passages x {NIGHTLY_EPOCHS} epochs = {steps} steps, "
-          f"{tokens} real tokens")
-    print(f"   ESTIMATE from the {len(bucket_samples)} bucketed steps timed in (2), not a full run: "
-          f"{tokens / bucketed_rate / 60:.1f} minutes at {bucketed_rate:.1f} tokens/s "
-          "(design.md reference: about 230 tokens/s on an idle 2-core machine)")
+    # 3. the nightly workload
+    default = TrainingSettings().batching
+    steps = math.ceil(rows_per_epoch(emma, default) / NIGHTLY_BATCH) * NIGHTLY_EPOCHS
+    tokens = sum(len(e["input_ids"]) for e in emma) * NIGHTLY_EPOCHS
+    print(f"\n3. nightly workload: {len(emma)} passages x {NIGHTLY_EPOCHS} epochs, batch {NIGHTLY_BATCH}, "
+          f"batching {default!r}: {steps} steps, {tokens} real tokens")
+    if args.nightly_full:
+        seconds, measured = nightly_run(model, emma, threads)
+        print(f"   MEASURED, full run through the trainer: {seconds / 60:.1f} minutes wall time, "
+              f"{measured:.1f} tokens/s (design.md reference: about 230 tokens/s on an idle 2-core machine)")
+    else:
+        estimate = rates["a"][default]
+        print(f"   ESTIMATE from the {default} steps timed in (2a), not a full run (--nightly-full runs it): "
+              f"{tokens / estimate / 60:.1f} minutes at {estimate:.1f} tokens/s "
+              "(design.md reference: about 230 tokens/s on an idle 2-core machine)")
+
+
+def batching_report(model, examples, label: str, note: str, steps: int, threads: int) -> dict[str, float]:
+    """Print padding efficiency (epoch and timed steps) and effective tokens/s of each mode; return the rates."""
+    epochs = {mode: epoch_batches(examples, NIGHTLY_BATCH, mode, seed=1) for mode in MODES}
+    timed = {mode: spread(batches, steps + 1) for mode, batches in epochs.items()}
+    samples = interleaved_samples(model, timed, threads)
+    rates = {mode: epoch_rate(samples[mode], padding_efficiency(epochs[mode])) for mode in MODES}
+    print(f"   ({label}) {note}")
+    for mode in MODES:
+        gain = rates[mode] / rates["pad"]
+        verdict = (f" (no padding at all would give at most {1 / padding_efficiency(epochs[mode]):.2f}x)" if mode == "pad"
+                   else f" (target >= {TARGET_BATCHING}) {'OK' if gain >= TARGET_BATCHING else 'BELOW'}")
+        print(f"       {mode:6} {len(epochs[mode]):4} steps/epoch, padding efficiency {padding_efficiency(epochs[mode]):.2f}: "
+              f"{rates[mode]:6.1f} effective tokens/s over the epoch ({rate(samples[mode]):6.1f} in the timed steps), "
+              f"{gain:.2f}x naive{verdict}")
+    return rates
+
+
+def spread(batches: list, count: int) -> list:
+    """``count`` batches spread evenly over the epoch (the first is the warm-up), so the timed steps
+    look like the whole epoch rather than its start."""
+    if count >= len(batches):
+        return list(batches)
+    return [batches[round(i * (len(batches) - 1) / (count - 1))] for i in range(count)] if count > 1 else batches[:1]
+
+
+def nightly_run(model, examples, threads: int) -> tuple[float, float]:
+    """(wall seconds, tokens/s) of the full nightly run through ``voiced.trainer.training.train``."""
+    from voiced.trainer.training import train
+
+    ends: list[dict] = []
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        train(model, examples, [], settings(threads, epochs=NIGHTLY_EPOCHS, batch_size=NIGHTLY_BATCH,
+                                            batching=TrainingSettings().batching),
+              Path(out), progress=lambda event: ends.append(event) if event["event"] == "end" else None)
+        seconds = time.perf_counter() - started
+    return seconds, float(ends[-1]["tokens_per_second"])
 
 
 if __name__ == "__main__":
