@@ -5,13 +5,24 @@ temporary VOICED_HOME) and measures:
 
 * rewrite throughput of a 120-word paragraph streamed through the API, beside
   raw llama-cpp-python on the same GGUF and adapter with the same chat messages
-  (target: API >= 0.95 of raw decoding speed);
+  (target: API >= 0.95 of raw decoding speed). The reference is opened with the
+  daemon's own settings (n_ctx, n_threads) and samples with the daemon's
+  (temperature 0, seed 1, the config's top_p, top_k and repeat_penalty), so
+  both decode the same tokens; API and raw rounds alternate while the daemon
+  runs, so a busy machine slows both alike. Speed is output tokens (the joined
+  text re-tokenised, the same count on both sides) per second after the first
+  piece: the API may send several tokens in one piece;
 * time to the first piece; p50/p95 latency of the whole rewrite;
 * throughput with 4 concurrent clients (one worker per model, so requests queue);
 * the daemon's resident memory with the model loaded (target: under 400 MB);
 * `voiced daemon start` until /v1/status answers, and the /v1/status round trip.
 
-    .venv/bin/python bench/bench_daemon.py [--rounds 8] [--clients 4]
+    .venv/bin/python bench/bench_daemon.py [--rounds 8] [--clients 4] [--threads N]
+
+``--threads`` sets inference.n_threads for the daemon and the reference alike
+(0, the default: one per core). On a machine shared with other work, use
+fewer threads than free cores: llama.cpp's threads wait on each other, and
+one that is descheduled stalls every token.
 """
 
 from __future__ import annotations
@@ -43,21 +54,23 @@ def paragraph_of(words: int) -> str:
     raise SystemExit(f"no paragraph of about {words} words")
 
 
-def timed(pieces) -> tuple[float, float, int]:
-    """Seconds to the first piece, total seconds, and the number of pieces."""
+def timed(pieces) -> tuple[float, float, int, str]:
+    """Seconds to the first piece, total seconds, the number of pieces, and the text."""
     start = time.perf_counter()
     first = None
-    count = 0
-    for _ in pieces:
-        count += 1
+    text = []
+    for piece in pieces:
+        text.append(piece)
         if first is None:
             first = time.perf_counter() - start
-    return first or 0.0, time.perf_counter() - start, count
+    return first or 0.0, time.perf_counter() - start, len(text), "".join(text)
 
 
-def decode_rate(first: float, total: float, count: int) -> float:
-    """Pieces per second after the first one (prompt processing excluded)."""
-    return (count - 1) / (total - first) if count > 1 and total > first else 0.0
+def decode_rate(run: tuple[float, float, int, str], count_tokens) -> float:
+    """Output tokens per second after the first piece (prompt processing excluded)."""
+    first, total, _, text = run
+    tokens = count_tokens(text)
+    return (tokens - 1) / (total - first) if tokens > 1 and total > first else 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -80,19 +93,27 @@ def install_adapter(voice: str, work: Path) -> Path:
     return registry.get(finished.number).gguf_path
 
 
-def raw_llama(gguf_lora: Path, system_prompt: str, text: str, max_tokens: int, rounds: int) -> list[tuple]:
-    from voiced.llama_runtime import open_llama
-    from voiced.models import embedded_model_path
-    from voiced.prompts import rewrite_messages
+class RawLlama:
+    """The reference: llama-cpp-python alone, opened and sampling exactly as the daemon's engine does."""
 
-    llm = open_llama(embedded_model_path(), lora_path=gguf_lora, n_ctx=4096)
-    runs = []
-    for _ in range(rounds + 1):
-        llm.reset()
-        stream = llm.create_chat_completion(messages=rewrite_messages(system_prompt, text), max_tokens=max_tokens,
-                                            temperature=0.0, seed=1, stream=True)
-        runs.append(timed(chunk for chunk in stream if chunk["choices"][0]["delta"].get("content")))
-    return runs[1:]  # the first warms the caches
+    def __init__(self, gguf_lora: Path, config, voice: str, text: str, max_tokens: int) -> None:
+        from voiced.llama_runtime import open_llama
+        from voiced.models import embedded_model_path
+        from voiced.prompts import rewrite_messages
+
+        settings = config.inference
+        self.llm = open_llama(embedded_model_path(), lora_path=gguf_lora, n_ctx=settings.n_ctx,
+                              n_threads=settings.n_threads or None)
+        self.messages = rewrite_messages(config.voices[voice].system_prompt, text)
+        self.options = {"max_tokens": max_tokens, "temperature": 0.0, "seed": 1, "top_p": settings.top_p,
+                        "top_k": settings.top_k, "repeat_penalty": settings.repeat_penalty}
+
+    def run(self) -> tuple:
+        stream = self.llm.create_chat_completion(messages=self.messages, stream=True, **self.options)
+        return timed(piece for chunk in stream if (piece := chunk["choices"][0]["delta"].get("content")))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
 
 def main() -> None:
@@ -101,8 +122,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--status-calls", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=0, help="inference.n_threads for both sides (0: all cores)")
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()[0]
     home = Path(tempfile.mkdtemp(prefix="voiced-bench-daemon-"))
     os.environ["VOICED_HOME"] = str(home / "home")
     import psutil
@@ -112,6 +135,7 @@ def main() -> None:
     from voiced.daemon.process import start_daemon, stop_daemon
 
     config = Config(voices={"bench": VoiceConfig(name="bench")})
+    config.inference.n_threads = args.threads
     save_config(config)
     gguf_lora = install_adapter("bench", home)
     text = paragraph_of(120)
@@ -130,7 +154,12 @@ def main() -> None:
                 t0 = time.perf_counter()
                 client.status()
                 status_ms.append((time.perf_counter() - t0) * 1000)
-            api = [timed(client.stream_rewrite("bench", text, **options)) for _ in range(args.rounds)]
+            raw_llama = RawLlama(gguf_lora, config, "bench", text, args.max_tokens)
+            raw_llama.run()  # warm its caches as the first API rewrite warmed the daemon's
+            api, raw = [], []
+            for _ in range(args.rounds):  # alternate, so load on a shared machine hits both alike
+                api.append(timed(client.stream_rewrite("bench", text, **options)))
+                raw.append(raw_llama.run())
 
             results: list[tuple] = []
             lock = threading.Lock()
@@ -152,26 +181,30 @@ def main() -> None:
     finally:
         stop_daemon()
 
-    raw = raw_llama(gguf_lora, config.voices["bench"].system_prompt, text, args.max_tokens, args.rounds)
-
-    api_rate = statistics.median(decode_rate(*run) for run in api)
-    raw_rate = statistics.median(decode_rate(*run) for run in raw)
-    print(f"cores available: {len(os.sched_getaffinity(0))}, load average {os.getloadavg()[0]:.2f}")
+    api_rate = statistics.median(decode_rate(run, raw_llama.count_tokens) for run in api)
+    raw_rate = statistics.median(decode_rate(run, raw_llama.count_tokens) for run in raw)
+    same = sum(a[3] == r[3] for a, r in zip(api, raw))
+    print(f"cores available: {len(os.sched_getaffinity(0))}, llama.cpp threads: {args.threads or 'one per core'}, "
+          f"load average {load_at_start:.2f} at the start, "
+          f"{os.getloadavg()[0]:.2f} at the end")
     print(f"adapter: v{adapter} (GGUF LoRA on the embedded SmolLM2-135M Q4_1); paragraph: {len(text.split())} words")
     print(f"rewrite decoding speed, median of {args.rounds}:")
     print(f"  through the daemon's API:        {api_rate:6.1f} tokens/s "
-          f"({statistics.median(r[2] for r in api):.0f} pieces)")
+          f"({statistics.median(raw_llama.count_tokens(r[3]) for r in api):.0f} tokens in "
+          f"{statistics.median(r[2] for r in api):.0f} pieces)")
     print(f"  reference, raw llama-cpp-python: {raw_rate:6.1f} tokens/s "
-          f"({statistics.median(r[2] for r in raw):.0f} pieces)")
-    print(f"  ratio {api_rate / raw_rate:.3f}   (target >= {TARGET_RATIO})")
+          f"({statistics.median(raw_llama.count_tokens(r[3]) for r in raw):.0f} tokens in "
+          f"{statistics.median(r[2] for r in raw):.0f} pieces)")
+    print(f"  ratio {api_rate / raw_rate:.3f}   (target >= {TARGET_RATIO}); "
+          f"same text in {same} of {len(api)} pairs; API and raw rounds alternate")
     print(f"time to first piece: API p50 {percentile([r[0] for r in api], 50) * 1000:.0f} ms, "
           f"raw p50 {percentile([r[0] for r in raw], 50) * 1000:.0f} ms")
     latencies = [r[1] for r in api]
     print(f"120-word rewrite latency through the API: p50 {percentile(latencies, 50):.2f} s, "
           f"p95 {percentile(latencies, 95):.2f} s")
-    pieces = sum(r[2] for r in results)
+    tokens = sum(raw_llama.count_tokens(r[3]) for r in results)
     print(f"{args.clients} concurrent clients x 2 rewrites: {len(results)} done in {concurrent_seconds:.1f} s, "
-          f"{pieces / concurrent_seconds:.1f} tokens/s overall, "
+          f"{tokens / concurrent_seconds:.1f} tokens/s overall, "
           f"latency p50 {percentile([r[1] for r in results], 50):.1f} s (requests queue on one worker)")
     print(f"daemon memory with the model loaded: {rss_mb:.0f} MB RSS   (target < {TARGET_RSS_MB} MB)")
     print(f"daemon start until /v1/status answers: {start_seconds:.2f} s; "
