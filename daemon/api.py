@@ -40,7 +40,7 @@ from voiced.daemon.generation import EmptyText, EngineError, GenerationCancelled
 from voiced.daemon.inflight import InFlight
 from voiced.daemon.limits import BodySizeLimit
 from voiced.daemon.params import generation_params
-from voiced.daemon.streaming import first_piece, ndjson, relay
+from voiced.daemon.streaming import Relay, ndjson
 from voiced.paths import Paths, get_paths
 
 log = logging.getLogger("voiced.daemon")
@@ -150,41 +150,42 @@ def new_request_id(ctx: DaemonContext, wanted: str | None) -> str:
 
 
 async def generate(ctx: DaemonContext, request_id: str,
-                   start: Callable[[Any], Iterator[str]]) -> tuple[Iterator[str], object, Any]:
-    """Register the request, start the engine and pull the first piece (errors here are HTTP errors)."""
+                   start: Callable[[Any], Iterator[str]]) -> tuple[Relay | None, object, Any]:
+    """Register the request, start the engine and await the first piece (errors here are HTTP errors)."""
     try:
         cancel = ctx.inflight.register(request_id)
     except KeyError:
         raise ApiError(409, f"A request with id {request_id!r} is already running; use another id.",
                        code="duplicate_request_id") from None
     try:
-        pieces = start(cancel)
-        first = await first_piece(pieces)
+        relay = Relay(start(cancel), cancel)
+        first = await relay.first()
     except GenerationCancelled:
         ctx.inflight.finish(request_id)
-        return iter(()), None, cancel
+        return None, None, cancel
     except Exception as exc:  # the engine's refusals and a model that breaks at start alike
         ctx.inflight.finish(request_id)
         if not isinstance(exc, EngineError):
             log.exception("request %s failed before its first piece", request_id)
         raise engine_failure(exc) from exc
     except BaseException:
+        cancel.set()
         ctx.inflight.finish(request_id)
         raise
-    return pieces, first, cancel
+    return relay, first, cancel
 
 
-async def stream_pieces(ctx: DaemonContext, request_id: str, pieces: Iterator[str], first: object,
+async def stream_pieces(ctx: DaemonContext, request_id: str, relay: Relay | None, first: object,
                         cancel: Any) -> Any:
     """Relay pieces, then report how generation ended: ("piece", text)*, then ("done"|"error", detail)."""
     count = 0
     outcome = "cancelled"
     try:
-        if first is None:  # cancelled before the first piece
+        if relay is None:  # cancelled before the first piece
             yield "done", "cancelled"
             return
         try:
-            async for piece in relay(pieces, first, cancel, lambda: ctx.inflight.finish(request_id)):
+            async for piece in relay.rest(first, lambda: ctx.inflight.finish(request_id)):
                 count += 1
                 yield "piece", piece
         except GenerationCancelled:
@@ -234,13 +235,13 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
     params = generation_params(body, ctx.config.daemon.max_tokens)
     method = engine.stream_rewrite if kind == "rewrite" else engine.stream_continue
     request_id = new_request_id(ctx, body.request_id)
-    pieces, first, cancel = await generate(
+    relay, first, cancel = await generate(
         ctx, request_id, lambda cancel: method(voice, body.text, params=params, cancel=cancel))
     headers = {"X-Request-Id": request_id}
     if body.stream:
         async def lines():
             yield ndjson({"type": "start", "request_id": request_id, "voice": voice})
-            async for kind_, detail in stream_pieces(ctx, request_id, pieces, first, cancel):
+            async for kind_, detail in stream_pieces(ctx, request_id, relay, first, cancel):
                 if kind_ == "piece":
                     yield ndjson({"type": "piece", "text": detail})
                 elif kind_ == "done":
@@ -249,7 +250,7 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
                     yield ndjson({"type": "error", "error": detail})
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers=headers)
     text, finish = [], "stop"
-    async for kind_, detail in stream_pieces(ctx, request_id, pieces, first, cancel):
+    async for kind_, detail in stream_pieces(ctx, request_id, relay, first, cancel):
         if kind_ == "piece":
             text.append(detail)
         elif kind_ == "done":

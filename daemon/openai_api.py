@@ -63,7 +63,7 @@ async def chat_completions(request: Request, body: schemas.ChatCompletionRequest
     params = generation_params(body, ctx.config.daemon.max_tokens)
     messages = [{"role": m.role, "content": m.content} for m in body.messages]
     request_id = ctx.inflight.new_id()
-    pieces, first, cancel = await generate(
+    relay, first, cancel = await generate(
         ctx, request_id, lambda cancel: engine.stream_chat(voice, messages, params=params, cancel=cancel))
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
@@ -72,7 +72,7 @@ async def chat_completions(request: Request, body: schemas.ChatCompletionRequest
     if body.stream:
         async def events():
             yield sse(_chunk(completion_id, created, voice, {"role": "assistant", "content": ""}, None))
-            async for kind, detail in stream_pieces(ctx, request_id, pieces, first, cancel):
+            async for kind, detail in stream_pieces(ctx, request_id, relay, first, cancel):
                 if kind == "piece":
                     yield sse(_chunk(completion_id, created, voice, {"content": detail}, None))
                 elif kind == "done":
@@ -84,7 +84,7 @@ async def chat_completions(request: Request, body: schemas.ChatCompletionRequest
                                  headers={**headers, "Cache-Control": "no-cache"})
 
     text, finish = [], "stop"
-    async for kind, detail in stream_pieces(ctx, request_id, pieces, first, cancel):
+    async for kind, detail in stream_pieces(ctx, request_id, relay, first, cancel):
         if kind == "piece":
             text.append(detail)
         elif kind == "done":

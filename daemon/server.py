@@ -47,7 +47,11 @@ def check_loopback(host: str) -> None:
 def bind_socket(host: str, port: int) -> socket.socket:
     """A listening socket on loopback; port 0 lets the system choose a free one."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so. Without it, Nagle's
+    # algorithm holds each small write (a response body after its headers, a streamed piece) until
+    # the client's delayed ACK, about 40 ms later.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1" if host == "localhost" else host, port))

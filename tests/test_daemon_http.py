@@ -101,8 +101,48 @@ def test_rewrite_json_and_ndjson_stream(client: TestClient):
     import json
 
     events = [json.loads(line) for line in streamed.text.splitlines()]
-    assert [e["type"] for e in events] == ["start", "piece", "piece", "done"]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "done" and set(kinds[1:-1]) == {"piece"}
+    assert "".join(e["text"] for e in events[1:-1]) == "one two "  # pieces ready together go as one
     assert events[-1]["finish_reason"] == "stop" and events[0]["voice"] == "me"
+
+
+def test_relay_batches_ready_pieces_and_stops_the_stream_when_the_reader_leaves():
+    import asyncio
+
+    from voiced.daemon.streaming import Relay
+
+    cancel, release, hold, closed, done = (threading.Event() for _ in range(5))
+    both_sent = threading.Event()
+
+    def pieces():
+        try:
+            yield "a"
+            release.wait(10)
+            yield "b"
+            yield "c"
+            both_sent.set()
+            hold.wait(10)
+            yield "d"
+            yield "never sent"
+        finally:
+            closed.set()
+
+    async def read() -> list[str]:
+        relay = Relay(pieces(), cancel, interval=0)
+        got = [await relay.first()]
+        stream = relay.rest(got[0], done.set)
+        assert await stream.__anext__() == "a"
+        release.set()
+        await asyncio.to_thread(both_sent.wait, 10)
+        got.append(await stream.__anext__())
+        await stream.aclose()  # the reader leaves while the engine is still generating
+        return got
+
+    assert asyncio.run(read()) == ["a", "bc"]
+    assert cancel.is_set() and done.is_set()
+    hold.set()
+    assert closed.wait(10)  # the relay thread stopped pulling and closed the engine's stream
 
 
 @pytest.mark.parametrize("body, status, code, phrase", [
