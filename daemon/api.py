@@ -77,7 +77,8 @@ class DaemonContext:
     paths: Paths = field(default_factory=get_paths)
     inflight: InFlight = field(default_factory=InFlight)
     training: Any = None  # the training job manager, when the trainer's job runner is available
-    corpus_watch: Any = None  # voiced.daemon.corpus_watch.CorpusWatching, when folders are watched
+    corpus_watch: Any = None  # voiced.daemon.corpus_watch.CorpusWatching, when daemon.watch_folders is on
+    config_watch: Any = None  # voiced.daemon.config_watch.ConfigWatch, following the config file
     scheduler: Any = None  # voiced.daemon.scheduler.Scheduler, when nightly retraining is on
 
 
@@ -103,8 +104,9 @@ def require_token(request: Request,
 
 def resolve_voice(ctx: DaemonContext, name: str | None) -> str:
     if not ctx.config.voices:
-        raise ApiError(404, "No voice is configured. Run `voiced init` and `voiced add FOLDER`, "
-                            "then `voiced daemon restart`.", type="not_found_error", code="voice_not_found")
+        raise ApiError(404, "No voice is configured. Run `voiced init` and `voiced add FOLDER` "
+                            "(the running daemon follows the configuration).",
+                       type="not_found_error", code="voice_not_found")
     if name is None:
         return next(iter(ctx.config.voices))
     if name not in ctx.config.voices:

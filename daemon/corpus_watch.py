@@ -1,4 +1,9 @@
-"""The daemon keeps the corpus current: a scan at start, then the folder watcher, reported in /v1/status."""
+"""The daemon keeps the corpus current: a scan at start, then the folder watcher, reported in /v1/status.
+
+When the configuration changes while the daemon runs (see ``config_watch``),
+:meth:`CorpusWatching.reconfigure` moves the watch to the new folders and
+re-scans, starting the watcher if it had no folder to watch before.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +44,15 @@ class CorpusWatching:
             self.error = str(exc)
             log.error("the corpus watcher could not start: %s", exc)
 
+    def reconfigure(self, config: Config) -> None:
+        """Watch the folders of ``config`` from now on; added folders are read, removed ones leave the corpus."""
+        self.config = config
+        if self.watcher is not None:
+            self.watcher.reconfigure(config)
+        elif any(v.folders for v in config.voices.values()):
+            self.error = None
+            self.start()
+
     def _changed(self, event: dict) -> None:
         with self._lock:
             self.changes += 1
@@ -58,9 +72,10 @@ class CorpusWatching:
 
 
 def start_corpus_watching(config: Config, paths: Paths) -> CorpusWatching | None:
-    """Watch when daemon.watch_folders is on and some voice has folders; None otherwise."""
-    if not config.daemon.watch_folders or not any(v.folders for v in config.voices.values()):
+    """None when daemon.watch_folders is off; else the watching, started once some voice has folders."""
+    if not config.daemon.watch_folders:
         return None
     watching = CorpusWatching(config, paths)
-    watching.start()
+    if any(v.folders for v in config.voices.values()):
+        watching.start()
     return watching

@@ -22,6 +22,7 @@ import uvicorn
 
 from voiced import __version__
 from voiced.config import Config, load_config
+from voiced.daemon.config_watch import ConfigWatch
 from voiced.daemon.corpus_watch import start_corpus_watching
 from voiced.daemon.scheduler import start_scheduler
 from voiced.daemon.state import (
@@ -128,6 +129,7 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         ctx.training = start_training_jobs(ctx)
         ctx.scheduler = start_scheduler(config, paths, ctx.training)
         ctx.corpus_watch = start_corpus_watching(config, paths)
+        ctx.config_watch = follow_config(ctx)
         app = create_app(ctx)
         server = _Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5,
                                         lifespan="off"), ctx)
@@ -141,6 +143,8 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         try:
             server.run(sockets=[sock])
         finally:
+            if ctx.config_watch is not None:
+                ctx.config_watch.stop()
             if ctx.scheduler is not None:
                 ctx.scheduler.stop()
             if ctx.training is not None:
@@ -162,6 +166,23 @@ def start_training_jobs(ctx: object) -> object | None:
 
     engine = getattr(ctx, "engine", None)
     return TrainingJobs(ctx.paths, on_promoted=engine.set_adapter if engine is not None else None)  # type: ignore[attr-defined]
+
+
+def follow_config(ctx) -> ConfigWatch | None:
+    """Apply changes to the config file while running: the voices (names, folders, system prompts) and the
+    folders watched. Settings read at start (host, port, threads, a loaded voice's base model) wait for a restart."""
+    def apply(config: Config) -> None:
+        ctx.config.voices = config.voices  # the engine, the routes and the scheduler share ctx.config
+        if ctx.corpus_watch is not None:
+            ctx.corpus_watch.reconfigure(config)
+
+    watch = ConfigWatch(ctx.paths, ctx.config, apply)
+    try:
+        watch.start()
+    except OSError as exc:  # e.g. out of inotify watches: the daemon still serves, a restart applies changes
+        log.error("cannot follow changes to the configuration file: %s", exc)
+        return None
+    return watch
 
 
 def _exit_after_shutdown(sig, frame) -> None:

@@ -159,3 +159,22 @@ def test_watch_forever_scans_first_and_stops(store: CorpusStore, config: Config,
         runner.join(TIMEOUT)
     assert not runner.is_alive()
     assert any(e["phase"] == "done" for e in progress)
+
+
+def test_reconfigure_watches_added_folders_and_drops_removed_ones(watcher: CorpusWatcher, store: CorpusStore,
+                                                                  config: Config, notes: Path,
+                                                                  tmp_path: Path) -> None:
+    (notes / "a.md").write_text(prose("old folder"))
+    wait_for(lambda: "a.md" in texts(store), "the note in the first folder")
+    added = tmp_path / "added"
+    added.mkdir()
+    (added / "b.md").write_text(prose("there before the folder was added"))
+    watcher.reconfigure(Config(voices={"v": VoiceConfig(name="v", folders=[str(added)])}, watch=config.watch))
+    wait_for(lambda: set(texts(store)) == {"b.md"}, "the added folder read and the removed one's note gone")
+    (added / "c.md").write_text(prose("written in the added folder"))
+    wait_for(lambda: "c.md" in texts(store), "an edit in the added folder")
+    (notes / "d.md").write_text(prose("written in the removed folder"))
+    (added / "e.md").write_text(prose("a later edit"))
+    wait_for(lambda: "e.md" in texts(store), "a later edit in the added folder")
+    assert watcher.wait_idle() and "d.md" not in texts(store)  # the removed folder is no longer watched
+

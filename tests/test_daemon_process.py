@@ -209,6 +209,32 @@ def test_the_daemon_keeps_the_corpus_current(daemon):
     assert watch["watching"] and watch["changes"] >= 1
 
 
+def test_the_daemon_follows_folders_added_and_removed_while_it_runs(daemon):
+    home, paths, record = daemon
+    later = home / "later"
+    later.mkdir()
+
+    def passages_in_later() -> int:
+        with _http(record) as http:
+            folders = http.get("/v1/corpus").json()["voices"].get(VOICE, {}).get("folders", {})
+        return sum(stats["passages"] for folder, stats in folders.items() if Path(folder).name == "later")
+
+    added = voiced(home, "add", str(later), "--voice", VOICE, timeout=60)
+    assert added.returncode == 0, added.stderr
+    (later / "note.md").write_text(
+        "# Harbour\n\nThe boats came in late that evening, low in the water and quiet, and nobody on the "
+        "quay said a word until the last of them was tied up and the lamps were lit along the wall.\n")
+    first = wait_for(passages_in_later, 60, "the passages of a note in a folder added while the daemon runs")
+    (later / "second.md").write_text(
+        "By morning the wind had turned, and the same boats lay on their sides in the mud, their ropes slack, "
+        "while the gulls walked between them as if the whole harbour belonged to them alone.\n")
+    wait_for(lambda: passages_in_later() > first, 60, "the watcher to follow edits inside the added folder")
+    removed = voiced(home, "remove", str(later), timeout=60)
+    assert removed.returncode == 0, removed.stderr
+    wait_for(lambda: passages_in_later() == 0, 60, "the removed folder's passages to leave the corpus")
+    assert "configuration reloaded" in log_path(paths).read_text()
+
+
 def test_cli_rewrite_streams_through_the_daemon(daemon):
     home, _, _ = daemon
     result = subprocess.run(

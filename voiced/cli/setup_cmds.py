@@ -27,7 +27,8 @@ def init(voice: str) -> None:
 def add(folder: str, voice: str | None) -> None:
     """Add a writing FOLDER to a voice."""
     chosen, path = voices_lib.add_folder(folder, voice)
-    click.echo(f"Added {path} to the voice {chosen.name!r}. Run `voiced scan` to read it now.")
+    click.echo(f"Added {path} to the voice {chosen.name!r}. A running daemon reads it now; "
+               "otherwise run `voiced scan`.")
 
 
 @click.command()
@@ -35,7 +36,8 @@ def add(folder: str, voice: str | None) -> None:
 def remove(folder: str) -> None:
     """Stop learning from FOLDER (its passages leave the corpus at the next scan)."""
     voice, path = voices_lib.remove_folder(folder)
-    click.echo(f"Removed {path} from the voice {voice.name!r}. Run `voiced scan` to update the corpus.")
+    click.echo(f"Removed {path} from the voice {voice.name!r}. A running daemon updates the corpus now; "
+               "otherwise run `voiced scan`.")
 
 
 @click.group(invoke_without_command=True)

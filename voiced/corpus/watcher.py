@@ -6,7 +6,9 @@ debouncer, and one worker thread applies each quiet file or directory to the
 store with the scanner's rules. A rename inside a voice moves the record; a
 move out deletes it; a move in adds it. A folder that disappears keeps its
 records (a disk may simply be unmounted) and is re-armed and re-scanned when it
-comes back, checked every ``watch.rescan_missing_seconds``.
+comes back, checked every ``watch.rescan_missing_seconds``. A changed
+configuration (:meth:`CorpusWatcher.reconfigure`) re-arms the folders and
+re-scans: added folders are read, records of removed ones leave the corpus.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class CorpusWatcher:
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._check_folders = threading.Event()
+        self._arming = threading.RLock()  # the folder poller and reconfigure() both arm and disarm
         self.ready = threading.Event()  # set once the folders are watched (and the first scan is done)
 
     # ------------------------------------------------------------ lifecycle
@@ -83,8 +86,9 @@ class CorpusWatcher:
         """Arm the observers (before returning, so no later edit is missed) and start the worker."""
         self._observer = Observer()
         self._observer.start()
-        for voice, folder in self._folders():
-            self._arm(voice, folder, rescan=False)
+        with self._arming:
+            for voice, folder in self._folders():
+                self._arm(voice, folder, rescan=False)
         for target in (self._work, self._poll_folders):
             thread = threading.Thread(target=target, name=f"voiced-{target.__name__.strip('_')}", daemon=True)
             thread.start()
@@ -114,6 +118,22 @@ class CorpusWatcher:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def reconfigure(self, config: Config) -> None:
+        """Follow a new configuration: watch the folders it adds, stop watching those it drops, then
+        scan every voice in the worker (new folders are read; a removed folder's or voice's records go)."""
+        with self._arming:
+            before = set(self._folders())
+            self.config = config
+            self._selectors = {name: FileSelector(voice) for name, voice in config.voices.items()}
+            after = set(self._folders())
+            for voice, folder in sorted(before - after):
+                if folder in self._armed and folder not in {f for _, f in after}:
+                    self._unwatch(folder)
+            for voice, folder in sorted(after - before):
+                if folder not in self._armed:
+                    self._arm(voice, folder, rescan=False)
+        self._pending.push(("scan", "", ""), delay=0)
+
     # --------------------------------------------------------------- arming
 
     def _folders(self) -> list[tuple[str, str]]:
@@ -138,13 +158,16 @@ class CorpusWatcher:
             self._pending.push(("dir", voice, folder), delay=0)
             self._emit(voice, folder, "folder-back")
 
-    def _disarm(self, voice: str, folder: str) -> None:
+    def _unwatch(self, folder: str) -> None:
         _, watches = self._armed.pop(folder)
         for watch in watches:
             try:
                 self._observer.unschedule(watch)
             except Exception:  # the emitter may already have died with its folder
                 pass
+
+    def _disarm(self, voice: str, folder: str) -> None:
+        self._unwatch(folder)
         self._emit(voice, folder, "folder-missing")
 
     def _poll_folders(self) -> None:
@@ -154,14 +177,15 @@ class CorpusWatcher:
             self._check_folders.clear()
             if self._stopping.is_set():
                 return
-            for voice, folder in self._folders():
-                armed = self._armed.get(folder)
-                identity = _identity(folder)
-                if armed is not None and armed[0] != identity:
-                    self._disarm(voice, folder)
-                    armed = None
-                if armed is None and identity is not None:
-                    self._arm(voice, folder, rescan=True)
+            with self._arming:
+                for voice, folder in self._folders():
+                    armed = self._armed.get(folder)
+                    identity = _identity(folder)
+                    if armed is not None and armed[0] != identity:
+                        self._disarm(voice, folder)
+                        armed = None
+                    if armed is None and identity is not None:
+                        self._arm(voice, folder, rescan=True)
 
     # --------------------------------------------------------------- events
 
@@ -216,23 +240,30 @@ class CorpusWatcher:
 
     def _work(self) -> None:
         if self.scan_first:
-            try:
-                for report in scan(self.store, self.config, progress=self.progress):
-                    self._emit(report.voice, "", "scanned")
-            except Exception:
-                log.exception("The first scan failed; watching anyway.")
+            self._scan_all("The first scan failed; watching anyway.")
             self.ready.set()
         while (due := self._pending.take()) is not None:
             # Moves first, so a renamed file is moved before its old path is found missing.
             due.sort(key=lambda item: (item[2] not in self._moves, item[0] == "dir"))
             for kind, voice, path in due:  # type: ignore[misc]
                 try:
-                    if kind == "file":
+                    if kind == "scan":
+                        self._scan_all("The scan after a configuration change failed; the next change retries.")
+                    elif voice not in self._selectors:
+                        continue  # the voice was removed from the configuration meanwhile
+                    elif kind == "file":
                         self._apply_file(voice, path)
                     else:
                         self._apply_dir(voice, path)
                 except Exception:
                     log.exception("Could not update the corpus for %s; the next change or scan retries.", path)
+
+    def _scan_all(self, failure: str) -> None:
+        try:
+            for report in scan(self.store, self.config, progress=self.progress):
+                self._emit(report.voice, "", "scanned")
+        except Exception:
+            log.exception(failure)
 
     def _take_move(self, voice: str, dest: str, is_dir: bool) -> bool:
         """Apply a pending rename into ``dest`` if its source is really gone and it belongs to the same voice."""
