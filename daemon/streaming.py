@@ -18,6 +18,7 @@ relay thread stops pulling and closes the stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from typing import AsyncIterator, Callable, Iterator
@@ -43,6 +44,7 @@ class Relay:
         self._end: object = None  # once the stream is over: the end marker or the exception that ended it
         self._waiting = False  # the event loop waits for _wake; only then does the thread wake it
         self._wake = asyncio.Event()
+        self._ended = asyncio.Event()  # cuts the pause between sends short: the last piece goes at once
         self._thread = threading.Thread(target=self._drain, name="voiced-relay", daemon=True)
         self._thread.start()
 
@@ -73,11 +75,13 @@ class Relay:
             if end is not None:
                 self._end = end
             wake, self._waiting = self._waiting, False
-        if wake:
-            try:
+        try:
+            if wake:
                 self._loop.call_soon_threadsafe(self._wake.set)
-            except RuntimeError:  # the loop is closed: the daemon is shutting down and nobody reads
-                self._cancel.set()
+            if end is not None:
+                self._loop.call_soon_threadsafe(self._ended.set)
+        except RuntimeError:  # the loop is closed: the daemon is shutting down and nobody reads
+            self._cancel.set()
 
     async def _take(self) -> tuple[str, object]:
         """Every piece ready now, joined (waits for at least one, or for the end)."""
@@ -109,7 +113,8 @@ class Relay:
                 return
             yield first  # type: ignore[misc]
             while True:
-                await asyncio.sleep(self._interval)  # let a few pieces gather: fewer writes and wake-ups
+                with contextlib.suppress(asyncio.TimeoutError):  # let a few pieces gather: fewer writes
+                    await asyncio.wait_for(self._ended.wait(), self._interval)
                 text, end = await self._take()
                 if text:
                     yield text
