@@ -75,7 +75,8 @@ vim.cmd('VoicedStatus')
 local function seen(text)
   return vim.iter(messages):any(function(m) return m:find(text, 1, true) ~= nil end)
 end
-vim.wait(120000, function() return seen('mine:') and seen('train') end, 100)
+-- 'training mine' only: the status line says "trained yet", which must not end the wait.
+vim.wait(120000, function() return seen('mine:') and seen('training mine') end, 100)
 local out = { messages = messages, menu = vim.fn.execute('menu PopUp') }
 local file = assert(io.open(os.getenv('VOICED_RESULT'), 'w'))
 file:write(vim.json.encode(out))
