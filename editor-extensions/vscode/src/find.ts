@@ -97,10 +97,13 @@ export function findVoiced(input: LookupInput): Found {
 }
 
 export function installAdvice(pythonInterpreter?: string): string {
-  const pip = pythonInterpreter ? `"${pythonInterpreter}" -m pip install voiced` : "pipx install voiced";
+  // voiced installs from a clone of its repository (it is not on a package index).
+  const pip = pythonInterpreter
+    ? `"${pythonInterpreter}" -m pip install /path/to/voiced`
+    : "make install";
   return (
-    "voiced is not installed where VS Code can find it. Install it with " +
-    `\`${pip}\` (or \`pip install voiced\` in a virtual environment), ` +
-    "then run `voiced daemon status` in a terminal to check it, or set voiced.path to the executable."
+    "voiced is not installed where VS Code can find it. In a clone of the voiced repository run " +
+    `\`${pip}\` (\`make install\` creates .venv/bin/voiced; \`pipx install .\` puts voiced on your PATH), ` +
+    "then run `voiced doctor` in a terminal to check it, or set voiced.path to the executable."
   );
 }

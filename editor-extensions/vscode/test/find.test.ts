@@ -49,12 +49,12 @@ describe("findVoiced", () => {
       error = e;
     }
     expect(error).toBeInstanceOf(NotFound);
-    expect((error as NotFound).message).toContain('"/env/bin/python" -m pip install voiced');
+    expect((error as NotFound).message).toContain('"/env/bin/python" -m pip install /path/to/voiced');
     expect((error as NotFound).searched).toEqual(["/env/bin/voiced", "/usr/local/bin/voiced", "/usr/bin/voiced"]);
   });
 
-  it("suggests pipx without a Python environment", () => {
-    expect(() => lookup([])).toThrow(/pipx install voiced/);
+  it("suggests make install in the clone without a Python environment", () => {
+    expect(() => lookup([])).toThrow(/`make install`/);
   });
 });
 
