@@ -87,6 +87,10 @@ class _Job:
         return self.abandoned.is_set() or (self.cancel is not None and self.cancel.is_set())
 
 
+class _WorkerClosed(Exception):
+    """The worker was let go (its voice removed or its base model changed) before the job was queued."""
+
+
 class _VoiceWorker:
     """One voice's model, its adapter, and the thread that runs its requests in order."""
 
@@ -102,6 +106,9 @@ class _VoiceWorker:
         self._swap_error: BaseException | None = None
         self._load_lock = threading.Lock()
         self._jobs: queue.Queue = queue.Queue()
+        # Held while a job is queued and while closing, so no job lands behind _STOP and waits forever.
+        self._queue_lock = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name=f"voiced-engine-{voice}", daemon=True)
         self._thread.start()
 
@@ -124,7 +131,10 @@ class _VoiceWorker:
 
     def submit(self, work: Work, cancel: threading.Event | None) -> Iterator[str]:
         job = _Job(work, cancel)
-        self._jobs.put(job)
+        with self._queue_lock:
+            if self._closed:
+                raise _WorkerClosed(self.voice)
+            self._jobs.put(job)
         return self._read(job)
 
     @staticmethod
@@ -149,9 +159,12 @@ class _VoiceWorker:
                 self._adapter = adapter
                 return
         with self._swap_done:
-            self._pending_swap = adapter
-            self._swap_error = None
-            self._jobs.put(_WAKE)
+            with self._queue_lock:
+                if self._closed:  # let go meanwhile: the next worker reads the registry itself
+                    return
+                self._pending_swap = adapter
+                self._swap_error = None
+                self._jobs.put(_WAKE)
             while self._pending_swap is not _UNSET:
                 self._swap_done.wait()
             if self._swap_error is not None:
@@ -196,7 +209,10 @@ class _VoiceWorker:
                 self.busy = False
 
     def close(self) -> None:
-        self._jobs.put(_STOP)
+        """Stop after the jobs already queued; the model is freed."""
+        with self._queue_lock:
+            self._closed = True
+            self._jobs.put(_STOP)
         self._thread.join()
         if self.backend is not None:
             self.backend.close()
@@ -260,6 +276,19 @@ class Engine:
                                  fix="Check the registry's version folder, or re-export the adapter.")
         self._worker(voice).swap(Path(gguf_lora) if gguf_lora is not None else None)
 
+    def release_stale(self) -> list[str]:
+        """Let go of the models of voices no longer configured, or whose base model changed (the next
+        request loads the new one). Requests already queued on them finish first; the models are
+        closed on a thread of their own, so the caller (the config watch) never waits on a rewrite.
+        Returns the voices released."""
+        with self._lock:
+            stale = [name for name, worker in self._workers.items()
+                     if name not in self.config.voices or self.config.voices[name].base_model != worker.base_model]
+            workers = [self._workers.pop(name) for name in stale]
+        for worker in workers:
+            threading.Thread(target=worker.close, name=f"voiced-release-{worker.voice}", daemon=True).start()
+        return stale
+
     def status(self) -> dict[str, dict[str, Any]]:
         """Per voice: loaded, backend, base model, adapter path and version, queue depth, busy."""
         out: dict[str, dict[str, Any]] = {}
@@ -296,7 +325,7 @@ class Engine:
                        cancel: threading.Event | None = None) -> Iterator[str]:
         """The text rewritten in the voice, paragraph by paragraph, Markdown structure kept as it is."""
         _require_text(text)
-        worker = self._worker(voice)
+        self._worker(voice)  # an unknown voice is reported before anything else
         system_prompt = self.config.voices[voice].system_prompt
         resolved = (params or GenerationParams()).resolved(self.settings)
         max_chars = self.settings.max_chunk_chars
@@ -311,7 +340,7 @@ class Engine:
                 yield from render_stream(segment, _joined(
                     _rewrite_piece(backend, system_prompt, piece, resolved, cap, stop) for piece in pieces))
 
-        return worker.submit(work, cancel)
+        return self._submit(voice, work, cancel)
 
     def rewrite(self, voice: str, text: str, params: GenerationParams | None = None,
                 cancel: threading.Event | None = None) -> str:
@@ -321,20 +350,27 @@ class Engine:
                         cancel: threading.Event | None = None) -> Iterator[str]:
         """What the writer might write next, in the voice."""
         _require_text(text)
-        worker = self._worker(voice)
+        self._worker(voice)  # an unknown voice is reported before anything else
         messages = continue_messages(self.config.voices[voice].system_prompt, text)
-        return self._submit_chat(worker, messages, params, cancel)
+        return self._submit_chat(voice, messages, params, cancel)
 
     def stream_chat(self, voice: str, messages: list[dict], params: GenerationParams | None = None,
                     cancel: threading.Event | None = None) -> Iterator[str]:
         """One assistant turn for OpenAI-style messages; the voice's system prompt leads when none is given."""
         messages = _check_messages(messages)
-        worker = self._worker(voice)
+        self._worker(voice)
         if messages[0]["role"] != "system":
             messages = [{"role": "system", "content": self.config.voices[voice].system_prompt}, *messages]
-        return self._submit_chat(worker, messages, params, cancel)
+        return self._submit_chat(voice, messages, params, cancel)
 
-    def _submit_chat(self, worker: _VoiceWorker, messages: list[dict[str, str]],
+    def _submit(self, voice: str, work: Work, cancel: threading.Event | None) -> Iterator[str]:
+        """Queue ``work`` on the voice's worker; if that worker was just let go, on its successor."""
+        try:
+            return self._worker(voice).submit(work, cancel)
+        except _WorkerClosed:
+            return self._worker(voice).submit(work, cancel)
+
+    def _submit_chat(self, voice: str, messages: list[dict[str, str]],
                      params: GenerationParams | None, cancel: threading.Event | None) -> Iterator[str]:
         resolved = (params or GenerationParams()).resolved(self.settings)
         wanted = min(resolved.max_tokens or self.settings.continue_tokens, self.config.daemon.max_tokens)
@@ -343,7 +379,7 @@ class Engine:
             room = backend.n_ctx - backend.prompt_tokens(messages)
             yield from backend.stream_chat(messages, resolved, _fit(wanted, room), stop)
 
-        return worker.submit(work, cancel)
+        return self._submit(voice, work, cancel)
 
 
 def _rewrite_piece(backend, system_prompt: str, text: str, params: GenerationParams, cap: int,

@@ -169,10 +169,15 @@ def start_training_jobs(ctx: object) -> object | None:
 
 
 def follow_config(ctx) -> ConfigWatch | None:
-    """Apply changes to the config file while running: the voices (names, folders, system prompts) and the
-    folders watched. Settings read at start (host, port, threads, a loaded voice's base model) wait for a restart."""
+    """Apply changes to the config file while running: the voices (names, folders, system prompts, base
+    models) and the folders watched. A removed voice's model is let go; a voice whose base model changed
+    loads the new one on its next request. Settings read at start (host, port, threads) wait for a restart."""
     def apply(config: Config) -> None:
         ctx.config.voices = config.voices  # the engine, the routes and the scheduler share ctx.config
+        if ctx.engine is not None:
+            released = ctx.engine.release_stale()
+            if released:
+                log.info("models let go after the configuration changed: %s", ", ".join(released))
         if ctx.corpus_watch is not None:
             ctx.corpus_watch.reconfigure(config)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,4 +153,32 @@ def test_an_unreadable_registry_is_an_engine_error(voiced_home: Path) -> None:
     pointer.write_text("{ half a pointer")
     with Engine(embedded_config()) as engine:
         with pytest.raises(ModelLoadError, match="active.json is unreadable"):
+            engine.rewrite("default", TEXT, GREEDY)
+
+
+def test_a_removed_or_rebased_voice_lets_its_model_go() -> None:
+    from voiced.daemon.engine import _WorkerClosed
+    from voiced.models import embedded_model_path
+
+    config = embedded_config()
+    with Engine(config, adapter_resolver=lambda voice: None) as engine:
+        engine.load("default")
+        first = engine._workers["default"]
+        # The same model named by its path: a different base_model setting, so a new model is loaded.
+        config.voices["default"] = replace(config.voices["default"], base_model=str(embedded_model_path()))
+        assert engine.release_stale() == ["default"]
+        assert engine.status()["default"]["loaded"] is False
+        deadline = time.monotonic() + 30
+        while first.backend is not None and time.monotonic() < deadline:  # closed on a thread of its own
+            time.sleep(0.05)
+        assert not first._thread.is_alive() and first.backend is None
+        with pytest.raises(_WorkerClosed):  # a closed worker refuses work rather than queueing it forever
+            first.submit(lambda backend, stop: iter(()), None)
+        assert engine.rewrite("default", TEXT, GREEDY).strip()
+        assert engine.status()["default"]["base_model"] == str(embedded_model_path())
+        assert engine.release_stale() == []  # nothing changed: the loaded model stays
+
+        config.voices = {}
+        assert engine.release_stale() == ["default"]
+        with pytest.raises(UnknownVoice):
             engine.rewrite("default", TEXT, GREEDY)
