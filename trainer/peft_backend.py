@@ -19,6 +19,7 @@ from voiced.trainer import stopping
 from voiced.trainer.backends import Progress, ShouldStop
 from voiced.trainer.checkpoint import discard_partial, save_best
 from voiced.trainer.results import TrainingError, TrainResult
+from voiced.trainer.response_loss import response_loss
 from voiced.trainer.tokenize import IGNORE_INDEX, epoch_batches, model_inputs, pad_batch, real_tokens, rows_per_epoch
 from voiced.trainer.schedule import lr_factor, resolve_learning_rate, steps_per_epoch, total_steps, warmup_steps
 
@@ -129,7 +130,7 @@ def evaluate(model: Any, batches: Iterable[dict[str, Any]]) -> float:
             n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
             if n == 0:
                 continue
-            total += float(model(**batch).loss) * n
+            total += float(response_loss(model, batch)) * n
             count += n
     model.train()
     return total / count if count else float("nan")
@@ -254,7 +255,7 @@ class _Run:
                     return stopping.MAX_MINUTES
                 started = time.perf_counter()
                 tensors = to_tensors(batch, self.device)
-                loss = self.model(**tensors).loss
+                loss = response_loss(self.model, tensors)
                 loss.backward()
                 if self.settings.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
