@@ -16,12 +16,15 @@
    the epoch figure is the median padded tokens/s of the timed steps times the
    epoch's padding efficiency, so it does not hang on which few batches were timed.
    On a shared machine, ``--threads 1`` gives the steadier figures.
-3. The nightly workload: 650 Emma passages, 3 epochs, batch 4 x 256 tokens, with
+3. The loss on response tokens only: the trainer's ``response_loss`` (LM head
+   applied only where a label is predicted) against the model's own loss, same
+   bucketed dataset-builder batches, steps in turn.
+4. The nightly workload: 650 Emma passages, 3 epochs, batch 4 x 256 tokens, with
    the default batching. By default an ESTIMATE from the steps timed in (2a);
    ``--nightly-full`` runs it through the real trainer and prints the measured
    wall time (about 20 minutes on two idle cores: run it in a quiet window).
 
-    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 2] [--nightly-full]
+    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 2] [--parts 1234] [--nightly-full]
 
 The first step of every timed run is a warm-up and is not counted.
 """
@@ -163,21 +166,27 @@ def bare_step_times(model, batches, threads: int) -> list[tuple[float, int, int]
         peft_model.unload()
 
 
-def _bare_step(peft_model, optimizer, batch) -> tuple[float, int, int]:
+def models_own_loss(model, tensors):
+    """The loss as transformers computes it: the LM head at every position."""
+    return model(**tensors).loss
+
+
+def _bare_step(peft_model, optimizer, batch, loss=models_own_loss) -> tuple[float, int, int]:
     """(seconds, non-pad tokens, tokens with padding) of one forward, backward and optimizer step."""
     from voiced.trainer.peft_backend import to_tensors
 
     tensors = to_tensors(batch, "cpu")
     started = time.perf_counter()
-    peft_model(**tensors).loss.backward()
+    loss(peft_model, tensors).backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return time.perf_counter() - started, real_tokens(batch), sum(len(row) for row in batch["input_ids"])
 
 
-def interleaved_samples(model, batches_by_mode: dict[str, list], threads: int) -> dict[str, list[tuple[float, int, int]]]:
+def interleaved_samples(model, batches_by_mode: dict[str, list], threads: int,
+                        losses: dict | None = None) -> dict[str, list[tuple[float, int, int]]]:
     """Per mode, (seconds, non-pad tokens, tokens with padding) of each batch after the first, the modes' steps taken in turn
-    on one PEFT model, so a change in load hits every mode alike."""
+    on one PEFT model, so a change in load hits every mode alike; ``losses`` maps a mode to its loss function."""
     import torch
     from peft import get_peft_model
 
@@ -191,7 +200,8 @@ def interleaved_samples(model, batches_by_mode: dict[str, list], threads: int) -
         out: dict[str, list[tuple[float, int, int]]] = {mode: [] for mode in batches_by_mode}
         for i in range(min(len(b) for b in batches_by_mode.values())):
             for mode, batches in batches_by_mode.items():
-                out[mode].append(_bare_step(peft_model, optimizer, batches[i]))
+                loss = (losses or {}).get(mode, models_own_loss)
+                out[mode].append(_bare_step(peft_model, optimizer, batches[i], loss))
         return {mode: samples[1:] for mode, samples in out.items()}
     finally:
         peft_model.unload()
@@ -216,7 +226,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per available core)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating trainer/bare rounds")
     parser.add_argument("--nightly-full", action="store_true",
-                        help="part 3: run the full 650-passage x 3-epoch training instead of estimating (~20 min)")
+                        help="part 4: run the full 650-passage x 3-epoch training instead of estimating (~20 min)")
+    parser.add_argument("--parts", default="1234", help="which parts to run, e.g. 13 (default: all)")
     args = parser.parse_args()
 
     import torch
@@ -227,43 +238,56 @@ def main() -> None:
     threads = set_threads(settings(args.threads))
     print(f"SmolLM2-135M float32 on CPU, {threads} torch thread(s), LoRA r=16 q/k/v/o, torch {torch.__version__}")
 
-    # 1. trainer vs bare loop
-    fixed = fixed_length_examples(tokenizer, 4 * (args.steps + 1), args.seq)
+    if "1" in args.parts:
+        overhead_report(model, tokenizer, args.steps, args.seq, args.rounds, threads)
+    emma = austen_examples(tokenizer, NIGHTLY_PASSAGES, NIGHTLY_TOKENS)
+    built, mix = built_examples(tokenizer, NIGHTLY_PASSAGES, NIGHTLY_TOKENS)
+    rates = {}
+    if "2" in args.parts:
+        print(f"\n2. batching: naive padded vs bucketed vs packed (batch {NIGHTLY_BATCH}, <= {NIGHTLY_TOKENS} tokens, "
+              f"{args.steps} timed steps per mode spread over the epoch, taken in turn; effective tokens/s over the "
+              "epoch = median padded tokens/s of the steps x the epoch's padding efficiency)")
+        for label, examples, note in (
+                ("a", emma, f"{len(emma)} Emma paragraphs behind a short rewrite prompt"),
+                ("b", built, f"{len(built)} dataset-builder examples from Emma, shapes {mix['shapes']}, "
+                             f"tasks {mix['tasks']}")):
+            rates[label] = batching_report(model, examples, label, note, args.steps, threads)
+    if "3" in args.parts:
+        head_report(model, built, args.steps, threads)
+    if "4" in args.parts:
+        nightly_report(model, emma, rates, args.nightly_full, threads)
+
+
+def overhead_report(model, tokenizer, steps: int, seq: int, rounds: int, threads: int) -> None:
+    """Part 1: the trainer's tokens/s beside the bare loop's, rounds alternating."""
+    fixed = fixed_length_examples(tokenizer, 4 * (steps + 1), seq)
     fixed_batches = [{"input_ids": [e["input_ids"] for e in fixed[i:i + 4]],
                       "labels": [e["labels"] for e in fixed[i:i + 4]],
-                      "attention_mask": [[1] * args.seq for _ in fixed[i:i + 4]]} for i in range(0, len(fixed), 4)]
+                      "attention_mask": [[1] * seq for _ in fixed[i:i + 4]]} for i in range(0, len(fixed), 4)]
     trainer_rates, bare_rates = [], []
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         bare_rates.append(rate(bare_step_times(model, fixed_batches, threads)))
-        trainer_rates.append(trainer_rate(model, fixed, threads, args.steps))
+        trainer_rates.append(trainer_rate(model, fixed, threads, steps))
     ratio = statistics.median(trainer_rates) / statistics.median(bare_rates)
-    print(f"\n1. trainer overhead (batch 4 x {args.seq} tokens, {args.steps} timed steps, {args.rounds} rounds)")
+    print(f"\n1. trainer overhead (batch 4 x {seq} tokens, {steps} timed steps, {rounds} rounds)")
     print(f"   bare PEFT loop : {', '.join(f'{r:.1f}' for r in bare_rates)} tokens/s")
     print(f"   voiced trainer : {', '.join(f'{r:.1f}' for r in trainer_rates)} tokens/s")
     print(f"   ratio (medians): {ratio:.3f}  (target >= {TARGET_OVERHEAD}) {'OK' if ratio >= TARGET_OVERHEAD else 'BELOW'}")
 
-    # 2. naive padding, bucketing and packing on real variable-length examples
-    emma = austen_examples(tokenizer, NIGHTLY_PASSAGES, NIGHTLY_TOKENS)
-    built, mix = built_examples(tokenizer, NIGHTLY_PASSAGES, NIGHTLY_TOKENS)
-    print(f"\n2. batching: naive padded vs bucketed vs packed (batch {NIGHTLY_BATCH}, <= {NIGHTLY_TOKENS} tokens, "
-          f"{args.steps} timed steps per mode spread over the epoch, taken in turn; effective tokens/s over the epoch "
-          "= median padded tokens/s of the steps x the epoch's padding efficiency)")
-    rates = {}
-    for label, examples, note in (
-            ("a", emma, f"{len(emma)} Emma paragraphs behind a short rewrite prompt"),
-            ("b", built, f"{len(built)} dataset-builder examples from Emma, shapes {mix['shapes']}, tasks {mix['tasks']}")):
-        rates[label] = batching_report(model, examples, label, note, args.steps, threads)
 
-    # 3. the nightly workload
+def nightly_report(model, emma, rates: dict, full: bool, threads: int) -> None:
+    """Part 4: the nightly workload, measured (``full``) or estimated from part 2's bucketed steps."""
     default = TrainingSettings().batching
     steps = math.ceil(rows_per_epoch(emma, default) / NIGHTLY_BATCH) * NIGHTLY_EPOCHS
     tokens = sum(len(e["input_ids"]) for e in emma) * NIGHTLY_EPOCHS
-    print(f"\n3. nightly workload: {len(emma)} passages x {NIGHTLY_EPOCHS} epochs, batch {NIGHTLY_BATCH}, "
+    print(f"\n4. nightly workload: {len(emma)} passages x {NIGHTLY_EPOCHS} epochs, batch {NIGHTLY_BATCH}, "
           f"batching {default!r}: {steps} steps, {tokens} real tokens")
-    if args.nightly_full:
+    if full:
         seconds, measured = nightly_run(model, emma, threads)
         print(f"   MEASURED, full run through the trainer: {seconds / 60:.1f} minutes wall time, "
               f"{measured:.1f} tokens/s (design.md reference: about 230 tokens/s on an idle 2-core machine)")
+    elif "a" not in rates:
+        print("   (no estimate: part 2 did not run; --nightly-full measures it)")
     else:
         estimate = rates["a"][default]
         print(f"   ESTIMATE from the {default} steps timed in (2a), not a full run (--nightly-full runs it): "
@@ -306,6 +330,23 @@ def to_fixed_length(batch: dict, length: int, pad_id: int) -> dict:
         fixed["labels"].append(labels + [-100] * gap)
         fixed["attention_mask"].append(mask + [0] * gap)
     return fixed
+
+
+def head_report(model, examples, steps: int, threads: int) -> None:
+    """Effective tokens/s with the model's own loss (head at every position) and with the trainer's
+    response_loss (head only where a label is predicted), on the same bucketed batches in turn."""
+    from voiced.trainer.response_loss import response_loss
+
+    batches = spread(epoch_batches(examples, NIGHTLY_BATCH, "bucket", seed=1), steps + 1)
+    samples = interleaved_samples(model, {"own": batches, "response": batches}, threads,
+                                  losses={"own": models_own_loss, "response": response_loss})
+    labelled = sum(1 for b in batches for row in b["labels"] for label in row[1:] if label != -100)
+    real = sum(real_tokens(b) for b in batches)
+    own, ours = rate(samples["own"]), rate(samples["response"])
+    print(f"\n3. loss on response tokens only (the {len(examples)} dataset-builder examples, bucketed, "
+          f"{steps} timed steps each, in turn; {labelled / real:.0%} of the real tokens are labelled)")
+    print(f"   model's own loss (LM head at every position): {own:6.1f} tokens/s")
+    print(f"   trainer's response_loss (head on labels only): {ours:6.1f} tokens/s  -> {ours / own:.2f}x")
 
 
 def spread(batches: list, count: int) -> list:
