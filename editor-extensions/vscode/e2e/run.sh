@@ -7,6 +7,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 export E2E_DIR=${E2E_DIR:-/tmp/voiced-vscode-e2e}
+# code-server writes its config.yaml and data under the XDG folders: keep them out of the home folder.
+export XDG_CONFIG_HOME=$E2E_DIR/xdg/config XDG_DATA_HOME=$E2E_DIR/xdg/data
 export VOICED_EXECUTABLE=${VOICED_EXECUTABLE:-$here/../../.venv/bin/voiced}
 [ -x "$VOICED_EXECUTABLE" ] || { echo "no voiced at $VOICED_EXECUTABLE: run make install first" >&2; exit 1; }
 [ -f "$E2E_DIR/node_modules/code-server/out/node/entry.js" ] || bash "$here/e2e/setup-code-server.sh"
