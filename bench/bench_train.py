@@ -2,8 +2,8 @@
 
 1. Trainer overhead: tokens/s of ``voiced.trainer.training.train`` beside a bare
    PyTorch + PEFT loop (forward, backward, optimizer step, nothing else) on the
-   same model, batch and sequence length, run alternately in this process
-   (target: trainer >= 0.95 of the bare loop).
+   same weights, batch and sequence length, a trainer step and a bare step in
+   turn (target: trainer >= 0.95 of the bare loop).
 2. Batching: effective (non-padding) tokens/s with naive padded batches (shuffled,
    padded to the longest in each batch), length-bucketed batches and packed rows
    (``training.batching`` = pad / bucket / pack; target: >= 1.5x over naive), with
@@ -24,7 +24,7 @@
    ``--nightly-full`` runs it through the real trainer and prints the measured
    wall time (about 20 minutes on two idle cores: run it in a quiet window).
 
-    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 2] [--parts 1234] [--nightly-full]
+    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 4] [--parts 1234] [--nightly-full]
 
 The first step of every timed run is a warm-up and is not counted.
 """
@@ -130,40 +130,44 @@ def built_examples(tokenizer, count: int, max_tokens: int, novel: str = "emma") 
     return kept, {"shapes": shapes, "tasks": tasks}
 
 
-def trainer_rate(model, examples, threads: int, steps: int) -> float:
-    """Tokens/s of the real trainer between its first and last step events."""
-    from voiced.trainer.training import train
+def paired_step_times(trainer_model, bare_model, examples, batches, threads: int, steps: int
+                      ) -> tuple[list[float], list[float]]:
+    """(trainer step seconds, bare step seconds), the two loops' steps taken in turn.
 
-    stamps: list[float] = []
-
-    def progress(event: dict) -> None:
-        if event["event"] == "step":
-            stamps.append(time.perf_counter())
-
-    with tempfile.TemporaryDirectory() as out:
-        train(model, examples, [], settings(threads, max_steps=steps + 1), Path(out), progress=progress)
-    tokens = steps * 4 * len(examples[0]["input_ids"])
-    return tokens / (stamps[-1] - stamps[0])
-
-
-def bare_step_times(model, batches, threads: int) -> list[tuple[float, int, int]]:
-    """(seconds, non-pad tokens) per batch of a hand-written PEFT loop, first batch excluded."""
+    The real trainer runs on ``trainer_model``; after each of its steps (its progress
+    event) one bare step runs on ``bare_model``, a separate copy, so a change in
+    machine load hits both loops alike. A trainer step is the time from the end of
+    the previous bare step to the next progress event: everything the trainer does
+    per step, its batching and bookkeeping included. Warm-up steps are dropped.
+    """
     import torch
     from peft import get_peft_model
 
     from voiced.trainer.peft_backend import lora_config
+    from voiced.trainer.training import train
 
     torch.set_num_threads(threads or torch.get_num_threads())
-    peft_model = get_peft_model(model, lora_config(settings(threads)))
+    bare = get_peft_model(bare_model, lora_config(settings(threads)))
+    optimizer = torch.optim.AdamW([p for p in bare.parameters() if p.requires_grad], lr=1e-3)
+    bare.train()
+    trainer_times: list[float] = []
+    bare_times: list[float] = []
+    resumed = [time.perf_counter()]
+
+    def progress(event: dict) -> None:
+        if event["event"] != "step":
+            return
+        trainer_times.append(time.perf_counter() - resumed[0])
+        seconds, _, _ = _bare_step(bare, optimizer, batches[len(bare_times) % len(batches)])
+        bare_times.append(seconds)
+        resumed[0] = time.perf_counter()
+
     try:
-        optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3)
-        peft_model.train()
-        out = []
-        for batch in batches:
-            out.append(_bare_step(peft_model, optimizer, batch))
-        return out[1:]
+        with tempfile.TemporaryDirectory() as out:
+            train(trainer_model, examples, [], settings(threads, max_steps=steps + 1), Path(out), progress=progress)
     finally:
-        peft_model.unload()
+        bare.unload()
+    return trainer_times[1:], bare_times[1:]
 
 
 def models_own_loss(model, tensors):
@@ -224,7 +228,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4, help="timed steps per run (plus one warm-up)")
     parser.add_argument("--seq", type=int, default=128, help="sequence length for the overhead comparison")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per available core)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating trainer/bare rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of paired trainer/bare steps")
     parser.add_argument("--nightly-full", action="store_true",
                         help="part 4: run the full 650-passage x 3-epoch training instead of estimating (~20 min)")
     parser.add_argument("--parts", default="1234", help="which parts to run, e.g. 13 (default: all)")
@@ -259,20 +263,33 @@ def main() -> None:
 
 
 def overhead_report(model, tokenizer, steps: int, seq: int, rounds: int, threads: int) -> None:
-    """Part 1: the trainer's tokens/s beside the bare loop's, rounds alternating."""
+    """Part 1: the trainer's tokens/s beside the bare loop's, steps paired; the two model copies swap
+    roles every round so neither loop keeps the better-placed copy."""
+    import copy
+
     fixed = fixed_length_examples(tokenizer, 4 * (steps + 1), seq)
     fixed_batches = [{"input_ids": [e["input_ids"] for e in fixed[i:i + 4]],
                       "labels": [e["labels"] for e in fixed[i:i + 4]],
                       "attention_mask": [[1] * seq for _ in fixed[i:i + 4]]} for i in range(0, len(fixed), 4)]
-    trainer_rates, bare_rates = [], []
-    for _ in range(rounds):
-        bare_rates.append(rate(bare_step_times(model, fixed_batches, threads)))
-        trainer_rates.append(trainer_rate(model, fixed, threads, steps))
-    ratio = statistics.median(trainer_rates) / statistics.median(bare_rates)
-    print(f"\n1. trainer overhead (batch 4 x {seq} tokens, {steps} timed steps, {rounds} rounds)")
-    print(f"   bare PEFT loop : {', '.join(f'{r:.1f}' for r in bare_rates)} tokens/s")
-    print(f"   voiced trainer : {', '.join(f'{r:.1f}' for r in trainer_rates)} tokens/s")
-    print(f"   ratio (medians): {ratio:.3f}  (target >= {TARGET_OVERHEAD}) {'OK' if ratio >= TARGET_OVERHEAD else 'BELOW'}")
+    copies = [model, copy.deepcopy(model)]
+    trainer_times, bare_times, ratios = [], [], []
+    for round_ in range(rounds):
+        trainer_model, bare_model = copies[round_ % 2], copies[1 - round_ % 2]
+        ours, bare = paired_step_times(trainer_model, bare_model, fixed, fixed_batches, threads, steps)
+        trainer_times += ours
+        bare_times += bare
+        ratios.append(sum(bare) / sum(ours))
+    tokens = 4 * seq
+    ratio = statistics.median(bare_times) / statistics.median(trainer_times)
+    print(f"\n1. trainer overhead (batch 4 x {seq} tokens, {rounds} rounds of {steps} timed steps, a trainer step "
+          "and a bare step in turn)")
+    print(f"   bare PEFT loop : median {tokens / statistics.median(bare_times):.1f} tokens/s "
+          f"(steps {min(bare_times):.2f}-{max(bare_times):.2f} s)")
+    print(f"   voiced trainer : median {tokens / statistics.median(trainer_times):.1f} tokens/s "
+          f"(steps {min(trainer_times):.2f}-{max(trainer_times):.2f} s)")
+    print(f"   per round      : {', '.join(f'{r:.3f}' for r in ratios)}")
+    print(f"   ratio (median steps): {ratio:.3f}  (target >= {TARGET_OVERHEAD}) "
+          f"{'OK' if ratio >= TARGET_OVERHEAD else 'BELOW'}")
 
 
 def nightly_report(model, emma, rates: dict, full: bool, threads: int) -> None:
