@@ -174,7 +174,7 @@ class _Job:
     def _load(self, ref: Any) -> tuple[Any, Any, str]:
         """The base model, loaded once: PEFT trains on it and the gate scores with it."""
         from voiced.trainer.base_model import BaseModelError, load_base_model
-        from voiced.trainer.peft_backend import pick_torch_device, set_threads, training_dtype
+        from voiced.trainer.peft_backend import is_out_of_memory, pick_torch_device, set_threads, training_dtype
 
         device = pick_torch_device(self.settings.device)
         set_threads(self.settings)
@@ -182,7 +182,9 @@ class _Job:
             model, tokenizer = load_base_model(ref, device, training_dtype(device))
         except BaseModelError as exc:
             raise JobError(str(exc)) from exc
-        except MemoryError as exc:
+        except (RuntimeError, MemoryError) as exc:
+            if not is_out_of_memory(exc):
+                raise
             raise JobError(f"Out of memory while loading the base model {ref.spec!r}; close other programs "
                            "or choose a smaller base model.") from exc
         return model, tokenizer, device
@@ -283,18 +285,31 @@ class _Job:
 
 
 def _expected(exc: BaseException) -> bool:
+    """Failures the product explains (the CLI prints the reason, no traceback)."""
     from voiced.trainer.registry import RegistryError
     from voiced.trainer.results import TrainingError
 
-    return isinstance(exc, (JobError, TrainingError, RegistryError, MemoryError))
+    return isinstance(exc, (JobError, TrainingError, RegistryError)) or _out_of_memory(exc)
 
 
 def _failure_reason(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "training was interrupted (Ctrl-C)"
+    if _out_of_memory(exc):  # raised outside the training loop, e.g. while the gate scores
+        return ("Out of memory; close other programs, or lower `training.batch_size` or "
+                f"`dataset.max_example_tokens`, and train again ({str(exc) or type(exc).__name__})")
     if _expected(exc):
         return str(exc) or type(exc).__name__
     return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """``is_out_of_memory``, without importing torch for a job that never loaded it."""
+    if "torch" not in sys.modules:
+        return isinstance(exc, MemoryError)
+    from voiced.trainer.peft_backend import is_out_of_memory
+
+    return is_out_of_memory(exc)
 
 
 def run_training_job(config: Config, voice_name: str | None = None, *, overrides: dict[str, Any] | None = None,

@@ -112,11 +112,19 @@ def keeps_packed_examples_apart(model: Any) -> bool:
     return float((alone - packed).abs().max()) <= 0.02 * max(1.0, float(alone.abs().max()))
 
 
-def out_of_memory_types() -> tuple[type[BaseException], ...]:
+# What torch's allocators say when they fail with a plain RuntimeError: the CPU allocator
+# ("DefaultCPUAllocator: can't allocate memory" / "not enough memory") and MPS ("MPS backend out of memory").
+_ALLOCATOR_FAILURES = ("can't allocate memory", "not enough memory", "out of memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure: Python's MemoryError, torch's OutOfMemoryError (CUDA),
+    or the RuntimeError that the CPU and MPS allocators raise instead."""
     import torch
 
-    oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-    return (oom, MemoryError)
+    if isinstance(exc, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))):
+        return True
+    return isinstance(exc, RuntimeError) and any(words in str(exc) for words in _ALLOCATOR_FAILURES)
 
 
 def evaluate(model: Any, batches: Iterable[dict[str, Any]]) -> float:
@@ -219,7 +227,9 @@ class _Run:
         self.model.train()
         try:
             stopped = self._loop(budget)
-        except out_of_memory_types() as exc:
+        except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+            if not is_out_of_memory(exc):
+                raise
             raise TrainingError(
                 f"Training ran out of memory at step {self.step + 1} (batch size {self.settings.batch_size}). "
                 "Lower `training.batch_size` or `dataset.max_example_tokens` and train again"
