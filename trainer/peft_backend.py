@@ -312,8 +312,10 @@ class _Run:
     def _keep(self, valid_loss: float) -> None:
         state = {"step": self.step, "valid_loss": None if math.isnan(valid_loss) else valid_loss,
                  "learning_rate": self.lr, "total_steps": self.total}
-        self.adapter_dir = save_best(
-            self.out_dir, lambda folder: self.model.save_pretrained(folder, safe_serialization=True), state)
+        # The vocabulary is never resized, so the embeddings are not saved; "auto" would look for the base's
+        # config.json (on the Hub, for an id) on every save just to find that out.
+        self.adapter_dir = save_best(self.out_dir, lambda folder: self.model.save_pretrained(
+            folder, safe_serialization=True, save_embedding_layers=False), state)
 
 
 def _plain_batches(examples: Sequence[Any], batch_size: int) -> list[dict[str, list[list[int]]]]:
