@@ -18,19 +18,29 @@ voiced corpus
 echo; echo "== Three passages exactly as extracted"
 voiced corpus show -n 3
 
-SAMPLE="The meeting was long and nothing much was decided. Everyone agreed that the plans for the house were too expensive, but nobody wanted to say so to the admiral, who liked them very much."
+# A loose first draft of a scene in the corpus's world: the rewrite has something to change.
+SAMPLE="So the meeting went on forever and nobody really decided anything. Everyone thought the plans for Kellynch were way too expensive, but nobody wanted to tell Sir Walter, since he loved them."
 
-echo; echo "== A sample paragraph rewritten by the base model (no adapter yet)"
-echo "$SAMPLE" | voiced rewrite
-echo
+echo; echo "== A draft rewritten by the base model (no adapter yet)"
+BASE=$(echo "$SAMPLE" | voiced rewrite)
+echo "$BASE"
 voiced daemon stop >/dev/null
 
 echo; echo "== Training a short adapter (a few steps; the gate keeps it only if it beats the base)"
 voiced train --max-steps 4 --max-minutes 3
 
-echo; echo "== The same paragraph in the trained voice (the active adapter, or the base if it was rejected)"
-echo "$SAMPLE" | voiced rewrite
-echo
+echo; echo "== The same draft in the trained voice (the active adapter, or the base if it was rejected)"
+TRAINED=$(echo "$SAMPLE" | voiced rewrite)
+echo "$TRAINED"
+
+echo; echo "== Side by side"
+labelled() { printf '%-14s %s\n' "$1" "$(sed '1!s/^/               /' <<<"$2")"; }  # label, then the text indented
+labelled "Draft:" "$SAMPLE"; labelled "Base model:" "$BASE"; labelled "Trained voice:" "$TRAINED"
+squash() { tr -s "[:space:]" " " <<<"$1"; }
+if [ "$(squash "$BASE")" = "$(squash "$TRAINED")" ]; then
+  echo "(The same words: four steps move a 135M-parameter model very little. A full \`voiced train\`"
+  echo " trains for the configured epochs, and \`voiced eval\` measures what changed.)"
+fi
 
 echo; echo "== Status"
 voiced status

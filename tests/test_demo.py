@@ -22,5 +22,5 @@ def test_make_demo(tmp_path):
     assert "austen: 8 files: 8 added" in out
     assert "total" in out and "Chapter" in out
     assert (home / "data" / "corpus.sqlite3").is_file()
-    assert "rewritten by the base model" in out and "in the trained voice" in out
+    assert "rewritten by the base model" in out and "in the trained voice" in out and "Side by side" in out
     assert "VOICE" in out and "Daemon: running" in out
