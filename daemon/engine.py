@@ -27,7 +27,7 @@ from voiced.config import Config, InferenceSettings
 from voiced.daemon.generation import (
     EmptyText, EngineError, GenerationCancelled, GenerationParams, ModelLoadError, UnknownVoice,
 )
-from voiced.daemon.markdown_chunks import render_stream, split_long, split_markdown
+from voiced.daemon.markdown_chunks import render_stream, split_long, split_markdown, until_blank_line
 from voiced.models import ModelNotFound, resolve_base_model
 from voiced.prompts import continue_messages, rewrite_messages
 
@@ -384,11 +384,12 @@ class Engine:
 
 def _rewrite_piece(backend, system_prompt: str, text: str, params: GenerationParams, cap: int,
                    stop: threading.Event) -> Iterator[str]:
-    """One paragraph (or piece of one) rewritten; its length budget comes from its own tokens."""
+    """One paragraph (or piece of one) rewritten; its length budget comes from its own tokens, and it ends
+    where the model leaves the paragraph (a blank line), whether or not it ends its turn there."""
     messages = rewrite_messages(system_prompt, text)
     room = backend.n_ctx - backend.prompt_tokens(messages)
     budget = params.rewrite_budget(backend.count_tokens(text), cap=_fit(cap, room))
-    return backend.stream_chat(messages, params, budget, stop)
+    return until_blank_line(backend.stream_chat(messages, params, budget, stop))
 
 
 def _joined(streams: Iterator[Iterator[str]]) -> Iterator[str]:

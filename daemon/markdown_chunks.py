@@ -27,6 +27,7 @@ _INDENTED_CODE = re.compile(r"(?: {4}|\t)")
 _OTHER_BLOCK = re.compile(r"[ \t]{0,3}(?:\||<|\[[^\]]+\]:|\$\$)")
 _LEADING_SPACE = re.compile(r"[ \t]*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*[ \t]+(?=\S)")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,53 @@ class _Splitter:
 def split_markdown(text: str) -> list[Segment]:
     """Cut Markdown (or plain text) into prose paragraphs and verbatim structure."""
     return _Splitter(text).run()
+
+
+def until_blank_line(pieces: Iterable[str]) -> Iterator[str]:
+    """A paragraph's rewrite as it streams, ended at the first blank line after its text.
+
+    A paragraph holds no blank line, so a model that writes one has finished
+    the paragraph and gone on to something else (a second version, a
+    "Rewrite:" label, a comment on its work). Closing ``pieces`` there stops
+    the generation too. Whitespace before the text is passed on for
+    :func:`render_stream` to drop.
+    """
+    pieces = iter(pieces)
+    held = ""  # the end of the text so far, when it could be the start of a blank line
+    started = False
+    try:
+        for piece in pieces:
+            held += piece
+            text_from = 0
+            if not started:
+                text = held.lstrip()
+                if not text:
+                    continue
+                started, text_from = True, len(held) - len(text)
+            blank = _BLANK_LINE.search(held, text_from)
+            if blank:
+                if blank.start():
+                    yield held[:blank.start()]
+                return
+            cut = _open_line(held, text_from)
+            if cut:
+                yield held[:cut]
+            held = held[cut:]
+        if held:
+            yield held
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def _open_line(text: str, start: int) -> int:
+    """Where ``text`` ends in a newline and nothing but spaces (the start of a possible blank line,
+    at or after ``start``), else its length."""
+    newline = text.rfind("\n", start)
+    if newline >= 0 and not text[newline + 1:].strip(" \t"):
+        return newline
+    return len(text)
 
 
 def render_stream(segment: Segment, pieces: Iterable[str]) -> Iterator[str]:

@@ -47,6 +47,20 @@ def test_length_is_derived_from_the_input(engine: Engine) -> None:
     assert 0 < backend.count_tokens(out) <= budget + 1
 
 
+def test_a_rewrite_ends_where_the_model_leaves_the_paragraph(engine: Engine) -> None:
+    """Greedy, the base model rewrites TEXT and then starts over under a "Rewrite:" label without
+    ending its turn; the paragraph's rewrite is what it wrote before the blank line."""
+    from voiced.prompts import rewrite_messages
+
+    params = replace(GREEDY, max_tokens=None)
+    backend = engine._workers["default"].backend
+    messages = rewrite_messages(engine.config.voices["default"].system_prompt, TEXT)
+    raw = "".join(backend.stream_chat(messages, params.resolved(engine.settings), 120, threading.Event()))
+    before, blank, after = raw.partition("\n\n")
+    assert blank and after.strip(), f"the model no longer runs on past the paragraph: {raw!r}"
+    assert engine.rewrite("default", TEXT, params) == before.strip()
+
+
 def test_cancel_stops_within_one_token(engine: Engine) -> None:
     backend = engine._workers["default"].backend
     produced_after_cancel = []

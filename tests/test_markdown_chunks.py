@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiced.daemon.markdown_chunks import reassemble, render, split_markdown, split_long
+from voiced.daemon.markdown_chunks import reassemble, render, split_long, split_markdown, until_blank_line
 
 DOCUMENT = """\
 ---
@@ -132,3 +132,52 @@ def test_a_marker_the_model_repeats_is_not_doubled() -> None:
     assert render(quote, "> > Quoted again") == "> > Quoted again\n"
     (numbered,) = [s for s in split_markdown("3. third\n") if s.is_prose]
     assert render(numbered, " 3. Third, rewritten") == "3. Third, rewritten\n"
+
+
+class _Tokens:
+    """A generation stream that records how far it was read and whether it was closed."""
+
+    def __init__(self, pieces):
+        self.pieces, self.read, self.closed = list(pieces), 0, False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.read == len(self.pieces):
+            raise StopIteration
+        self.read += 1
+        return self.pieces[self.read - 1]
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("pieces, kept", [
+    # the paragraph, then the model starts another version: cut at the blank line, at any split
+    (["The meeting went on.", "\n", "\n", "Rewrite:", "\n\"So the"], "The meeting went on."),
+    (["The meeting went on.\n", " \t", "\nRewrite: again"], "The meeting went on."),
+    (["The meeting", " went on.\n\nRewrite:"], "The meeting went on."),
+    # blank lines before the text do not end it (render_stream drops them)
+    (["\n\n", "  The meeting", " went on."], "\n\n  The meeting went on."),
+    # single newlines inside the paragraph (a list item's lines, a poem) are kept
+    (["One line\n", "and the next\n", "and the last."], "One line\nand the next\nand the last."),
+    # a trailing newline at the end of the turn is passed on for render_stream to drop
+    (["The end.", "\n"], "The end.\n"),
+])
+def test_a_paragraphs_rewrite_ends_at_the_first_blank_line_after_its_text(pieces, kept):
+    stream = _Tokens(pieces)
+    assert "".join(until_blank_line(stream)) == kept
+    assert stream.closed  # generation stops there too
+
+
+def test_nothing_after_the_blank_line_is_read_and_closing_early_closes_the_stream():
+    stream = _Tokens(["A paragraph.", "\n\n", "never read"])
+    assert list(until_blank_line(stream)) == ["A paragraph."]
+    assert stream.read == 2 and stream.closed
+
+    stream = _Tokens(["First ", "piece ", "third"])
+    rewrite = until_blank_line(stream)
+    assert next(rewrite) == "First "
+    rewrite.close()  # the client went away
+    assert stream.closed and stream.read == 1
