@@ -98,6 +98,7 @@ class _VoiceWorker:
         self.voice = voice
         self.base_model = base_model
         self.settings = settings
+        self.load_settings = _load_settings(settings)
         self.backend = None
         self.busy = False
         self._adapter = adapter
@@ -235,10 +236,14 @@ class Engine:
 
     def __init__(self, config: Config, *, adapter_resolver: Callable[[str], Path | None] | None = None) -> None:
         self.config = config
-        self.settings: InferenceSettings = config.inference
         self._resolve_adapter = adapter_resolver or registry_resolver
         self._workers: dict[str, _VoiceWorker] = {}
         self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> InferenceSettings:
+        """The ``[inference]`` settings as they are now: the daemon's config watch may replace them."""
+        return self.config.inference
 
     # -- models -----------------------------------------------------------
 
@@ -277,13 +282,14 @@ class Engine:
         self._worker(voice).swap(Path(gguf_lora) if gguf_lora is not None else None)
 
     def release_stale(self) -> list[str]:
-        """Let go of the models of voices no longer configured, or whose base model changed (the next
-        request loads the new one). Requests already queued on them finish first; the models are
-        closed on a thread of their own, so the caller (the config watch) never waits on a rewrite.
-        Returns the voices released."""
+        """Let go of the models of voices no longer configured, or whose base model or load settings
+        (``n_ctx``, ``n_threads``) changed: the next request loads them anew. Requests already queued
+        on them finish first; the models are closed on a thread of their own, so the caller (the
+        config watch) never waits on a rewrite. Returns the voices released."""
         with self._lock:
             stale = [name for name, worker in self._workers.items()
-                     if name not in self.config.voices or self.config.voices[name].base_model != worker.base_model]
+                     if name not in self.config.voices or self.config.voices[name].base_model != worker.base_model
+                     or _load_settings(self.settings) != worker.load_settings]
             workers = [self._workers.pop(name) for name in stale]
         for worker in workers:
             threading.Thread(target=worker.close, name=f"voiced-release-{worker.voice}", daemon=True).start()
@@ -398,6 +404,11 @@ def _joined(streams: Iterator[Iterator[str]]) -> Iterator[str]:
         if index:
             yield " "
         yield from stream
+
+
+def _load_settings(settings: InferenceSettings) -> tuple[int, int]:
+    """The settings a model is opened with; the others apply to each request."""
+    return settings.n_ctx, settings.n_threads
 
 
 def _fit(wanted: int, room: int) -> int:

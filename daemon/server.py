@@ -9,6 +9,7 @@ and the record is removed on the way out (a crash leaves it behind, which
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import logging.handlers
 import os
@@ -170,10 +171,15 @@ def start_training_jobs(ctx: object) -> object | None:
 
 def follow_config(ctx) -> ConfigWatch | None:
     """Apply changes to the config file while running: the voices (names, folders, system prompts, base
-    models) and the folders watched. A removed voice's model is let go; a voice whose base model changed
-    loads the new one on its next request. Settings read at start (host, port, threads) wait for a restart."""
+    models), the folders watched, the ``[inference]`` settings and the request limits. A removed voice's
+    model is let go; a voice whose base model, ``n_ctx`` or ``n_threads`` changed loads its model anew on
+    its next request. What is read at start (host, port, body size, the schedule) waits for a restart."""
     def apply(config: Config) -> None:
-        ctx.config.voices = config.voices  # the engine, the routes and the scheduler share ctx.config
+        # The engine, the routes and the scheduler share ctx.config: replacing its sections is enough.
+        ctx.config.voices = config.voices
+        ctx.config.inference = config.inference
+        ctx.config.daemon = dataclasses.replace(
+            ctx.config.daemon, max_tokens=config.daemon.max_tokens, max_text_chars=config.daemon.max_text_chars)
         if ctx.engine is not None:
             released = ctx.engine.release_stale()
             if released:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from voiced.client import DaemonClient, DaemonError, DaemonUnavailable
-from voiced.config import Config, VoiceConfig, save_config
+from voiced.config import Config, VoiceConfig, load_config, save_config
 from voiced.daemon.process import answers
 from voiced.daemon.state import live_record, log_path, read_record, record_path
 from voiced.paths import Paths
@@ -233,6 +233,38 @@ def test_the_daemon_follows_folders_added_and_removed_while_it_runs(daemon):
     assert removed.returncode == 0, removed.stderr
     wait_for(lambda: passages_in_later() == 0, 60, "the removed folder's passages to leave the corpus")
     assert "configuration reloaded" in log_path(paths).read_text()
+
+
+def test_limits_and_inference_settings_apply_without_a_restart(daemon):
+    """A hand edit of [daemon] max_text_chars and [inference] n_threads reaches the running daemon: the
+    new limit refuses a text the old one took, and the model is let go to be opened with the new
+    threads; putting the file back restores both."""
+    _, paths, record = daemon
+    original = load_config(paths)
+    text = "word " * 70  # 350 characters: within the fixture's 500, beyond 300
+
+    def answer() -> httpx.Response:
+        with _http(record) as http:
+            return http.post("/v1/rewrite", json={"text": text, "voice": VOICE, "max_tokens": 1})
+
+    def loaded() -> bool:
+        with _http(record) as http:
+            return http.get("/v1/status").json()["engine"][VOICE]["loaded"]
+
+    assert answer().status_code == 200 and loaded()
+    changed = load_config(paths)
+    changed.daemon.max_text_chars = 300
+    changed.inference.n_threads = 1
+    try:
+        save_config(changed, paths)
+        message = wait_for(lambda: (r := answer()).status_code == 422 and r.json()["error"]["message"], 30,
+                           "the new max_text_chars to apply")
+        assert "at most 300" in message
+        assert not loaded()  # opened again, with one thread, by the next request
+    finally:
+        save_config(original, paths)
+    wait_for(lambda: answer().status_code == 200, 30, "the original limit to come back")
+    assert loaded()
 
 
 def test_cli_rewrite_streams_through_the_daemon(daemon):

@@ -170,7 +170,7 @@ def test_an_unreadable_registry_is_an_engine_error(voiced_home: Path) -> None:
             engine.rewrite("default", TEXT, GREEDY)
 
 
-def test_a_removed_or_rebased_voice_lets_its_model_go() -> None:
+def test_a_removed_rebased_or_resized_voice_lets_its_model_go() -> None:
     from voiced.daemon.engine import _WorkerClosed
     from voiced.models import embedded_model_path
 
@@ -191,6 +191,14 @@ def test_a_removed_or_rebased_voice_lets_its_model_go() -> None:
         assert engine.rewrite("default", TEXT, GREEDY).strip()
         assert engine.status()["default"]["base_model"] == str(embedded_model_path())
         assert engine.release_stale() == []  # nothing changed: the loaded model stays
+
+        # Sampling settings apply to the next request; the ones a model is opened with reload it.
+        config.inference = replace(config.inference, temperature=0.9)
+        assert engine.settings.temperature == 0.9 and engine.release_stale() == []
+        config.inference = replace(config.inference, n_ctx=2048)
+        assert engine.release_stale() == ["default"]
+        assert engine.rewrite("default", TEXT, GREEDY).strip()
+        assert engine._workers["default"].backend.n_ctx == 2048
 
         config.voices = {}
         assert engine.release_stale() == ["default"]
