@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from voiced.config import Config, ConfigError
+from voiced.config import Config, ConfigError, SchedulerSettings
 from voiced.paths import Paths
 
 log = logging.getLogger("voiced.daemon.scheduler")
@@ -89,19 +89,31 @@ class Scheduler:
                  wait: Callable[[float], bool] | None = None,
                  new_words: Callable[[str, Paths], int] = new_words_since_active) -> None:
         self.config = config
-        self.settings = config.scheduler
         parse_time_of_day(self.settings.nightly_at)  # a bad value fails at start, not at 3 am
         self.paths = paths
         self.start_training = start_training
         self.is_busy = is_busy
         self.now = now
         self._stop = threading.Event()
-        self.wait = wait or self._stop.wait
+        self._wake = threading.Event()  # set by stop() and reconfigure(): the sleep ends early
+        self.wait = wait or self._sleep
         self.new_words = new_words
         self.state = read_schedule_state(paths)
         if self.state.get("last_run") is None:  # the first start ever: the first run is the next night
             self.state = {"last_run": now(), "pending": []}
             self._save()
+
+    @property
+    def settings(self) -> SchedulerSettings:
+        """The ``[scheduler]`` settings as they are now (see :meth:`reconfigure`)."""
+        return self.config.scheduler
+
+    def reconfigure(self, settings: SchedulerSettings) -> None:
+        """Adopt changed settings while running; the sleep is cut short so a new nightly time counts
+        at once. An invalid time of day raises ConfigError and the settings stay as they were."""
+        parse_time_of_day(settings.nightly_at)
+        self.config.scheduler = settings
+        self._wake.set()
 
     def next_run(self) -> float:
         return next_run_after(float(self.state["last_run"]), self.settings.nightly_at)
@@ -125,6 +137,8 @@ class Scheduler:
     def tick(self) -> list[str]:
         """One pass: queue the voices when the nightly time has come, start the next if none trains."""
         started: list[str] = []
+        if not self.settings.enabled:  # switched off while running: nothing starts, the queue waits
+            return started
         if self.now() >= self.next_run():
             self.state["last_run"] = self.now()
             queued = [v for v in self.voices_due() if v not in self.state.get("pending", [])]
@@ -161,12 +175,20 @@ class Scheduler:
                 return
 
     def status(self) -> dict[str, Any]:
-        return {"nightly_at": self.settings.nightly_at, "min_new_words": self.settings.min_new_words,
+        return {"enabled": self.settings.enabled, "nightly_at": self.settings.nightly_at,
+                "min_new_words": self.settings.min_new_words,
                 "last_run": self.state.get("last_run"), "next_run": self.next_run(),
                 "pending": list(self.state.get("pending", []))}
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
+
+    def _sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` or until woken; True once stopped."""
+        self._wake.wait(seconds)
+        self._wake.clear()
+        return self._stop.is_set()
 
     def _overrides(self) -> dict[str, Any]:
         return {"max_minutes": self.settings.max_minutes} if self.settings.max_minutes > 0 else {}

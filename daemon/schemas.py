@@ -66,7 +66,7 @@ class StatusResponse(BaseModel):
     engine_error: str | None = Field(None, description="Why the model cannot be used, when it cannot.")
     training: dict | None = None
     corpus_watch: dict | None = Field(None, description="The folder watcher: watching, error, changes, last_change.")
-    scheduler: dict | None = Field(None, description="Nightly retraining: nightly_at, last_run, next_run, pending.")
+    scheduler: dict | None = Field(None, description="Nightly retraining: enabled, nightly_at, min_new_words, last_run, next_run, pending.")
 
 
 class ChatMessage(BaseModel):

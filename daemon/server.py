@@ -22,7 +22,7 @@ import time
 import uvicorn
 
 from voiced import __version__
-from voiced.config import Config, load_config
+from voiced.config import Config, ConfigError, load_config
 from voiced.daemon.config_watch import ConfigWatch
 from voiced.daemon.corpus_watch import start_corpus_watching
 from voiced.daemon.scheduler import start_scheduler
@@ -171,9 +171,9 @@ def start_training_jobs(ctx: object) -> object | None:
 
 def follow_config(ctx) -> ConfigWatch | None:
     """Apply changes to the config file while running: the voices (names, folders, system prompts, base
-    models), the folders watched, the ``[inference]`` settings and the request limits. A removed voice's
-    model is let go; a voice whose base model, ``n_ctx`` or ``n_threads`` changed loads its model anew on
-    its next request. What is read at start (host, port, body size, the schedule) waits for a restart."""
+    models), the folders watched, the ``[inference]`` and ``[scheduler]`` settings and the request
+    limits. A removed voice's model is let go; a voice whose base model, ``n_ctx`` or ``n_threads``
+    changed loads its model anew on its next request. Host, port and body size wait for a restart."""
     def apply(config: Config) -> None:
         # The engine, the routes and the scheduler share ctx.config: replacing its sections is enough.
         ctx.config.voices = config.voices
@@ -186,6 +186,7 @@ def follow_config(ctx) -> ConfigWatch | None:
                 log.info("models let go after the configuration changed: %s", ", ".join(released))
         if ctx.corpus_watch is not None:
             ctx.corpus_watch.reconfigure(config)
+        follow_schedule(ctx, config.scheduler)
 
     watch = ConfigWatch(ctx.paths, ctx.config, apply)
     try:
@@ -194,6 +195,19 @@ def follow_config(ctx) -> ConfigWatch | None:
         log.error("cannot follow changes to the configuration file: %s", exc)
         return None
     return watch
+
+
+def follow_schedule(ctx, settings) -> None:
+    """A changed ``[scheduler]`` section: the running scheduler adopts it (switched off, it starts
+    nothing); one switched on while none runs is started. A bad time of day is logged and ignored."""
+    try:
+        if ctx.scheduler is not None:
+            ctx.scheduler.reconfigure(settings)
+        elif settings.enabled:
+            ctx.config.scheduler = settings
+            ctx.scheduler = start_scheduler(ctx.config, ctx.paths, ctx.training)
+    except ConfigError as exc:
+        log.error("scheduler settings not applied: %s", exc)
 
 
 def _exit_after_shutdown(sig, frame) -> None:

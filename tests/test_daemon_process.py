@@ -235,10 +235,10 @@ def test_the_daemon_follows_folders_added_and_removed_while_it_runs(daemon):
     assert "configuration reloaded" in log_path(paths).read_text()
 
 
-def test_limits_and_inference_settings_apply_without_a_restart(daemon):
-    """A hand edit of [daemon] max_text_chars and [inference] n_threads reaches the running daemon: the
-    new limit refuses a text the old one took, and the model is let go to be opened with the new
-    threads; putting the file back restores both."""
+def test_limits_inference_and_schedule_apply_without_a_restart(daemon):
+    """A hand edit of [daemon] max_text_chars, [inference] n_threads and [scheduler] nightly_at reaches
+    the running daemon: the new limit refuses a text the old one took, the model is let go to be opened
+    with the new threads, the schedule moves; putting the file back restores them."""
     _, paths, record = daemon
     original = load_config(paths)
     text = "word " * 70  # 350 characters: within the fixture's 500, beyond 300
@@ -247,24 +247,29 @@ def test_limits_and_inference_settings_apply_without_a_restart(daemon):
         with _http(record) as http:
             return http.post("/v1/rewrite", json={"text": text, "voice": VOICE, "max_tokens": 1})
 
-    def loaded() -> bool:
+    def status() -> dict:
         with _http(record) as http:
-            return http.get("/v1/status").json()["engine"][VOICE]["loaded"]
+            return http.get("/v1/status").json()
+
+    def loaded() -> bool:
+        return status()["engine"][VOICE]["loaded"]
 
     assert answer().status_code == 200 and loaded()
     changed = load_config(paths)
     changed.daemon.max_text_chars = 300
     changed.inference.n_threads = 1
+    changed.scheduler.nightly_at = "04:15"
     try:
         save_config(changed, paths)
         message = wait_for(lambda: (r := answer()).status_code == 422 and r.json()["error"]["message"], 30,
                            "the new max_text_chars to apply")
         assert "at most 300" in message
         assert not loaded()  # opened again, with one thread, by the next request
+        assert status()["scheduler"]["nightly_at"] == "04:15"
     finally:
         save_config(original, paths)
     wait_for(lambda: answer().status_code == 200, 30, "the original limit to come back")
-    assert loaded()
+    assert loaded() and status()["scheduler"]["nightly_at"] == original.scheduler.nightly_at
 
 
 def test_cli_rewrite_streams_through_the_daemon(daemon):

@@ -135,3 +135,50 @@ def test_a_bad_time_of_day_fails_at_start(config: Config) -> None:
     config.scheduler.nightly_at = "25:00"
     with pytest.raises(ConfigError, match="nightly_at"):
         scheduler(config, Clock(at(5, 12)), Jobs())
+
+
+def test_changed_settings_apply_while_running_and_a_bad_time_is_refused(config: Config) -> None:
+    from dataclasses import replace
+
+    clock, jobs = Clock(at(5, 12)), Jobs()
+    sched = scheduler(config, clock, jobs)
+    assert sched.next_run() == at(6, 3)
+    sched.reconfigure(replace(config.scheduler, nightly_at="13:30"))
+    assert sched.next_run() == at(5, 13, 30) and config.scheduler.nightly_at == "13:30"
+    with pytest.raises(ConfigError, match="nightly_at"):
+        sched.reconfigure(replace(config.scheduler, nightly_at="half past one"))
+    assert sched.settings.nightly_at == "13:30"  # the good settings stay
+
+    sched.reconfigure(replace(config.scheduler, enabled=False))
+    clock.time = at(5, 14)
+    assert sched.tick() == [] and jobs.started == []  # switched off: due, but nothing starts
+    sched.reconfigure(replace(config.scheduler, enabled=True))
+    assert sched.tick() == ["rich"]
+
+
+def test_a_change_wakes_the_sleeping_scheduler_and_stop_ends_it(config: Config) -> None:
+    """With its own sleep (no injected wait), a scheduler whose next run is hours away wakes at once
+    when its settings change, to plan with them, and stop() ends its thread at once."""
+    import threading
+    import time
+    from dataclasses import replace
+
+    clock, jobs = Clock(at(5, 12)), Jobs()  # the first start: the last run counts as 12:00 today
+    sched = Scheduler(config, get_paths(), start_training=jobs.start, is_busy=lambda: jobs.busy, now=clock.now)
+    clock.time = at(5, 13)
+    ticks: list[float] = []
+    tick = sched.tick
+    sched.tick = lambda: ticks.append(time.monotonic()) or tick()
+    thread = threading.Thread(target=sched.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not ticks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ticks and sched.seconds_to_next_tick() == 3600.0  # the next run is at 3:00: it sleeps an hour
+    sched.reconfigure(replace(config.scheduler, nightly_at="12:30"))  # passed since the last run: due now
+    while not jobs.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert jobs.started == [("rich", {})] and len(ticks) == 2
+    sched.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
