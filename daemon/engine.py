@@ -391,11 +391,12 @@ class Engine:
 def _rewrite_piece(backend, system_prompt: str, text: str, params: GenerationParams, cap: int,
                    stop: threading.Event) -> Iterator[str]:
     """One paragraph (or piece of one) rewritten; its length budget comes from its own tokens, and it ends
-    where the model leaves the paragraph (a blank line), whether or not it ends its turn there."""
+    where the model leaves the paragraph (a blank line after a third of the input's length, at least),
+    whether or not it ends its turn there."""
     messages = rewrite_messages(system_prompt, text)
     room = backend.n_ctx - backend.prompt_tokens(messages)
     budget = params.rewrite_budget(backend.count_tokens(text), cap=_fit(cap, room))
-    return until_blank_line(backend.stream_chat(messages, params, budget, stop))
+    return until_blank_line(backend.stream_chat(messages, params, budget, stop), min_chars=len(text) // 3)
 
 
 def _joined(streams: Iterator[Iterator[str]]) -> Iterator[str]:

@@ -27,7 +27,7 @@ _INDENTED_CODE = re.compile(r"(?: {4}|\t)")
 _OTHER_BLOCK = re.compile(r"[ \t]{0,3}(?:\||<|\[[^\]]+\]:|\$\$)")
 _LEADING_SPACE = re.compile(r"[ \t]*")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*[ \t]+(?=\S)")
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 
 
 @dataclass(frozen=True)
@@ -217,51 +217,39 @@ def split_markdown(text: str) -> list[Segment]:
     return _Splitter(text).run()
 
 
-def until_blank_line(pieces: Iterable[str]) -> Iterator[str]:
-    """A paragraph's rewrite as it streams, ended at the first blank line after its text.
+def until_blank_line(pieces: Iterable[str], min_chars: int = 0) -> Iterator[str]:
+    """A paragraph's rewrite as it streams, without leading or trailing whitespace, ended at the first
+    blank line that follows the paragraph.
 
-    A paragraph holds no blank line, so a model that writes one has finished
-    the paragraph and gone on to something else (a second version, a
-    "Rewrite:" label, a comment on its work). Closing ``pieces`` there stops
-    the generation too. Whitespace before the text is passed on for
-    :func:`render_stream` to drop.
+    A paragraph holds no blank line, so a model that writes one after the
+    paragraph has gone on to something else (a second version, a "Rewrite:"
+    label, a comment on its work); closing ``pieces`` there stops the
+    generation too. A blank line after an introduction (text ending in a
+    colon) or after fewer than ``min_chars`` characters is not the end: the
+    rewrite goes on, so a label never takes the place of the paragraph.
     """
     pieces = iter(pieces)
-    held = ""  # the end of the text so far, when it could be the start of a blank line
-    started = False
+    text, sent, search_from = "", 0, 0
     try:
         for piece in pieces:
-            held += piece
-            text_from = 0
-            if not started:
-                text = held.lstrip()
-                if not text:
-                    continue
-                started, text_from = True, len(held) - len(text)
-            blank = _BLANK_LINE.search(held, text_from)
-            if blank:
-                if blank.start():
-                    yield held[:blank.start()]
-                return
-            cut = _open_line(held, text_from)
-            if cut:
-                yield held[:cut]
-            held = held[cut:]
-        if held:
-            yield held
+            text += piece
+            if not sent:
+                text = text.lstrip()  # nothing sent yet: leading whitespace goes
+            for blank in _BLANK_LINE.finditer(text, search_from):
+                before = text[:blank.start()].rstrip()
+                if len(before) >= min_chars and not before.endswith(":"):
+                    if len(before) > sent:
+                        yield text[sent:len(before)]
+                    return
+                search_from = blank.end()  # an introduction, or too little to be the paragraph
+            end = len(text.rstrip())  # trailing whitespace waits: it may open a blank line
+            if end > sent:
+                yield text[sent:end]
+                sent = end
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:
             close()
-
-
-def _open_line(text: str, start: int) -> int:
-    """Where ``text`` ends in a newline and nothing but spaces (the start of a possible blank line,
-    at or after ``start``), else its length."""
-    newline = text.rfind("\n", start)
-    if newline >= 0 and not text[newline + 1:].strip(" \t"):
-        return newline
-    return len(text)
 
 
 def render_stream(segment: Segment, pieces: Iterable[str]) -> Iterator[str]:

@@ -109,11 +109,21 @@ class Scheduler:
         return self.config.scheduler
 
     def reconfigure(self, settings: SchedulerSettings) -> None:
-        """Adopt changed settings while running; the sleep is cut short so a new nightly time counts
-        at once. An invalid time of day raises ConfigError and the settings stay as they were."""
+        """Adopt changed settings while running, its sleep cut short to plan with them. A new nightly
+        time, or the schedule switched back on, is planned from now: the next run is the next time
+        that comes, not one that passed since the last run. An invalid time of day raises
+        ConfigError and the settings stay as they were."""
         parse_time_of_day(settings.nightly_at)
+        old = self.settings
         self.config.scheduler = settings
+        if settings.nightly_at != old.nightly_at or (settings.enabled and not old.enabled):
+            self.plan_from_now()
         self._wake.set()
+
+    def plan_from_now(self) -> None:
+        """Count from now, as if the schedule had just run: nothing that fell due before now runs."""
+        self.state["last_run"] = max(float(self.state["last_run"]), self.now())
+        self._save()
 
     def next_run(self) -> float:
         return next_run_after(float(self.state["last_run"]), self.settings.nightly_at)
@@ -160,6 +170,8 @@ class Scheduler:
         return started
 
     def seconds_to_next_tick(self) -> float:
+        if not self.settings.enabled:
+            return 3600.0  # nothing to do until reconfigure() wakes it
         if self.state.get("pending"):
             return POLL_SECONDS
         return max(1.0, min(self.next_run() - self.now(), 3600.0))
@@ -200,11 +212,14 @@ class Scheduler:
         write_json_atomic(state_path(self.paths), self.state)
 
 
-def start_scheduler(config: Config, paths: Paths, jobs: Any) -> Scheduler | None:
-    """Run the scheduler in a daemon thread beside the API (None when disabled or training is unavailable)."""
+def start_scheduler(config: Config, paths: Paths, jobs: Any, *, from_now: bool = False) -> Scheduler | None:
+    """Run the scheduler in a daemon thread beside the API (None when disabled or training is unavailable).
+    ``from_now``: a schedule switched on while the daemon runs counts from now (see ``plan_from_now``)."""
     if not config.scheduler.enabled or jobs is None:
         return None
     scheduler = Scheduler(config, paths, is_busy=lambda: jobs.running,
                           start_training=lambda voice, overrides: jobs.start(voice, overrides, trigger="schedule"))
+    if from_now:
+        scheduler.plan_from_now()
     threading.Thread(target=scheduler.run, name="voiced-scheduler", daemon=True).start()
     return scheduler

@@ -25,7 +25,7 @@ from voiced import __version__
 from voiced.config import Config, ConfigError, load_config
 from voiced.daemon.config_watch import ConfigWatch
 from voiced.daemon.corpus_watch import start_corpus_watching
-from voiced.daemon.scheduler import start_scheduler
+from voiced.daemon.scheduler import parse_time_of_day, start_scheduler
 from voiced.daemon.state import (
     LOOPBACK_HOSTS, DaemonLock, DaemonRecord, log_path, remove_record, write_record,
 )
@@ -178,12 +178,12 @@ def follow_config(ctx) -> ConfigWatch | None:
         # The engine, the routes and the scheduler share ctx.config: replacing its sections is enough.
         ctx.config.voices = config.voices
         ctx.config.inference = config.inference
-        ctx.config.daemon = dataclasses.replace(
-            ctx.config.daemon, max_tokens=config.daemon.max_tokens, max_text_chars=config.daemon.max_text_chars)
         if ctx.engine is not None:
             released = ctx.engine.release_stale()
             if released:
                 log.info("models let go after the configuration changed: %s", ", ".join(released))
+        ctx.config.daemon = dataclasses.replace(
+            ctx.config.daemon, max_tokens=config.daemon.max_tokens, max_text_chars=config.daemon.max_text_chars)
         if ctx.corpus_watch is not None:
             ctx.corpus_watch.reconfigure(config)
         follow_schedule(ctx, config.scheduler)
@@ -204,8 +204,9 @@ def follow_schedule(ctx, settings) -> None:
         if ctx.scheduler is not None:
             ctx.scheduler.reconfigure(settings)
         elif settings.enabled:
+            parse_time_of_day(settings.nightly_at)  # before anything is stored
             ctx.config.scheduler = settings
-            ctx.scheduler = start_scheduler(ctx.config, ctx.paths, ctx.training)
+            ctx.scheduler = start_scheduler(ctx.config, ctx.paths, ctx.training, from_now=True)
     except ConfigError as exc:
         log.error("scheduler settings not applied: %s", exc)
 

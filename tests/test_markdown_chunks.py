@@ -158,17 +158,26 @@ class _Tokens:
     (["The meeting went on.", "\n", "\n", "Rewrite:", "\n\"So the"], "The meeting went on."),
     (["The meeting went on.\n", " \t", "\nRewrite: again"], "The meeting went on."),
     (["The meeting", " went on.\n\nRewrite:"], "The meeting went on."),
-    # blank lines before the text do not end it (render_stream drops them)
-    (["\n\n", "  The meeting", " went on."], "\n\n  The meeting went on."),
+    (["The meeting went on.\r\n", "\r\n", "Rewrite:"], "The meeting went on."),
+    # whitespace around the text goes, blank lines before it included
+    (["\n\n", "  The meeting", " went on."], "The meeting went on."),
+    (["The end.", "\n", "  "], "The end."),
     # single newlines inside the paragraph (a list item's lines, a poem) are kept
     (["One line\n", "and the next\n", "and the last."], "One line\nand the next\nand the last."),
-    # a trailing newline at the end of the turn is passed on for render_stream to drop
-    (["The end.", "\n"], "The end.\n"),
+    # an introduction is not the paragraph: the rewrite goes on to the next blank line
+    (["Here is the rewrite:", "\n\n", "The meeting went on.", "\n\nMore"],
+     "Here is the rewrite:\n\nThe meeting went on."),
 ])
 def test_a_paragraphs_rewrite_ends_at_the_first_blank_line_after_its_text(pieces, kept):
     stream = _Tokens(pieces)
     assert "".join(until_blank_line(stream)) == kept
     assert stream.closed  # generation stops there too
+
+
+def test_a_blank_line_after_too_little_text_is_not_the_end():
+    pieces = ["Anne.", "\n\n", "Anne walked down to the shore.", "\n\nNotes:"]
+    assert "".join(until_blank_line(_Tokens(pieces), min_chars=20)) == "Anne.\n\nAnne walked down to the shore."
+    assert "".join(until_blank_line(_Tokens(pieces), min_chars=5)) == "Anne."
 
 
 def test_nothing_after_the_blank_line_is_read_and_closing_early_closes_the_stream():
@@ -178,6 +187,6 @@ def test_nothing_after_the_blank_line_is_read_and_closing_early_closes_the_strea
 
     stream = _Tokens(["First ", "piece ", "third"])
     rewrite = until_blank_line(stream)
-    assert next(rewrite) == "First "
+    assert next(rewrite) == "First"  # its trailing space waits for what follows
     rewrite.close()  # the client went away
     assert stream.closed and stream.read == 1

@@ -149,10 +149,17 @@ def test_changed_settings_apply_while_running_and_a_bad_time_is_refused(config: 
         sched.reconfigure(replace(config.scheduler, nightly_at="half past one"))
     assert sched.settings.nightly_at == "13:30"  # the good settings stay
 
-    sched.reconfigure(replace(config.scheduler, enabled=False))
+    # A new time that has already passed since the last run is the next day's, not a second run today.
     clock.time = at(5, 14)
-    assert sched.tick() == [] and jobs.started == []  # switched off: due, but nothing starts
-    sched.reconfigure(replace(config.scheduler, enabled=True))
+    sched.reconfigure(replace(config.scheduler, nightly_at="10:00"))
+    assert sched.next_run() == at(6, 10) and sched.tick() == []
+
+    clock.time = at(6, 11)  # due
+    sched.reconfigure(replace(config.scheduler, enabled=False))
+    assert sched.tick() == [] and jobs.started == [] and sched.seconds_to_next_tick() == 3600.0
+    sched.reconfigure(replace(config.scheduler, enabled=True))  # back on: counted from now
+    assert sched.tick() == [] and sched.next_run() == at(7, 10)
+    clock.time = at(7, 10)
     assert sched.tick() == ["rich"]
 
 
@@ -163,7 +170,7 @@ def test_a_change_wakes_the_sleeping_scheduler_and_stop_ends_it(config: Config) 
     import time
     from dataclasses import replace
 
-    clock, jobs = Clock(at(5, 12)), Jobs()  # the first start: the last run counts as 12:00 today
+    clock, jobs = Clock(at(5, 12)), Jobs()
     sched = Scheduler(config, get_paths(), start_training=jobs.start, is_busy=lambda: jobs.busy, now=clock.now)
     clock.time = at(5, 13)
     ticks: list[float] = []
@@ -175,10 +182,10 @@ def test_a_change_wakes_the_sleeping_scheduler_and_stop_ends_it(config: Config) 
     while not ticks and time.monotonic() < deadline:
         time.sleep(0.01)
     assert ticks and sched.seconds_to_next_tick() == 3600.0  # the next run is at 3:00: it sleeps an hour
-    sched.reconfigure(replace(config.scheduler, nightly_at="12:30"))  # passed since the last run: due now
-    while not jobs.started and time.monotonic() < deadline:
+    sched.reconfigure(replace(config.scheduler, nightly_at="13:00"))
+    while len(ticks) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert jobs.started == [("rich", {})] and len(ticks) == 2
+    assert len(ticks) == 2 and sched.next_run() == at(6, 13)  # woken, it planned with the new time
     sched.stop()
     thread.join(timeout=5)
-    assert not thread.is_alive()
+    assert not thread.is_alive() and jobs.started == []

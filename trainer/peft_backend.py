@@ -113,8 +113,9 @@ def keeps_packed_examples_apart(model: Any) -> bool:
 
 
 # What torch's allocators say when they fail with a plain RuntimeError: the CPU allocator
-# ("DefaultCPUAllocator: can't allocate memory" / "not enough memory") and MPS ("MPS backend out of memory").
-_ALLOCATOR_FAILURES = ("can't allocate memory", "not enough memory", "out of memory")
+# ("DefaultCPUAllocator: can't allocate memory" / "not enough memory"), MPS ("MPS backend out of memory"),
+# and C++'s std::bad_alloc as torch passes it on.
+_ALLOCATOR_FAILURES = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc")
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
