@@ -235,7 +235,9 @@ def until_blank_line(pieces: Iterable[str], min_chars: int = 0) -> Iterator[str]
             text += piece
             if not sent:
                 text = text.lstrip()  # nothing sent yet: leading whitespace goes
-            for blank in _BLANK_LINE.finditer(text, search_from):
+            # A blank line is all whitespace, so it cannot reach back into what was sent (which ends
+            # in text): each piece is searched from there, not from the start of the paragraph.
+            for blank in _BLANK_LINE.finditer(text, max(search_from, sent)):
                 before = text[:blank.start()].rstrip()
                 if len(before) >= min_chars and not before.endswith(":"):
                     if len(before) > sent:
