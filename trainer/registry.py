@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 
 SCHEMA = 1
@@ -38,16 +39,49 @@ VERSIONS = "versions"
 TMP_PREFIX = ".tmp-"
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 GGUF_FILE = "adapter.gguf"
+MLX_DIR = "mlx"
+# Runtime -> what it loads from a version, relative to the version folder ("." is the PEFT folder itself).
+RUNTIMES = ("llama.cpp", "transformers", "mlx")
 STATUSES = ("training", "candidate", "active", "rejected", "failed")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-class RegistryError(Exception):
+class RegistryError(VoicedError):
     """An expected registry problem (unknown version, refused removal), saying what to do."""
 
 
 class DiskFullError(RegistryError):
     """The disk (or quota, or file size limit) ran out while writing; nothing visible was changed."""
+
+
+class NotFound(RegistryError):
+    """The voice has no such version (or no earlier active one to roll back to)."""
+
+
+class NotUsable(RegistryError):
+    """The version exists but cannot be made active (still training, or failed)."""
+
+
+class CorruptAdapter(RegistryError):
+    """A version's adapter file is missing or unreadable; ``path`` names the broken file."""
+
+    def __init__(self, message: str, fix: str = "", *, path: Path | None = None, version: int | None = None,
+                 runtime: str | None = None) -> None:
+        super().__init__(message, fix)
+        self.path = path
+        self.version = version
+        self.runtime = runtime
+
+
+def runtime_for_base(kind: str, *, apple_silicon: bool | None = None) -> str:
+    """The runtime that serves a base of this kind ("gguf", "hf_dir", "hf_id"): the daemon's own choice."""
+    if kind == "gguf":
+        return "llama.cpp"
+    if apple_silicon is None:
+        import platform
+
+        apple_silicon = platform.system() == "Darwin" and platform.machine() == "arm64"
+    return "mlx" if apple_silicon else "transformers"
 
 
 def now_iso() -> str:
@@ -160,6 +194,77 @@ class Version:
     def gguf_path(self) -> Path:
         return self.path / GGUF_FILE
 
+    @property
+    def artifacts(self) -> dict[str, str]:
+        """Runtime -> relative path of what it loads; recorded at finish, inferred for older manifests."""
+        recorded = self.manifest.get("artifacts")
+        if isinstance(recorded, dict):
+            return {k: v for k, v in recorded.items() if k in RUNTIMES and isinstance(v, str)}
+        if self.manifest.get("status") in ("training", "failed"):
+            return {}
+        found = {}
+        gguf_base = (self.manifest.get("base_model") or {}).get("kind") == "gguf"
+        if gguf_base or (self.path / GGUF_FILE).exists():
+            found["llama.cpp"] = GGUF_FILE  # a GGUF base always got one: a missing file is damage
+        if any((self.path / name).exists() for name in ADAPTER_FILES):
+            found["transformers"] = "."
+        if (self.path / MLX_DIR).is_dir():
+            found["mlx"] = MLX_DIR
+        return found
+
+    def artifact(self, runtime: str) -> Path | None:
+        """What ``runtime`` ("llama.cpp", "transformers", "mlx") loads for this version, or None.
+
+        The path is returned even when the file has since gone missing, so
+        :meth:`validate` can name it; None means the version never had one
+        for that runtime.
+        """
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r} (expected one of {', '.join(RUNTIMES)})")
+        relative = self.artifacts.get(runtime)
+        if relative is None:
+            return None
+        return self.path if relative == "." else self.path / relative
+
+    def validate(self, runtime: str | None = None) -> None:
+        """Raise :class:`CorruptAdapter` naming the broken file when an artifact cannot be loaded.
+
+        ``runtime`` checks what that runtime loads (a version without an
+        artifact for it is refused too); None checks every recorded artifact.
+        Only headers and tensor shapes are read, so this runs at every load.
+        """
+        from voiced.trainer.adapter_check import AdapterDamaged, check_gguf_lora, check_mlx_folder, check_peft_folder
+
+        checks = {"llama.cpp": check_gguf_lora, "transformers": check_peft_folder, "mlx": check_mlx_folder}
+        runtimes = [runtime] if runtime is not None else list(self.artifacts)
+        if not runtimes:
+            raise CorruptAdapter(f"v{self.number} has no adapter files"
+                                 + (f" ({self.reason})" if self.reason else "") + ".",
+                                 "Pick another version (`voiced adapters list`) or train again.",
+                                 path=self.path, version=self.number)
+        for name in runtimes:
+            target = self.artifact(name)
+            if target is None:
+                raise CorruptAdapter(
+                    f"v{self.number} has no adapter for {name} (it has: {', '.join(self.artifacts) or 'none'}).",
+                    "Train a new version for this base model with `voiced train`, or pick another version.",
+                    path=self.path, version=self.number, runtime=name)
+            try:
+                checks[name](target)
+            except AdapterDamaged as exc:
+                raise CorruptAdapter(
+                    f"The {name} adapter of v{self.number} is damaged: {exc.path}: {exc.problem}.",
+                    _repair_advice(self, name), path=exc.path, version=self.number, runtime=name) from None
+
+
+def _repair_advice(version: Version, runtime: str) -> str:
+    """What really helps: the derived GGUF/MLX files can be rebuilt from an intact PEFT source."""
+    others = "`voiced adapters rollback` or `voiced adapters activate V` with another version (`voiced adapters list`)"
+    if runtime in ("llama.cpp", "mlx"):
+        return (f"It is derived from the PEFT adapter in {version.path}; `voiced adapters repair {version.number}` "
+                f"rebuilds it when that is intact. Otherwise use {others}, or train again.")
+    return f"The PEFT adapter is the source of truth and cannot be rebuilt: use {others}, or train again."
+
 
 class Registry:
     """The versions of one voice. Use :meth:`open`, which also recovers from interrupted runs."""
@@ -172,6 +277,11 @@ class Registry:
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, 0o700)
         self.notes: list[str] = []
+
+    @property
+    def pointer_path(self) -> Path:
+        """The active pointer (active.json); every change of the active version replaces it (new mtime)."""
+        return self.root / ACTIVE
 
     @classmethod
     def open(cls, voice: str, paths: Paths | None = None, *, recover: bool = True) -> "Registry":
@@ -250,8 +360,8 @@ class Registry:
             if version.number == number:
                 return version
         known = ", ".join(f"v{v.number}" for v in self._scan()) or "none yet"
-        raise RegistryError(f"Voice {self.voice!r} has no adapter version {number} (versions: {known}). "
-                            "See `voiced adapters list`.")
+        raise NotFound(f"Voice {self.voice!r} has no adapter version {number} (versions: {known}).",
+                       "See `voiced adapters list`.")
 
     def _pointer(self) -> dict[str, Any]:
         try:
@@ -314,8 +424,12 @@ class Registry:
             return manifest
 
     def finish_version(self, version: Version, adapter_dir: Path, gguf_path: Path | None,
-                       manifest_changes: dict[str, Any]) -> Version:
-        """Make a trained version complete in one step: adapter, GGUF LoRA and final manifest together.
+                       manifest_changes: dict[str, Any], *, mlx_dir: Path | None = None) -> Version:
+        """Make a trained version complete in one step: adapter, GGUF LoRA, MLX adapter and manifest together.
+
+        The manifest's ``artifacts`` records what each runtime loads
+        (``transformers`` the PEFT folder, ``llama.cpp`` the GGUF LoRA when
+        there is one, ``mlx`` the MLX adapter folder when there is one).
 
         The finished folder is built beside the registry's versions, fsynced,
         then swapped for the "training" one (old renamed aside, new renamed in;
@@ -327,7 +441,13 @@ class Registry:
         final = self.root / f"{TMP_PREFIX}final-{number}"
         old = self.root / f"{TMP_PREFIX}old-{number}"
         with self._locked():
-            manifest = {**self.get(number).manifest, **manifest_changes, "finished": now_iso()}
+            artifacts = {"transformers": "."}
+            if gguf_path is not None:
+                artifacts["llama.cpp"] = GGUF_FILE
+            if mlx_dir is not None:
+                artifacts["mlx"] = MLX_DIR
+            manifest = {**self.get(number).manifest, **manifest_changes, "artifacts": artifacts,
+                        "finished": now_iso()}
             shutil.rmtree(final, ignore_errors=True)
             final.mkdir(mode=0o700)
             try:
@@ -335,6 +455,12 @@ class Registry:
                     copy_private(Path(adapter_dir) / name, final / name)
                 if gguf_path is not None:
                     copy_private(Path(gguf_path), final / GGUF_FILE)
+                if mlx_dir is not None:
+                    (final / MLX_DIR).mkdir(mode=0o700)
+                    for item in sorted(Path(mlx_dir).iterdir()):
+                        if item.is_file() and not item.name.startswith("."):
+                            copy_private(item, final / MLX_DIR / item.name)
+                    _fsync_dir(final / MLX_DIR)
                 write_private_bytes(final / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
                 _fsync_dir(final)
                 os.replace(version.path, old)
@@ -363,13 +489,21 @@ class Registry:
     def _write_pointer(self, version: int | None, history: list[int | None]) -> None:
         write_json_atomic(self.root / ACTIVE, {"version": version, "history": history[-50:], "changed": now_iso()})
 
-    def activate(self, number: int) -> Version:
-        """Make a finished version the active adapter (the previous one goes onto the history)."""
+    def activate(self, number: int, *, runtime: str | None = None) -> Version:
+        """Make a finished version the active adapter (the previous one goes onto the history).
+
+        With ``runtime`` (the one that will serve it, see :func:`runtime_for_base`)
+        its artifact is validated first, so the pointer never names a version
+        that runtime cannot load (:class:`CorruptAdapter`).
+        """
         with self._locked():
             version = self.get(number)
             if version.manifest.get("status") in ("training", "failed"):
-                raise RegistryError(f"v{number} is {version.manifest.get('status')} and has no usable adapter"
-                                    + (f" ({version.reason})" if version.reason else "") + "; pick another version.")
+                raise NotUsable(f"v{number} is {version.manifest.get('status')} and has no usable adapter"
+                                + (f" ({version.reason})" if version.reason else "") + ".",
+                                "Pick another version (`voiced adapters list`).")
+            if runtime is not None:
+                version.validate(runtime)
             pointer = self._pointer()
             if pointer["version"] == number:
                 return version
@@ -377,8 +511,12 @@ class Registry:
             self._set_status(version, "active")
         return self.get(number)
 
-    def rollback(self) -> int | None:
-        """Go back to the previously active version (None: the base model alone); returns it."""
+    def rollback(self, *, runtime: str | None = None) -> int | None:
+        """Go back to the previously active version (None: the base model alone); returns it.
+
+        With ``runtime`` the version rolled back to is validated first
+        (:class:`CorruptAdapter`, and the pointer is left as it was).
+        """
         with self._locked():
             pointer = self._pointer()
             history = list(pointer["history"])
@@ -386,12 +524,14 @@ class Registry:
             while history:
                 previous = history.pop()
                 if previous is None or (previous in existing and existing[previous].status not in ("failed", "training")):
+                    if previous is not None and runtime is not None:
+                        existing[previous].validate(runtime)
                     self._write_pointer(previous, history)
                     if previous is not None:
                         self._set_status(existing[previous], "active")
                     return previous
-            raise RegistryError("There is no earlier active adapter to roll back to. "
-                                "Use `voiced adapters activate V` to choose a version.")
+            raise NotFound("There is no earlier active adapter to roll back to.",
+                           "Use `voiced adapters activate V` to choose a version.")
 
     def remove(self, number: int, *, force: bool = False) -> None:
         """Delete a version; the active one only with ``force`` (then the previous one becomes active)."""
