@@ -71,9 +71,9 @@ def test_database_written_by_a_newer_version_is_refused(tmp_path: Path) -> None:
 def test_garbage_file_gives_a_clear_error_and_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "corpus.sqlite3"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(CorpusError, match="not a usable corpus database") as info:
+    with pytest.raises(CorpusError, match="is damaged") as info:
         CorpusStore(path)
-    assert "voiced scan" in info.value.fix
+    assert "voiced corpus rebuild" in info.value.fix and "voiced scan" in info.value.fix
     assert path.read_bytes() == b"this is not sqlite" * 100
 
 

@@ -47,11 +47,14 @@ def _corpus_summary(voice: str, paths: Paths) -> dict[str, Any]:
 
     if not paths.corpus_db.exists():
         return {"words": 0, "documents": 0, "new_words": 0}
-    from voiced.corpus.store import CorpusStore
+    from voiced.corpus.store import CorpusError, CorpusStore
 
-    with CorpusStore.open(paths) as store:
-        stats = store.stats(voice).voice(voice)
-        new_words = store.words_changed_since(voice, active_adapter_time(voice, paths))
+    try:
+        with CorpusStore.open(paths) as store:
+            stats = store.stats(voice).voice(voice)
+            new_words = store.words_changed_since(voice, active_adapter_time(voice, paths))
+    except CorpusError as exc:  # a damaged database: show the rest, and say what to do
+        return {"words": 0, "documents": 0, "new_words": 0, "error": str(exc)}
     return {"words": stats.words, "documents": stats.documents, "new_words": new_words}
 
 

@@ -1,15 +1,17 @@
-"""The corpus: `voiced corpus [show|export] [--errors]`, `voiced scan`, `voiced watch`."""
+"""The corpus: `voiced corpus [show|export|rebuild] [--errors]`, `voiced scan`, `voiced watch`."""
 
 from __future__ import annotations
 
 import json
 import sys
 import textwrap
+import time
 from datetime import datetime
 from typing import Any, Callable
 
 import click
 
+from voiced.cli.errors import UserFacingError
 from voiced.config import load_config
 from voiced.corpus.store import CorpusStore
 
@@ -68,7 +70,7 @@ def corpus(ctx: click.Context, voice: str | None, show_errors: bool, as_json: bo
             elif not rows:
                 click.echo("No files were skipped.")
             for row in rows if not as_json else ():
-                click.secho(row.path, bold=True)
+                click.secho(row.path + ("/" if row.kind == "folder" else ""), bold=True)
                 click.echo(f"  {row.reason} ({_when(row.when)}, voice {row.voice})")
             return
         stats = store.stats()
@@ -90,6 +92,9 @@ def corpus(ctx: click.Context, voice: str | None, show_errors: bool, as_json: bo
             click.echo(f"  ({s.duplicates} duplicate passages counted once)")
         if s.errors:
             click.echo("  `voiced corpus --errors` lists the skipped files.")
+        if s.unreadable:
+            click.echo(f"  {s.unreadable} folder(s) or link(s) could not be entered (their documents are kept): "
+                       "`voiced corpus --errors`.")
         if not s.documents:
             click.echo("  Nothing read yet: `voiced add FOLDER`, then `voiced scan`.")
 
@@ -137,6 +142,9 @@ def _print_report(report: Any) -> None:
                     fg="yellow")
     if report.errors:
         click.echo("  `voiced corpus --errors` says why files were skipped.")
+    for path in report.unreadable:
+        click.secho(f"  {path} could not be entered (documents kept; `voiced corpus --errors` says why)",
+                    fg="yellow")
 
 
 @click.command()
@@ -146,9 +154,18 @@ def scan(voice: str | None, quiet: bool) -> None:
     """Read every folder now; only changed files are re-read."""
     from voiced.corpus.scanner import scan as scan_corpus
 
+    from voiced.corpus.damage import check_file, damaged
+    from voiced.paths import get_paths
+
     config = load_config()
     voices = [config.voice(voice).name] if voice else None
     bar = _ScanProgress(enabled=not quiet and sys.stderr.isatty())
+    db_path = get_paths().corpus_db
+    started = time.monotonic()
+    problems = check_file(db_path)  # before opening it for writing: never write into a damaged file
+    if problems:
+        raise damaged(db_path, problems)
+    checked = time.monotonic() - started
     with CorpusStore.open() as store:
         try:
             reports = scan_corpus(store, config, voices, progress=bar)
@@ -156,6 +173,44 @@ def scan(voice: str | None, quiet: bool) -> None:
             bar.close()
     for report in reports:
         _print_report(report)
+    click.echo(f"Corpus database checked: no damage found ({checked:.1f} s).")
+
+
+@corpus.command("rebuild")
+@click.option("--force", is_flag=True, help="Rebuild even though the database passes its integrity check.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def corpus_rebuild(force: bool, quiet: bool) -> None:
+    """Set a damaged corpus database aside (renamed, kept) and read every folder again."""
+    from voiced.corpus.damage import check_file
+    from voiced.corpus.rebuild import rebuild_corpus
+    from voiced.corpus.records import CorpusError
+    from voiced.daemon.state import lock_is_held
+    from voiced.paths import get_paths
+
+    config = load_config()
+    if lock_is_held():
+        raise UserFacingError("The daemon is running and has the corpus open. Run `voiced daemon stop`, "
+                              "then `voiced corpus rebuild`, then `voiced daemon start`.")
+    try:
+        problems = check_file(get_paths().corpus_db)
+    except CorpusError as exc:  # too damaged to open at all
+        problems = [exc.message]
+    if not problems and not force:
+        click.echo("The corpus database passes its integrity check; nothing to rebuild "
+                   "(`voiced corpus rebuild --force` reads every folder into a new one anyway).")
+        return
+    for problem in problems[:3]:
+        click.echo(f"Damage found: {problem}")
+    bar = _ScanProgress(enabled=not quiet and sys.stderr.isatty())
+    try:
+        rebuilt = rebuild_corpus(config, progress=bar)
+    finally:
+        bar.close()
+    if rebuilt.moved_to is not None:
+        click.echo(f"The old database is kept as {rebuilt.moved_to} (delete it when you no longer need it).")
+    for report in rebuilt.reports:
+        _print_report(report)
+    click.echo("The corpus was rebuilt from your folders.")
 
 
 def _change_printer() -> Callable[[dict[str, Any]], None]:

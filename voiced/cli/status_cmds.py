@@ -39,7 +39,7 @@ def voice_rows(data: dict) -> list[list[str]]:
             _scores(active["test_nll"]) if active else "-",
             str(adapters.get("candidates", 0)),
             str(adapters.get("rejected", 0)),
-            f"{corpus['words']:,}",
+            f"{corpus['words']:,}" if not corpus.get("error") else "?",
             f"{corpus['new_words']:,}",
         ])
     return rows
@@ -60,6 +60,8 @@ def format_status(data: dict) -> str:
         reason = voice["adapters"].get("latest_rejected_reason")
         if reason:
             lines.append(f"  {name}: last rejected: {reason}")
+        if voice["corpus"].get("error"):
+            lines.append(f"  {name}: corpus: " + voice["corpus"]["error"].replace("\n", "\n    "))
     lines.append(f"Next training: {_when(data['next_training'])} "
                  f"(voices with at least {data['min_new_words']:,} new words)")
     daemon = data["daemon"]

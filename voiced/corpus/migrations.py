@@ -65,10 +65,31 @@ def m003_documents_by_hash(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX documents_by_hash ON documents (voice, content_hash)")
 
 
+def m004_walk_problems(db: sqlite3.Connection) -> None:
+    """Folders a scan could not list and symbolic-link loops it did not follow, for `voiced corpus --errors`.
+
+    Each scan replaces the rows of what it walked, so a folder readable again drops out.
+    """
+    db.execute(
+        """
+        CREATE TABLE walk_problems (
+            id INTEGER PRIMARY KEY,
+            voice TEXT NOT NULL,
+            path TEXT NOT NULL,
+            folder TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            seen REAL NOT NULL,
+            UNIQUE (voice, path)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_documents,
     m002_passages,
     m003_documents_by_hash,
+    m004_walk_problems,
 ]
 
 

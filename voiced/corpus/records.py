@@ -72,11 +72,23 @@ class DocumentPassages:
 
 
 @dataclass(frozen=True)
+class WalkProblem:
+    """A path a scan could not go into: a folder it may not list, or a symbolic-link loop."""
+
+    path: str
+    folder: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ErrorRow:
+    """A skipped file (kind "file") or a folder or link the scan could not enter (kind "folder")."""
+
     voice: str
     path: str
     reason: str
     when: float
+    kind: str = "file"
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ class VoiceStats:
     duplicates: int
     last_change: float | None
     folders: dict[str, FolderStats] = field(default_factory=dict)
+    unreadable: int = 0  # folders or links the last scan could not enter (their documents are kept)
 
 
 @dataclass(frozen=True)

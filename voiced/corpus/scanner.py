@@ -4,7 +4,9 @@ A file is re-read only when its size or mtime differ from the record, and
 re-extracted only when its bytes differ too (a touched-but-identical file just
 gets its new mtime). A new file with the bytes of a vanished one is a rename:
 the document moves and keeps its passages. Records of files that are gone are
-removed. Progress goes to a callback as small dicts; nothing is printed.
+removed; records under a folder the walk could not enter (unreadable right now,
+a link loop) are kept, and the folder is recorded for `voiced corpus --errors`.
+Progress goes to a callback as small dicts; nothing is printed.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class ScanReport:
     removed: int = 0
     errors: int = 0
     missing_folders: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # folders and links the walk could not enter
     seconds: float = 0.0
 
     def count(self, outcome: str) -> None:
@@ -188,6 +191,8 @@ def scan_voice(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSetti
         folders = [owner] if owner else []
     walks = [selector.walk(folder, under) for folder in folders]
     report.missing_folders = [walk.folder for walk in walks if walk.missing]
+    problems = [problem for walk in walks for problem in walk.problems]
+    report.unreadable = [problem.path for problem in problems]
     seen = {file.path: (walk.folder, file) for walk in walks for file in walk.files}
     report.files = len(seen)
 
@@ -195,9 +200,11 @@ def scan_voice(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSetti
         known = store.known_documents(voice.name, under=under) if folders else {}
     else:
         known = store.known_documents(voice.name)
-    # Records under a folder that is missing right now (an unmounted disk) are kept until it returns.
+    # Records under a folder that is missing right now (an unmounted disk) or that cannot be listed
+    # (permissions, a link loop) are kept until it can be read again.
     gone = {path: doc for path, doc in known.items()
-            if path not in seen and doc.folder not in report.missing_folders}
+            if path not in seen and doc.folder not in report.missing_folders
+            and not _inside_any(path, report.unreadable)}
     vanished = {doc.content_hash: doc for doc in gone.values() if doc.status == "ok"}
     # A whole-voice scan knows every vanished record; a directory scan asks the store (the source may be elsewhere).
     moved_from: MovedFrom = ((lambda digest: vanished.pop(digest, None)) if under is None
@@ -242,6 +249,8 @@ def scan_voice(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSetti
         batches.tick()
         # A renamed record no longer sits at its old path, so this removes only what is really gone.
         report.removed = store.remove(voice.name, gone)
+        if folders:
+            store.replace_walk_problems(voice.name, problems, under=under)
     except BaseException as exc:
         batches.close(exc)
         raise
@@ -252,6 +261,10 @@ def scan_voice(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSetti
     report.seconds = time.monotonic() - started
     _emit(progress, voice=voice.name, phase="done", done=len(todo), total=len(todo), path=None)
     return report
+
+
+def _inside_any(path: str, directories: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip(os.sep) + os.sep) for d in directories)
 
 
 def _emit(progress: Progress | None, **event: Any) -> None:

@@ -5,11 +5,13 @@ one path from an event): hidden, temporary, backup and lock files never count;
 `.voicedignore` files (gitignore syntax) apply to their own subtree; the voice's
 exclude globs always win; include globs (or, without them, the supported
 formats) pick the files. Symlinked folders are followed once: a link back to a
-folder already visited is not walked again.
+folder already visited is not walked again. What a walk cannot enter (a folder
+it may not list, a symbolic-link loop) is reported, never skipped in silence.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import pathspec
 
 from voiced.config import VoiceConfig
+from voiced.corpus.records import WalkProblem
 from voiced.extract import is_supported
 
 IGNORE_FILE = ".voicedignore"
@@ -54,6 +57,42 @@ class FolderWalk:
     files: list[SeenFile] = field(default_factory=list)
     linked_dirs: list[str] = field(default_factory=list)  # symlinked directories that were followed
     missing: bool = False
+    problems: list[WalkProblem] = field(default_factory=list)  # folders not listed, links not followed
+
+    def problem(self, path: str, reason: str) -> None:
+        self.problems.append(WalkProblem(path, self.folder, reason))
+
+
+LOOP_REASON = ("A symbolic link back to a folder that contains it (a loop); it is not followed. "
+               "Remove the link, or exclude it.")
+
+
+def unlistable_reason(exc: OSError) -> str:
+    """Why a folder (or a link) could not be entered, and what to do; its documents are kept meanwhile."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return ("Permission denied: voiced may not list this folder; its documents are kept as they were. "
+                "Change its permissions, or exclude it.")
+    if exc.errno == errno.ELOOP:
+        return "The path is a symbolic link loop (it points back to itself); it is not followed. Fix or remove the link."
+    return (f"Cannot list this folder ({exc.strerror or exc}); its documents are kept as they were. "
+            "Check the disk, or exclude the folder.")
+
+
+def _identities_above(path: str) -> frozenset[tuple[int, int]]:
+    """The folders that contain ``path`` (after links): a link to one of them is a loop too."""
+    found = set()
+    level = os.path.realpath(path)
+    while True:
+        parent = os.path.dirname(level)
+        if parent == level:
+            break
+        level = parent
+        try:
+            info = os.stat(level)
+        except OSError:
+            break
+        found.add((info.st_dev, info.st_ino))
+    return frozenset(found)
 
 
 def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
@@ -144,16 +183,32 @@ class FileSelector:
         if any(self._ignored(folder, start_parts[:d], is_dir=True) for d in range(1, len(start_parts) + 1)):
             return result
         visited: set[tuple[int, int]] = set()
-        stack: list[tuple[str, tuple[str, ...], bool]] = [(start, start_parts, os.path.islink(start))]
+        # Each folder carries the identities of the folders above it, so a link back up is told apart
+        # from a second link to a folder already read (followed once, no problem).
+        Item = tuple[str, tuple[str, ...], bool, frozenset[tuple[int, int]]]
+        stack: list[Item] = [(start, start_parts, os.path.islink(start), _identities_above(start))]
         while stack:
-            directory, parts, linked = stack.pop()
+            directory, parts, linked, above = stack.pop()
             try:
                 info = os.stat(directory)
-                if (info.st_dev, info.st_ino) in visited:
-                    continue  # a symlink loop, or a second link to a folder already read
-                visited.add((info.st_dev, info.st_ino))
+            except FileNotFoundError:
+                continue  # vanished while walking; its removal is another event's business
+            except OSError as exc:
+                result.problem(directory, unlistable_reason(exc))
+                continue
+            identity = (info.st_dev, info.st_ino)
+            if identity in above:
+                result.problem(directory, LOOP_REASON)
+                continue
+            if identity in visited:
+                continue  # a second link to a folder already read
+            visited.add(identity)
+            try:
                 entries = sorted(os.scandir(directory), key=lambda e: e.name, reverse=True)
-            except OSError:
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                result.problem(directory, unlistable_reason(exc))
                 continue
             if linked and directory != start:
                 result.linked_dirs.append(directory)
@@ -162,10 +217,13 @@ class FileSelector:
                 try:
                     if entry.is_dir():
                         if not self._ignored(folder, child, is_dir=True):
-                            stack.append((entry.path, child, entry.is_symlink()))
+                            stack.append((entry.path, child, entry.is_symlink(), above | {identity}))
                     elif entry.is_file() and self._wanted_file(folder, child):
                         stat = entry.stat()
                         result.files.append(SeenFile(entry.path, stat.st_size, stat.st_mtime_ns))
-                except OSError:
-                    continue  # vanished or unreadable while walking; the next scan sees it again
+                except FileNotFoundError:
+                    continue  # vanished while walking; the next scan sees it again
+                except OSError as exc:
+                    if not self._ignored(folder, child, is_dir=False):
+                        result.problem(entry.path, unlistable_reason(exc))
         return result

@@ -21,12 +21,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from voiced.corpus.damage import database_error
 from voiced.corpus.migrations import MIGRATIONS, applied_migrations, migrate
 from voiced.corpus.records import (
     CorpusError, CorpusStats, DocumentPassages, ErrorRow, ExportRow, FileState, FolderStats,
-    KnownDocument, StoredPassage, VoiceStats, passage_hash,
+    KnownDocument, StoredPassage, VoiceStats, WalkProblem, passage_hash,
 )
-from voiced.paths import Paths, get_paths
+from voiced.paths import Paths, get_paths, make_private_dirs
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -48,8 +49,7 @@ class PassageLike(Protocol):
 
 def _private_file(path: Path) -> None:
     """Create the database file readable by the user alone, in a folder only they can enter."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    make_private_dirs(path.parent)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
 
 
@@ -60,6 +60,14 @@ def _connect(db_path: Path) -> sqlite3.Connection:
     return db
 
 
+def _under_clause(under: str | None) -> tuple[str, list[Any]]:
+    """SQL (and its arguments) keeping only rows whose path is ``under`` or inside it; none for None."""
+    if under is None:
+        return "", []
+    prefix = under.rstrip(os.sep) + os.sep
+    return " AND (path = ? OR substr(path, 1, ?) = ?)", [under, len(prefix), prefix]
+
+
 class CorpusStore:
     """Documents and passages of every voice, with the queries the CLI, trainer and daemon need."""
 
@@ -67,17 +75,16 @@ class CorpusStore:
         self.db_path = Path(db_path)
         _private_file(self.db_path)
         self._lock = threading.RLock()
-        try:
+        with self._guard():
             self._db = _connect(self.db_path)
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._check_not_newer()
-            migrate(self._db)
-        except sqlite3.DatabaseError as exc:
-            raise CorpusError(
-                f"{self.db_path} is not a usable corpus database ({exc}).",
-                fix="Move the file aside and run `voiced scan` to rebuild the corpus from your folders.",
-            ) from exc
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._check_not_newer()
+                migrate(self._db)
+            except BaseException:
+                self._db.close()
+                raise
         self._secure_files()
 
     @classmethod
@@ -95,6 +102,28 @@ class CorpusStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Every SQLite failure leaves as one CorpusError saying what happened and how to rebuild."""
+        try:
+            yield
+        except sqlite3.ProgrammingError:
+            raise  # a bug in voiced (a closed store, a bad query), not the database's fault
+        except sqlite3.DatabaseError as exc:
+            raise database_error(self.db_path, exc) from exc
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """The shared connection, for short reads."""
+        with self._lock, self._guard():
+            yield self._db
+
+    def _rollback(self, statement: str = "ROLLBACK") -> None:
+        """Undo after a failure; SQLite may already have rolled back on its own (a damaged page, a full disk)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute(statement)
 
     def _check_not_newer(self) -> None:
         known = {m.__name__ for m in MIGRATIONS}
@@ -116,7 +145,7 @@ class CorpusStore:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Group many writes into one transaction (a scan commits in batches, not per file)."""
-        with self._lock:
+        with self._lock, self._guard():
             if self._db.in_transaction:
                 yield
                 return
@@ -124,21 +153,21 @@ class CorpusStore:
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._db.execute("COMMIT")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One all-or-nothing change: its own transaction, or a savepoint inside a batch."""
-        with self._lock:
+        with self._lock, self._guard():
             if self._db.in_transaction:
                 self._db.execute("SAVEPOINT one_write")
                 try:
                     yield self._db
                 except BaseException:
-                    self._db.execute("ROLLBACK TO one_write")
-                    self._db.execute("RELEASE one_write")
+                    self._rollback("ROLLBACK TO one_write")
+                    self._rollback("RELEASE one_write")
                     raise
                 self._db.execute("RELEASE one_write")
             else:
@@ -228,7 +257,19 @@ class CorpusStore:
         keep = list(voices)
         with self._write() as db:
             marks = ",".join("?" * len(keep))
+            db.execute(f"DELETE FROM walk_problems WHERE voice NOT IN ({marks})", keep)
             return db.execute(f"DELETE FROM documents WHERE voice NOT IN ({marks})", keep).rowcount
+
+    def replace_walk_problems(self, voice: str, problems: Iterable[WalkProblem], *, under: str | None = None) -> None:
+        """Record what a scan of ``voice`` (or of its directory ``under``) could not enter, replacing
+        what the last scan of the same scope recorded."""
+        scope, args = _under_clause(under)
+        now = time.time()
+        with self._write() as db:
+            db.execute(f"DELETE FROM walk_problems WHERE voice = ?{scope}", [voice, *args])
+            db.executemany(
+                "INSERT OR REPLACE INTO walk_problems (voice, path, folder, reason, seen) VALUES (?, ?, ?, ?, ?)",
+                [(voice, p.path, p.folder, p.reason, now) for p in problems])
 
     # ------------------------------------------------------------ scan support
 
@@ -240,24 +281,23 @@ class CorpusStore:
         if folder is not None:
             sql += " AND folder = ?"
             args.append(folder)
-        if under is not None:
-            prefix = under.rstrip(os.sep) + os.sep
-            sql += " AND (path = ? OR substr(path, 1, ?) = ?)"
-            args += [under, len(prefix), prefix]
-        with self._lock:
-            return {row[1]: KnownDocument(*row) for row in self._db.execute(sql, args)}
+        scope, scope_args = _under_clause(under)
+        sql += scope
+        args += scope_args
+        with self._locked() as db:
+            return {row[1]: KnownDocument(*row) for row in db.execute(sql, args)}
 
     def document(self, voice: str, path: str) -> KnownDocument | None:
-        with self._lock:
-            row = self._db.execute(
+        with self._locked() as db:
+            row = db.execute(
                 "SELECT id, path, folder, size, mtime_ns, content_hash, status FROM documents "
                 "WHERE voice = ? AND path = ?", (voice, path)).fetchone()
         return KnownDocument(*row) if row else None
 
     def vanished_with_hash(self, voice: str, digest: str) -> KnownDocument | None:
         """A readable record with these bytes whose file is no longer on disk: the source of a move."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._locked() as db:
+            rows = db.execute(
                 "SELECT id, path, folder, size, mtime_ns, content_hash, status FROM documents "
                 "WHERE voice = ? AND content_hash = ? AND status = 'ok'", (voice, digest)).fetchall()
         return next((KnownDocument(*row) for row in rows if not os.path.lexists(row[1])), None)
@@ -267,12 +307,13 @@ class CorpusStore:
     @contextlib.contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
         """A connection of its own for long reads, so a streaming reader never holds the writer up."""
-        db = _connect(self.db_path)
-        db.execute("PRAGMA query_only = ON")
-        try:
-            yield db
-        finally:
-            db.close()
+        with self._guard():
+            db = _connect(self.db_path)
+            try:
+                db.execute("PRAGMA query_only = ON")
+                yield db
+            finally:
+                db.close()
 
     def documents_with_passages(self, voice: str) -> Iterator[DocumentPassages]:
         """Each document of ``voice`` with its kept passages, in document order (duplicates left out)."""
@@ -336,6 +377,7 @@ class CorpusStore:
             docs = db.execute(
                 f"SELECT voice, folder, COUNT(*), SUM(status = 'error'), MAX(updated) FROM documents {where} "
                 "GROUP BY voice, folder", args).fetchall()
+            unreadable = dict(db.execute(f"SELECT voice, COUNT(*) FROM walk_problems {where} GROUP BY voice", args))
             texts = {
                 (row[0], row[1]): row[2:]
                 for row in db.execute(
@@ -360,16 +402,21 @@ class CorpusStore:
                 duplicates=sum(f.duplicates for f in rows),
                 last_change=max((f.last_change for f in rows if f.last_change is not None), default=None),
                 folders=dict(sorted(by_folder.items())),
+                unreadable=unreadable.get(voice_name, 0),
             )
+        for voice_name in unreadable.keys() - voices.keys():  # a voice whose only folder cannot be listed
+            voices[voice_name] = VoiceStats(voice_name, 0, 0, 0, 0, 0, None, unreadable=unreadable[voice_name])
         return CorpusStats(dict(sorted(voices.items())))
 
     def errors(self, voice: str | None = None) -> list[ErrorRow]:
-        """Files that could not be read, with the reason, newest first."""
+        """Files that could not be read and folders the scan could not enter, with the reason, newest first."""
         where, args = ("AND voice = ?", (voice,)) if voice is not None else ("", ())
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT voice, path, error, updated FROM documents WHERE status = 'error' {where} "
-                "ORDER BY updated DESC, path", args).fetchall()
+        with self._locked() as db:
+            rows = db.execute(
+                f"""SELECT voice, path, error, updated, 'file' FROM documents WHERE status = 'error' {where}
+                UNION ALL
+                SELECT voice, path, reason, seen, 'folder' FROM walk_problems WHERE 1 {where}
+                ORDER BY 4 DESC, 2""", args * 2).fetchall()
         return [ErrorRow(*row) for row in rows]
 
     def words_changed_since(self, voice: str, since: float) -> int:
