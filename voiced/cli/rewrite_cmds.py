@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import Callable
 
 import click
 
 from voiced.cli.errors import UserFacingError
+from voiced.daemon.rewrite_guard import describe
+from voiced.errors import VoicedError
 
 
 def _read_input(source: str) -> str:
-    if source == "-":
-        return sys.stdin.read()
+    """The text to send, decoded strictly: a rewrite is written back, so a guessed character would stick."""
+    where = "on standard input" if source == "-" else f"in {source}"
     try:
-        with open(source, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserFacingError(f"Cannot read {source}: {exc}.") from exc
+        if source == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read()
+    except OSError as exc:
+        raise UserFacingError(f"Cannot read {source}: {exc.strerror or exc}.") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VoicedError(
+            f"The text {where} is not valid UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "nothing was sent.",
+            fix="Convert it to UTF-8 first, for example `iconv -f WINDOWS-1252 -t UTF-8 FILE | voiced rewrite` "
+                "(use the encoding the text was saved in), or re-save it as UTF-8 in your editor.",
+        ) from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text-mode reading gave
 
 
 def _stream(method: Callable[..., object], voice: str | None, text: str) -> None:
@@ -50,8 +66,12 @@ def _generation_command(name: str, client_method: str, help_text: str) -> click.
     @click.argument("source", default="-", metavar="[FILE|-]")
     def command(voice: str | None, source: str) -> None:
         text = _read_input(source)
+        reports: list[dict] = []  # the daemon's rewrite guard: paragraphs it left as they were
         with _client() as client:
-            _stream(getattr(client, client_method), voice, text)
+            method = getattr(client, client_method)
+            _stream(partial(method, on_guard=reports.append) if name == "rewrite" else method, voice, text)
+        if message := describe(reports):
+            click.echo(f"voiced: {message}", err=True)
 
     return command
 
