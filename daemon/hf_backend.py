@@ -1,9 +1,11 @@
 """Non-GGUF bases: transformers + PEFT on CPU/CUDA, and mlx-lm on Apple Silicon.
 
-The PEFT adapter (the registry's source of truth) sits beside the GGUF LoRA
-in the version folder, so both backends take the folder holding
-``adapter_config.json``. Swapping unloads the old LoRA layers and loads the
-new ones onto the same base weights.
+Each backend is handed the artifact the registry keeps for its runtime: the
+transformers backend the version's PEFT folder (the source of truth:
+``adapter_config.json`` + ``adapter_model.safetensors``; only safetensors are
+ever loaded), mlx-lm the version's MLX adapter folder. For callers that name
+a file, the folder holding it is taken. Swapping unloads the old LoRA layers
+and loads the new ones onto the same base weights.
 """
 
 from __future__ import annotations
@@ -15,21 +17,24 @@ from pathlib import Path
 from voiced.daemon.generation import GenerationParams, ModelLoadError
 
 
-def peft_adapter_dir(adapter: Path | None) -> Path | None:
-    """The PEFT adapter folder for an adapter path (the GGUF LoRA's folder, or the folder itself)."""
+def adapter_folder(adapter: Path | None, weights: str) -> Path | None:
+    """The adapter folder for an artifact path (the folder itself, or the folder holding a file), checked
+    to hold ``adapter_config.json`` and the safetensors ``weights`` (never a pickle)."""
     if adapter is None:
         return None
+    adapter = Path(adapter)
     folder = adapter if adapter.is_dir() else adapter.parent
-    if not (folder / "adapter_config.json").is_file():
-        raise ModelLoadError(f"No PEFT adapter (adapter_config.json) beside {adapter}.",
-                             fix="Retrain the voice, or point the registry at a complete version folder.")
+    for name in ("adapter_config.json", weights):
+        if not (folder / name).is_file():
+            raise ModelLoadError(f"No adapter {name} in {folder}.",
+                                 fix="Retrain the voice, or activate a complete version (`voiced adapters list`).")
     return folder
 
 
 class TransformersBackend:
     """A Hugging Face base (local folder or hub id) with a PEFT adapter, decoded token by token."""
 
-    kind = "transformers"
+    kind = runtime = "transformers"  # loads a version's PEFT folder
 
     def __init__(self, model: str, *, n_ctx: int, n_threads: int | None) -> None:
         import torch
@@ -66,7 +71,7 @@ class TransformersBackend:
         """Load the new LoRA beside the old one, switch to it, then drop the old (which stays on failure)."""
         from peft import PeftModel
 
-        folder = peft_adapter_dir(adapter)
+        folder = adapter_folder(adapter, "adapter_model.safetensors")
         if folder is None:
             if self.model is not self.base:
                 self.base = self.model.unload()  # removes the LoRA layers, base weights untouched
@@ -77,6 +82,7 @@ class TransformersBackend:
         name = f"v{self._swaps}"
         try:
             if self.model is self.base:
+                # adapter_folder checked that adapter_model.safetensors is there: PEFT then reads it, never a .bin
                 self.model = PeftModel.from_pretrained(self.base, str(folder), adapter_name=name)
             else:
                 old = self.model.active_adapter
@@ -152,7 +158,7 @@ def _sample(logits, generated: list[int], params: GenerationParams, generator, t
 class MlxBackend:
     """Apple Silicon: mlx-lm loads the base and the adapter. Untestable here; kept thin."""
 
-    kind = "mlx"
+    kind = runtime = "mlx"  # loads a version's MLX adapter folder (converted from PEFT at promotion)
 
     def __init__(self, model: str, *, n_ctx: int, n_threads: int | None) -> None:
         try:
@@ -173,7 +179,7 @@ class MlxBackend:
 
     def set_adapter(self, adapter: Path | None) -> None:
         """mlx-lm applies adapters at load time; the base is reloaded (mmapped, so cheap)."""
-        folder = peft_adapter_dir(adapter)
+        folder = adapter_folder(adapter, "adapters.safetensors")
         self.model, self.tokenizer = self._mlx_lm.load(str(self.base_path),
                                                        adapter_path=str(folder) if folder else None)
         self.adapter_path = adapter

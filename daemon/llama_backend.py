@@ -30,16 +30,16 @@ def _runtime():
 class LlamaBackend:
     """One GGUF base loaded once; one LoRA adapter (or none) active at a time."""
 
-    kind = "llama.cpp"
+    kind = runtime = "llama.cpp"  # the registry's name for what this backend loads: a version's GGUF LoRA
 
     def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int | None) -> None:
         self.base_path = Path(model_path)
         self.adapter_path: Path | None = None
         self._adapter = None  # llama_adapter_lora_p owned by this backend
-        runtime = _runtime()
+        loader = _runtime()
         try:
-            self.llm = runtime.open_llama(model_path, n_ctx=n_ctx, n_threads=n_threads)
-        except (runtime.LlamaLoadError, ValueError, RuntimeError, OSError) as exc:
+            self.llm = loader.open_llama(model_path, n_ctx=n_ctx, n_threads=n_threads)
+        except (loader.LlamaLoadError, ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(
                 f"llama.cpp could not load the base model {model_path}: {exc}",
                 fix="Check that the file is a complete GGUF model (re-download or re-export it), "
@@ -84,8 +84,8 @@ class LlamaBackend:
             if not new:
                 raise ModelLoadError(
                     f"llama.cpp could not load the LoRA adapter {gguf_lora} for {self.base_path.name}.",
-                    fix="Re-export the adapter to GGUF (`voiced adapters export`), "
-                        "or check it was trained for this base model.",
+                    fix="Check that it was trained for this base model; otherwise activate another version "
+                        "(`voiced adapters rollback` or `voiced adapters activate N`).",
                 )
             adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(new)
             scales = (ctypes.c_float * 1)(1.0)

@@ -37,6 +37,9 @@ class TextResponse(BaseModel):
     voice: str
     text: str
     finish_reason: Literal["stop", "cancelled"]
+    notice: str | None = Field(None, description="Set when the base model answered because the voice's active "
+                                                 "adapter cannot be used: why, and what to do (also the "
+                                                 "X-Voiced-Notice header).")
 
 
 class CancelResponse(BaseModel):
@@ -62,7 +65,12 @@ class StatusResponse(BaseModel):
     uptime_seconds: float
     voices: list[str]
     requests_in_flight: int
-    engine: dict
+    engine: dict = Field(..., description=(
+        "Per voice: loaded, backend, base_model, adapter (the file or folder served), adapter_version (served; "
+        "null: the base model), registry_version (the registry's active version at the last check), "
+        "registry_changed (changed since; applied at the next request), notice (why the base model serves "
+        "a voice whose registry names a version), rebuild ({version, state, reason} of a GGUF LoRA rebuilt "
+        "from its PEFT adapter), queue_depth, busy."))
     engine_error: str | None = Field(None, description="Why the model cannot be used, when it cannot.")
     training: dict | None = None
     corpus_watch: dict | None = Field(None, description="The folder watcher: watching, error, changes, last_change.")

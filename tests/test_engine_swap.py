@@ -93,22 +93,20 @@ def test_a_bad_adapter_is_refused_and_the_old_one_stays(engine: Engine, lora: Pa
     engine.set_adapter("default", None)
 
 
-def test_default_resolver_reads_the_registrys_active_adapter(lora: Path, outputs: dict[str, str],
-                                                             tmp_path: Path) -> None:
-    from voiced.daemon.engine import registry_resolver
+def test_without_a_resolver_the_engine_serves_the_registrys_active_adapter(lora: Path, outputs: dict[str, str],
+                                                                           tmp_path: Path) -> None:
     from voiced.trainer.registry import Registry
 
-    assert registry_resolver("default") is None  # no version yet: the base model
     registry = Registry.open("default")
-    version = registry.begin_version({})
+    version = registry.begin_version({"base_model": {"kind": "gguf"}})
     peft = tmp_path / "peft"
     peft.mkdir()
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         (peft / name).write_bytes(b"{}")
     registry.finish_version(version, peft, lora, {"status": "candidate"})
-    assert registry_resolver("default") is None  # finished but not promoted
-    registry.activate(version.number)
-    assert registry_resolver("default") == version.gguf_path
     with Engine(embedded_config()) as engine:
+        assert engine.rewrite("default", TEXT, GREEDY) == outputs["base"]  # finished but not promoted
+        registry.activate(version.number)
         assert engine.rewrite("default", TEXT, GREEDY) == outputs["adapted"]
-        assert engine.status()["default"]["adapter_version"] == version.number
+        status = engine.status()["default"]
+        assert status["adapter_version"] == version.number and status["adapter"] == str(version.gguf_path)

@@ -54,3 +54,28 @@ def test_transformers_backend_streams_and_swaps_peft_adapters(hf_folder: Path) -
         lonely.write_bytes(b"")
         with pytest.raises(ModelLoadError, match="adapter_config.json"):
             engine.set_adapter("hf", lonely)
+
+
+@pytest.mark.slow
+def test_a_registry_version_is_served_from_its_peft_folder(hf_folder: Path) -> None:
+    """A base that is not a GGUF file gets no GGUF LoRA: the engine serves the version's PEFT folder."""
+    from served_support import add_version
+    from voiced.trainer.registry import Registry
+
+    config = embedded_config(hf=str(hf_folder / "base"))
+    params = replace(GREEDY, max_tokens=8)
+    with Engine(config, adapter_resolver=lambda voice: None) as engine:
+        base = engine.rewrite("hf", TEXT, params)
+    number = add_version("hf", hf_folder / "adapters" / "versions" / "1", gguf=False, base_kind="hf")
+    registry = Registry.open("hf")
+    registry.activate(number)
+    assert not registry.get(number).gguf_path.exists()
+    with Engine(config) as engine:  # follows the registry
+        adapted = engine.rewrite("hf", TEXT, params)
+        status = engine.status()["hf"]
+        assert status["backend"] == "transformers" and status["notice"] is None
+        assert status["adapter_version"] == number and status["adapter"] == str(registry.get(number).path)
+        assert adapted != base
+        registry.rollback()  # behind the engine's back, as the CLI does
+        assert engine.rewrite("hf", TEXT, params) == base
+        assert engine.status()["hf"]["adapter_version"] is None
