@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Protocol, Sequence
 
 from voiced.config import Config, DatasetSettings
-from voiced.paths import Paths, get_paths
+from voiced.paths import Paths, get_paths, make_private_dirs
 from voiced.prompts import continue_messages, rewrite_messages
 from voiced.trainer.roughen import RoughDraft, roughen, split_sentences
 from voiced.trainer.tokenize import make_batches, padding_efficiency  # noqa: F401  (the training loop imports them from here)
@@ -297,9 +297,7 @@ def dataset_dir(data_dir: Path, voice: str) -> Path:
 
 
 def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+    return make_private_dirs(path)  # every level it creates, not only the last
 
 
 def write_private(path: Path, text: str) -> None:

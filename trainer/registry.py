@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from voiced.errors import VoicedError
-from voiced.paths import Paths, get_paths
+from voiced.paths import Paths, get_paths, make_private_dirs
 
 SCHEMA = 1
 MANIFEST = "manifest.json"
@@ -274,8 +274,7 @@ class Registry:
         self.voice = voice
         self.versions_dir = self.root / VERSIONS
         for folder in (self.root.parent, self.root, self.versions_dir):
-            folder.mkdir(parents=True, exist_ok=True)
-            os.chmod(folder, 0o700)
+            make_private_dirs(folder)  # every level it creates, not only the last
         self.notes: list[str] = []
 
     @property
