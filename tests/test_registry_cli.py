@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from conftest import run_voiced
-from job_support import fake_adapter
+from adapter_support import real_adapter
 from voiced.config import Config, VoiceConfig, save_config
 from voiced.trainer.registry import Registry
 
@@ -16,7 +16,8 @@ def two_versions(tmp_path: Path) -> Registry:
     registry = Registry.open("austen")
     for number, (status, nll) in enumerate([("candidate", 2.31), ("rejected", 2.52)], start=1):
         version = registry.begin_version({"corpus": {"documents": 3, "passages": 40, "words": 1234 * number}})
-        registry.finish_version(version, fake_adapter(tmp_path / f"a{number}"), None, {
+        source = real_adapter(tmp_path / f"a{number}", seed=number)
+        registry.finish_version(version, source, source / "adapter.gguf", {
             "status": status, "reason": "test NLL 2.520 is not better than active v1's 2.310" if number == 2 else "",
             "scores": {"test_nll": {"base": 2.6, "candidate": nll}},
             "losses": {"train": [[1, 3.0], [2, 2.5]], "valid": [[2, 2.7]]}})

@@ -150,6 +150,21 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def _checked_pointer(data: Any) -> dict[str, Any]:
+    """The pointer's fields, or ValueError when they are not what the registry writes."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    version, history, serial = data.get("version"), data.get("history", []), data.get("serial", 0)
+    if not (version is None or (isinstance(version, int) and not isinstance(version, bool))):
+        raise ValueError(f"version {version!r} is not a number")
+    if not isinstance(history, list) or not all(h is None or (isinstance(h, int) and not isinstance(h, bool))
+                                                for h in history):
+        raise ValueError("history is not a list of version numbers")
+    if not isinstance(serial, int):
+        raise ValueError("serial is not a number")
+    return {"version": version, "history": list(history), "serial": serial}
+
+
 def _pid_alive(pid: Any, host: Any) -> bool:
     """Whether the process that wrote a "training" manifest still runs (on this machine)."""
     if not isinstance(pid, int) or host != socket.gethostname():
@@ -177,10 +192,13 @@ class Version:
 
     @property
     def status(self) -> str:
-        if self.is_active:
-            return "active"
+        return "active" if self.is_active else self.verdict
+
+    @property
+    def verdict(self) -> str:
+        """What training and the gate decided (training, candidate, rejected, failed), active or not."""
         recorded = self.manifest.get("status", "failed")
-        return "candidate" if recorded == "active" else recorded  # an earlier active one
+        return "candidate" if recorded == "active" else recorded  # older registries recorded "active" here
 
     @property
     def reason(self) -> str:
@@ -258,11 +276,14 @@ class Version:
 
 
 def _repair_advice(version: Version, runtime: str) -> str:
-    """What really helps: the derived GGUF/MLX files can be rebuilt from an intact PEFT source."""
-    others = "`voiced adapters rollback` or `voiced adapters activate V` with another version (`voiced adapters list`)"
-    if runtime in ("llama.cpp", "mlx"):
-        return (f"It is derived from the PEFT adapter in {version.path}; `voiced adapters repair {version.number}` "
-                f"rebuilds it when that is intact. Otherwise use {others}, or train again.")
+    """What really helps: a GGUF LoRA is derived data and is rebuilt from an intact PEFT source."""
+    others = "`voiced adapters rollback` or `voiced adapters activate N` with another version (`voiced adapters list`)"
+    if runtime == "llama.cpp":
+        return (f"It is derived from the version's PEFT adapter: `voiced adapters activate {version.number}` "
+                f"rebuilds it when that is intact (a running daemon does so by itself). Otherwise use {others}, "
+                "or train again.")
+    if runtime == "mlx":
+        return f"Use {others}, or train again."
     return f"The PEFT adapter is the source of truth and cannot be rebuilt: use {others}, or train again."
 
 
@@ -308,6 +329,7 @@ class Registry:
         notes: list[str] = []
         with self._locked():
             notes += self._recover_swaps()
+            notes += self._recover_pointer()
             folders = [self.root, self.versions_dir, *(p for p in self.versions_dir.iterdir() if p.is_dir())]
             for leftover in sorted(p for folder in folders for p in folder.glob(TMP_PREFIX + "*")):
                 if leftover.is_dir():
@@ -336,10 +358,19 @@ class Registry:
                 notes.append(f"completed the interrupted save of v{number}")
         return notes
 
+    def _recover_pointer(self) -> list[str]:
+        """A missing or damaged active.json (with manifests that hold copies) is rewritten, atomically."""
+        before = len(self.notes)
+        pointer = self._pointer()
+        if len(self.notes) == before:
+            return []
+        self._write_pointer(pointer, pointer["version"], pointer["history"])
+        return self.notes[before:]
+
     # ------------------------------------------------------------ reading
 
-    def _scan(self) -> list[Version]:
-        active = self.active_version()
+    def _manifests(self) -> list[tuple[int, Path, dict[str, Any] | None]]:
+        """Each version folder with its parsed manifest (None when missing or unreadable)."""
         found = []
         for entry in self.versions_dir.iterdir():
             if not entry.name.isdigit() or not entry.is_dir():
@@ -347,9 +378,16 @@ class Registry:
             try:
                 manifest = _read_json(entry / MANIFEST)
             except (OSError, ValueError):
-                manifest = {"version": int(entry.name), "status": "failed", "reason": "its manifest is missing or unreadable"}
-            found.append(Version(int(entry.name), entry, manifest, int(entry.name) == active))
-        return sorted(found, key=lambda v: v.number)
+                manifest = None
+            found.append((int(entry.name), entry, manifest if isinstance(manifest, dict) else None))
+        return sorted(found, key=lambda item: item[0])
+
+    def _scan(self) -> list[Version]:
+        active = self.active_version()
+        return [Version(number, path, manifest if manifest is not None else
+                        {"version": number, "status": "failed", "reason": "its manifest is missing or unreadable"},
+                        number == active)
+                for number, path, manifest in self._manifests()]
 
     def versions(self) -> list[Version]:
         return self._scan()
@@ -363,14 +401,47 @@ class Registry:
                        "See `voiced adapters list`.")
 
     def _pointer(self) -> dict[str, Any]:
+        """The active pointer; a missing or damaged one is rebuilt from the manifests' copies (see
+        :meth:`_rebuilt_pointer`) and the rebuild is noted, so no reader ever crashes on it."""
         try:
-            data = _read_json(self.root / ACTIVE)
+            data = _read_json(self.pointer_path)
+            return _checked_pointer(data)
         except FileNotFoundError:
-            return {"version": None, "history": []}
+            problem = "is missing"
         except (OSError, ValueError) as exc:
-            raise RegistryError(f"{self.root / ACTIVE} is unreadable ({exc}); "
-                                "run `voiced adapters activate V` to rewrite it.") from exc
-        return {"version": data.get("version"), "history": list(data.get("history", []))}
+            problem = f"is unreadable ({exc})"
+        rebuilt = self._rebuilt_pointer()
+        if problem == "is missing" and rebuilt["serial"] == 0:
+            return rebuilt  # a new voice: nothing was ever activated
+        note = (f"{self.pointer_path} {problem}; rebuilt it from the versions' manifests: active adapter "
+                + (f"v{rebuilt['version']}" if rebuilt["version"] is not None else "none (the base model)")
+                + (" (no manifest held a copy of the pointer, so the base model is used; choose a version with "
+                   "`voiced adapters activate V`)" if rebuilt["serial"] == 0 else "") + ".")
+        if note not in self.notes:
+            self.notes.append(note)
+        return rebuilt
+
+    def _rebuilt_pointer(self) -> dict[str, Any]:
+        """The newest copy of the pointer that any manifest holds, without versions that are gone."""
+        manifests = {number: manifest for number, _path, manifest in self._manifests() if manifest is not None}
+        copies = []
+        for manifest in manifests.values():
+            try:
+                copies.append(_checked_pointer(manifest.get("pointer")))
+            except ValueError:
+                continue
+        if not copies:
+            return {"version": None, "history": [], "serial": 0}
+        newest = max(copies, key=lambda copy: copy["serial"])
+        usable = {n for n, m in manifests.items() if m.get("status") not in ("training", "failed")}
+        version = newest["version"] if newest["version"] in usable else None
+        history = [h for h in newest["history"] if h is None or h in usable]
+        return {"version": version, "history": history, "serial": newest["serial"]}
+
+    def pointer_notes(self) -> list[str]:
+        """Warnings about the pointer (it was rebuilt), for the CLI to show."""
+        self._pointer()
+        return [note for note in self.notes if str(self.pointer_path) in note]
 
     def active_version(self) -> int | None:
         return self._pointer()["version"]
@@ -485,15 +556,48 @@ class Registry:
 
     # ------------------------------------------------------------ the active pointer
 
-    def _write_pointer(self, version: int | None, history: list[int | None]) -> None:
-        write_json_atomic(self.root / ACTIVE, {"version": version, "history": history[-50:], "changed": now_iso()})
+    def _write_pointer(self, old: dict[str, Any], version: int | None, history: list[int | None]) -> dict[str, Any]:
+        """Replace active.json, then keep a copy in the manifests involved, so a damaged pointer can be rebuilt.
+
+        The copy goes to the newly and the previously active versions and to
+        the newest version; ``serial`` orders the copies.
+        """
+        pointer = {"version": version, "history": history[-50:], "changed": now_iso(), "serial": old["serial"] + 1}
+        write_json_atomic(self.pointer_path, pointer)
+        manifests = self._manifests()
+        keepers = {version, old.get("version"), max((n for n, _p, _m in manifests), default=None)}
+        for number, path, manifest in manifests:
+            if number in keepers and manifest is not None:
+                try:
+                    write_json_atomic(path / MANIFEST, {**manifest, "pointer": pointer})
+                except OSError:
+                    pass  # best effort: active.json itself is written and is the truth
+        return pointer
+
+    def pointer_snapshot(self) -> dict[str, Any]:
+        """The pointer as it is now, to hand back to :meth:`restore_pointer` when a change must be undone."""
+        return self._pointer()
+
+    def restore_pointer(self, snapshot: dict[str, Any], expected_serial: int) -> bool:
+        """Put ``snapshot`` back, unless someone changed the pointer after ``expected_serial``; True when done.
+
+        The daemon uses it when the engine could not switch to a newly activated version.
+        """
+        with self._locked():
+            current = self._pointer()
+            if current["serial"] != expected_serial:
+                return False
+            self._write_pointer(current, snapshot["version"], list(snapshot["history"]))
+            return True
 
     def activate(self, number: int, *, runtime: str | None = None) -> Version:
         """Make a finished version the active adapter (the previous one goes onto the history).
 
         With ``runtime`` (the one that will serve it, see :func:`runtime_for_base`)
         its artifact is validated first, so the pointer never names a version
-        that runtime cannot load (:class:`CorruptAdapter`).
+        that runtime cannot load (:class:`CorruptAdapter`). The gate's verdict
+        stays in the manifest: a rejected version made active is still
+        recorded as rejected, with its reason.
         """
         with self._locked():
             version = self.get(number)
@@ -506,9 +610,23 @@ class Registry:
             pointer = self._pointer()
             if pointer["version"] == number:
                 return version
-            self._write_pointer(number, pointer["history"] + [pointer["version"]])
-            self._set_status(version, "active")
+            self._write_pointer(pointer, number, pointer["history"] + [pointer["version"]])
         return self.get(number)
+
+    def rollback_target(self) -> int | None:
+        """The version :meth:`rollback` would go back to (None: the base model); NotFound when there is none."""
+        return self._rollback_step(self._pointer())[0]
+
+    def _rollback_step(self, pointer: dict[str, Any]) -> tuple[int | None, list[int | None]]:
+        """The newest usable entry of the history, and the history left below it."""
+        history = list(pointer["history"])
+        existing = {v.number: v for v in self._scan()}
+        while history:
+            previous = history.pop()
+            if previous is None or (previous in existing and existing[previous].status not in ("failed", "training")):
+                return previous, history
+        raise NotFound("There is no earlier active adapter to roll back to.",
+                       "Use `voiced adapters activate V` to choose a version.")
 
     def rollback(self, *, runtime: str | None = None) -> int | None:
         """Go back to the previously active version (None: the base model alone); returns it.
@@ -518,19 +636,11 @@ class Registry:
         """
         with self._locked():
             pointer = self._pointer()
-            history = list(pointer["history"])
-            existing = {v.number: v for v in self._scan()}
-            while history:
-                previous = history.pop()
-                if previous is None or (previous in existing and existing[previous].status not in ("failed", "training")):
-                    if previous is not None and runtime is not None:
-                        existing[previous].validate(runtime)
-                    self._write_pointer(previous, history)
-                    if previous is not None:
-                        self._set_status(existing[previous], "active")
-                    return previous
-            raise NotFound("There is no earlier active adapter to roll back to.",
-                           "Use `voiced adapters activate V` to choose a version.")
+            previous, history = self._rollback_step(pointer)
+            if previous is not None and runtime is not None:
+                self.get(previous).validate(runtime)
+            self._write_pointer(pointer, previous, history)
+            return previous
 
     def remove(self, number: int, *, force: bool = False) -> None:
         """Delete a version; the active one only with ``force`` (then the previous one becomes active)."""
@@ -545,22 +655,17 @@ class Registry:
                 self.rollback()
             except RegistryError:
                 with self._locked():
-                    self._write_pointer(None, [])
+                    self._write_pointer(self._pointer(), None, [])
         with self._locked():
-            pointer = self._pointer()
-            history = [h for h in pointer["history"] if h != number]
-            if history != pointer["history"]:
-                self._write_pointer(pointer["version"], history)
             trash = self.root / f"{TMP_PREFIX}removed-{number}-{uuid.uuid4().hex[:8]}"
             os.replace(version.path, trash)
             _fsync_dir(self.versions_dir)
             shutil.rmtree(trash, ignore_errors=True)
+            # Rewritten even when unchanged: the removed version may have held the newest copy.
+            pointer = self._pointer()
+            self._write_pointer(pointer, pointer["version"], [h for h in pointer["history"] if h != number])
 
     def set_status(self, number: int, status: str, reason: str = "") -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         self.update_manifest(number, status=status, reason=reason)
-
-    def _set_status(self, version: Version, status: str) -> None:
-        """Best effort: the pointer is the truth about which version is active."""
-        write_json_atomic(version.path / MANIFEST, {**version.manifest, "status": status})
