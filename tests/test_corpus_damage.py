@@ -136,3 +136,39 @@ def test_move_aside_keeps_every_file_under_a_new_name(tmp_path):
     assert first != second and second.name.endswith("-2")
     assert [Path(f"{first}{s}").read_bytes() for s in ("", "-wal", "-shm")] == [b"main", b"log", b"index"]
     assert second.read_bytes() == b"second" and not db.exists()
+
+
+def test_the_watcher_checks_first_and_never_writes_into_a_damaged_database(tmp_path, caplog):
+    import logging
+    import time
+
+    from voiced.config import Config, VoiceConfig
+    from voiced.corpus import CorpusStore
+    from voiced.corpus.scanner import scan
+    from voiced.corpus.watcher import CorpusWatcher
+
+    notes = tmp_path / "notes"
+    shutil.copytree(DEMO_CORPUS, notes)
+    config = Config(voices={"v": VoiceConfig(name="v", folders=[str(notes)])})
+    db = tmp_path / "corpus.sqlite3"
+    with CorpusStore(db) as store:
+        scan(store, config)
+        kept = [p.text for d in store.documents_with_passages("v") for p in d.passages]
+    corrupt_page_holding(db, kept[len(kept) // 2][:60])
+    damaged_bytes = db.read_bytes()
+    (notes / "new.md").write_text("A new paragraph the writer added while the database was damaged.\n")
+
+    with CorpusStore(db) as store, caplog.at_level(logging.INFO, logger="voiced.corpus.watcher"):
+        watcher = CorpusWatcher(store, config, scan_first=True)
+        watcher.start()
+        try:
+            assert watcher.ready.wait(30)
+            (notes / "later.md").write_text("Another paragraph, written after the watcher started.\n")
+            time.sleep(config.watch.debounce_seconds + 0.5)
+        finally:
+            watcher.stop()
+    assert watcher.damage is not None and "voiced corpus rebuild" in watcher.damage
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged and all(r.exc_info is None for r in logged)
+    assert "integrity check" in logged[0].getMessage()
+    assert db.read_bytes() == damaged_bytes  # nothing was written into it

@@ -25,7 +25,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from voiced.config import Config
+from voiced.corpus.damage import check_file, damaged
 from voiced.corpus.debounce import Debouncer
+from voiced.corpus.records import CorpusError
 from voiced.corpus.scanner import Progress, rescan_directory, scan, sync_file
 from voiced.corpus.selection import IGNORE_FILE, FileSelector, SeenFile
 from voiced.corpus.store import CorpusStore
@@ -79,6 +81,7 @@ class CorpusWatcher:
         self._check_folders = threading.Event()
         self._arming = threading.RLock()  # the folder poller and reconfigure() both arm and disarm
         self.ready = threading.Event()  # set once the folders are watched (and the first scan is done)
+        self.damage: str | None = None  # set when the first scan found the database damaged; nothing is written
 
     # ------------------------------------------------------------ lifecycle
 
@@ -240,6 +243,9 @@ class CorpusWatcher:
 
     def _work(self) -> None:
         if self.scan_first:
+            if self._damaged():
+                self.ready.set()
+                return  # never write into a damaged database; `voiced corpus rebuild` makes a new one
             self._scan_all("The first scan failed; watching anyway.")
             self.ready.set()
         while (due := self._pending.take()) is not None:
@@ -255,13 +261,29 @@ class CorpusWatcher:
                         self._apply_file(voice, path)
                     else:
                         self._apply_dir(voice, path)
+                except CorpusError as exc:  # the database, not the file: say what to do, no traceback
+                    log.error("Could not update the corpus for %s: %s", path, exc)
                 except Exception:
                     log.exception("Could not update the corpus for %s; the next change or scan retries.", path)
+
+    def _damaged(self) -> bool:
+        """The integrity check `voiced scan` runs, before the first scan writes anything."""
+        try:
+            problems = check_file(self.store.db_path)
+        except CorpusError as exc:  # busy or unreadable, not damaged: the scan says more
+            log.warning("The corpus database could not be checked: %s", exc)
+            return False
+        self.damage = str(damaged(self.store.db_path, problems)) if problems else None
+        if self.damage:
+            log.error("The corpus is not updated: %s", self.damage)
+        return self.damage is not None
 
     def _scan_all(self, failure: str) -> None:
         try:
             for report in scan(self.store, self.config, progress=self.progress):
                 self._emit(report.voice, "", "scanned")
+        except CorpusError as exc:
+            log.error("%s %s", failure, exc)
         except Exception:
             log.exception(failure)
 
