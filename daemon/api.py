@@ -8,14 +8,16 @@ Errors always have the body ``{"error": {"message", "type", "code"}}``
 Streaming (``"stream": true`` on /v1/rewrite and /v1/continue) answers
 ``application/x-ndjson``, one JSON object per line::
 
-    {"type": "start", "request_id": "req-...", "voice": "default"}
+    {"type": "start", "request_id": "req-...", "voice": "default", "notice": null}
     {"type": "piece", "text": "..."}            (any number)
     {"type": "done", "finish_reason": "stop" | "cancelled"}
     {"type": "error", "error": {"message", "type", "code"}}   (instead of done)
 
 The request id is also in the ``X-Request-Id`` header of every generation
 response; ``POST /v1/requests/{id}/cancel`` stops it, and so does closing
-the connection.
+the connection. When the voice's active adapter cannot be used and the base
+model answered instead, ``X-Voiced-Notice`` says so (and ``notice`` in the
+JSON body and in the stream's start line).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from voiced.daemon.streaming import Relay, ndjson
 from voiced.paths import Paths, get_paths
 
 log = logging.getLogger("voiced.daemon")
+NOTICE_HEADER = "X-Voiced-Notice"  # why the base model served a voice whose active adapter cannot be used
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.ErrorResponse} for code in (400, 401, 404, 409, 413, 422, 501, 503)
@@ -237,12 +240,20 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
     params = generation_params(body, ctx.config.daemon.max_tokens)
     method = engine.stream_rewrite if kind == "rewrite" else engine.stream_continue
     request_id = new_request_id(ctx, body.request_id)
-    relay, first, cancel = await generate(
-        ctx, request_id, lambda cancel: method(voice, body.text, params=params, cancel=cancel))
+    streams: list = []
+
+    def start(cancel):
+        streams.append(method(voice, body.text, params=params, cancel=cancel))
+        return streams[-1]
+
+    relay, first, cancel = await generate(ctx, request_id, start)
     headers = {"X-Request-Id": request_id}
+    notice = getattr(streams[0], "notice", None) if streams else None  # known once the first piece came
+    if notice:
+        headers[NOTICE_HEADER] = notice.encode("ascii", "backslashreplace").decode("ascii")
     if body.stream:
         async def lines():
-            yield ndjson({"type": "start", "request_id": request_id, "voice": voice})
+            yield ndjson({"type": "start", "request_id": request_id, "voice": voice, "notice": notice})
             async for kind_, detail in stream_pieces(ctx, request_id, relay, first, cancel):
                 if kind_ == "piece":
                     yield ndjson({"type": "piece", "text": detail})
@@ -260,7 +271,7 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
         else:
             return error_response(503, detail["message"], detail["type"], detail["code"], headers=headers)
     return JSONResponse({"request_id": request_id, "voice": voice, "text": "".join(text),
-                         "finish_reason": finish}, headers=headers)
+                         "finish_reason": finish, "notice": notice}, headers=headers)
 
 
 _STREAM_DOC = {200: {"model": schemas.TextResponse, "description": (

@@ -162,11 +162,13 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
 
 
 def start_training_jobs(ctx: object) -> object | None:
-    """The training job manager; a promoted adapter is hot-swapped into the engine."""
+    """The training job manager; a promoted version is served at once (the engine re-reads the registry,
+    and its backend picks the version's artifact for its runtime)."""
     from voiced.daemon.training import TrainingJobs
 
     engine = getattr(ctx, "engine", None)
-    return TrainingJobs(ctx.paths, on_promoted=engine.set_adapter if engine is not None else None)  # type: ignore[attr-defined]
+    on_promoted = (lambda voice, _artifact: engine.refresh(voice)) if engine is not None else None  # type: ignore[attr-defined]
+    return TrainingJobs(ctx.paths, on_promoted=on_promoted)
 
 
 def follow_config(ctx) -> ConfigWatch | None:

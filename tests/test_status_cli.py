@@ -28,8 +28,8 @@ def test_status_with_the_daemon_down(tmp_path: Path) -> None:
     registry_with_history(tmp_path)
     out = run_voiced("status").stdout
     header, row = out.splitlines()[:2]
-    assert header.split()[:3] == ["VOICE", "ACTIVE", "TRAINED"]
-    assert row.split()[:2] == ["austen", "v1"] and "1,234" in row and "nll 2.250 vs base 2.500" in row
+    assert header.split()[:4] == ["VOICE", "ACTIVE", "SERVED", "TRAINED"]
+    assert row.split()[:3] == ["austen", "v1", "-"] and "1,234" in row and "nll 2.250 vs base 2.500" in row
     assert "last rejected: not better than active v1" in out
     assert "Daemon: not running" in out
     data = json.loads(run_voiced("status", "--json").stdout)
@@ -37,6 +37,7 @@ def test_status_with_the_daemon_down(tmp_path: Path) -> None:
     assert voice["adapters"]["active"]["version"] == 1 and voice["adapters"]["rejected"] == 1
     assert voice["corpus"]["words"] > 300 and voice["corpus"]["new_words"] == 0  # all older than v1
     assert data["daemon"] == {"running": False}
+    assert voice["served"] is None  # nothing is served with the daemon down
 
 
 def test_status_with_the_daemon_up(tmp_path: Path) -> None:

@@ -2,7 +2,10 @@
 
 Nothing heavy happens here (no model, no torch): manifests, the corpus's
 SQL totals, ``training.json``, ``scheduler.json`` and the daemon's
-``/v1/status``. It works with the daemon down and says so.
+``/v1/status``. It works with the daemon down and says so. The registry's
+active version and the version the daemon actually serves are shown side
+by side, because they can differ (a damaged adapter, a change not yet
+applied).
 """
 
 from __future__ import annotations
@@ -69,7 +72,25 @@ def _daemon_summary(paths: Paths) -> dict[str, Any]:
     return {"running": True, "pid": status.record.pid, "port": status.record.port,
             "uptime_seconds": status.uptime_seconds, "rss_bytes": process_rss(status.record.pid),
             "models_loaded": sorted(name for name, e in engine.items() if isinstance(e, dict) and e.get("loaded")),
-            "answering": status.details is not None}
+            "answering": status.details is not None, "engine": engine}
+
+
+def served_summary(engine_voice: dict | None, registry_active: int | None) -> dict[str, Any] | None:
+    """What the daemon serves for a voice next to what the registry says (None: the daemon is not running).
+
+    ``differs`` is true when the loaded model serves another version than the registry's active one:
+    a damaged adapter (``notice`` says why and what to do), or a change the daemon applies at its next
+    request (``pending``)."""
+    if not isinstance(engine_voice, dict):
+        return None
+    if not engine_voice.get("loaded"):
+        return {"loaded": False, "version": None, "adapter": None, "notice": None, "rebuild": None,
+                "pending": False, "differs": False}
+    version = engine_voice.get("adapter_version")
+    return {"loaded": True, "version": version, "adapter": engine_voice.get("adapter"),
+            "backend": engine_voice.get("backend"), "notice": engine_voice.get("notice"),
+            "rebuild": engine_voice.get("rebuild"), "pending": bool(engine_voice.get("registry_changed")),
+            "differs": version != registry_active}
 
 
 def process_rss(pid: int) -> int | None:
@@ -96,13 +117,18 @@ def gather_status(config: Config, paths: Paths | None = None) -> dict[str, Any]:
     from voiced.daemon.training import read_training_record
 
     paths = paths or get_paths()
+    daemon = _daemon_summary(paths)
+    engine = daemon.pop("engine", None) or {}
     voices = {}
     for name in config.voices:
-        voices[name] = {"adapters": _adapter_summary(name, paths), "corpus": _corpus_summary(name, paths)}
+        adapters = _adapter_summary(name, paths)
+        active = (adapters.get("active") or {}).get("version")
+        voices[name] = {"adapters": adapters, "corpus": _corpus_summary(name, paths),
+                        "served": served_summary(engine.get(name), active) if daemon["running"] else None}
     return {
         "voices": voices,
         "next_training": _next_training(config, paths),
         "min_new_words": config.scheduler.min_new_words,
-        "daemon": _daemon_summary(paths),
+        "daemon": daemon,
         "training": read_training_record(paths),
     }

@@ -26,14 +26,39 @@ def _scores(nll: dict) -> str:
     return "-"
 
 
+def _served(served: dict | None) -> str:
+    """The daemon's side of the ACTIVE column: what it serves, "!" when that is not the registry's version."""
+    if served is None:
+        return "-"
+    if not served["loaded"]:
+        return "not loaded"
+    label = f"v{served['version']}" if served["version"] is not None else "base"
+    return label + (" !" if served["differs"] else "")
+
+
+def served_note(name: str, voice: dict) -> str | None:
+    """A line explaining a SERVED that differs from ACTIVE."""
+    served = voice.get("served")
+    if not served or not served.get("differs"):
+        return None
+    active = voice["adapters"].get("active")
+    registry = f"v{active['version']}" if active else "base"
+    serving = f"v{served['version']}" if served["version"] is not None else "the base model"
+    why = served.get("notice") or ("the registry changed; the daemon switches at its next request"
+                                   if served.get("pending") else "run `voiced daemon restart`")
+    return f"  {name}: the daemon serves {serving}, the registry says {registry}: {why}"
+
+
 def voice_rows(data: dict) -> list[list[str]]:
-    rows = [["VOICE", "ACTIVE", "TRAINED", "ON WORDS", "SCORE", "CANDIDATES", "REJECTED", "CORPUS", "NEW"]]
+    rows = [["VOICE", "ACTIVE", "SERVED", "TRAINED", "ON WORDS", "SCORE", "CANDIDATES", "REJECTED", "CORPUS",
+             "NEW"]]
     for name, voice in data["voices"].items():
         adapters, corpus = voice["adapters"], voice["corpus"]
         active = adapters.get("active")
         rows.append([
             name,
             f"v{active['version']}" if active else "base",
+            _served(voice.get("served")),
             _when(active["trained"]) if active else "-",
             f"{active['words']:,}" if active and active.get("words") is not None else "-",
             _scores(active["test_nll"]) if active else "-",
@@ -57,6 +82,9 @@ def _mb(value: int | None) -> str:
 def format_status(data: dict) -> str:
     lines = [_table(voice_rows(data))]
     for name, voice in data["voices"].items():
+        note = served_note(name, voice)
+        if note:
+            lines.append(note)
         reason = voice["adapters"].get("latest_rejected_reason")
         if reason:
             lines.append(f"  {name}: last rejected: {reason}")
@@ -88,7 +116,10 @@ def format_status(data: dict) -> str:
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON, for scripts.")
 def status(as_json: bool) -> None:
-    """Adapters, corpus, next training, daemon and training in progress, per voice."""
+    """Adapters, corpus, next training, daemon and training in progress, per voice.
+
+    ACTIVE is the registry's active version, SERVED what the running daemon serves ("!" and a line
+    below when they differ)."""
     from voiced.config import load_config
     from voiced.status import gather_status
 
