@@ -104,3 +104,20 @@ def test_a_folder_unreadable_for_now_keeps_its_documents_and_is_listed(tmp_path:
     again = run_voiced_as_writer("scan")
     assert again.returncode == 0 and "0 added, 0 updated" in again.stdout and "0 removed" in again.stdout
     assert _errors() == {} and _corpus()["documents"] == 3
+
+
+def test_a_writing_folder_behind_a_locked_folder_is_reported_not_missing(tmp_path: Path) -> None:
+    box = tmp_path / "box"
+    notes = box / "notes"
+    _write(notes / "a.md", "boxed")
+    _voice(notes)
+    run_voiced("scan")
+    os.chmod(box, 0)
+    try:
+        scanned = run_voiced_as_writer("scan")
+    finally:
+        os.chmod(box, 0o755)
+    assert scanned.returncode == 0, scanned.stderr
+    assert f"{notes} could not be entered" in scanned.stdout and "does not exist" not in scanned.stdout
+    assert "0 removed" in scanned.stdout and _corpus()["documents"] == 1
+    assert "Permission denied" in _errors()[str(notes)]["reason"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -176,7 +177,14 @@ class FileSelector:
         """Every selected file under ``folder`` (or only under its subdirectory ``under``)."""
         result = FolderWalk(folder)
         start = under or folder
-        if not os.path.isdir(start):
+        try:
+            is_dir = stat.S_ISDIR(os.stat(start).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            is_dir = False
+        except OSError as exc:  # there, but not ours to enter (a folder above it is locked): keep its records
+            result.problem(start, unlistable_reason(exc))
+            return result
+        if not is_dir:
             result.missing = start == folder
             return result
         start_parts = tuple(Path(os.path.relpath(start, folder)).parts) if start != folder else ()
@@ -219,8 +227,8 @@ class FileSelector:
                         if not self._ignored(folder, child, is_dir=True):
                             stack.append((entry.path, child, entry.is_symlink(), above | {identity}))
                     elif entry.is_file() and self._wanted_file(folder, child):
-                        stat = entry.stat()
-                        result.files.append(SeenFile(entry.path, stat.st_size, stat.st_mtime_ns))
+                        found = entry.stat()
+                        result.files.append(SeenFile(entry.path, found.st_size, found.st_mtime_ns))
                 except FileNotFoundError:
                     continue  # vanished while walking; the next scan sees it again
                 except OSError as exc:
