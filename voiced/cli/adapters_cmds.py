@@ -8,14 +8,30 @@ from pathlib import Path
 import click
 
 from voiced.cli.errors import UserFacingError
+from voiced.cli.registry_sync import show_warnings, tell_daemon, through_daemon
 from voiced.config import load_config
 
 
 def _registry(voice: str | None):
+    """The voice's registry, opened with recovery (a damaged pointer is rebuilt, and the CLI says so)."""
     from voiced.trainer.registry import Registry
 
     name = load_config().voice(voice).name
-    return Registry.open(name)
+    registry = _guard(Registry.open, name)
+    show_warnings(registry.pointer_notes())
+    return registry
+
+
+def _runtime_checked(registry, version) -> str | None:
+    """Validate ``version`` for the runtime that will serve the voice (rebuilding a damaged GGUF LoRA
+    from its intact PEFT source); returns the runtime."""
+    from voiced.trainer.serving import serving_runtime, usable_for
+
+    base_model = load_config().voice(registry.voice).base_model
+    runtime = serving_runtime(base_model)
+    if runtime is not None:
+        show_warnings(_guard(usable_for, version, runtime, base_model))
+    return runtime
 
 
 def _guard(call, *args, **kwargs):
@@ -57,7 +73,7 @@ def list_cmd(voice: str | None, as_json: bool) -> None:
     registry = _registry(voice)
     versions = registry.versions()
     if as_json:
-        click.echo(json.dumps([{"version": v.number, "status": v.status, "reason": v.reason,
+        click.echo(json.dumps([{"version": v.number, "status": v.status, "verdict": v.verdict, "reason": v.reason,
                                 "created": v.manifest.get("created"),
                                 "words": (v.manifest.get("corpus") or {}).get("words"),
                                 "scores": (v.manifest.get("scores") or {}).get("test_nll")} for v in versions],
@@ -72,8 +88,9 @@ def list_cmd(voice: str | None, as_json: bool) -> None:
         created = (v.manifest.get("created") or "")[:19].replace("T", " ")
         click.echo(f"{'v' + str(v.number):>7}  {v.status:<9}  {created:<19}  {words if words is not None else '-':>8}  "
                    f"{_score(v.manifest)}")
-        if v.reason and v.status in ("rejected", "failed"):
-            click.echo(f"{'':>7}  {v.reason}")
+        if v.reason and v.verdict in ("rejected", "failed"):
+            kept = " (made active by hand; the gate's verdict stands)" if v.is_active else ""
+            click.echo(f"{'':>7}  {v.verdict}: {v.reason}{kept}")
 
 
 def _show_lines(manifest: dict, prefix: str = "") -> list[str]:
@@ -112,18 +129,26 @@ def show(version: int, voice: str | None, as_json: bool) -> None:
 @click.argument("version", type=int)
 @_voice_option
 def activate(version: int, voice: str | None) -> None:
-    """Make VERSION the adapter the daemon uses."""
+    """Make VERSION the adapter the daemon uses (a running daemon switches to it at once)."""
     registry = _registry(voice)
-    _guard(registry.activate, version)
+    if through_daemon(lambda client: client.activate(registry.voice, version)) is None:
+        runtime = _runtime_checked(registry, _guard(registry.get, version))
+        _guard(registry.activate, version, runtime=runtime)
     click.echo(f"v{version} is now the active adapter of voice {registry.voice!r}.")
 
 
 @adapters.command()
 @_voice_option
 def rollback(voice: str | None) -> None:
-    """Go back to the previously active adapter."""
+    """Go back to the previously active adapter (a running daemon switches to it at once)."""
     registry = _registry(voice)
-    previous = _guard(registry.rollback)
+    answer = through_daemon(lambda client: client.rollback(registry.voice))
+    if answer is not None:
+        previous = answer.get("active")
+    else:
+        target = _guard(registry.rollback_target)
+        runtime = _runtime_checked(registry, registry.get(target)) if target is not None else None
+        previous = _guard(registry.rollback, runtime=runtime)
     target = f"v{previous}" if previous is not None else "the base model alone (no adapter)"
     click.echo(f"Voice {registry.voice!r} now uses {target}.")
 
@@ -135,9 +160,12 @@ def rollback(voice: str | None) -> None:
 def remove(version: int, voice: str | None, force: bool) -> None:
     """Delete VERSION (the active one only with --force)."""
     registry = _registry(voice)
+    was_active = registry.active_version() == version
     _guard(registry.remove, version, force=force)
     active = registry.active_version()
     click.echo(f"Removed v{version}. Active adapter: {f'v{active}' if active is not None else 'none (base model)'}.")
+    if was_active:
+        tell_daemon(registry.voice)
 
 
 @adapters.command()
