@@ -65,3 +65,12 @@ def test_make_private_dirs_makes_each_missing_level_private(tmp_path: Path, usua
         assert stat.S_IMODE(level.stat().st_mode) == 0o700, level
     assert stat.S_IMODE(existing.stat().st_mode) == 0o755  # a level it did not create is left alone
     make_private_dirs(leaf)  # again: nothing to create, no error
+
+
+def test_the_arena_store_creates_its_folders_private(voiced_home: Path, usual_umask) -> None:
+    from voiced.evaluation.arena import ArenaStore
+
+    store = ArenaStore.open()
+    store.db.close()
+    assert (voiced_home / "data" / "arena.sqlite3").is_file()
+    assert _open_to_others(voiced_home) == []

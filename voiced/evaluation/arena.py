@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from voiced.corpus.migrations import migrate
+from voiced.paths import make_private_dirs
 
 CHOICES = ("A", "B", "tie", "skip")
 
@@ -79,7 +80,7 @@ class ArenaStore:
     """The arena's own SQLite file in the data directory (0600): choices never touch the corpus."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        make_private_dirs(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         os.close(fd)
         os.chmod(path, 0o600)
