@@ -57,10 +57,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1" if host == "localhost" else host, port))
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535 given by a caller, not the file
         sock.close()
-        raise DaemonStartError(f"Cannot listen on {host}:{port}: {exc.strerror}. "
-                               "Pick another daemon.port, or 0 to let the system choose.") from exc
+        raise DaemonStartError(f"Cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}. "
+                               "Pick another daemon.port (0 to 65535), or 0 to let the system choose.") from exc
     sock.listen(128)
     sock.set_inheritable(True)
     return sock

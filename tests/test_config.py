@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import stat
+import typing
 
 import click
 import pytest
@@ -15,6 +16,9 @@ from voiced.config import (
     ConfigError,
     ExtractionSettings,
     VoiceConfig,
+    _SETTINGS_SECTIONS,
+    bounds_of,
+    check_settings,
     config_from_dict,
     load_config,
     save_config,
@@ -125,3 +129,86 @@ def test_flags_override_only_when_given():
     assert seen["settings"].min_passage_words == 9
     CliRunner().invoke(command, ["--min-words", "6"], catch_exceptions=False)
     assert seen["settings"].min_passage_words == 6
+
+
+# -- ranges: declared next to each default, enforced at load and on the flags --------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "allowed"),
+    [
+        ("training", "batch_size", 0, "at least 1"),
+        ("training", "lora_rank", 0, "at least 1"),
+        ("daemon", "port", 70000, "from 0 to 65535"),
+        ("daemon", "port", -1, "from 0 to 65535"),
+        ("dataset", "valid_fraction", 2.0, "at least 0 and below 1"),
+        ("dataset", "test_fraction", -0.1, "at least 0 and below 1"),
+        ("inference", "temperature", -0.5, "at least 0"),
+        ("inference", "top_p", 0, "above 0 and at most 1"),
+        ("inference", "n_ctx", 16, "at least 256"),
+        ("adapters", "child_niceness", 20, "from 0 to 19"),
+        ("watch", "rescan_missing_seconds", 0, "above 0"),
+    ],
+)
+def test_out_of_range_values_are_refused_at_load_naming_key_value_range_and_file(section, key, value, allowed):
+    paths = get_paths()
+    paths.ensure_private(paths.config_dir)
+    paths.config_file.write_text(f"[{section}]\n{key} = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config()
+    message = info.value.message
+    assert f"`{section}.{key}` must be {allowed}, not {value}" in message  # an int given for a float reads 0.0
+    assert str(paths.config_file) in info.value.fix
+
+
+def test_held_out_fractions_must_leave_documents_to_train_on():
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"dataset": {"valid_fraction": 0.5, "test_fraction": 0.5}})
+    assert "valid_fraction + test_fraction must be below 1" in info.value.message
+    assert "`dataset.valid_fraction`" in info.value.fix
+    assert config_from_dict({"dataset": {"valid_fraction": 0.45, "test_fraction": 0.5}}).dataset.test_fraction == 0.5
+
+
+def test_bounds_are_inclusive_or_exclusive_as_declared():
+    assert config_from_dict({"daemon": {"port": 0}}).daemon.port == 0
+    assert config_from_dict({"daemon": {"port": 65535}}).daemon.port == 65535
+    assert config_from_dict({"inference": {"top_p": 1.0, "temperature": 0}}).inference.top_p == 1.0
+    assert config_from_dict({"dataset": {"valid_fraction": 0, "test_fraction": 0}}).dataset.valid_fraction == 0.0
+
+
+def test_every_default_is_in_range_and_every_number_but_seeds_has_one():
+    unbounded = []
+    for section, cls in _SETTINGS_SECTIONS.items():
+        check_settings(cls(), section)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if hints[f.name] in (int, float) and not bounds_of(cls, f.name):
+                unbounded.append(f"{section}.{f.name}")
+    # A seed is any integer; a tolerance may be negative (it then demands a gain).
+    assert sorted(unbounded) == ["dataset.seed", "evaluation.seed", "evaluation.voice_gate_tolerance",
+                                 "training.seed"]
+
+
+def test_flags_take_the_settings_range():
+    from voiced.cli.options import setting_type
+    from voiced.config import DaemonSettings, InferenceSettings, TrainingSettings
+
+    port = setting_type(DaemonSettings, "port")
+    assert port.convert("65535", None, None) == 65535
+    with pytest.raises(click.BadParameter):
+        port.convert("70000", None, None)
+    with pytest.raises(click.BadParameter):
+        setting_type(TrainingSettings, "max_steps").convert("-1", None, None)
+    top_p = setting_type(InferenceSettings, "top_p")
+    assert top_p.convert("1", None, None) == 1.0
+    with pytest.raises(click.BadParameter):
+        top_p.convert("0", None, None)  # an open bound
+    assert setting_type(InferenceSettings, "seed").convert("-1", None, None) == -1
+
+
+def test_overrides_applied_with_their_section_are_range_checked():
+    from voiced.config import TrainingSettings
+
+    assert apply_overrides(TrainingSettings(), {"batch_size": 2}, "training").batch_size == 2
+    with pytest.raises(ConfigError, match="`training.batch_size` must be at least 1, not 0"):
+        apply_overrides(TrainingSettings(), {"batch_size": 0}, "training")

@@ -140,3 +140,47 @@ def test_saved_dataset_round_trips_privately(built, tmp_path):
     assert len(rows) == len(built.examples["train"])
     assert set(rows[0]) == {"messages"} and [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]
     assert Example.from_json(built.examples["train"][0].to_json()) == built.examples["train"][0]
+
+
+def test_a_split_kept_from_other_settings_does_not_outlive_them(tmp_path):
+    """An older build's summary (no recorded rule) that held every document out, or one made under other
+    fractions, is not carried into the next build; one made under the same fractions is."""
+    from job_support import make_voice
+
+    from voiced.paths import get_paths
+    from voiced.trainer.dataset import build_voice_dataset, dataset_dir
+
+    config = make_voice(tmp_path)
+    folder = dataset_dir(get_paths().data_dir, "austen")
+    first, _ = build_voice_dataset(config, "austen")
+    assert first.examples["train"]
+    poisoned = {document: "valid" for document in first.documents}  # what valid_fraction = 2.0 kept
+    (folder / "summary.json").write_text(json.dumps({"document_splits": poisoned}))
+    repaired, _ = build_voice_dataset(config, "austen")
+    assert repaired.documents == first.documents and repaired.examples["train"]
+    assert first.split_rule == {"valid_fraction": 0.15, "test_fraction": 0.25}
+    saved = json.loads((folder / "summary.json").read_text())
+    assert saved["split_rule"] == {"valid_fraction": 0.15, "test_fraction": 0.25}
+    (folder / "summary.json").write_text(json.dumps({**saved, "document_splits": poisoned,
+                                                     "split_rule": {"valid_fraction": 2.0, "test_fraction": 0.25}}))
+    assert build_voice_dataset(config, "austen")[0].documents == first.documents
+    # Under the same rule the saved assignment is kept (a fallback choice stays held out).
+    kept = dict(first.documents, **{next(iter(first.documents)): "test"})
+    (folder / "summary.json").write_text(json.dumps({**saved, "document_splits": kept}))
+    assert build_voice_dataset(config, "austen")[0].documents == kept
+
+
+def test_after_a_bad_fraction_is_fixed_dataset_build_has_training_examples(tmp_path, voiced_home):
+    """The writer's sequence: valid_fraction = 2.0, build, fix the setting, build: no folder deleted by hand."""
+    from conftest import run_voiced
+    from job_support import make_voice
+    from test_settings_ranges_cli import set_setting
+
+    make_voice(tmp_path)
+    set_setting("dataset", "valid_fraction", 2.0)
+    bad = run_voiced("dataset", "build", check=False)
+    assert bad.returncode == 1 and "`dataset.valid_fraction`" in bad.stderr and "Traceback" not in bad.stderr
+    set_setting("dataset", "valid_fraction", 0.15)
+    run_voiced("dataset", "build")
+    summary = json.loads((voiced_home / "data" / "datasets" / "austen" / "summary.json").read_text())
+    assert summary["examples"]["train"] > 0 and "train" in summary["document_splits"].values()

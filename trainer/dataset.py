@@ -112,6 +112,7 @@ class Dataset:
     examples: dict[str, list[Example]]          # by split
     notes: list[str] = field(default_factory=list)
     documents: dict[str, str] = field(default_factory=dict)   # document -> split
+    split_rule: dict[str, float] = field(default_factory=dict)  # the settings that made the split (split_rule())
 
     def summary(self) -> dict:
         counts = {split: len(rows) for split, rows in self.examples.items()}
@@ -150,6 +151,11 @@ def split_of(key: str, valid_fraction: float, test_fraction: float) -> str:
     if u < test_fraction + valid_fraction:
         return "valid"
     return "train"
+
+
+def split_rule(settings: DatasetSettings) -> dict[str, float]:
+    """The settings that shape the split; a saved split is carried into the next build only under the same rule."""
+    return {"valid_fraction": settings.valid_fraction, "test_fraction": settings.test_fraction}
 
 
 def assign_splits(keys: Iterable[str], valid_fraction: float, test_fraction: float,
@@ -263,7 +269,8 @@ def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: 
     ``count_tokens`` (the base model's tokenizer, when at hand) sizes the
     shapes; without it a cautious estimate is used, and tokenization later
     shortens or drops whatever still does not fit. ``previous_splits`` (from
-    the last saved build) keeps every known document in its split.
+    the last saved build made under the same :func:`split_rule`) keeps every
+    known document in its split.
     """
     count = count_tokens or estimate_tokens
     rough = roughener or (lambda text, seed: roughen(text, seed, structural_noise=settings.structural_noise))
@@ -274,7 +281,7 @@ def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: 
         raise CorpusTooSmall(words, settings.min_corpus_words)
     splits = assign_splits((key for key, _ in docs), settings.valid_fraction, settings.test_fraction, previous_splits)
     overhead = count(system_prompt) + 32
-    dataset = Dataset(voice, {split: [] for split in SPLITS}, documents=dict(splits))
+    dataset = Dataset(voice, {split: [] for split in SPLITS}, documents=dict(splits), split_rule=split_rule(settings))
     for key, passages in sorted(docs, key=lambda item: item[0]):
         rng = random.Random(f"{settings.seed}:{key}")
         for shape, unit in _shape_units(passages, settings, rng, count, overhead):
@@ -322,7 +329,7 @@ def save_dataset(dataset: Dataset, directory: Path) -> list[Path]:
         target = directory / f"{split}.jsonl"
         write_private(target, _jsonl(ex.to_json() for ex in dataset.examples.get(split, [])))
         written.append(target)
-    summary = {**dataset.summary(), "document_splits": dataset.documents}
+    summary = {**dataset.summary(), "document_splits": dataset.documents, "split_rule": dataset.split_rule}
     write_private(directory / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return [*written, directory / "summary.json"]
 
@@ -331,10 +338,17 @@ class DatasetMissing(Exception):
     """No dataset has been built for the voice yet."""
 
 
-def saved_document_splits(directory: Path) -> dict[str, str]:
-    """The document -> split map of the last saved build (empty when there is none or it is unreadable)."""
+def saved_document_splits(directory: Path, rule: dict[str, float]) -> dict[str, str]:
+    """The document -> split map of the last saved build, when it was made under ``rule``.
+
+    Empty when there is none, it is unreadable, or other settings made it (a
+    build without a recorded rule included): a split made under settings since
+    changed (a ``valid_fraction`` that held every document out) must not outlive them.
+    """
     try:
         summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+        if summary.get("split_rule") != rule:
+            return {}
         return {str(k): str(v) for k, v in dict(summary.get("document_splits", {})).items()}
     except (OSError, ValueError, TypeError, AttributeError):
         return {}
@@ -349,7 +363,8 @@ def load_dataset(directory: Path, voice: str) -> Dataset:
     for split in SPLITS:
         lines = (directory / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
         examples[split] = [Example.from_json(json.loads(line)) for line in lines if line.strip()]
-    return Dataset(voice, examples, list(summary.get("notes", [])), dict(summary.get("document_splits", {})))
+    return Dataset(voice, examples, list(summary.get("notes", [])), dict(summary.get("document_splits", {})),
+                   split_rule=dict(summary.get("split_rule", {})))
 
 
 def export_chat(dataset: Dataset, out_dir: Path) -> list[Path]:
@@ -379,5 +394,5 @@ def build_voice_dataset(config: Config, voice: str | None = None, paths: Paths |
     directory = dataset_dir(paths.data_dir, voice_config.name)
     dataset = build_dataset(voice_config.name, documents, voice_config.system_prompt, settings,
                             folders=voice_config.folders, roughener=roughener,
-                            previous_splits=saved_document_splits(directory))
+                            previous_splits=saved_document_splits(directory, split_rule(settings)))
     return dataset, save_dataset(dataset, directory)

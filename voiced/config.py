@@ -36,9 +36,16 @@ SUPPORTED_EXTENSIONS = (
 )
 
 
-def _help(text: str, choices: tuple[str, ...] = (), **kwargs: Any) -> Any:
-    """A dataclass field carrying its help string (shown by docs and ``--help``) and, for text, its allowed values."""
-    return field(metadata={"help": text, "choices": choices}, **kwargs)
+BOUNDS = ("ge", "gt", "le", "lt")  # pydantic's names: at least, above, at most, below
+
+
+def _help(text: str, choices: tuple[str, ...] = (), *, ge: float | None = None, gt: float | None = None,
+          le: float | None = None, lt: float | None = None, **kwargs: Any) -> Any:
+    """A dataclass field carrying its help string (shown by docs and ``--help``) and its allowed values:
+    ``choices`` for text, a range (``ge``/``gt``/``le``/``lt``) for numbers. The loader, the CLI flags
+    and the docs all read them from here."""
+    bounds = {name: value for name, value in zip(BOUNDS, (ge, gt, le, lt)) if value is not None}
+    return field(metadata={"help": text, "choices": choices, **bounds}, **kwargs)
 
 
 @dataclass
@@ -69,14 +76,14 @@ class VoiceConfig:
 class ExtractionSettings:
     """How files become passages."""
 
-    max_file_bytes: int = _help("Files larger than this are skipped (bytes).", default=20_000_000)
+    max_file_bytes: int = _help("Files larger than this are skipped (bytes).", ge=1, default=20_000_000)
     max_unpacked_bytes: int = _help(
         "Largest uncompressed size accepted from a .docx/.odt archive (bytes); guards against zip bombs.",
-        default=100_000_000,
+        ge=1, default=100_000_000,
     )
-    min_passage_words: int = _help("Paragraphs with fewer words are not prose passages.", default=6)
+    min_passage_words: int = _help("Paragraphs with fewer words are not prose passages.", ge=0, default=6)
     max_passage_words: int = _help(
-        "Longer paragraphs are split at sentence boundaries into passages of about this size.", default=400,
+        "Longer paragraphs are split at sentence boundaries into passages of about this size.", ge=1, default=400,
     )
 
 
@@ -86,14 +93,14 @@ class WatchSettings:
 
     debounce_seconds: float = _help(
         "Quiet time after the last event on a file before it is re-read; editors save in bursts.",
-        default=0.15,
+        ge=0, default=0.15,
     )
     rescan_missing_seconds: float = _help(
-        "How often a watched folder that disappeared is checked for its return.", default=2.0,
+        "How often a watched folder that disappeared is checked for its return.", gt=0, default=2.0,
     )
     scan_workers: int = _help(
         "Processes that extract files in parallel during a large scan; 0 means one per CPU core, 1 means none.",
-        default=0,
+        ge=0, default=0,
     )
 
 
@@ -102,31 +109,38 @@ class DatasetSettings:
     """How a voice's passages become training examples (owned by voiced.trainer.dataset)."""
 
     seed: int = _help("Seed for roughening and shape sampling; the same corpus gives the same dataset.", default=1234)
-    max_example_tokens: int = _help("Longest training example, prompt and response together (tokens).", default=512)
-    valid_fraction: float = _help("Share of documents held out for validation (stable, by path hash).", default=0.1)
-    test_fraction: float = _help("Share of documents held out for the evaluation gate (stable, by path hash).", default=0.1)
-    min_corpus_words: int = _help("A voice with fewer words of prose is too small to train on.", default=2000)
-    rewrite_share: float = _help("Share of examples that are rewrites (rough draft -> original); the rest are continuations.", default=0.7)
-    paragraph_weight: float = _help("Relative weight of one-paragraph examples in the shape mix.", default=0.5)
-    section_weight: float = _help("Relative weight of multi-paragraph examples (consecutive passages of one section).", default=0.3)
-    document_weight: float = _help("Relative weight of whole-document examples (short documents that fit max_example_tokens).", default=0.2)
-    max_section_passages: int = _help("Most passages in one multi-paragraph example.", default=4)
-    structural_noise: float = _help("Probability that a rough draft also has sentences split, merged or reordered.", default=0.5)
+    max_example_tokens: int = _help("Longest training example, prompt and response together (tokens).", ge=64, default=512)
+    valid_fraction: float = _help("Share of documents held out for validation (stable, by path hash).", ge=0, lt=1, default=0.1)
+    test_fraction: float = _help("Share of documents held out for the evaluation gate (stable, by path hash).", ge=0, lt=1, default=0.1)
+    min_corpus_words: int = _help("A voice with fewer words of prose is too small to train on.", ge=0, default=2000)
+    rewrite_share: float = _help("Share of examples that are rewrites (rough draft -> original); the rest are continuations.", ge=0, le=1, default=0.7)
+    paragraph_weight: float = _help("Relative weight of one-paragraph examples in the shape mix.", ge=0, default=0.5)
+    section_weight: float = _help("Relative weight of multi-paragraph examples (consecutive passages of one section).", ge=0, default=0.3)
+    document_weight: float = _help("Relative weight of whole-document examples (short documents that fit max_example_tokens).", ge=0, default=0.2)
+    max_section_passages: int = _help("Most passages in one multi-paragraph example.", ge=2, default=4)
+    structural_noise: float = _help("Probability that a rough draft also has sentences split, merged or reordered.", ge=0, le=1, default=0.5)
     rough_draft_endpoint: str = _help(
         "Optional OpenAI-compatible server on loopback (e.g. http://127.0.0.1:1234) that writes the rough drafts; "
         "empty means offline roughening.", default="",
     )
     rough_draft_model: str = _help("Model name sent to rough_draft_endpoint.", default="local-model")
-    rough_draft_timeout_seconds: float = _help("How long one rough-draft request may take before offline roughening takes over.", default=30.0)
+    rough_draft_timeout_seconds: float = _help("How long one rough-draft request may take before offline roughening takes over.", gt=0, default=30.0)
+
+    def conflicts(self) -> list[tuple[str, str]]:
+        """Rules between fields, as (key, the rule broken): the held-out shares must leave documents to train on."""
+        if self.valid_fraction + self.test_fraction >= 1:
+            return [("valid_fraction", f"valid_fraction + test_fraction must be below 1 (the rest of the documents "
+                                       f"are the training split), not {self.valid_fraction} + {self.test_fraction}")]
+        return []
 
 
 @dataclass
 class TrainingSettings:
     """LoRA training (owned by voiced.trainer)."""
 
-    lora_rank: int = _help("LoRA rank r.", default=16)
-    lora_alpha: float = _help("LoRA alpha (the update is scaled by alpha / r).", default=32.0)
-    lora_dropout: float = _help("Dropout on the LoRA input.", default=0.05)
+    lora_rank: int = _help("LoRA rank r.", ge=1, default=16)
+    lora_alpha: float = _help("LoRA alpha (the update is scaled by alpha / r).", gt=0, default=32.0)
+    lora_dropout: float = _help("Dropout on the LoRA input.", ge=0, lt=1, default=0.05)
     target_modules: list[str] = _help(
         "Linear layers that get adapters, by name; [\"all-linear\"] means every linear layer but the output head.",
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -134,14 +148,14 @@ class TrainingSettings:
     seed: int = _help("Seed for initialisation and batch order.", default=1234)
     learning_rate: float = _help(
         "Peak learning rate; 0 means the LoRA heuristic 5e-4 * (2000 / hidden_size)^0.781, capped by max_learning_rate.",
-        default=0.0,
+        ge=0, default=0.0,
     )
     max_learning_rate: float = _help(
         "Cap on the heuristic learning rate: small models (hidden 576 gives 1.3e-3) diverge above about 1e-3 with alpha/r = 2.",
-        default=1e-3,
+        gt=0, default=1e-3,
     )
-    warmup_fraction: float = _help("Share of the steps spent warming the learning rate up from 0; then it decays linearly to 0.", default=0.05)
-    batch_size: int = _help("Rows per optimiser step: examples, or with batching \"pack\" packed rows.", default=4)
+    warmup_fraction: float = _help("Share of the steps spent warming the learning rate up from 0; then it decays linearly to 0.", ge=0, lt=1, default=0.05)
+    batch_size: int = _help("Rows per optimiser step: examples, or with batching \"pack\" packed rows.", ge=1, default=4)
     batching: str = _help(
         "How the PEFT backend fills a step: \"bucket\" (examples of similar length share a batch; as fast as "
         "\"pack\" on CPU in bench/bench_train.py, with the same examples per step), \"pack\" (several examples "
@@ -150,16 +164,16 @@ class TrainingSettings:
         "The MLX backend ignores it: mlx-lm sorts by length itself.",
         default="bucket", choices=("pack", "bucket", "pad"),
     )
-    epochs: int = _help("Passes over the training examples.", default=3)
-    weight_decay: float = _help("AdamW weight decay on the LoRA weights.", default=0.0)
-    max_grad_norm: float = _help("Gradients are clipped to this norm; 0 disables clipping.", default=1.0)
-    eval_every: int = _help("Validate every this many steps (and at the end); the best adapter so far is kept.", default=50)
-    patience: int = _help("Stop after this many validations in a row without improvement; 0 never stops early.", default=3)
-    max_steps: int = _help("Stop after this many optimiser steps (a smoke run); 0 means no limit.", default=0)
-    max_minutes: float = _help("Stop after this many minutes of training, keeping the best adapter; 0 means no limit.", default=180.0)
+    epochs: int = _help("Passes over the training examples.", ge=1, default=3)
+    weight_decay: float = _help("AdamW weight decay on the LoRA weights.", ge=0, default=0.0)
+    max_grad_norm: float = _help("Gradients are clipped to this norm; 0 disables clipping.", ge=0, default=1.0)
+    eval_every: int = _help("Validate every this many steps (and at the end); the best adapter so far is kept.", ge=1, default=50)
+    patience: int = _help("Stop after this many validations in a row without improvement; 0 never stops early.", ge=0, default=3)
+    max_steps: int = _help("Stop after this many optimiser steps (a smoke run); 0 means no limit.", ge=0, default=0)
+    max_minutes: float = _help("Stop after this many minutes of training, keeping the best adapter; 0 means no limit.", ge=0, default=180.0)
     backend: str = _help("Training backend: auto (MLX on Apple Silicon when installed, else PEFT), peft or mlx.", default="auto")
     device: str = _help("PEFT device: auto (CUDA, then MPS, then CPU), cuda, mps or cpu.", default="auto")
-    torch_threads: int = _help("CPU threads for training; 0 means one per core available to the process.", default=0)
+    torch_threads: int = _help("CPU threads for training; 0 means one per core available to the process.", ge=0, default=0)
 
 
 @dataclass
@@ -169,11 +183,11 @@ class AdapterSettings:
     gate_min_margin: float = _help(
         "A candidate is promoted only if its test NLL (nats per response token) is lower than the active adapter's "
         "(or the base model's, for the first) by at least this much.",
-        default=0.01,
+        ge=0, default=0.01,
     )
-    gate_batch_size: int = _help("Test examples scored per forward pass by the evaluation gate.", default=4)
+    gate_batch_size: int = _help("Test examples scored per forward pass by the evaluation gate.", ge=1, default=4)
     child_niceness: int = _help("Niceness added to the training child process (0-19), so editing stays responsive.",
-                                default=10)
+                                ge=0, le=19, default=10)
 
 
 @dataclass
@@ -181,12 +195,12 @@ class EvalSettings:
     """`voiced eval` and `voiced arena`: offline metrics on the voice's test split (owned by voiced.evaluation)."""
 
     passages: int = _help("Test passages rewritten per adapter by `voiced eval` (the first N of the fixed test split).",
-                          default=20)
-    max_tokens: int = _help("Longest rewrite generated per passage during evaluation (tokens).", default=256)
+                          ge=1, default=20)
+    max_tokens: int = _help("Longest rewrite generated per passage during evaluation (tokens).", ge=1, default=256)
     seed: int = _help("Sampling seed for evaluation rewrites (temperature is 0, so rewrites are deterministic).",
                       default=1234)
-    char_ngram_features: int = _help("Most frequent character 3-grams used by Cosine Delta.", default=2000)
-    word_features: int = _help("Most frequent words used by Cosine Delta.", default=300)
+    char_ngram_features: int = _help("Most frequent character 3-grams used by Cosine Delta.", ge=1, default=2000)
+    word_features: int = _help("Most frequent words used by Cosine Delta.", ge=1, default=300)
     gate_mode: str = _help(
         "What the evaluation gate checks after training: \"nll\" (test NLL alone) or \"nll+voice\" "
         "(also: the candidate's rewrites may not sound less like the writer than the reference's).",
@@ -204,12 +218,12 @@ class DaemonSettings:
     """The background daemon and its local HTTP API (owned by voiced.daemon)."""
 
     host: str = _help("Address the API listens on; only loopback (127.0.0.1, ::1, localhost) is accepted.", default="127.0.0.1")
-    port: int = _help("TCP port of the API; 0 lets the system pick a free one (recorded in daemon.json).", default=0)
-    max_body_bytes: int = _help("Largest request body accepted (bytes); larger requests get 413.", default=1_000_000)
-    max_text_chars: int = _help("Longest text accepted for a rewrite or continuation (characters); split longer text.", default=20_000)
-    max_tokens: int = _help("Cap on the max_tokens a request may ask for; larger values are lowered to it.", default=2048)
-    start_timeout_seconds: float = _help("How long `voiced daemon start` waits for the API to answer (model load included).", default=60.0)
-    stop_timeout_seconds: float = _help("How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", default=10.0)
+    port: int = _help("TCP port of the API; 0 lets the system pick a free one (recorded in daemon.json).", ge=0, le=65535, default=0)
+    max_body_bytes: int = _help("Largest request body accepted (bytes); larger requests get 413.", ge=1, default=1_000_000)
+    max_text_chars: int = _help("Longest text accepted for a rewrite or continuation (characters); split longer text.", ge=1, default=20_000)
+    max_tokens: int = _help("Cap on the max_tokens a request may ask for; larger values are lowered to it.", ge=1, default=2048)
+    start_timeout_seconds: float = _help("How long `voiced daemon start` waits for the API to answer (model load included).", gt=0, default=60.0)
+    stop_timeout_seconds: float = _help("How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", ge=0, default=10.0)
     watch_folders: bool = _help("Keep the corpus current while the daemon runs (scan at start, then watch the folders).", default=True)
 
 
@@ -221,31 +235,48 @@ class SchedulerSettings:
     nightly_at: str = _help("Local time (HH:MM, 24-hour) of the nightly retraining; a run missed while "
                             "the machine slept happens at the next daemon start.", default="03:00")
     min_new_words: int = _help("Retrain a voice only when its corpus has at least this many new words "
-                               "since its active adapter was trained.", default=2000)
+                               "since its active adapter was trained.", ge=0, default=2000)
     max_minutes: float = _help("Time budget of a scheduled training run (minutes); 0 keeps training.max_minutes.",
-                               default=0.0)
+                               ge=0, default=0.0)
 
 
 @dataclass
 class InferenceSettings:
     """How the daemon's engine generates (owned by voiced.daemon.engine)."""
 
-    temperature: float = _help("Sampling temperature; low keeps a rewrite close to the text's meaning, 0 is greedy.", default=0.3)
-    top_p: float = _help("Nucleus sampling: keep the most likely tokens up to this probability mass.", default=0.9)
-    top_k: int = _help("Sample only among this many most likely tokens; 0 means no limit.", default=40)
-    repeat_penalty: float = _help("Penalty on tokens already generated; 1 disables it.", default=1.1)
-    seed: int = _help("Sampling seed; -1 picks a new one per request.", default=-1)
+    temperature: float = _help("Sampling temperature; low keeps a rewrite close to the text's meaning, 0 is greedy.", ge=0, default=0.3)
+    top_p: float = _help("Nucleus sampling: keep the most likely tokens up to this probability mass.", gt=0, le=1, default=0.9)
+    top_k: int = _help("Sample only among this many most likely tokens; 0 means no limit.", ge=0, default=40)
+    repeat_penalty: float = _help("Penalty on tokens already generated; 1 disables it.", gt=0, default=1.1)
+    seed: int = _help("Sampling seed; -1 picks a new one per request.", ge=-1, default=-1)
     max_tokens_factor: float = _help(
         "A rewrite may be this many times as long as its input (tokens), plus max_tokens_extra; "
-        "a rewrite keeps the content, and small models ramble when given room.", default=1.5,
+        "a rewrite keeps the content, and small models ramble when given room.", gt=0, default=1.5,
     )
-    max_tokens_extra: int = _help("Tokens allowed beyond max_tokens_factor x the input's tokens.", default=16)
-    continue_tokens: int = _help("Tokens generated by a continuation (or a chat turn) unless the request asks for fewer.", default=200)
+    max_tokens_extra: int = _help("Tokens allowed beyond max_tokens_factor x the input's tokens.", ge=0, default=16)
+    continue_tokens: int = _help("Tokens generated by a continuation (or a chat turn) unless the request asks for fewer.", ge=1, default=200)
     max_chunk_chars: int = _help(
-        "Paragraphs longer than this are rewritten in pieces split at sentence ends (characters).", default=2000,
+        "Paragraphs longer than this are rewritten in pieces split at sentence ends (characters).", ge=1, default=2000,
     )
-    n_ctx: int = _help("Context window of the loaded model (tokens); prompt and output must fit in it.", default=4096)
-    n_threads: int = _help("CPU threads for generation; 0 means one per core available to the process.", default=0)
+    n_ctx: int = _help("Context window of the loaded model (tokens); prompt and output must fit in it.", ge=256, default=4096)
+    n_threads: int = _help("CPU threads for generation; 0 means one per core available to the process.", ge=0, default=0)
+    # The rewrite guard (voiced.daemon.rewrite_guard): a rewrite that is commentary, or drifts this far from
+    # its draft, is retried and then replaced by the draft. The bands come from bench/bench_guard.py (docs/daemon.md).
+    guard: bool = _help("Check each paragraph's rewrite before it is returned: strip labels, reject commentary and "
+                        "drift (retried, then the paragraph is left as it was and the reason reported).", default=True)
+    guard_min_length_ratio: float = _help(
+        "A rewrite with fewer words than this times its paragraph's (less two) left part of it out.", ge=0, default=0.6)
+    guard_max_length_ratio: float = _help(
+        "A rewrite with more words than this times its paragraph's (plus two) added text of its own.", gt=0, default=1.6)
+    guard_min_content_kept: float = _help(
+        "Least share of the paragraph's content words (four letters or more, stemmed; numbers) a rewrite keeps.",
+        ge=0, le=1, default=0.4)
+    guard_min_names_kept: float = _help(
+        "Least share of the paragraph's names and numbers a rewrite keeps.", ge=0, le=1, default=1.0)
+    guard_retries: int = _help("Tries after a rejected rewrite, each with another seed, before the paragraph is left as it was.",
+                               ge=0, default=1)
+    guard_retry_temperature: float = _help(
+        "A retry samples at least this warm, so a greedy request does not repeat the rejected answer.", ge=0, default=0.5)
 
 
 @dataclass
@@ -258,7 +289,7 @@ class EditorSettings:
     )
     max_selection_chars: int = _help(
         "Largest selection rewritten in one action (characters); larger selections get a message instead.",
-        default=20_000,
+        ge=1, default=20_000,
     )
 
 
@@ -337,6 +368,44 @@ def _check_value(value: Any, expected: Any, key: str, where: Path | None) -> Any
     return value
 
 
+def bounds_of(cls: type, name: str) -> dict[str, float]:
+    """The range of a numeric setting (``ge``/``gt``/``le``/``lt``), as declared next to its default."""
+    metadata = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
+    return {key: metadata[key] for key in BOUNDS if key in metadata}
+
+
+def describe_bounds(bounds: dict[str, float]) -> str:
+    """``{"ge": 0, "le": 65535}`` -> "from 0 to 65535"; ``{"gt": 0, "le": 1}`` -> "above 0 and at most 1"."""
+    if "ge" in bounds and "le" in bounds:
+        return f"from {bounds['ge']} to {bounds['le']}"
+    words = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}
+    return " and ".join(f"{words[key]} {bounds[key]}" for key in BOUNDS if key in bounds)
+
+
+def in_bounds(value: float, bounds: dict[str, float]) -> bool:
+    return (value >= bounds.get("ge", value) and value <= bounds.get("le", value)
+            and ("gt" not in bounds or value > bounds["gt"]) and ("lt" not in bounds or value < bounds["lt"]))
+
+
+def _out_of_range(key: str, value: Any, bounds: dict[str, float], where: Path | None) -> ConfigError:
+    return ConfigError(f"Invalid configuration: `{key}` must be {describe_bounds(bounds)}, not {value!r}.",
+                       fix=f"Edit {where or 'the config file'} and set `{key}` to a value in that range.")
+
+
+def check_settings(settings: Any, section: str, where: Path | None = None) -> Any:
+    """Every numeric field of a settings dataclass within its range, and the rules between fields;
+    a :class:`ConfigError` naming the key, the value, the range and the file otherwise. Returns ``settings``."""
+    for f in dataclasses.fields(settings):
+        bounds = bounds_of(type(settings), f.name)
+        value = getattr(settings, f.name)
+        if bounds and not in_bounds(value, bounds):
+            raise _out_of_range(f"{section}.{f.name}", value, bounds, where)
+    for name, rule in getattr(settings, "conflicts", list)():
+        raise ConfigError(f"Invalid configuration: {rule}.",
+                          fix=f"Edit {where or 'the config file'} and correct `{section}.{name}`.")
+    return settings
+
+
 def _build(cls: type, table: Any, prefix: str, where: Path | None, **extra: Any) -> Any:
     """Instantiate a settings dataclass from a TOML table, rejecting unknown keys."""
     if not isinstance(table, dict):
@@ -361,7 +430,7 @@ def _build(cls: type, table: Any, prefix: str, where: Path | None, **extra: Any)
                 f"not {value!r}.",
                 fix=f"Edit {where or 'the config file'} and correct `{prefix}.{key}`.",
             )
-    return cls(**kwargs)
+    return check_settings(cls(**kwargs), prefix, where)
 
 
 def config_from_dict(data: dict[str, Any], where: Path | None = None) -> Config:
@@ -454,12 +523,16 @@ def save_config(config: Config, paths: Paths | None = None) -> Path:
     return target
 
 
+def _help_with_bounds(text: str, bounds: dict[str, float]) -> str:
+    return f"{text} Allowed: {describe_bounds(bounds)}." if bounds else text
+
+
 def settings_defaults() -> dict[str, list[tuple[str, Any, str]]]:
     """Every setting with its default and help string, by section (for docs and `voiced config defaults`)."""
     out: dict[str, list[tuple[str, Any, str]]] = {}
     for section, cls in _SETTINGS_SECTIONS.items():
         out[section] = [
-            (f.name, getattr(cls(), f.name), f.metadata.get("help", ""))
+            (f.name, getattr(cls(), f.name), _help_with_bounds(f.metadata.get("help", ""), bounds_of(cls, f.name)))
             for f in dataclasses.fields(cls)
         ]
     out["voices.NAME"] = [

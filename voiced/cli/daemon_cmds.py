@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from voiced.cli.errors import UserFacingError
+from voiced.cli.options import setting_type
+from voiced.config import DaemonSettings
 
 
 def _start_timeout() -> float:
@@ -41,7 +43,8 @@ def daemon() -> None:
 
 
 @daemon.command()
-@click.option("--port", type=int, help="Listen on this port instead of daemon.port (0: any free port).")
+@click.option("--port", type=setting_type(DaemonSettings, "port"),
+              help="Listen on this port instead of daemon.port (0: any free port).")
 def run(port: int | None) -> None:
     """Run the daemon in the foreground until interrupted."""
     from voiced.daemon.server import DaemonStartError, run_daemon

@@ -12,7 +12,8 @@ import sys
 import click
 
 from voiced.cli.errors import UserFacingError
-from voiced.cli.options import given_options
+from voiced.cli.options import given_options, setting_type
+from voiced.config import TrainingSettings
 
 # CLI option -> field of TrainingSettings it overrides (only when given).
 TRAINING_OVERRIDES = {"max_steps": "max_steps", "max_minutes": "max_minutes"}
@@ -34,8 +35,10 @@ def _summary(result) -> str:
 
 @click.command("train")
 @click.option("--voice", help="The voice to train (default: the first configured voice).")
-@click.option("--max-steps", type=click.IntRange(min=0), help="Stop after this many optimiser steps (a smoke run).")
-@click.option("--max-minutes", type=click.FloatRange(min=0), help="Stop training after this many minutes.")
+@click.option("--max-steps", type=setting_type(TrainingSettings, "max_steps"),
+              help="Stop after this many optimiser steps (a smoke run).")
+@click.option("--max-minutes", type=setting_type(TrainingSettings, "max_minutes"),
+              help="Stop training after this many minutes.")
 @click.option("--progress-json", is_flag=True, help="Print progress as JSON Lines on stdout (one object per line).")
 @click.pass_context
 def train_command(ctx: click.Context, voice: str | None, max_steps: int | None, max_minutes: float | None,
