@@ -7,6 +7,7 @@ tell "not there" from "broken".
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 from typing import Any
@@ -65,6 +66,14 @@ def rollback(request: Request, voice: str) -> dict:
     return registry_rollback(registry, ctx, name)
 
 
+@router.post("/adapters/{voice}/reload", summary="Serve the registry's active version now (after an outside change)")
+def reload(request: Request, voice: str) -> dict:
+    ctx = _context(request)
+    name = resolve_voice(ctx, voice)
+    registry = _optional("voiced.trainer.registry", "The adapter registry")
+    return registry_reload(registry, ctx, name)
+
+
 @router.post("/train", summary="Start training a voice's adapter in a child process")
 def train_start(request: Request, body: schemas.TrainRequest) -> dict:
     ctx = _context(request)
@@ -100,46 +109,105 @@ def _training(ctx: Any) -> Any:
 # --- the registry's side (voiced.trainer.registry owns the files; the engine is told of changes) -----
 
 def _version_dict(version: Any) -> dict:
-    return {"version": version.number, "status": version.status, "active": version.is_active,
-            "reason": version.reason, "manifest": version.manifest}
+    return {"version": version.number, "status": version.status, "verdict": version.verdict,
+            "active": version.is_active, "reason": version.reason, "manifest": version.manifest}
+
+
+def _http_status(registry: Any, exc: Exception) -> tuple[int, str]:
+    """Each registry error type has its HTTP status: the type says what went wrong, not the wording."""
+    for kind, status, code in (("NotFound", 404, "not_found"), ("NotUsable", 409, "not_usable"),
+                               ("CorruptAdapter", 422, "corrupt_adapter"), ("DiskFullError", 507, "disk_full")):
+        if isinstance(exc, getattr(registry, kind)):
+            return status, code
+    return 409, "registry_error"
 
 
 def _registry_call(registry: Any, action: Any) -> Any:
     try:
         return action()
     except registry.RegistryError as exc:
-        code = 404 if "has no adapter version" in str(exc) else 409
-        raise ApiError(code, str(exc), type="registry_error", code="registry_error") from exc
+        status, code = _http_status(registry, exc)
+        raise ApiError(status, str(exc), type="registry_error", code=code) from exc
 
 
 def registry_listing(registry: Any, ctx: Any, voice: str) -> dict:
     reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
     versions = _registry_call(registry, reg.versions)
-    return {"voice": voice, "active": _registry_call(registry, reg.active_version),
-            "history": _registry_call(registry, reg.history), "versions": [_version_dict(v) for v in versions]}
+    listing = {"voice": voice, "active": _registry_call(registry, reg.active_version),
+               "history": _registry_call(registry, reg.history), "versions": [_version_dict(v) for v in versions]}
+    notes = reg.pointer_notes()
+    if notes:
+        listing["warnings"] = notes
+    return listing
 
 
-def _swap_engine_adapter(ctx: Any, voice: str, version: Any) -> None:
-    """Hot-swap the engine's adapter to match the registry (None: the base model alone)."""
-    if ctx.engine is None:
+def _serve_or_undo(registry: Any, ctx: Any, reg: Any, voice: str, before: dict, after: dict) -> None:
+    """Have the engine serve the registry's new active version; if it cannot, put the pointer back.
+
+    So the registry never names a version the engine is not serving: the
+    answer is an error saying why, and the previous version is served again.
+    """
+    if ctx.engine is None or after["serial"] == before["serial"]:
         return
-    gguf = version.gguf_path if version is not None and version.gguf_path.exists() else None
     try:
-        ctx.engine.set_adapter(voice, gguf)
-    except Exception as exc:  # the registry changed; the engine keeps serving the old adapter
-        raise ApiError(503, f"The registry now names this adapter, but the model could not switch to it: {exc}",
-                       type="model_unavailable", code="engine_error") from exc
+        served = ctx.engine.refresh(voice)
+        problem = None
+        if served.get("loaded") and served.get("adapter_version") != after["version"]:
+            problem = served.get("notice") or f"the model serves {_named(served.get('adapter_version'))} instead"
+    except Exception as exc:  # noqa: BLE001 - any engine failure undoes the change
+        problem = str(exc).split("\n")[0]
+    if problem is None:
+        return
+    restored = reg.restore_pointer(before, after["serial"])
+    with contextlib.suppress(Exception):
+        ctx.engine.refresh(voice)
+    kept = _named(before["version"]) if restored else "what another process chose meanwhile"
+    raise ApiError(503, f"The model could not switch voice {voice!r} to {_named(after['version'])}: {problem}. "
+                        f"The registry was set back, and {kept} is still the active adapter.",
+                   type="model_unavailable", code="engine_error")
+
+
+def _named(version: int | None) -> str:
+    return f"v{version}" if version is not None else "the base model"
+
+
+def _checked(registry: Any, ctx: Any, voice: str, version: Any) -> str | None:
+    """Validate ``version`` for the runtime that will serve the voice, rebuilding a damaged GGUF LoRA from an
+    intact PEFT source first; returns that runtime (None when the base model cannot be resolved)."""
+    serving = _optional("voiced.trainer.serving", "The adapter registry")
+    base_model = ctx.config.voice(voice).base_model
+    runtime = serving.serving_runtime(base_model)
+    if runtime is not None:
+        _registry_call(registry, lambda: serving.usable_for(version, runtime, base_model))
+    return runtime
 
 
 def registry_activate(registry: Any, ctx: Any, voice: str, version: int) -> dict:
     reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
-    activated = _registry_call(registry, lambda: reg.activate(version))
-    _swap_engine_adapter(ctx, voice, activated)
+    runtime = _checked(registry, ctx, voice, _registry_call(registry, lambda: reg.get(version)))
+    before = reg.pointer_snapshot()
+    _registry_call(registry, lambda: reg.activate(version, runtime=runtime))
+    _serve_or_undo(registry, ctx, reg, voice, before, reg.pointer_snapshot())
     return registry_listing(registry, ctx, voice)
 
 
 def registry_rollback(registry: Any, ctx: Any, voice: str) -> dict:
     reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
-    previous = _registry_call(registry, reg.rollback)
-    _swap_engine_adapter(ctx, voice, reg.get(previous) if previous is not None else None)
+    target = _registry_call(registry, reg.rollback_target)
+    runtime = _checked(registry, ctx, voice, reg.get(target)) if target is not None else None
+    before = reg.pointer_snapshot()
+    _registry_call(registry, lambda: reg.rollback(runtime=runtime))
+    _serve_or_undo(registry, ctx, reg, voice, before, reg.pointer_snapshot())
     return registry_listing(registry, ctx, voice)
+
+
+def registry_reload(registry: Any, ctx: Any, voice: str) -> dict:
+    """The registry changed elsewhere (the CLI): serve its active version now and say what is served."""
+    listing = registry_listing(registry, ctx, voice)
+    if ctx.engine is not None:
+        try:
+            listing["served"] = ctx.engine.refresh(voice)
+        except Exception as exc:  # noqa: BLE001 - the registry is the truth; the engine says why it lags
+            raise ApiError(503, f"The model could not load voice {voice!r}'s active adapter: {exc}",
+                           type="model_unavailable", code="engine_error") from exc
+    return listing
