@@ -265,12 +265,12 @@ class InferenceSettings:
     guard: bool = _help("Check each paragraph's rewrite before it is returned: strip labels, reject commentary and "
                         "drift (retried, then the paragraph is left as it was and the reason reported).", default=True)
     guard_min_length_ratio: float = _help(
-        "A rewrite with fewer words than this times its paragraph's (less two) left part of it out.", ge=0, default=0.6)
+        "A rewrite with fewer words than this times its paragraph's (less two) left part of it out.", ge=0, default=0.65)
     guard_max_length_ratio: float = _help(
-        "A rewrite with more words than this times its paragraph's (plus two) added text of its own.", gt=0, default=1.6)
+        "A rewrite with more words than this times its paragraph's (plus two) added text of its own.", gt=0, default=1.5)
     guard_min_content_kept: float = _help(
         "Least share of the paragraph's content words (four letters or more, stemmed; numbers) a rewrite keeps.",
-        ge=0, le=1, default=0.4)
+        ge=0, le=1, default=0.5)
     guard_min_names_kept: float = _help(
         "Least share of the paragraph's names and numbers a rewrite keeps.", ge=0, le=1, default=1.0)
     guard_retries: int = _help("Tries after a rejected rewrite, each with another seed, before the paragraph is left as it was.",
