@@ -40,6 +40,7 @@ from voiced.config import Config
 from voiced.daemon import schemas
 from voiced.daemon.generation import EmptyText, EngineError, GenerationCancelled, ModelLoadError, UnknownVoice
 from voiced.daemon.inflight import InFlight
+from voiced.daemon.host_check import LoopbackHostOnly
 from voiced.daemon.limits import BodySizeLimit
 from voiced.daemon.params import generation_params
 from voiced.daemon.streaming import Relay, ndjson
@@ -344,3 +345,4 @@ def create_app(ctx: DaemonContext) -> FastAPI:
 
     app.add_middleware(BodySizeLimit, max_bytes=ctx.config.daemon.max_body_bytes)
     return app
+    app.add_middleware(LoopbackHostOnly)  # added last, so it runs first: a rebound name reaches nothing

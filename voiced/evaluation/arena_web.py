@@ -1,5 +1,5 @@
-"""The arena as a small local web page: loopback only, a random token required on every request,
-no external assets."""
+"""The arena as a small local web page: loopback only (address and `Host` name), a random token required
+on every request, no external assets."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from voiced.evaluation.arena import CHOICES, ArenaStore, Match
+from voiced.loopback import HOST_REFUSED, is_loopback_host
 
 PAGE = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>voiced arena</title>
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:1100px;margin:2em auto}}
@@ -75,8 +76,13 @@ class ArenaServer:
                 pass
 
             def _authorised(self) -> bool:
+                """A loopback `Host` (no DNS rebinding) and the token, compared as bytes (any text may come)."""
+                host = self.headers.get_all("Host") or []
+                if len(host) != 1 or not is_loopback_host(host[0]):
+                    self._send(421, HOST_REFUSED.format(host=", ".join(host)))
+                    return False
                 token = parse_qs(urlsplit(self.path).query).get("token", [""])[0]
-                if secrets.compare_digest(token, server.token):
+                if secrets.compare_digest(token.encode("utf-8", "surrogatepass"), server.token.encode()):
                     return True
                 self._send(403, "Forbidden: open the address printed by `voiced arena --web` (it holds the token).")
                 return False
