@@ -128,6 +128,7 @@ class _Job:
         self.durations["load"] = round(time.monotonic() - started, 3)
 
         registry = Registry.open(self.voice.name, self.paths)
+        self._reference(registry)  # a damaged active PEFT adapter is said now, not after the whole budget
         version = registry.begin_version({
             "base_model": info.to_dict(), "corpus": snapshot, "examples": example_counts(dataset, fitted),
             "hyperparameters": dataclasses.asdict(self.settings), "backend": self._backend(), "device": device,
@@ -202,6 +203,7 @@ class _Job:
     def _train_and_gate(self, registry: Any, version: Any, ref: Any, model: Any, fitted: dict[str, Any],
                         test: list[Any], dataset: Any) -> JobResult:
         from voiced.trainer.gate import run_gate
+        from voiced.trainer.registry import runtime_for_base
         from voiced.trainer.training import train
 
         started = self._phase("train")
@@ -218,22 +220,30 @@ class _Job:
 
         started = self._phase("export")
         gguf_path, notes = self._gguf(adapter_dir, ref, work)
+        mlx_dir = self._mlx(result, adapter_dir, ref, work)
+        _check_written(adapter_dir, gguf_path, mlx_dir)
         self.durations["export"] = round(time.monotonic() - started, 3)
 
         started = self._phase("gate")
-        active = registry.active()
+        active, reference_note = self._reference(registry)
+        if reference_note:
+            notes.append(reference_note)
         adapters = self.config.adapters
         gate = run_gate(model, test, adapter_dir, active_dir=active.path if active else None,
                         active_version=active.number if active else None, margin=adapters.gate_min_margin,
                         batch_size=adapters.gate_batch_size)
+        if reference_note:
+            gate = dataclasses.replace(gate, reason=f"{gate.reason} ({reference_note})")
         if gate.promote and self.config.evaluation.gate_mode == "nll+voice":
-            gate = self._voice_gate(gate, dataset, gguf_path, active)
+            runtime = runtime_for_base(ref.kind)
+            candidate = {"llama.cpp": gguf_path, "transformers": adapter_dir, "mlx": mlx_dir}[runtime]
+            gate = self._voice_gate(gate, dataset, candidate, active.artifact(runtime) if active else None)
         self.durations["gate"] = round(time.monotonic() - started, 3)
         self.durations["total"] = round(time.monotonic() - self.started, 3)
         self.progress({"event": "gate", "promote": gate.promote, "reason": gate.reason, "scores": gate.scores})
 
         status = "candidate" if gate.promote else "rejected"
-        finished = registry.finish_version(version, adapter_dir, gguf_path, {
+        finished = registry.finish_version(version, adapter_dir, gguf_path, mlx_dir=mlx_dir, manifest_changes={
             "status": status, "reason": gate.reason, "scores": gate.to_dict(), "notes": notes,
             "losses": {"train": [[i + 1, loss] for i, loss in enumerate(result.train_losses)],
                        "valid": [[step, loss] for step, loss in result.valid_losses]},
@@ -244,25 +254,51 @@ class _Job:
             "device": result.device, "backend": result.backend, "durations": self.durations,
         })
         if gate.promote:
-            registry.activate(finished.number)
+            registry.activate(finished.number, runtime=runtime_for_base(ref.kind))
         return JobResult(self.voice.name, finished.number, "active" if gate.promote else "rejected", gate.reason,
                          gate.to_dict(), dict(self.durations), result.stopped)
 
-    def _voice_gate(self, gate: Any, dataset: Any, gguf_path: Path | None, active: Any) -> Any:
-        """The "nll+voice" mode: a candidate the NLL gate promotes must not sound less like the writer."""
+    def _voice_gate(self, gate: Any, dataset: Any, candidate: Path | None, reference: Path | None) -> Any:
+        """The "nll+voice" mode: a candidate the NLL gate promotes must not sound less like the writer.
+
+        ``candidate`` and ``reference`` are what the daemon's runtime for this
+        base loads (a GGUF LoRA, a PEFT or an MLX folder; None: the base model).
+        """
         from voiced.daemon.engine import Engine
         from voiced.evaluation.run import held_out_passages, writer_profile
         from voiced.evaluation.voice_gate import voice_regression
 
         settings = self.config.evaluation
-        if gguf_path is None:
+        if candidate is None:
             return dataclasses.replace(gate, promote=False,
-                                       reason=f"{gate.reason}; no GGUF LoRA to check the voice with")
+                                       reason=f"{gate.reason}; no adapter for the daemon's runtime to check the voice with")
         with Engine(self.config) as engine:
             passes, why, towards = voice_regression(
                 engine, self.voice.name, held_out_passages(dataset, settings.passages), writer_profile(dataset),
-                settings, gguf_path, active.gguf_path if active else None)
+                settings, candidate, reference)
         return dataclasses.replace(gate, promote=passes, reason=f"{gate.reason}; {why}", towards_writer=towards)
+
+    def _reference(self, registry: Any) -> tuple[Any, str | None]:
+        """The active version the gate compares with, or None (the base model) when its PEFT adapter is damaged.
+
+        A damaged PEFT source cannot be scored or rebuilt; refusing to train
+        would block every later run (nightly ones too) until the writer acts,
+        so the candidate must instead beat the base model, as a first version
+        does, and the job says which file is broken.
+        """
+        from voiced.trainer.registry import CorruptAdapter
+
+        active = registry.active()
+        if active is None:
+            return None, None
+        try:
+            active.validate("transformers")
+        except CorruptAdapter as exc:
+            note = (f"the active v{active.number} cannot be the reference: {exc.message} "
+                    "The candidate was compared with the base model instead")
+            self.progress({"event": "warning", "message": note})
+            return None, note
+        return active, None
 
     @staticmethod
     def _as_peft(result: Any, ref: Any) -> Path:
@@ -275,6 +311,19 @@ class _Job:
         return mlx_convert.mlx_to_peft(Path(result.adapter_dir), out, ref.spec)
 
     @staticmethod
+    def _mlx(result: Any, adapter_dir: Path, ref: Any, work: Path) -> Path | None:
+        """The mlx-lm adapter a non-GGUF base is served with on Apple Silicon (mlx_lm.load reads no PEFT
+        folder): the one MLX trained, or converted from PEFT here. GGUF bases are served by llama.cpp."""
+        if ref.kind == "gguf":
+            return None
+        if result.adapter_format == "mlx":
+            return Path(result.adapter_dir)
+        from voiced.trainer.base_model import base_model_info
+        from voiced.trainer.mlx_convert import peft_to_mlx
+
+        return peft_to_mlx(adapter_dir, work / "mlx", base_model_info(ref).n_layers)
+
+    @staticmethod
     def _gguf(adapter_dir: Path, ref: Any, work: Path) -> tuple[Path | None, list[str]]:
         """The llama.cpp LoRA, for GGUF bases (the daemon's runtime); other bases are served by transformers."""
         from voiced.trainer.gguf_lora import export_gguf_lora
@@ -282,6 +331,21 @@ class _Job:
         if ref.kind != "gguf":
             return None, [f"no GGUF LoRA: the base {ref.spec!r} is not a GGUF model"]
         return export_gguf_lora(adapter_dir, ref.path, work / "adapter.gguf"), []
+
+
+def _check_written(adapter_dir: Path, gguf_path: Path | None, mlx_dir: Path | None) -> None:
+    """Every adapter file just written must read back before it goes into the registry."""
+    from voiced.trainer.adapter_check import AdapterDamaged, check_gguf_lora, check_mlx_folder, check_peft_folder
+
+    try:
+        check_peft_folder(adapter_dir)
+        if gguf_path is not None:
+            check_gguf_lora(gguf_path)
+        if mlx_dir is not None:
+            check_mlx_folder(mlx_dir)
+    except AdapterDamaged as exc:
+        raise JobError(f"The adapter just written is unreadable ({exc}); nothing was activated. "
+                       "Check the disk (`df`, `dmesg`) and train again.") from exc
 
 
 def _expected(exc: BaseException) -> bool:
