@@ -15,7 +15,6 @@ import uuid
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidRequest
 from pygls.lsp.server import LanguageServer
 
 from voiced import __version__
@@ -50,7 +49,6 @@ class VoicedLanguageServer(LanguageServer):
         self._daemon_lock = threading.Lock()
         self.warned_base_model: set[str] = set()
         self.event_loop: asyncio.AbstractEventLoop | None = None
-        self.tcp_token: str | None = None  # set in TCP mode: clients must present it
 
     # --- configuration -------------------------------------------------------------
 
@@ -470,27 +468,3 @@ def _join_continuation(text: str) -> str:
 def start_io() -> None:
     server.start_io()
 
-
-def start_tcp(port: int) -> None:
-    """Serve one client on 127.0.0.1:``port``; it must send the token from ``lsp-tcp.json`` to initialize."""
-    from voiced.lsp.tcp_auth import publish_token
-
-    server.tcp_token = publish_token(port)
-    server.start_tcp("127.0.0.1", port)
-
-
-@server.feature(types.INITIALIZE)
-def initialize(ls: VoicedLanguageServer, params: types.InitializeParams) -> None:
-    """Over TCP any local process can connect: only a client that read the user's token file may proceed."""
-    if ls.tcp_token is None:
-        return
-    from voiced.lsp.tcp_auth import token_matches
-
-    if not token_matches(params.initialization_options, ls.tcp_token):
-        log.error("refused a TCP client without the token")
-        writer = ls.protocol.writer
-        if writer is not None and hasattr(writer, "close"):
-            asyncio.get_running_loop().call_later(0.1, writer.close)  # after the error reply is sent
-        raise JsonRpcInvalidRequest(
-            "voiced lsp over TCP needs initializationOptions.token: read it from lsp-tcp.json in the voiced state "
-            "directory (`voiced config path` shows where voiced keeps its files)")

@@ -31,5 +31,21 @@ def publish_token(port: int) -> str:
 
 
 def token_matches(initialization_options: Any, expected: str) -> bool:
+    """Compared in constant time on bytes: any text a client sends (non-ASCII, lone surrogates) is just unequal."""
     given = initialization_options.get("token") if isinstance(initialization_options, dict) else None
-    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+    return isinstance(given, str) and hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def read_published() -> dict | None:
+    """The record of the running TCP server (host, port, pid, token), or None when there is none."""
+    try:
+        return json.loads(token_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def withdraw_token(pid: int) -> None:
+    """Remove the token file when it still names this server (a newer server may have replaced it)."""
+    record = read_published()
+    if record is not None and record.get("pid") == pid:
+        token_file().unlink(missing_ok=True)
