@@ -10,6 +10,7 @@ Streaming (``"stream": true`` on /v1/rewrite and /v1/continue) answers
 
     {"type": "start", "request_id": "req-...", "voice": "default", "notice": null}
     {"type": "piece", "text": "..."}            (any number)
+    {"type": "guard", "paragraph", "outcome", "code", "reason", "attempts"}   (rewrites: see rewrite_guard)
     {"type": "done", "finish_reason": "stop" | "cancelled"}
     {"type": "error", "error": {"message", "type", "code"}}   (instead of done)
 
@@ -39,11 +40,11 @@ from voiced import __version__
 from voiced.config import Config
 from voiced.daemon import schemas
 from voiced.daemon.generation import EmptyText, EngineError, GenerationCancelled, ModelLoadError, UnknownVoice
-from voiced.daemon.inflight import InFlight
 from voiced.daemon.host_check import LoopbackHostOnly
+from voiced.daemon.inflight import InFlight
 from voiced.daemon.limits import BodySizeLimit
 from voiced.daemon.params import generation_params
-from voiced.daemon.streaming import Relay, ndjson
+from voiced.daemon.streaming import Relay, Reports, ndjson
 from voiced.paths import Paths, get_paths
 
 log = logging.getLogger("voiced.daemon")
@@ -242,9 +243,11 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
     method = engine.stream_rewrite if kind == "rewrite" else engine.stream_continue
     request_id = new_request_id(ctx, body.request_id)
     streams: list = []
+    guard = Reports()  # paragraphs the rewrite guard cleaned, retried or left as they were
+    extra = {"on_guard": guard.add} if kind == "rewrite" else {}
 
     def start(cancel):
-        streams.append(method(voice, body.text, params=params, cancel=cancel))
+        streams.append(method(voice, body.text, params=params, cancel=cancel, **extra))
         return streams[-1]
 
     relay, first, cancel = await generate(ctx, request_id, start)
@@ -256,6 +259,8 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
         async def lines():
             yield ndjson({"type": "start", "request_id": request_id, "voice": voice, "notice": notice})
             async for kind_, detail in stream_pieces(ctx, request_id, relay, first, cancel):
+                for report in guard.new():  # reported before the paragraph it is about is sent
+                    yield ndjson({"type": "guard", **report})
                 if kind_ == "piece":
                     yield ndjson({"type": "piece", "text": detail})
                 elif kind_ == "done":
@@ -272,7 +277,8 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
         else:
             return error_response(503, detail["message"], detail["type"], detail["code"], headers=headers)
     return JSONResponse({"request_id": request_id, "voice": voice, "text": "".join(text),
-                         "finish_reason": finish, "notice": notice}, headers=headers)
+                         "finish_reason": finish, "notice": notice, **({"guard": guard.all} if extra else {})},
+                        headers=headers)
 
 
 _STREAM_DOC = {200: {"model": schemas.TextResponse, "description": (

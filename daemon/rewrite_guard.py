@@ -277,9 +277,14 @@ def _next_seed(seed: int, tries: int) -> int:
 def describe(reports: Iterable[dict[str, Any]]) -> str | None:
     """One message for the writer about the paragraphs left as they were (and those the model gave back
     unchanged); None when there is nothing to say. ``reports`` are GuardReport dicts, as the API sends them."""
-    reports = list(reports)
-    left = [r for r in reports if r["outcome"] == REJECTED]
-    same = [r["paragraph"] for r in reports if r["outcome"] == UNCHANGED]
+    seen: set[tuple[int, str]] = set()
+    once = []  # a long paragraph rewritten in pieces is named once
+    for report in reports:
+        if (report["paragraph"], report["outcome"]) not in seen:
+            seen.add((report["paragraph"], report["outcome"]))
+            once.append(report)
+    left = [r for r in once if r["outcome"] == REJECTED]
+    same = [r["paragraph"] for r in once if r["outcome"] == UNCHANGED]
     parts = []
     if left:
         which = _numbers([r["paragraph"] for r in left])

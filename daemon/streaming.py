@@ -136,3 +136,24 @@ def ndjson(obj: dict) -> str:
 def sse(obj: dict | str) -> str:
     data = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
     return f"data: {data}\n\n"
+
+
+class Reports:
+    """What the rewrite guard said about a request's paragraphs: appended on the engine's worker thread,
+    read on the event loop, each handed out once, in order (``new``); ``all`` for a whole response."""
+
+    def __init__(self) -> None:
+        self._items: list[dict] = []
+        self._sent = 0
+
+    def add(self, report: object) -> None:
+        self._items.append(report.to_dict())  # type: ignore[attr-defined]
+
+    def new(self) -> list[dict]:
+        items = self._items[self._sent:]
+        self._sent += len(items)
+        return items
+
+    @property
+    def all(self) -> list[dict]:
+        return list(self._items)

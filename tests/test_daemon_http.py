@@ -45,10 +45,11 @@ class EchoEngine:
                 raise GenerationCancelled()
             yield word + " "
 
-    def stream_rewrite(self, voice, text, params=None, cancel=None):
+    def stream_rewrite(self, voice, text, params=None, cancel=None, on_guard=None):
         return self._words(text, cancel)
 
-    stream_continue = stream_rewrite
+    def stream_continue(self, voice, text, params=None, cancel=None):
+        return self._words(text, cancel)
 
     def stream_chat(self, voice, messages, params=None, cancel=None):
         return self._words(messages[-1]["content"], cancel)
@@ -186,7 +187,7 @@ def test_missing_model_is_503_with_the_engine_message(tmp_path: Path):
 class FailingEngine(EchoEngine):
     """Raises what a real engine raises: too long for the context at once, a broken model mid-stream."""
 
-    def stream_rewrite(self, voice, text, params=None, cancel=None):
+    def stream_rewrite(self, voice, text, params=None, cancel=None, on_guard=None):
         from voiced.daemon.generation import EngineError
 
         if text == "too long":

@@ -17,7 +17,9 @@ from voiced.daemon.engine import (
 
 @pytest.fixture(scope="module")
 def engine():
-    with Engine(embedded_config(), adapter_resolver=lambda voice: None) as engine:
+    config = embedded_config()
+    config.inference.guard = False  # token by token, as the model writes; the guard holds a paragraph (test_rewrite_guard_engine.py)
+    with Engine(config, adapter_resolver=lambda voice: None) as engine:
         engine.load("default")
         yield engine
 
