@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 from voiced.daemon.markdown_chunks import split_markdown, render_stream
+from voiced.daemon.rewrite_guard import describe
 
 
 class RewriteCancelled(Exception):
@@ -43,6 +44,33 @@ def rewrite_markdown(text: str, generate: Generate, *, progress: Progress | None
         if progress:
             progress(done, total)
     return "".join(out)
+
+
+class GuardNotes:
+    """What the daemon's rewrite guard said about the paragraphs of one action, numbered as the writer
+    counts them in the selection (the LSP sends one paragraph per request), for one message at the end."""
+
+    def __init__(self) -> None:
+        self.reports: list[dict] = []
+        self._paragraph = 0
+
+    def track(self, generate: Generate) -> Generate:
+        """``generate``, counting the paragraphs it is asked for."""
+        def counted(text: str) -> Iterator[str]:
+            self._paragraph += 1
+            return generate(text)
+        return counted
+
+    def add(self, report: dict) -> None:
+        """A ``guard`` event of the daemon's stream (``DaemonClient.stream_rewrite(on_guard=...)``)."""
+        self.reports.append({**report, "paragraph": self._paragraph})
+
+    @property
+    def left_as_they_were(self) -> bool:
+        return any(r["outcome"] == "rejected" for r in self.reports)
+
+    def message(self) -> str | None:
+        return describe(self.reports)
 
 
 def _checked(pieces: Iterator[str], cancel: threading.Event | None) -> Iterator[str]:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import uuid
+from functools import partial
 from typing import Any
 
 from lsprotocol import types
@@ -22,7 +23,7 @@ from voiced.client import DaemonClient, DaemonError, DaemonUnavailable
 from voiced.config import Config, ConfigError, EditorSettings, load_config
 from voiced.paths import get_paths
 from voiced.lsp.actions import CONTINUE, REWRITE, ActionData, build_actions, order_voices
-from voiced.lsp.rewriting import RewriteCancelled, prose_count, rewrite_markdown
+from voiced.lsp.rewriting import GuardNotes, RewriteCancelled, prose_count, rewrite_markdown
 from voiced.lsp.summary import status_summary, with_versions
 from voiced.lsp.textops import DocumentView, Target, at_paragraph_end, target_for
 
@@ -423,11 +424,13 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
                                              cancellable=True)
         ls.event_loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
 
+    notes = GuardNotes()  # paragraphs the daemon's rewrite guard left as they were, told at the end
+
     def generate(piece: str):
         request_id = f"lsp-{uuid.uuid4().hex}"
         watcher = threading.Thread(target=_cancel_when_set, args=(daemon, request_id, cancel), daemon=True)
         watcher.start()
-        stream = daemon.stream_rewrite if data.task == REWRITE else daemon.stream_continue
+        stream = partial(daemon.stream_rewrite, on_guard=notes.add) if data.task == REWRITE else daemon.stream_continue
         yield from stream(data.voice, piece, request_id=request_id, **options)
 
     if data.task == CONTINUE:
@@ -442,7 +445,10 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
     if prose_count(text) == 0:
         raise UserMessage("there is no prose to rewrite in the selection (only headings, code or markup).",
                           types.MessageType.Info)
-    return rewrite_markdown(text, generate, progress=report, cancel=cancel)
+    rewritten = rewrite_markdown(text, notes.track(generate), progress=report, cancel=cancel)
+    if message := notes.message():
+        ls.tell(message, types.MessageType.Warning if notes.left_as_they_were else types.MessageType.Info)
+    return rewritten
 
 
 def _cancel_when_set(daemon: DaemonClient, request_id: str, cancel: threading.Event) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 
@@ -167,16 +167,18 @@ class DaemonClient:
     # --- streaming ---------------------------------------------------------------------
 
     def stream_rewrite(self, voice: str | None, text: str, request_id: str | None = None,
-                       **options: Any) -> Iterator[str]:
-        """Pieces of the rewrite as they are generated; pass ``request_id`` to cancel it from elsewhere."""
-        return self._stream("/v1/rewrite", "rewrite", voice, text, request_id, options)
+                       on_guard: Callable[[dict], None] | None = None, **options: Any) -> Iterator[str]:
+        """Pieces of the rewrite as they are generated; pass ``request_id`` to cancel it from elsewhere.
+        ``on_guard`` gets each paragraph the daemon's rewrite guard cleaned, retried or left as it was
+        (the stream's ``guard`` events: paragraph, outcome, code, reason, attempts)."""
+        return self._stream("/v1/rewrite", "rewrite", voice, text, request_id, options, on_guard)
 
     def stream_continue(self, voice: str | None, text: str, request_id: str | None = None,
                         **options: Any) -> Iterator[str]:
         return self._stream("/v1/continue", "continue", voice, text, request_id, options)
 
     def _stream(self, path: str, action: str, voice: str | None, text: str, request_id: str | None,
-                options: dict[str, Any]) -> Iterator[str]:
+                options: dict[str, Any], on_guard: Callable[[dict], None] | None = None) -> Iterator[str]:
         body = _body(voice, text, options)
         body.update(stream=True, request_id=request_id or "req-" + secrets.token_hex(8))
         try:
@@ -191,6 +193,8 @@ class DaemonClient:
                     event = json.loads(line)
                     if event["type"] == "piece":
                         yield event["text"]
+                    elif event["type"] == "guard" and on_guard is not None:
+                        on_guard(event)
                     elif event["type"] == "error":
                         raise DaemonError(event["error"]["message"], 503, event["error"].get("code"))
                     elif event["type"] == "done":
