@@ -161,15 +161,32 @@ def test_long_paragraphs_are_rewritten_in_sentence_pieces(engine: Engine) -> Non
     assert out.count("\n\n") == 2
 
 
-def test_an_unreadable_registry_is_an_engine_error(voiced_home: Path) -> None:
-    from voiced.paths import get_paths
+def test_a_damaged_or_wrong_active_pointer_never_stops_the_voice(tmp_path: Path) -> None:
+    """A damaged active.json: the registry recovers the active version from its manifests and the engine
+    serves it; a pointer naming a version that is gone: the base model serves, with a notice saying so."""
+    from engine_support import write_lora_gguf
+    from voiced.trainer.registry import Registry
 
-    pointer = get_paths().adapters_dir / "default" / "active.json"
-    pointer.parent.mkdir(parents=True)
-    pointer.write_text("{ half a pointer")
+    lora = write_lora_gguf(tmp_path / "adapter.gguf")
+    with Engine(embedded_config(), adapter_resolver=lambda voice: lora) as engine:
+        adapted = engine.rewrite("default", TEXT, GREEDY)
+    registry = Registry.open("default")
+    peft = tmp_path / "peft"
+    peft.mkdir()
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        (peft / name).write_bytes(b"{}")
+    version = registry.begin_version({"base_model": {"kind": "gguf"}})
+    registry.finish_version(version, peft, lora, {"status": "candidate"})
+    registry.activate(version.number)
+    registry.pointer_path.write_text("{ half a pointer")
     with Engine(embedded_config()) as engine:
-        with pytest.raises(ModelLoadError, match="active.json is unreadable"):
-            engine.rewrite("default", TEXT, GREEDY)
+        assert engine.rewrite("default", TEXT, GREEDY) == adapted
+        assert engine.status()["default"]["adapter_version"] == version.number
+        registry.pointer_path.write_text('{"version": 7, "history": []}')
+        stream = engine.stream_rewrite("default", TEXT, GREEDY)
+        base = "".join(stream)
+        assert base != adapted and "Cannot tell which adapter" in stream.notice and "7" in stream.notice
+        assert engine.status()["default"]["adapter_version"] is None
 
 
 def test_a_removed_rebased_or_resized_voice_lets_its_model_go() -> None:
