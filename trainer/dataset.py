@@ -23,7 +23,9 @@ from typing import Callable, Iterable, Protocol, Sequence
 from voiced.config import Config, DatasetSettings
 from voiced.paths import Paths, get_paths, make_private_dirs
 from voiced.prompts import continue_messages, rewrite_messages
+from voiced.trainer.draft_report import draft_statistics
 from voiced.trainer.roughen import RoughDraft, roughen, split_sentences
+from voiced.trainer.roughen_signature import WriterProfile, writer_profile
 from voiced.trainer.tokenize import make_batches, padding_efficiency  # noqa: F401  (the training loop imports them from here)
 
 SPLITS = ("train", "valid", "test")
@@ -70,6 +72,7 @@ class Example:
     response_parts: tuple[str, ...]  # the writer's own text, verbatim
     rough_style: str = ""
     notes: tuple[str, ...] = ()
+    part_styles: tuple[str, ...] = ()   # rewrite: the family of each draft in prompt_parts
 
     @property
     def prompt_text(self) -> str:
@@ -91,7 +94,8 @@ class Example:
         if not 1 <= parts <= len(self.response_parts):
             raise ValueError(f"cannot keep {parts} of {len(self.response_parts)} parts")
         prompt = self.prompt_parts[:parts] if self.task == "rewrite" else self.prompt_parts
-        return replace(self, prompt_parts=prompt, response_parts=self.response_parts[:parts])
+        styles = self.part_styles[:parts] if self.task == "rewrite" else self.part_styles
+        return replace(self, prompt_parts=prompt, response_parts=self.response_parts[:parts], part_styles=styles)
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -101,7 +105,7 @@ class Example:
     @classmethod
     def from_json(cls, data: dict) -> Example:
         fields = {k: v for k, v in data.items() if k != "messages"}
-        for name in ("section", "prompt_parts", "response_parts", "notes"):
+        for name in ("section", "prompt_parts", "response_parts", "notes", "part_styles"):
             fields[name] = tuple(fields.get(name, ()))
         return cls(**fields)
 
@@ -113,6 +117,15 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     documents: dict[str, str] = field(default_factory=dict)   # document -> split
     split_rule: dict[str, float] = field(default_factory=dict)  # the settings that made the split (split_rule())
+    signature_words: list[str] = field(default_factory=list)  # the writer's words the drafts replace, most distinctive first
+
+    def draft_pairs(self) -> list[tuple[str, str, str]]:
+        """(family, draft, original) for every rewrite part of every split."""
+        pairs = []
+        for ex in (ex for rows in self.examples.values() for ex in rows if ex.task == "rewrite"):
+            styles = ex.part_styles or (ex.rough_style,) * len(ex.prompt_parts)
+            pairs.extend(zip(styles, ex.prompt_parts, ex.response_parts))
+        return pairs
 
     def summary(self) -> dict:
         counts = {split: len(rows) for split, rows in self.examples.items()}
@@ -123,6 +136,8 @@ class Dataset:
             "tasks": dict(Counter(ex.task for ex in every)),
             "shapes": dict(Counter(ex.shape for ex in every)),
             "rough_styles": dict(Counter(ex.rough_style for ex in every if ex.task == "rewrite")),
+            "drafts": draft_statistics(self.draft_pairs()),
+            "signature_words": list(self.signature_words[:30]),
             "notes": list(self.notes),
         }
 
@@ -258,7 +273,17 @@ def _make_example(key: str, split: str, shape: str, unit: list[PassageLike], tas
     styles = sorted({d.style.split("+")[0] for d in drafts})
     return Example(id=_example_id(key, shape, unit[0].order, task), task=task, shape=shape,
                    prompt_parts=tuple(d.text for d in drafts), response_parts=tuple(texts),
-                   rough_style="+".join(styles), **common)
+                   rough_style="+".join(styles), part_styles=tuple(d.style for d in drafts), **common)
+
+
+def _roughener_for(roughener: Roughener | None, profile: WriterProfile, settings: DatasetSettings) -> Roughener:
+    """The training drafts' maker: the offline training families with the writer's signature words
+    (from the train split only), or the given roughener, handed the profile when it has a place for one."""
+    if roughener is None:
+        return lambda text, seed: roughen(text, seed, structural_noise=settings.structural_noise, profile=profile)
+    if getattr(roughener, "profile", False) is None:
+        roughener.profile = profile  # type: ignore[attr-defined]  (EndpointRoughener's offline fallback)
+    return roughener
 
 
 def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: str, settings: DatasetSettings,
@@ -273,15 +298,17 @@ def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: 
     known document in its split.
     """
     count = count_tokens or estimate_tokens
-    rough = roughener or (lambda text, seed: roughen(text, seed, structural_noise=settings.structural_noise))
     docs = [(document_key(d.path, list(folders)), list(d.passages)) for d in documents]
     docs = [(key, passages) for key, passages in docs if passages]
     words = sum(p.words for _, passages in docs for p in passages)
     if words < settings.min_corpus_words:
         raise CorpusTooSmall(words, settings.min_corpus_words)
     splits = assign_splits((key for key, _ in docs), settings.valid_fraction, settings.test_fraction, previous_splits)
+    profile = writer_profile(p.text for key, passages in docs if splits[key] == "train" for p in passages)
+    rough = _roughener_for(roughener, profile, settings)
     overhead = count(system_prompt) + 32
-    dataset = Dataset(voice, {split: [] for split in SPLITS}, documents=dict(splits), split_rule=split_rule(settings))
+    dataset = Dataset(voice, {split: [] for split in SPLITS}, documents=dict(splits), split_rule=split_rule(settings),
+                      signature_words=profile.top(100))
     for key, passages in sorted(docs, key=lambda item: item[0]):
         rng = random.Random(f"{settings.seed}:{key}")
         for shape, unit in _shape_units(passages, settings, rng, count, overhead):
@@ -364,7 +391,8 @@ def load_dataset(directory: Path, voice: str) -> Dataset:
         lines = (directory / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
         examples[split] = [Example.from_json(json.loads(line)) for line in lines if line.strip()]
     return Dataset(voice, examples, list(summary.get("notes", [])), dict(summary.get("document_splits", {})),
-                   split_rule=dict(summary.get("split_rule", {})))
+                   split_rule=dict(summary.get("split_rule", {})),
+                   signature_words=list(summary.get("signature_words", [])))
 
 
 def export_chat(dataset: Dataset, out_dir: Path) -> list[Path]:

@@ -15,6 +15,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from voiced.trainer.roughen import RoughDraft, keeps_names_and_numbers, roughen
+from voiced.trainer.roughen_signature import WriterProfile
 
 DRAFT_INSTRUCTION = (
     "Rewrite the user's text as a plain, generic first draft: ordinary words, no particular style. "
@@ -66,6 +67,7 @@ class EndpointRoughener:
 
     def __init__(self, url: str, model: str, timeout: float, structural_noise: float) -> None:
         self.model, self.timeout, self.structural_noise = model, timeout, structural_noise
+        self.profile: WriterProfile | None = None   # the writer's signature words, set by build_dataset
         self.failures: list[str] = []
         self.fallbacks = 0
         try:
@@ -92,4 +94,4 @@ class EndpointRoughener:
                 if draft and draft != text.strip() and keeps_names_and_numbers(text, draft):
                     return RoughDraft(draft, "endpoint", source="endpoint")
                 self.fallbacks += 1
-        return roughen(text, seed, structural_noise=self.structural_noise)
+        return roughen(text, seed, structural_noise=self.structural_noise, profile=self.profile)

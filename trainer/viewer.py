@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from voiced.trainer.dataset import Example, write_private
+from voiced.trainer.draft_report import word_similarity
 
 _CSS = """
 body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f5f2;color:#222}
@@ -24,6 +25,9 @@ article.current{border-color:#2a6ad8;box-shadow:0 0 0 2px #2a6ad855}
 .pair h3{font-size:12px;text-transform:uppercase;color:#666;margin:6px 0}
 .text{white-space:pre-wrap}
 .hidden{display:none}
+.drafts{margin:12px 16px;padding:8px 14px;background:#fff;border:1px solid #ddd;border-radius:6px}
+.drafts table{border-collapse:collapse}.drafts td,.drafts th{padding:2px 10px;text-align:right}
+.outside{color:#b00020;font-weight:bold}
 """
 
 _JS = """
@@ -53,9 +57,11 @@ def _article(example: Example) -> str:
     esc = html.escape
     left = "Rough draft" if example.task == "rewrite" else "Opening"
     right = "Original (trained response)" if example.task == "rewrite" else "Continuation (trained response)"
+    similarity = (f"similarity {word_similarity(example.prompt_text, example.response_text):.2f}"
+                  if example.task == "rewrite" else "")
     meta = "".join(f"<span>{esc(label)}</span>" for label in (
         example.split, example.task, example.shape, example.document,
-        " / ".join(example.section), example.rough_style) if label)
+        " / ".join(example.section), example.rough_style, similarity) if label)
     return (
         f'<article data-split="{esc(example.split)}" data-task="{esc(example.task)}" data-shape="{esc(example.shape)}">'
         f'<div class="meta">{meta}</div>'
@@ -64,9 +70,28 @@ def _article(example: Example) -> str:
     )
 
 
-def render_html(examples: Iterable[Example], title: str) -> str:
-    """The whole page as a string."""
-    body = "\n".join(_article(ex) for ex in examples)
+def _drafts_block(drafts: dict | None) -> str:
+    """The drafts' similarity to the originals: overall against the target, then per family."""
+    if not drafts or not drafts.get("drafts"):
+        return ""
+    low, high = drafts["target_median"]
+    verdict = "within the target" if drafts["within_target"] else '<span class="outside">outside the target</span>'
+    rows = "".join(
+        f"<tr><td style=\"text-align:left\">{html.escape(name)}</td><td>{fam['drafts']}</td><td>{fam['median']:.2f}</td>"
+        f"<td>{fam['q1']:.2f}-{fam['q3']:.2f}</td><td>{fam['share_at_least_0.9']:.0%}</td></tr>"
+        for name, fam in drafts["families"].items())
+    return (
+        f'<section class="drafts"><strong>Rough drafts against the originals</strong> (word-level similarity, 1 = a copy): '
+        f"median {drafts['median']:.2f}, quartiles {drafts['q1']:.2f}-{drafts['q3']:.2f}, {verdict} "
+        f"(median {low:.2f}-{high:.2f}); names and numbers kept {drafts['names_and_numbers_kept']:.1%}."
+        "<table><tr><th style=\"text-align:left\">family</th><th>drafts</th><th>median</th><th>quartiles</th>"
+        f"<th>at 0.9 or more</th></tr>{rows}</table></section>"
+    )
+
+
+def render_html(examples: Iterable[Example], title: str, drafts: dict | None = None) -> str:
+    """The whole page as a string; ``drafts`` (``draft_statistics``) adds the drafts' similarity block."""
+    body = _drafts_block(drafts) + "\n".join(_article(ex) for ex in examples)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
@@ -76,7 +101,7 @@ def render_html(examples: Iterable[Example], title: str) -> str:
     )
 
 
-def write_html(path: Path, examples: Iterable[Example], title: str) -> Path:
+def write_html(path: Path, examples: Iterable[Example], title: str, drafts: dict | None = None) -> Path:
     """Write the viewer, readable by the user alone (it holds their prose)."""
-    write_private(Path(path), render_html(examples, title))
+    write_private(Path(path), render_html(examples, title, drafts))
     return Path(path)

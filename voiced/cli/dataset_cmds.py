@@ -33,7 +33,7 @@ def _write_viewer(dataset: Dataset, html_file: Path | None, splits: tuple[str, .
     from voiced.trainer.viewer import write_html
 
     examples = [ex for split in splits for ex in dataset.examples[split]]
-    write_html(html_file, examples, f"voiced dataset: {dataset.voice}")
+    write_html(html_file, examples, f"voiced dataset: {dataset.voice}", drafts=dataset.summary()["drafts"])
     click.echo(f"Viewer written to {html_file}")
 
 
@@ -55,6 +55,12 @@ def build(voice: str | None, html_file: Path | None) -> None:
     click.echo(f"Voice {built.voice}: " + ", ".join(f"{n} {s}" for s, n in summary["examples"].items()) + " examples")
     click.echo("  tasks: " + ", ".join(f"{k} {v}" for k, v in summary["tasks"].items()))
     click.echo("  shapes: " + ", ".join(f"{k} {v}" for k, v in summary["shapes"].items()))
+    from voiced.trainer.draft_report import describe
+
+    for line in describe(summary["drafts"]):
+        click.echo(f"  {line}")
+    if summary["signature_words"]:
+        click.echo("  signature words the drafts replace: " + ", ".join(summary["signature_words"][:12]))
     for note in built.notes:
         click.echo(f"  note: {note}")
     click.echo(f"Saved in {files[0].parent}")
