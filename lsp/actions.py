@@ -34,8 +34,8 @@ class ActionData:
 
     @property
     def range(self) -> types.Range:
-        return types.Range(types.Position(self.start_line, self.start_character),
-                           types.Position(self.end_line, self.end_character))
+        return types.Range(start=types.Position(line=self.start_line, character=self.start_character),
+                           end=types.Position(line=self.end_line, character=self.end_character))
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -67,7 +67,9 @@ def build_actions(uri: str, version: int | None, target: Target, voices: list[st
             action.data = data.to_json()
         else:
             # Clients that cannot resolve run the command; the server applies the edit itself.
-            action.command = types.Command(action.title, COMMAND_FOR_TASK[task], [data.to_json()])
+            # Keywords: lsprotocol's field order changes between releases (2025 put `tooltip` second).
+            action.command = types.Command(title=action.title, command=COMMAND_FOR_TASK[task],
+                                           arguments=[data.to_json()])
         actions.append(action)
     return actions
 

@@ -23,9 +23,10 @@ from voiced.client import DaemonClient, DaemonError, DaemonUnavailable
 from voiced.config import Config, ConfigError, EditorSettings, load_config
 from voiced.paths import get_paths
 from voiced.lsp.actions import CONTINUE, REWRITE, ActionData, build_actions, order_voices
+from voiced.lsp.cancelling import Cancellation
 from voiced.lsp.rewriting import GuardNotes, RewriteCancelled, prose_count, rewrite_markdown
 from voiced.lsp.summary import status_summary, with_versions
-from voiced.lsp.textops import DocumentView, Target, at_paragraph_end, target_for
+from voiced.lsp.textops import DocumentView, Target, at_paragraph_end, cursor_of, target_for
 
 log = logging.getLogger("voiced.lsp")
 
@@ -110,17 +111,25 @@ class VoicedLanguageServer(LanguageServer):
     # --- the daemon ----------------------------------------------------------------
 
     def daemon(self) -> DaemonClient:
-        """The daemon connection, started on first use (blocking: call from a worker thread)."""
+        """The daemon connection, started on first use (blocking: call from a worker thread).
+
+        One client for the server's life: it follows a restarted daemon by itself (``daemon.json``
+        re-read on a refused connection or token), so no path keeps talking to a dead one.
+        """
         with self._daemon_lock:
             if self._daemon is None:
                 self._daemon = DaemonClient.connect(start_if_needed=True)
             return self._daemon
 
-    def forget_daemon(self) -> None:
-        with self._daemon_lock:
-            if self._daemon is not None:
-                self._daemon.close()
-            self._daemon = None
+    def stop_in_daemon(self, request_id: str) -> None:
+        """Forward a cancel to the daemon without blocking the caller (the event loop)."""
+        def send() -> None:
+            try:
+                self.daemon().cancel(request_id)
+            except (DaemonUnavailable, DaemonError) as exc:
+                log.info("could not stop %s in the daemon: %s", request_id, exc)
+
+        threading.Thread(target=send, name="voiced-cancel", daemon=True).start()
 
     # --- telling the user ----------------------------------------------------------
 
@@ -195,8 +204,9 @@ def code_action(ls: VoicedLanguageServer, params: types.CodeActionParams) -> lis
         return None
     can_resolve = ls.can_resolve_edits()
     actions = build_actions(document.uri, document.version, target, voices, task=REWRITE, can_resolve=can_resolve)
-    if params.range.start == params.range.end and at_paragraph_end(view, params.range.start):
-        end = types.Range(target.range.end, target.range.end)
+    cursor = cursor_of(view, params.range)
+    if cursor is not None and at_paragraph_end(view, cursor):
+        end = types.Range(start=target.range.end, end=target.range.end)
         actions += build_actions(document.uri, document.version, Target(end, target.text), voices,
                                  task=CONTINUE, can_resolve=can_resolve)
     return actions
@@ -332,16 +342,29 @@ async def _daemon_call(ls: VoicedLanguageServer, call: Any) -> Any:
 def _note_base_model(ls: VoicedLanguageServer, daemon: DaemonClient, voice: str) -> None:
     """Say once per voice that no adapter is trained yet, so the rewrite comes from the base model.
 
-    The choice (documented in lsp/README.md): rewrite with the base model rather than decline,
-    because a writer wants the action to work on day one; the message says how to get their voice.
+    The choice (docs/lsp.md): rewrite with the base model rather than decline, because a writer
+    wants the action to work on day one; the message says how to get their voice.
     """
     if voice in ls.warned_base_model:
         return
     ls.warned_base_model.add(voice)
-    engine = daemon.status().get("engine") or {}
-    if not (engine.get(voice) or {}).get("adapter"):
+    if active_version(daemon, voice) is None:
         ls.tell(f"no adapter is trained for the voice {voice!r} yet, so this rewrite comes from the base model. "
                 "Run `voiced train` (or the voiced.train command) to learn your voice.", types.MessageType.Info)
+
+
+def active_version(daemon: DaemonClient, voice: str) -> int | None:
+    """The voice's active adapter version, as the registry says (through the daemon).
+
+    Not the engine's adapter file: a voice on a Hugging Face folder serves its PEFT adapter and
+    has no GGUF LoRA at all. The engine's report is the fallback for a daemon without a registry.
+    """
+    try:
+        return daemon.adapters(voice).get("active")
+    except DaemonError as exc:
+        log.warning("adapter versions of %s: %s", voice, exc)
+    engine = (daemon.status().get("engine") or {}).get(voice) or {}
+    return engine.get("adapter_version")
 
 
 # --- the work ---------------------------------------------------------------------------
@@ -349,7 +372,7 @@ def _note_base_model(ls: VoicedLanguageServer, daemon: DaemonClient, voice: str)
 async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.WorkspaceEdit | None:
     """Generate the edit for ``data``, with cancellable progress; None when there is nothing to apply."""
     ls.event_loop = asyncio.get_running_loop()
-    cancel = threading.Event()
+    cancel = Cancellation(ls.stop_in_daemon)
     token = None
     try:
         document = ls.workspace.get_text_document(data.uri)
@@ -371,8 +394,8 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.Worksp
             text_document=types.OptionalVersionedTextDocumentIdentifier(uri=data.uri, version=data.version),
             edits=[types.TextEdit(range=data.range, new_text=new_text)],
         )])
-    except asyncio.CancelledError:
-        cancel.set()
+    except asyncio.CancelledError:  # $/cancelRequest: the worker thread is still generating
+        cancel.cancel()
         raise
     except RewriteCancelled:
         ls.tell("cancelled.", types.MessageType.Info)
@@ -381,21 +404,19 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.Worksp
         ls.tell(exc.message, exc.level)
         return None
     except DaemonUnavailable as exc:
-        ls.forget_daemon()
         ls.tell(f"{exc}", types.MessageType.Error)
         return None
     except DaemonError as exc:
         ls.tell(f"the daemon could not do it: {exc}", types.MessageType.Error)
         return None
     finally:
-        cancel.set()
         if token is not None:
             ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
             ls.work_done_progress.tokens.pop(token, None)
 
 
 async def _begin_progress(ls: VoicedLanguageServer, data: ActionData, text: str,
-                          cancel: threading.Event) -> str | None:
+                          cancel: Cancellation) -> str | None:
     if not ls.supports_progress():
         return None
     token = f"voiced-{uuid.uuid4().hex}"
@@ -404,12 +425,12 @@ async def _begin_progress(ls: VoicedLanguageServer, data: ActionData, text: str,
     ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0))
     future = ls.work_done_progress.tokens.get(token)
     if future is not None:
-        future.add_done_callback(lambda f: cancel.set() if f.cancelled() else None)
+        future.add_done_callback(lambda f: cancel.cancel() if f.cancelled() else None)
     return token
 
 
 def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str | None,
-              cancel: threading.Event) -> str:
+              cancel: Cancellation) -> str:
     """Runs in a worker thread: the daemon calls, paragraph by paragraph."""
     daemon = ls.daemon()
     options = ls.generation_options()
@@ -428,10 +449,9 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
 
     def generate(piece: str):
         request_id = f"lsp-{uuid.uuid4().hex}"
-        watcher = threading.Thread(target=_cancel_when_set, args=(daemon, request_id, cancel), daemon=True)
-        watcher.start()
         stream = partial(daemon.stream_rewrite, on_guard=notes.add) if data.task == REWRITE else daemon.stream_continue
-        yield from stream(data.voice, piece, request_id=request_id, **options)
+        with cancel.generating(request_id):
+            yield from stream(data.voice, piece, request_id=request_id, **options)
 
     if data.task == CONTINUE:
         report(0, 1)
@@ -445,19 +465,10 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
     if prose_count(text) == 0:
         raise UserMessage("there is no prose to rewrite in the selection (only headings, code or markup).",
                           types.MessageType.Info)
-    rewritten = rewrite_markdown(text, notes.track(generate), progress=report, cancel=cancel)
+    rewritten = rewrite_markdown(text, notes.track(generate), progress=report, cancel=cancel.event)
     if message := notes.message():
         ls.tell(message, types.MessageType.Warning if notes.left_as_they_were else types.MessageType.Info)
     return rewritten
-
-
-def _cancel_when_set(daemon: DaemonClient, request_id: str, cancel: threading.Event) -> None:
-    """Forward a cancellation to the daemon, so generation stops there within a token."""
-    cancel.wait()
-    try:
-        daemon.cancel(request_id)
-    except (DaemonUnavailable, DaemonError):
-        pass
 
 
 def _context_before(document: Any, data: ActionData) -> str:

@@ -69,12 +69,23 @@ def paragraph_at(view: DocumentView, line: int) -> ServerTextRange | None:
     return ServerTextRange(ServerTextPosition(first, 0), ServerTextPosition(last, end))
 
 
+def cursor_of(view: DocumentView, rng: types.Range) -> types.Position | None:
+    """The cursor when ``rng`` is one: empty, or a single character (Helix's cursor is a
+    one-character selection, over the line break at a line's end); None for a real selection."""
+    if rng.start == rng.end:
+        return rng.start
+    if len(view.text(view.codec.range_from_client_units(view.lines, rng))) <= 1:
+        return rng.start
+    return None
+
+
 def target_for(view: DocumentView, rng: types.Range) -> Target | None:
     """The selection when there is one, otherwise the paragraph under the cursor; None on a blank line."""
-    if rng.start != rng.end:
+    cursor = cursor_of(view, rng)
+    if cursor is None:
         text = view.text(view.codec.range_from_client_units(view.lines, rng))
         return Target(rng, text) if text.strip() else None
-    paragraph = paragraph_at(view, rng.start.line)
+    paragraph = paragraph_at(view, cursor.line)
     if paragraph is None:
         return None
     return Target(view.codec.range_to_client_units(view.lines, paragraph), view.text(paragraph))

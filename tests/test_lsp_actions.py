@@ -1,6 +1,6 @@
 """The language server's code actions, driven by a real LSP client (pytest-lsp)
-with VS Code's and Neovim's recorded capabilities. No model runs here: offering
-actions must be instant and must not need the daemon."""
+with VS Code's, Neovim's and Emacs's (eglot, no resolve) recorded capabilities.
+No model runs here: offering actions must be instant and must not need the daemon."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from lsp_support import parse_code_actions_by_the_spec
 from voiced import voices as voices_lib
+from voiced.lsp.actions import build_actions
+from voiced.lsp.textops import Target
 
 DOC = """\
 # Notes
@@ -28,7 +31,7 @@ Second paragraph — with an emoji 🙂 before the end.
 
 @pytest_lsp.fixture(
     config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp"]),
-    params=["visual-studio-code", "neovim"],
+    params=["visual-studio-code", "neovim", "emacs"],  # Emacs 29.1's eglot cannot resolve: it gets commands
 )
 async def client(request, lsp_client: LanguageClient, tmp_path):
     notes = tmp_path / "notes"
@@ -36,6 +39,7 @@ async def client(request, lsp_client: LanguageClient, tmp_path):
     voices_lib.init_config(voice="mine")
     voices_lib.add_folder(notes, "mine")
     voices_lib.create_voice("other")
+    parse_code_actions_by_the_spec(lsp_client)
     params = types.InitializeParams(capabilities=client_capabilities(request.param))
     result = await lsp_client.initialize_session(params)
     assert result.capabilities.code_action_provider.resolve_provider is True
@@ -88,6 +92,16 @@ async def test_resolve_or_command_depends_on_client(client: LanguageClient):
         assert action.data and action.command is None and action.edit is None
     else:
         assert action.command.command == "voiced.rewrite" and action.data is None
+
+
+def test_an_action_for_a_client_that_cannot_resolve_carries_a_command():
+    rng = types.Range(start=types.Position(line=1, character=0), end=types.Position(line=1, character=9))
+    (action,) = build_actions("file:///n.md", 3, Target(rng, "Some text"), ["mine"], task="rewrite",
+                              can_resolve=False)
+    assert action.data is None
+    assert action.command == types.Command(title="Rewrite in my voice", command="voiced.rewrite", arguments=[{
+        "task": "rewrite", "uri": "file:///n.md", "version": 3, "voice": "mine",
+        "start_line": 1, "start_character": 0, "end_line": 1, "end_character": 9}])
 
 
 @pytest.mark.asyncio
@@ -162,3 +176,15 @@ async def test_stdio_flag_is_accepted(stdio_client: LanguageClient):
     """vscode-languageclient passes --stdio to servers it starts over stdio."""
     assert stdio_client.init_result.server_info.name == "voiced"
     assert stdio_client.init_result.capabilities.code_action_provider.resolve_provider is True
+
+
+@pytest.mark.asyncio
+async def test_a_one_character_selection_is_the_cursor(client: LanguageClient):
+    """Helix's cursor is a one-character selection: it gets the paragraph, and Continue at its end."""
+    uri = _open(client)
+    inside = await _actions(client, uri, (2, 5), (2, 6))
+    payload = inside[0].data or inside[0].command.arguments[0]
+    assert (payload["start_line"], payload["end_line"]) == (2, 3)
+    line = "wrapped over two lines."
+    on_line_break = await _actions(client, uri, (3, len(line)), (4, 0))
+    assert any(a.title.startswith("Continue in my voice") for a in on_line_break)
