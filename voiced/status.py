@@ -25,7 +25,7 @@ def _adapter_summary(voice: str, paths: Paths) -> dict[str, Any]:
     except (RegistryError, OSError) as exc:
         return {"error": str(exc), "active": None, "candidates": 0, "rejected": 0, "latest_rejected_reason": None}
     active = next((v for v in versions if v.is_active), None)
-    rejected = [v for v in versions if v.status in ("rejected", "failed")]
+    rejected = [v for v in versions if v.status == "rejected"]  # failed runs were never judged
     summary: dict[str, Any] = {
         "active": None,
         "candidates": sum(1 for v in versions if v.status == "candidate"),
