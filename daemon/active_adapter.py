@@ -70,6 +70,9 @@ class FixedSource:
     def version(self, number: int):
         return None
 
+    def can_rebuild(self, number: int | None) -> bool:
+        return False
+
 
 class RegistrySource:
     """The voice's adapter registry: the active version and the artifact for the backend's runtime."""
@@ -137,6 +140,11 @@ class RegistrySource:
             return self.registry().get(number)
         except (RegistryError, OSError):
             return None
+
+    def can_rebuild(self, number: int | None) -> bool:
+        """Whether version ``number``'s GGUF LoRA can be exported again: its PEFT source is intact."""
+        version = self.version(number) if number is not None else None
+        return version is not None and _peft_intact(version)
 
 
 def _content_file(artifact: Path) -> Path:

@@ -42,6 +42,7 @@ from voiced.daemon.generation import (
 )
 from voiced.daemon.markdown_chunks import render_stream, split_long, split_markdown, until_blank_line
 from voiced.daemon.rewrite_guard import GuardLimits, GuardReport, guarded
+from voiced.daemon.voice_examples import VoiceExamples, fit_examples
 from voiced.models import ModelNotFound, resolve_base_model
 from voiced.paths import Paths
 from voiced.prompts import continue_messages, rewrite_messages
@@ -185,8 +186,15 @@ class _VoiceWorker:
             self._load(backend, choice)
         except Exception as exc:  # noqa: BLE001 - a runtime refusing the file: the base model serves instead
             log.error("voice %s: adapter v%s refused: %s", self.voice, choice.version, exc)
-            self._load(backend, Choice(choice.version, None, active_adapter.unloadable_notice(
-                choice.version, str(exc).rstrip("."))))
+            problem = str(exc).split("\n")[0].rstrip(".")
+            # llama.cpp refusing a GGUF LoRA that looked whole (wrong shapes, say): rebuilt like a damaged one
+            repairable = (backend.runtime == "llama.cpp" and choice.version not in self._rebuilt
+                          and self.source.can_rebuild(choice.version))
+            notice = (active_adapter.damaged_notice(choice.version, problem, True) if repairable
+                      else active_adapter.unloadable_notice(choice.version, problem))
+            self._load(backend, Choice(choice.version, None, notice))
+            if repairable:
+                self._start_rebuild(choice.version, backend.base_path)
             return
         if choice.repairable and choice.version is not None:
             self._start_rebuild(choice.version, backend.base_path)
@@ -381,6 +389,7 @@ class Engine:
         self._paths = paths
         self._workers: dict[str, _VoiceWorker] = {}
         self._lock = threading.Lock()
+        self._examples = VoiceExamples(lambda: self.config, paths)  # [inference] voice_examples
 
     @property
     def settings(self) -> InferenceSettings:
@@ -498,6 +507,7 @@ class Engine:
         max_chars = self.settings.max_chunk_chars
         cap = self.config.daemon.max_tokens
         guard, paragraphs = _guard(self.settings, on_guard), itertools.count(1)
+        k = self.settings.voice_examples
 
         def work(backend, stop: threading.Event) -> Iterator[str]:
             for segment in split_markdown(text):
@@ -507,7 +517,8 @@ class Engine:
                 pieces = [p.strip() for p in split_long(segment.text, max_chars)]
                 yield from render_stream(segment, _joined(
                     _rewrite_piece(backend, system_prompt, piece, resolved, cap, stop,
-                                   guard and partial(guard, paragraph=next(paragraphs))) for piece in pieces))
+                                   guard and partial(guard, paragraph=next(paragraphs)),
+                                   examples=self._examples.choose(voice, piece, k)) for piece in pieces))
 
         return self._submit(voice, work, cancel)
 
@@ -553,13 +564,19 @@ class Engine:
 
 
 def _rewrite_piece(backend, system_prompt: str, text: str, params: GenerationParams, cap: int,
-                   stop: threading.Event, guard: Callable[..., Iterator[str]] | None = None) -> Iterator[str]:
+                   stop: threading.Event, guard: Callable[..., Iterator[str]] | None = None,
+                   examples: list[str] | tuple[str, ...] = ()) -> Iterator[str]:
     """One paragraph (or piece of one) rewritten; its length budget comes from its own tokens, and it ends
     where the model leaves the paragraph (a blank line after a third of the input's length, at least),
-    whether or not it ends its turn there. ``guard`` (see ``_guard``) judges it before it is yielded."""
-    messages = rewrite_messages(system_prompt, text)
-    room = backend.n_ctx - backend.prompt_tokens(messages)
+    whether or not it ends its turn there. ``guard`` (see ``_guard``) judges it before it is yielded.
+    ``examples`` (the writer's passages, best first) go into the prompt as far as the context leaves room
+    for the paragraph's whole rewrite; the last are dropped first."""
     tokens = backend.count_tokens(text)
+    wanted = params.rewrite_budget(tokens, cap=cap)
+    examples = fit_examples(examples, lambda chosen: backend.n_ctx - backend.prompt_tokens(
+        rewrite_messages(system_prompt, text, chosen)) >= wanted)
+    messages = rewrite_messages(system_prompt, text, examples)
+    room = backend.n_ctx - backend.prompt_tokens(messages)
     budget = params.rewrite_budget(tokens, cap=_fit(cap, room))
 
     def attempt(attempt_params: GenerationParams) -> Iterator[str]:

@@ -59,3 +59,20 @@ def add_version(voice: str, source: Path, *, gguf: bool = True, base_kind: str =
 def damage(path: Path) -> None:
     """Overwrite a file with bytes no reader accepts (what a bad disk or an interrupted copy leaves)."""
     path.write_bytes(b"GGUF" + b"\x07" * 200)
+
+
+def misshapen_gguf(path: Path) -> Path:
+    """A GGUF LoRA that passes the structural check but whose shapes fit no SmolLM2 matrix: llama.cpp refuses it."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), arch="llama")
+    writer.add_type("adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", 8.0)
+    writer.add_tensor("blk.0.attn_q.weight.lora_a", np.ones((8, 100), dtype=np.float32))
+    writer.add_tensor("blk.0.attn_q.weight.lora_b", np.ones((100, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

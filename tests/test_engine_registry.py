@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine_support import GREEDY, TEXT, embedded_config
-from served_support import add_version, damage, strong_adapter
+from served_support import add_version, damage, misshapen_gguf, strong_adapter
 from voiced.daemon.engine import Engine
 from voiced.trainer.registry import Registry
 
@@ -100,6 +100,20 @@ def test_a_damaged_gguf_lora_is_served_by_the_base_then_rebuilt_from_peft(adapte
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
         assert "".join(stream) == reference["one"] and stream.notice is None
     assert not [p for p in registry.root.iterdir() if p.name.startswith(".tmp-")]  # no scratch left behind
+
+
+def test_a_gguf_lora_llama_cpp_refuses_is_rebuilt_from_peft_too(adapters: dict[str, Path],
+                                                                reference: dict[str, str]) -> None:
+    one = add_version("default", adapters["one"])
+    registry = Registry.open("default")
+    registry.activate(one)
+    misshapen_gguf(registry.get(one).gguf_path)
+    registry.get(one).validate("llama.cpp")  # it looks whole: only llama.cpp can tell
+    with Engine(embedded_config()) as engine:
+        stream = engine.stream_rewrite("default", TEXT, GREEDY)
+        assert "".join(stream) == reference["base"] and "rebuilt from the intact PEFT adapter" in stream.notice
+        _wait_for(lambda: engine.status()["default"]["adapter_version"] == one)
+        assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
 
 
 def test_damaged_gguf_and_peft_serve_the_base_and_say_what_works(adapters: dict[str, Path],
