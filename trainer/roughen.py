@@ -28,7 +28,7 @@ from typing import Callable
 from voiced.trainer.roughen_signature import EMPTY_PROFILE, WriterProfile
 from voiced.trainer.roughen_structure import (
     contract, drop_adverbs, drop_asides, drop_intensifiers, drop_that, modern_grammar, modern_register, modern_spelling,
-    plain_punctuation, restructure, speaker_first, split_clauses,
+    plain_punctuation, restructure, speaker_first, split_clauses, swap_pairs,
 )
 from voiced.trainer.roughen_words import swap_words
 
@@ -125,7 +125,7 @@ def _generic(text: str, rng: random.Random, profile: WriterProfile) -> str:
     text = re.sub(r" {2,}", " ", HEDGES.sub("", modern_spelling(text)))
     text = drop_intensifiers(text, rng, 0.8)
     text = contract(text, rng, 0.4)
-    text = speaker_first(text, rng, 0.7)
+    text = speaker_first(swap_pairs(text, rng, 0.5), rng, 0.7)
     text = modern_register(text, rng, 0.4)
     text = drop_that(modern_grammar(text, rng, 0.7), rng, 0.7)
     text = plain_punctuation(split_clauses(text, rng, 0.8), rng, 0.95)
@@ -142,7 +142,7 @@ def _verbose(text: str, rng: random.Random, profile: WriterProfile) -> str:
     original = text
     text = swap_words(text, rng, profile.signature, signature_rate=0.9, common_rate=0.8, pick_top=2, common_gain=-0.5)
     text = contract(modern_spelling(text), rng, 0.5)
-    text = speaker_first(text, rng, 0.3)
+    text = speaker_first(swap_pairs(text, rng, 0.4), rng, 0.3)
     text = modern_grammar(modern_register(text, rng, 0.6), rng, 0.5)
     words = text.split(" ")
     out: list[str] = []
@@ -166,7 +166,7 @@ def _loose(text: str, rng: random.Random, profile: WriterProfile) -> str:
     """A hasty first draft: contractions, casual words, commas dropped, short sentences."""
     text = contract(modern_spelling(text), rng, 0.9)
     text = swap_words(text, rng, profile.signature, signature_rate=1.0, common_rate=0.95, pick_top=2, common_gain=-0.5)
-    text = speaker_first(text, rng, 0.5)
+    text = speaker_first(swap_pairs(text, rng, 0.5), rng, 0.5)
     text = modern_register(text, rng, 0.8)
     text = _swap_table(text, CASUAL_WORDS, rng, 0.7)
     text = drop_that(modern_grammar(text, rng, 0.9), rng, 0.8)

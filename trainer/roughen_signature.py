@@ -55,7 +55,10 @@ def writer_profile(texts: Iterable[str], references: Mapping[str, str] | None = 
     if references is None:
         from voiced.evaluation.reference import reference_profiles
 
-        references = reference_profiles()
+        try:
+            references = reference_profiles()
+        except OSError:  # a damaged install: everyday English alone is still a baseline
+            references = {}
     counts, total = _lower_counts(texts)
     if not total:
         return EMPTY_PROFILE

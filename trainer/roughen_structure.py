@@ -266,6 +266,22 @@ def modern_grammar(text: str, rng: random.Random, rate: float) -> str:
     return re.sub(r"\bwhom\b", lambda m: "who" if rng.random() < rate else m.group(), text)
 
 
+def swap_pairs(text: str, rng: random.Random, rate: float) -> str:
+    """"surprise and mortification" -> "mortification and surprise": two content words of one part of
+    speech joined by "and" or "or" change places (meaning kept, order as another writer would put it)."""
+    from voiced.trainer.roughen_lexicon import FUNCTION_WORDS, readings
+
+    def repl(match: re.Match[str]) -> str:
+        left, joiner, right = match.group(1), match.group(2), match.group(3)
+        if rng.random() >= rate or left in FUNCTION_WORDS or right in FUNCTION_WORDS:
+            return match.group()
+        a, b = readings(left), readings(right)
+        if not a.keys() & b.keys() & {"NOUN", "ADJ"}:
+            return match.group()
+        return f"{right} {joiner} {left}"
+    return re.sub(r"(?<![\w'\u2019\-])([a-z]{3,}) (and|or) ([a-z]{3,})(?![\w'\u2019\-])", repl, text)
+
+
 def drop_asides(text: str, rng: random.Random, rate: float) -> str:
     """Short asides between commas (", in fact,", ", however,") left out: the held-out family's habit."""
     def repl(match: re.Match[str]) -> str:
