@@ -32,8 +32,8 @@ _TASK_WORDS = re.compile(
     r"prose|excerpt|author|writer|narrator|imagery|summary|summari[sz]ed?)\b", re.I)
 # Formulas of an assistant's turn (unless the draft says them too).
 _FORMULA = re.compile(
-    r"^\W*(?:sure|certainly|of course|absolutely|okay|great question)\b|"
-    r"\b(?:i'm|i’m|i am) (?:so |very )?sorry\b|\bapologi[sz]e\b|\bconfusion\b|"
+    r"^\W*(?:sure|certainly|of course|absolutely|okay|great question)(?:!|\.|,?\s+(?:here|i['’]ll|i can|let me))|"
+    r"\b(?:i'm|i’m|i am) (?:so |very )?sorry\b|\bapologi[sz]e\b|\bfor (?:the|any) confusion\b|"
     r"\bhere(?:'s|’s| is| are)\b.{0,60}\b(?:rewrite|rewritten|version|text|revision|take)\b|"
     r"\b(?:i hope (?:this|that|you)|let me know|feel free|happy to help|i'd be (?:happy|glad)|"
     r"as an ai|in my voice|in your voice)\b", re.I)

@@ -162,3 +162,12 @@ def test_describe_tells_the_writer_which_paragraphs_were_left_and_why() -> None:
     assert describe([GuardReport(1, "ok", "commentary", "x", 2).to_dict()]) is None
     two = describe([GuardReport(n, "rejected", "too_long", "r", 2).to_dict() for n in (1, 4)])
     assert two.startswith("Paragraphs 1 and 4 were left as they were, because 1: r; 4: r.")
+
+
+def test_a_sentence_that_opens_like_an_assistant_is_prose_when_it_goes_on_like_prose() -> None:
+    draft = "She was glad of it, and she said so to her sister before the evening was over."
+    assert judge(draft, "Of course she was glad of it, and said so to her sister before the evening ended.",
+                 LIMITS).outcome == "ok"
+    labelled = judge(draft, "Certainly! Here is the text: she was glad of it, and told her sister so before evening.",
+                     LIMITS)
+    assert (labelled.outcome, labelled.text) == ("cleaned", "she was glad of it, and told her sister so before evening.")
