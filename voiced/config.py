@@ -201,6 +201,13 @@ class EvalSettings:
                       default=1234)
     char_ngram_features: int = _help("Most frequent character 3-grams used by Cosine Delta.", ge=1, default=2000)
     word_features: int = _help("Most frequent words used by Cosine Delta.", ge=1, default=300)
+    draft_endpoint: str = _help(
+        "Optional OpenAI-compatible server on loopback whose model writes a second draft of each test passage for "
+        "`voiced eval` (beside the held-out roughening family); empty means none. Name a model other than "
+        "[dataset] rough_draft_model, so these drafts come from a process training never used.", default="",
+    )
+    draft_model: str = _help("Model name sent to draft_endpoint.", default="local-model")
+    draft_timeout_seconds: float = _help("How long one evaluation draft request may take.", gt=0, default=30.0)
     gate_mode: str = _help(
         "What the evaluation gate checks after training: \"nll\" (test NLL alone) or \"nll+voice\" "
         "(also: the candidate's rewrites may not sound less like the writer than the reference's).",
@@ -277,6 +284,10 @@ class InferenceSettings:
                                ge=0, default=1)
     guard_retry_temperature: float = _help(
         "A retry samples at least this warm, so a greedy request does not repeat the rejected answer.", ge=0, default=0.5)
+    voice_examples: int = _help(
+        "Passages of the writer's own prose (training split only, closest to the draft in subject and length) "
+        "quoted in each rewrite's prompt as examples of the voice (voiced.daemon.voice_examples); 0 leaves them "
+        "out. Those that do not fit n_ctx beside the paragraph and its rewrite are dropped.", ge=0, le=8, default=0)
 
 
 @dataclass
