@@ -55,6 +55,10 @@ def train_command(ctx: click.Context, voice: str | None, max_steps: int | None, 
         click.echo(json.dumps({"event": "result", **result.to_dict()}, default=str))
     else:
         click.echo(_summary(result))
+    if result.promoted:
+        from voiced.cli.registry_sync import tell_daemon
+
+        tell_daemon(result.voice)  # a running daemon serves the new version from its next request
     if result.status == "failed":
         sys.exit(1)
 
