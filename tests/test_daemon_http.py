@@ -60,6 +60,11 @@ class EchoEngine:
     def set_adapter(self, voice, path) -> None:
         self.swaps.append((voice, path))
 
+    def refresh(self, voice) -> dict:
+        """Asked to serve the registry's active version (a double: it loads nothing)."""
+        self.swaps.append((voice, "refresh"))
+        return {"loaded": False}
+
 
 def _paths(root: Path) -> Paths:
     return Paths(root / "config", root / "data", root / "state", root / "cache")
@@ -262,20 +267,24 @@ def test_adapters_activate_and_rollback_through_the_registry(tmp_path: Path, eng
 
     app, ctx = make_app(tmp_path, engine)
     client = TestClient(app, base_url=LOOPBACK)
+    from adapter_support import real_adapter
+
     registry = Registry.open("me", ctx.paths)
-    adapter = tmp_path / "adapter"
-    adapter.mkdir()
-    (adapter / "adapter_model.safetensors").write_bytes(b"weights")
-    (adapter / "adapter_config.json").write_text("{}")
+    adapter = real_adapter(tmp_path / "adapter")
     for _ in range(2):
-        registry.finish_version(registry.begin_version({}), adapter, None, {"status": "candidate"})
+        registry.finish_version(registry.begin_version({}), adapter, adapter / "adapter.gguf", {"status": "candidate"})
+    registry.finish_version(registry.begin_version({}), adapter, None, {"status": "candidate"})  # no GGUF LoRA
     listing = client.get("/v1/adapters", headers=AUTH).json()
-    assert [v["version"] for v in listing["versions"]] == [1, 2] and listing["active"] is None
+    assert [v["version"] for v in listing["versions"]] == [1, 2, 3] and listing["active"] is None
     assert client.post("/v1/adapters/me/activate", headers=AUTH, json={"version": 1}).json()["active"] == 1
     assert client.post("/v1/adapters/me/activate", headers=AUTH, json={"version": 2}).json()["active"] == 2
     assert client.post("/v1/adapters/me/rollback", headers=AUTH).json()["active"] == 1
     assert registry.active_version() == 1
-    assert engine.swaps == [("me", None)] * 3  # told each time (no GGUF in these versions: the base alone)
+    assert engine.swaps == [("me", "refresh")] * 3  # told each time
+    # llama.cpp serves this voice and v3 has nothing it can load: refused, the pointer stays
+    refused = client.post("/v1/adapters/me/activate", headers=AUTH, json={"version": 3})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "corrupt_adapter"
+    assert registry.active_version() == 1
     missing = client.post("/v1/adapters/me/activate", headers=AUTH, json={"version": 9})
     assert missing.status_code == 404 and "no adapter version 9" in missing.json()["error"]["message"]
     assert client.post("/v1/adapters/nobody/rollback", headers=AUTH).status_code == 404
