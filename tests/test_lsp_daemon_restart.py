@@ -288,3 +288,26 @@ def test_the_client_remembers_no_finished_or_foreign_request(voiced_home):
         left.close()  # abandoned mid-stream
         assert daemon._cancelled == set()
         assert daemon._open == set()
+
+
+@pytest.mark.asyncio
+async def test_an_active_version_without_a_gguf_lora_is_not_called_missing(client: LanguageClient, tmp_path):
+    """A base that is not a GGUF file (a Hugging Face folder) gets no GGUF LoRA: its active version holds
+    only the PEFT files. The server asks the registry, so it does not tell the writer that no adapter exists."""
+    from voiced.trainer.registry import Registry
+
+    peft = tmp_path / "peft"
+    peft.mkdir()
+    (peft / "adapter_model.safetensors").write_bytes(b"\0" * 64)
+    (peft / "adapter_config.json").write_text('{"r": 4}')
+    registry = Registry.open("mine")
+    version = registry.finish_version(registry.begin_version({"corpus": {"words": 1000}}), peft, None,
+                                      {"status": "candidate"})
+    registry.activate(version.number)
+    try:
+        assert not (version.path / "adapter.gguf").exists()
+        edit = await _rewrite(client)
+        assert edit is not None, client.messages
+        assert not any("no adapter is trained" in m.message for m in client.messages)
+    finally:
+        registry.rollback()
