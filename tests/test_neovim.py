@@ -182,13 +182,14 @@ def test_train_status_and_right_click_entries(voiced_env, tmp_path):
 
 
 def test_activate_offers_the_versions_and_activates_the_chosen_one(voiced_env, tmp_path, monkeypatch):
-    from job_support import fake_adapter
+    from adapter_support import real_adapter
     from voiced.trainer.registry import Registry
 
     monkeypatch.setenv("VOICED_HOME", str(voiced_env[0]))  # the module's home, where its daemon runs
     registry = Registry.open("mine")
     for name, status in (("a", "rejected"), ("b", "candidate")):
-        registry.finish_version(registry.begin_version({}), fake_adapter(tmp_path / name), None, {"status": status})
+        source = real_adapter(tmp_path / name)  # activation checks the GGUF LoRA llama.cpp will load
+        registry.finish_version(registry.begin_version({}), source, source / "adapter.gguf", {"status": status})
     newest = registry.versions()[-1].number
     note = voiced_env[1] / "activate.md"
     note.write_text(DOC)
