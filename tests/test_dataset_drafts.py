@@ -17,7 +17,7 @@ from voiced.trainer.draft_report import MAX_NEAR_COPIES, TARGET_MEDIAN, draft_st
 from voiced.trainer.roughen import (
     HELD_OUT_FAMILY, TRAINING_FAMILIES, held_out_draft, keeps_names_and_numbers, roughen,
 )
-from voiced.trainer.roughen_lexicon import everyday_synonyms
+from voiced.trainer.roughen_lexicon import everyday_synonyms, readings
 from voiced.trainer.roughen_signature import writer_profile
 from voiced.trainer.roughen_words import choose_reading, swap_words
 from voiced.trainer.viewer import render_html
@@ -68,9 +68,17 @@ def test_the_writers_signature_words_give_way_to_everyday_ones(emma, emma_drafts
         assert word in profile.signature
     for word in ("the", "house", "said", "very"):
         assert word not in profile.signature
-    signature_in = sum(w in profile.signature for _, text in emma_drafts for w in re.findall(r"[a-z]+", text))
-    signature_out = sum(w in profile.signature for d, _ in emma_drafts for w in re.findall(r"[a-z]+", d.text))
-    assert signature_out < signature_in * 0.6, (signature_in, signature_out)
+    # Signature words WordNet offers an everyday synonym for (half of them: "surprize" or "gentlemanlike"
+    # have none) mostly give way; the rest stay, so the count of all of them falls by a quarter at least.
+    replaceable = {w for w in profile.signature
+                   if any(everyday_synonyms(lemma, upos, tags[0], 0.3, True) for upos, (lemma, tags) in readings(w).items())}
+
+    def count(texts, words):
+        return sum(w in words for text in texts for w in re.findall(r"[a-z]+", text))
+
+    originals, drafts = [text for _, text in emma_drafts], [d.text for d, _ in emma_drafts]
+    assert count(drafts, replaceable) < 0.4 * count(originals, replaceable)
+    assert count(drafts, set(profile.signature)) < 0.75 * count(originals, set(profile.signature))
 
 
 def test_held_out_family_is_reserved_for_evaluation():
@@ -108,20 +116,24 @@ def test_the_part_of_speech_comes_from_the_neighbours(before, word, after, expec
 
 
 def test_substitutions_keep_part_of_speech_and_inflection():
-    signature = {"countenance": 9.0, "countenances": 9.0, "endeavoured": 9.0, "vexed": 9.0, "felicity": 9.0}
+    signature = {"countenance": 9.0, "entreaties": 9.0, "endeavoured": 9.0, "vexed": 9.0, "felicity": 9.0,
+                 "amiable": 9.0}
 
     def swap(text: str) -> str:
         import random
         return swap_words(text, random.Random(1), signature, signature_rate=1.0, common_rate=0.0)
 
-    noun = swap("She watched the countenance of her friend.")
-    assert "countenance" not in noun and "allow" not in noun and "permit" not in noun
+    noun = swap("She watched the countenance of her friend.")  # WordNet's noun senses offer no everyday word
+    assert "allow" not in noun and "permit" not in noun and "accept" not in noun
     verb = swap("I cannot countenance such conduct.")
     assert "countenance" not in verb and re.search(r"cannot (allow|permit|accept) such", verb), verb
     assert "tried" in swap("He endeavoured to smile.")                 # past tense kept (VBD)
-    assert re.search(r"the \w+s of", swap("She read the countenances of the party.")), "plural kept (NNS)"
+    plural = swap("She ignored their entreaties.")
+    assert "entreaties" not in plural and re.search(r"their \w+s\.", plural), plural   # plural kept (NNS)
+    assert swap("He is an amiable man.") == "He is a friendly man."                   # and "an" agrees
     assert "happiness" in swap("Their felicity was complete.")
-    assert "annoyed" in swap("Emma was vexed at the news.")
+    assert "annoyed" in swap("Emma was vexed at the news.")                          # adjective after "was"
+    assert swap("She vexed him.") in ("She bothered him.", "She annoyed him.")          # verb before "him"
     # a word is only replaced by one that has its meaning as one of its own first senses
     assert "got" not in everyday_synonyms("begin", "VERB", "VBD", -0.5)
     assert "Emma" in swap("Emma was vexed.") and swap("Vexed, she left.").startswith("Vexed")

@@ -199,23 +199,26 @@ def _candidates(lemma: str, upos: str, general: bool, max_rank: int = 2, similar
     table = _synsets(WORDNET_POS[upos])
     out: dict[str, float] = {}
 
-    def offer(synset: Synset, penalty: float) -> None:
+    def offer(synset: Synset, penalty: float, rank_limit: int) -> None:
         for word in synset.words:
             if (word.isalpha() and len(word) > 2 and word != lemma and word not in FUNCTION_WORDS
-                    and _sense_rank(word, upos, synset) <= max_rank and _mainly(word, upos)
+                    and _sense_rank(word, upos, synset) <= rank_limit and _mainly(word, upos)
                     and not (word.endswith("ing") and not lemma.endswith("ing") and upos == "NOUN")):
                 out[word] = min(out.get(word, 9.0), penalty)
 
     for rank, synset in enumerate(found):
-        offer(synset, 3.0 * rank)  # a second sense only when the first offers nothing
+        # A second sense only when the first offers nothing, and only through words whose own first
+        # meaning it is ("felicity" -> "happiness"; never "sensation" -> "star").
+        limit = max_rank if rank == 0 else 0
+        offer(synset, 3.0 * rank, limit)
         if upos == "ADJ" and similar:
             for offset in synset.similar:
                 if offset in table:
-                    offer(table[offset], 3.0 * rank + 0.25)
+                    offer(table[offset], 3.0 * rank + 0.25, limit)
         if general and upos == "VERB":  # a noun's hypernym drifts too far ("happiness" -> "feeling")
             for offset in synset.hypernyms[:1]:
                 if offset in table:
-                    offer(table[offset], 3.0 * rank + 0.5)
+                    offer(table[offset], 3.0 * rank + 0.5, limit)
     return out
 
 

@@ -83,7 +83,7 @@ def choose_reading(word: str, before: str, after: str, before2: str = "") -> tup
 
 def _article_for(word: str) -> str:
     vowel = word[0] in "aeio" or (word[0] == "u" and not word.startswith(("uni", "use", "usu", "ut")))
-    return "an" if vowel or word.startswith(("hour", "honest", "honour", "heir")) else "a"
+    return "an" if vowel or word.startswith(("hour", "honest", "honour", "honor", "heir")) else "a"
 
 
 def swap_words(text: str, rng: random.Random, signature: Mapping[str, float], *, signature_rate: float,
