@@ -70,10 +70,11 @@ class TrainingJobs:
         self._child: Any = None
         self._cancel = threading.Event()
         self._record = read_training_record(paths) or {}
-        if self._record.get("state") == RUNNING:  # the daemon died while a child trained
-            self._record.update(state="killed", reason="the daemon stopped while this training ran; "
-                                "the registry marked its version failed", finished=time.time())
+        if self._record.get("state") == RUNNING:  # the daemon died while a child trained; the child died with it
+            self._record.update(state="killed", reason="the daemon stopped while this training ran, and the "
+                                "training stopped with it; its version is marked failed", finished=time.time())
             self._save()
+            self._fail_abandoned(self._record.get("voice"))
 
     # --- the API's three calls ---------------------------------------------------------------
     def start(self, voice: str, overrides: dict[str, Any] | None = None, *, trigger: str = "api") -> dict[str, Any]:
@@ -81,6 +82,7 @@ class TrainingJobs:
             if self.running:
                 raise TrainingBusy(f"Training of voice {self._record.get('voice')!r} is running; "
                                    "wait for it or cancel it (POST /v1/train/cancel).")
+            self._refuse_if_trained_elsewhere(voice)
             self._cancel.clear()
             self._child = None
             self._record = {"voice": voice, "state": RUNNING, "trigger": trigger, "overrides": overrides or {},
@@ -127,6 +129,28 @@ class TrainingJobs:
                 self._child.kill()
                 self.wait(timeout)
 
+    def _refuse_if_trained_elsewhere(self, voice: str) -> None:
+        """A run this daemon did not start (`voiced train`, or a run left by another daemon) holds the voice."""
+        from voiced.trainer.voice_lock import TrainingRunning, running_training
+
+        pid = running_training(voice, self.paths)
+        if pid is not None:
+            raise TrainingBusy(str(TrainingRunning(voice, pid)))
+
+    def _fail_abandoned(self, voice: Any) -> None:
+        """The version a dead daemon's child was writing is failed now, not at the registry's next recovery."""
+        from voiced.trainer.voice_lock import TrainingRunning, training_lock
+
+        if not isinstance(voice, str):
+            return
+        try:
+            with training_lock(voice, self.paths):  # taking it marks the voice's unfinished versions failed
+                pass
+        except TrainingRunning:  # a live run (a `voiced train`) holds it: its version is not abandoned
+            pass
+        except Exception as exc:  # noqa: BLE001 - the registry's own recovery will still do it
+            log.warning("cannot mark the interrupted training of %s failed: %s", voice, exc)
+
     # --- the worker thread -------------------------------------------------------------------
     def _save(self) -> None:
         try:
@@ -144,7 +168,7 @@ class TrainingJobs:
             elif kind == "step":
                 self._record.update(stage="training", step=event.get("step"), total_steps=event.get("total_steps"),
                                     loss=event.get("loss"), tokens_per_second=event.get("tokens_per_second"),
-                                    eta=event.get("eta_seconds"))
+                                    eta=event.get("eta_seconds"), train_stage=event.get("stage"))
             elif kind == "eval":
                 self._record["valid_loss"] = event.get("valid_loss")
             elif kind == "end":

@@ -10,17 +10,22 @@ import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import run_voiced
 from job_support import fake_adapter, make_voice
 from test_daemon_process import wait_for
+from test_training_lifeline import gone
 from voiced.client import DaemonClient, DaemonError
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.daemon.training import TrainingJobs, read_training_record, record_path
 from voiced.paths import get_paths
 from voiced.trainer.registry import Registry
+from voiced.trainer.voice_lock import running_training
 
 FINISHED = ("succeeded", "failed", "cancelled", "killed")
 
@@ -54,6 +59,17 @@ def test_a_record_left_running_by_a_dead_daemon_reads_as_killed() -> None:
     assert read_training_record(paths)["state"] == "killed"
     assert stat.S_IMODE(record_path(paths).stat().st_mode) == 0o600
     assert jobs.cancel()["cancelled"] is False
+
+
+def test_a_new_daemon_fails_the_version_its_dead_predecessor_was_training() -> None:
+    """At once, even while the dead child's pid still answers (a zombie nobody has reaped)."""
+    paths = get_paths()
+    left = Registry.open("austen").begin_version({})  # "training", its pid alive: this process
+    paths.ensure_private(paths.state_dir)
+    record_path(paths).write_text(json.dumps({"voice": "austen", "state": "running", "version": left.number}))
+    TrainingJobs(paths)
+    version = Registry.open("austen").get(left.number)
+    assert version.status == "failed" and "interrupted" in version.reason
 
 
 @pytest.mark.slow
@@ -109,3 +125,79 @@ def test_kill_9_of_the_child_is_reported_and_the_daemon_stays_up(client: DaemonC
     assert reopened.active_version() == kept.number
     assert reopened.get(done["version"]).status == "failed"
     assert client.train_progress()["state"] == "killed"
+
+
+def _training_pid(client: DaemonClient) -> int:
+    """The child's pid, once the child holds the voice's training lock (it has armed its lifeline)."""
+    return wait_for(lambda: (lambda p: p.get("pid") if p.get("pid") and running_training("austen", get_paths())
+                             else None)(client.train_progress()), 300, "the training child to start")
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_daemon_takes_its_training_child_and_the_next_daemon_trains(tmp_path: Path) -> None:
+    config = make_voice(tmp_path)
+    config.daemon.start_timeout_seconds = 120
+    config.scheduler.enabled = False
+    from voiced.config import save_config
+
+    save_config(config)
+    record, _ = start_daemon(timeout=120)
+    with DaemonClient.connect(start_if_needed=False) as client:
+        client.train("austen", max_steps=500)
+        child = _training_pid(client)
+    # Frozen between two progress lines: an orphan used to live on until its next line hit the dead pipe.
+    os.kill(child, signal.SIGSTOP)
+    try:
+        os.kill(record.pid, signal.SIGKILL)
+        wait_for(lambda: gone(child), 5, "the training child to die with its daemon")
+    finally:
+        if not gone(child):
+            os.kill(child, signal.SIGKILL)
+    wait_for(lambda: running_training("austen", get_paths()) is None, 5, "the voice's training lock to be free")
+    start_daemon(timeout=120)
+    try:
+        with DaemonClient.connect(start_if_needed=False) as client:
+            killed = client.train_progress()
+            assert killed["state"] == "killed" and "stopped with it" in killed["reason"]
+            first = Registry.open("austen").versions()
+            assert all(v.status == "failed" for v in first)  # the dead run's version, if it had begun one
+            assert client.train("austen", max_steps=500)["state"] == "running"
+            # Past the lock, the dataset and the model load: the new run has begun its version.
+            training = wait_for(lambda: (lambda p: p if p["version"] or p["state"] in FINISHED else None)(
+                client.train_progress()), 600, "the new run's version")
+            assert training["state"] == "running" and training["version"] == len(first) + 1, training
+            os.kill(training["pid"], signal.SIGKILL)  # quicker than a cancel, which waits for a step
+            assert finished(client, 60)["state"] == "killed"
+    finally:
+        stop_daemon(timeout=30)
+
+
+@pytest.mark.slow
+def test_one_voice_never_trains_twice_at_once_daemon_or_cli(client: DaemonClient) -> None:
+    paths = get_paths()
+    client.train("austen", max_steps=500)
+    child = _training_pid(client)
+    assert running_training("austen", paths) == child
+    refused = run_voiced("train", "--max-steps", "2", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"Training for voice 'austen' is already running (pid {child})" in refused.stderr
+    os.kill(child, signal.SIGKILL)
+    killed = finished(client, 60)
+    assert killed["state"] == "killed"
+    # The refused run began no version: only the killed run's, if it got that far.
+    assert [v.number for v in Registry.open("austen").versions()] == [n for n in [killed["version"]] if n]
+
+    cli = subprocess.Popen([sys.executable, "-m", "voiced", "train", "--max-steps", "500"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    try:
+        cli_child = wait_for(lambda: running_training("austen", paths), 300, "the CLI's run to take the voice")
+        with pytest.raises(DaemonError) as busy:
+            client.train("austen", max_steps=2)
+        assert busy.value.status == 409 and f"already running (pid {cli_child})" in str(busy.value)
+        cli.send_signal(signal.SIGKILL)  # the CLI dies: its child goes with it
+        cli.wait()
+        wait_for(lambda: gone(cli_child), 5, "the CLI's training child to die with it")
+    finally:
+        cli.kill()
+        cli.wait()
+    assert wait_for(lambda: running_training("austen", paths) is None, 5, "the lock to be free")

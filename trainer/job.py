@@ -386,9 +386,15 @@ def run_training_job(config: Config, voice_name: str | None = None, *, overrides
     missing, out of memory, disk full, cancelled); the active adapter is never
     changed unless the new version is promoted.
     """
+    from voiced.trainer.voice_lock import TrainingRunning, training_lock
+
     job = _Job(config, voice_name, dict(overrides or {}), progress or _ignore, should_stop or _never,
                paths or get_paths())
-    return job.run()
+    try:
+        with training_lock(job.voice.name, job.paths):  # for the whole run: one run per voice at a time
+            return job.run()
+    except TrainingRunning as exc:  # as this module's JobError: the child runs it as __main__
+        raise JobError(str(exc)) from exc
 
 
 # ---------------------------------------------------------------- the job, in a child process
@@ -425,10 +431,11 @@ def run_training_job_in_child(voice_name: str | None = None, *, overrides: dict[
     log_path = paths.logs_dir / f"train-{voice}.log"
     command = [sys.executable, "-m", "voiced.trainer.job", "--voice", voice, "--niceness", str(niceness),
                "--overrides", json.dumps(overrides or {})]
+    from voiced.trainer import lifeline
+
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_fd, stdin=subprocess.DEVNULL,
-                                 text=True, env=os.environ.copy())
+    try:  # the child dies with this process (and this thread): never an orphan that keeps training
+        child = lifeline.spawn(command, stdout=subprocess.PIPE, stderr=log_fd, text=True, env=os.environ.copy())
     finally:
         os.close(log_fd)
     if on_start is not None:
@@ -453,6 +460,7 @@ def run_training_job_in_child(voice_name: str | None = None, *, overrides: dict[
             child.send_signal(signal.SIGTERM)
             stop_sent = True
     code = child.wait()
+    lifeline.release(child)
     if outcome is not None and outcome["type"] == "result":
         return JobResult.from_dict(outcome["result"])
     if outcome is not None and outcome["type"] == "error":
@@ -484,7 +492,12 @@ def _child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--voice")
     parser.add_argument("--niceness", type=int, default=0)
     parser.add_argument("--overrides", default="{}")
+    parser.add_argument("--parent", type=int, help="die when this process dies (voiced.trainer.lifeline)")
+    parser.add_argument("--lifeline", action="store_true", help="stdin is the parent's lifeline pipe")
     args = parser.parse_args(argv)
+    from voiced.trainer import lifeline
+
+    lifeline.arm(args.parent, sys.stdin.fileno() if args.lifeline else None)
     if args.niceness > 0:
         os.nice(args.niceness)
     channel = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
