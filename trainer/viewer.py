@@ -82,8 +82,9 @@ def _drafts_block(drafts: dict | None) -> str:
         for name, fam in drafts["families"].items())
     return (
         f'<section class="drafts"><strong>Rough drafts against the originals</strong> (word-level similarity, 1 = a copy): '
-        f"median {drafts['median']:.2f}, quartiles {drafts['q1']:.2f}-{drafts['q3']:.2f}, {verdict} "
-        f"(median {low:.2f}-{high:.2f}); names and numbers kept {drafts['names_and_numbers_kept']:.1%}."
+        f"median {drafts['median']:.2f}, quartiles {drafts['q1']:.2f}-{drafts['q3']:.2f}, "
+        f"{drafts['share_at_least_0.9']:.0%} at 0.9 or more; {verdict} (median {low:.2f}-{high:.2f}, at most "
+        f"{drafts['max_near_copies']:.0%} at 0.9 or more); names and numbers kept {drafts['names_and_numbers_kept']:.1%}."
         "<table><tr><th style=\"text-align:left\">family</th><th>drafts</th><th>median</th><th>quartiles</th>"
         f"<th>at 0.9 or more</th></tr>{rows}</table></section>"
     )

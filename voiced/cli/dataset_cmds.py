@@ -60,7 +60,8 @@ def build(voice: str | None, html_file: Path | None) -> None:
     for line in describe(summary["drafts"]):
         click.echo(f"  {line}")
     if summary["signature_words"]:
-        click.echo("  signature words the drafts replace: " + ", ".join(summary["signature_words"][:12]))
+        click.echo("  signature words (swapped for everyday ones where WordNet has one): "
+                   + ", ".join(summary["signature_words"][:12]))
     for note in built.notes:
         click.echo(f"  note: {note}")
     click.echo(f"Saved in {files[0].parent}")
