@@ -13,17 +13,18 @@ Only the **training** split is ever searched: the split is the dataset's own
 assignment kept), so the held-out passages the evaluation and the gate score
 never appear in a prompt. :class:`VoiceExamples` builds one index per voice
 from the corpus store and rebuilds it when the corpus, the saved split or
-the voice's folders change; a lookup itself reads nothing from disk.
+the voice's folders change; a lookup itself reads nothing but file stamps.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,7 +42,6 @@ K1, B = 1.2, 0.75          # BM25's usual constants
 LENGTH_WEIGHT = 1.0        # score / (1 + weight * |log2(passage words / draft words)|): twice as long halves it
 NEAR_COPY = 0.6            # a passage sharing this share of its content words with the draft is the draft itself
 MIN_WORDS = 12             # shorter passages (headings, a line of dialogue) show little of a voice
-RECHECK_SECONDS = 2.0      # how often the corpus's fingerprint is read again; lookups in between use the index
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ class VoicePassage:
 class PassageIndex:
     """BM25 over content words with a length penalty; built once, then cheap per draft (numpy)."""
 
-    def __init__(self, passages: Iterable[VoicePassage]) -> None:
+    def __init__(self, passages: Iterable[VoicePassage], terms_of: Callable[[str], set[str]] | None = None) -> None:
         self.passages = [p for p in passages if p.words >= MIN_WORDS]
-        terms = [passage_terms(p.text) for p in self.passages]
+        terms = [(terms_of or passage_terms)(p.text) for p in self.passages]
         postings: dict[str, list[int]] = defaultdict(list)
         for index, found in enumerate(terms):
             for term in found:
@@ -121,15 +121,20 @@ def training_passages(documents: Iterable[Any], config: Config, voice: str, data
 class VoiceExamples:
     """Per voice, an index of its training passages, rebuilt when what it was built from changes.
 
-    Any failure to read the corpus (none yet, damaged, locked) means no examples, with a warning in the
-    log: the rewrite goes on without them."""
+    The check before each lookup is a few ``stat`` calls (the corpus database and its write-ahead log,
+    the saved split) and the settings the split depends on. The first index of a voice is built on the
+    spot; later rebuilds run on a thread of their own while the old index keeps answering, and only
+    passages not seen before are tokenized again. Any failure to read the corpus (none yet, damaged,
+    locked) means no examples, with a warning in the log: the rewrite goes on without them."""
 
     def __init__(self, config_of: Any, paths: Paths | None = None) -> None:
         self._config_of = config_of   # a callable giving the config as it is now (the daemon may replace it)
         self._paths = paths
         self._indexes: dict[str, tuple[tuple, PassageIndex]] = {}
-        self._checked: dict[str, float] = {}
+        self._terms: dict[str, dict[str, set[str]]] = {}   # voice -> passage text -> its terms
+        self._pending: set[str] = set()
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
 
     def choose(self, voice: str, draft: str, k: int) -> list[str]:
         """Texts of up to ``k`` of the voice's training passages for ``draft``; [] when k is 0."""
@@ -139,60 +144,71 @@ class VoiceExamples:
         return [p.text for p in index.choose(draft, k)] if index is not None else []
 
     def index(self, voice: str) -> PassageIndex | None:
-        """The voice's index, rebuilt first if the corpus changed (checked at most every RECHECK_SECONDS)."""
+        """The voice's index: built now the first time, refreshed in the background after a change."""
+        try:
+            key = self._fingerprint(voice)
+        except OSError as exc:
+            log.warning("No voice examples for %s: %s", voice, exc)
+            return None
         with self._lock:
-            held = self._indexes.get(voice)
-            if held is not None and time.monotonic() - self._checked.get(voice, 0.0) < RECHECK_SECONDS:
-                return held[1]
-            try:
-                key = self._fingerprint(voice)
-                if key is None:
-                    self._indexes.pop(voice, None)
-                    return None
-                if held is None or held[0] != key:
-                    held = (key, self._build(voice))
-                    self._indexes[voice] = held
-            except Exception as exc:  # noqa: BLE001 - examples are an aid; a rewrite never fails for them
-                log.warning("No voice examples for %s: %s", voice, exc)
+            if key is None:
                 self._indexes.pop(voice, None)
                 return None
-            finally:
-                self._checked[voice] = time.monotonic()
-            return held[1]
-
-    def _store(self):
-        from voiced.corpus.store import CorpusStore
-
-        paths = self._paths or get_paths()
-        return CorpusStore(paths.corpus_db) if paths.corpus_db.is_file() else None
+            held = self._indexes.get(voice)
+            if held is not None:
+                if held[0] != key and voice not in self._pending:
+                    self._pending.add(voice)
+                    threading.Thread(target=self._build, args=(voice, key), name=f"voiced-examples-{voice}",
+                                     daemon=True).start()
+                return held[1]
+        return self._build(voice, key)
 
     def _fingerprint(self, voice: str) -> tuple | None:
-        """What the index depends on: the corpus's counts and change time, the saved split, folders and fractions."""
+        """What the index depends on, cheaply: the corpus files' change stamps, the saved split's, the
+        voice's folders and the split fractions. None when there is no corpus yet."""
         from voiced.trainer.dataset import dataset_dir
 
+        paths = self._paths or get_paths()
         config = self._config_of()
-        store = self._store()
-        if store is None:
+        if not paths.corpus_db.is_file():
             return None
-        with store:
-            stats = store.stats(voice).voices.get(voice)
-        if stats is None or not stats.passages:
-            return None
-        summary = dataset_dir((self._paths or get_paths()).data_dir, voice) / "summary.json"
-        saved = summary.stat().st_mtime_ns if summary.is_file() else None
-        return (stats.documents, stats.passages, stats.words, stats.last_change, saved,
-                tuple(config.voices[voice].folders), config.dataset.valid_fraction, config.dataset.test_fraction)
 
-    def _build(self, voice: str) -> PassageIndex:
-        started = time.perf_counter()
-        store = self._store()
-        with store:
-            documents = list(store.documents_with_passages(voice))
-        passages = training_passages(documents, self._config_of(), voice, (self._paths or get_paths()).data_dir)
-        index = PassageIndex(passages)
-        log.info("Voice examples for %s: %d training passages indexed in %.2f s", voice, len(index),
-                 time.perf_counter() - started)
-        return index
+        def stamp(path: Path) -> tuple[int, int] | None:
+            with contextlib.suppress(FileNotFoundError):
+                found = path.stat()
+                return found.st_mtime_ns, found.st_size
+            return None
+
+        wal = paths.corpus_db.with_name(paths.corpus_db.name + "-wal")
+        summary = dataset_dir(paths.data_dir, voice) / "summary.json"
+        return (stamp(paths.corpus_db), stamp(wal), stamp(summary), tuple(config.voices[voice].folders),
+                config.dataset.valid_fraction, config.dataset.test_fraction)
+
+    def _build(self, voice: str, key: tuple) -> PassageIndex | None:
+        from voiced.corpus.store import CorpusStore
+
+        try:
+            with self._build_lock:
+                started = time.perf_counter()
+                paths = self._paths or get_paths()
+                with CorpusStore(paths.corpus_db) as store:
+                    documents = list(store.documents_with_passages(voice))
+                passages = training_passages(documents, self._config_of(), voice, paths.data_dir)
+                known = self._terms.get(voice, {})
+                terms = {p.text: known.get(p.text) or passage_terms(p.text) for p in passages}
+                index = PassageIndex(passages, terms.__getitem__)
+                with self._lock:
+                    self._terms[voice] = terms
+                    self._indexes[voice] = (key, index)
+                log.info("Voice examples for %s: %d training passages indexed in %.2f s", voice, len(index),
+                         time.perf_counter() - started)
+                return index
+        except Exception as exc:  # noqa: BLE001 - examples are an aid; a rewrite never fails for them
+            log.warning("No voice examples for %s: %s", voice, exc)
+            return None
+        finally:
+            with self._lock:
+                self._pending.discard(voice)
 
 
 def fit_examples(examples: Sequence[str], fits: Any) -> list[str]:
