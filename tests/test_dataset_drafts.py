@@ -174,3 +174,13 @@ def test_dataset_build_prints_the_similarity_distribution(tmp_path, voiced_home)
     summary = json.loads((voiced_home / "data" / "datasets" / "austen" / "summary.json").read_text())
     assert summary["drafts"]["drafts"] > 0 and "q1" in summary["drafts"]
     assert "Rough drafts against the originals" in page.read_text()
+
+
+def test_speech_tags_and_verb_complements_survive_word_choice():
+    import random
+
+    def swap(text: str) -> str:
+        return swap_words(text, random.Random(1), {}, signature_rate=1.0, common_rate=1.0, common_gain=-0.5)
+
+    assert "\u2019 continued she" in swap("\u2018and the people,\u2019 continued she, \u2018much to his displeasure")
+    assert "continued to walk" in swap('"Yes," said Emma, "he continued to walk."')   # never "kept to walk"

@@ -30,7 +30,8 @@ PENN_TAGS = {"NOUN": ("NN", "NNS"), "VERB": ("VB", "VBD", "VBG", "VBN", "VBP", "
 NEVER_REPLACED = frozenset("""
 be am is are was were been being have has had having do does did done doing will would shall should
 may might must can could ought need dare let go get make take come see know say said tell think
-""".split())
+keep refer name
+""".split())   # the last three take other complements than their synonyms ("continued to walk" / "kept walking")
 # Function words: WordNet files some as adjectives or adverbs ("any", "but", "one"), but swapping
 # them changes what a sentence says; they are never replaced nor used as replacements.
 FUNCTION_WORDS = frozenset("""

@@ -26,6 +26,7 @@ VERB_BEFORE = frozenset("to will would shall should can could may might must can
 DEGREE = frozenset("very so too more most quite rather less least how as".split())
 BE = frozenset("be been being is was were are am seem seemed seems looked become became".split())
 HAVE = frozenset("have has had having".split())
+_CLOSING_QUOTES = ("\"", "\u201d", "\u2019", "'")
 PREPOSITIONS = frozenset("of in with for by from at on into about without upon towards toward after before "
                          "under over through between against among".split())
 
@@ -101,6 +102,8 @@ def swap_words(text: str, rng: random.Random, signature: Mapping[str, float], *,
         is_signature = word in signature
         if rng.random() >= (signature_rate if is_signature else common_rate):
             continue
+        if text[max(0, match.start() - 3):match.start()].rstrip().endswith(_CLOSING_QUOTES):
+            continue  # a speech tag ("...," continued she): "kept she" would not say who spoke
         before, after, before2 = _words_around(text, match.start(), match.end())
         reading = choose_reading(word, before, after, before2)
         if reading is None:
