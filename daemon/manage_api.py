@@ -149,6 +149,7 @@ def _serve_or_undo(registry: Any, ctx: Any, reg: Any, voice: str, before: dict, 
     """
     if ctx.engine is None or after["serial"] == before["serial"]:
         return
+    served: Any = {}
     try:
         served = ctx.engine.refresh(voice)
         problem = None
@@ -163,8 +164,16 @@ def _serve_or_undo(registry: Any, ctx: Any, reg: Any, voice: str, before: dict, 
         ctx.engine.refresh(voice)
     kept = _named(before["version"]) if restored else "what another process chose meanwhile"
     raise ApiError(503, f"The model could not switch voice {voice!r} to {_named(after['version'])}: {problem}. "
-                        f"The registry was set back, and {kept} is still the active adapter.",
-                   type="model_unavailable", code="engine_error")
+                        f"The registry was set back, and {kept} is still the active adapter."
+                        + _retry_hint(served, after["version"]), type="model_unavailable", code="engine_error")
+
+
+def _retry_hint(served: Any, version: int | None) -> str:
+    """The engine rebuilds a GGUF LoRA llama.cpp refused from an intact PEFT source: then a retry works."""
+    rebuild = (served.get("rebuild") or {}) if isinstance(served, dict) else {}
+    if version is None or rebuild.get("version") != version or rebuild.get("state") not in ("running", "done"):
+        return ""
+    return f" Its GGUF LoRA is being rebuilt from its PEFT adapter; activate v{version} again in a moment."
 
 
 def _named(version: int | None) -> str:

@@ -3,36 +3,21 @@ engine does not serve, registry errors map to HTTP statuses by type, and a CLI c
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-import gguf
 import httpx
-import numpy as np
 
 from adapter_support import finish, real_adapter
 from conftest import run_voiced
 from engine_support import TEXT
+from served_support import misshapen_gguf
 from voiced.config import Config, VoiceConfig, save_config
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.daemon.state import read_record
 from voiced.trainer.registry import Registry
 
 GREEDY = {"temperature": 0.0, "seed": 7, "max_tokens": 8}
-
-
-def _mismatched_lora(path: Path) -> Path:
-    """A well-formed GGUF LoRA (it passes validation) whose shapes fit no layer of the base: llama.cpp refuses it."""
-    writer = gguf.GGUFWriter(str(path), arch="llama")
-    writer.add_type("adapter")
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", 2.0)
-    writer.add_tensor("blk.0.attn_q.weight.lora_a", np.ones((2, 100), dtype=np.float32))
-    writer.add_tensor("blk.0.attn_q.weight.lora_b", np.ones((100, 2), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
 
 
 def _call(record, method: str, path: str, **kwargs) -> httpx.Response:
@@ -51,7 +36,7 @@ def test_activation_the_engine_cannot_serve_is_undone_and_cli_changes_are_served
     registry = Registry.open("austen")
     good = finish(registry, real_adapter(tmp_path / "good"))
     refused = finish(registry, real_adapter(tmp_path / "refused", seed=1))
-    _mismatched_lora(refused.path / "adapter.gguf")
+    misshapen_gguf(refused.path / "adapter.gguf")  # passes validation; llama.cpp refuses it
     damaged = finish(registry, real_adapter(tmp_path / "damaged", seed=2))
     (damaged.path / "adapter.gguf").write_bytes(b"GGUF" + b"\x07" * 200)
     (damaged.path / "adapter_model.safetensors").write_bytes(b"\x00" * 64)
@@ -67,6 +52,7 @@ def test_activation_the_engine_cannot_serve_is_undone_and_cli_changes_are_served
         assert answer.returncode == 1 and "Traceback" not in answer.stderr
         assert f"could not switch voice 'austen' to v{refused.number}" in answer.stderr
         assert f"v{good.number} is still the active adapter" in answer.stderr
+        assert "being rebuilt from its PEFT adapter" in answer.stderr  # the engine repairs it meanwhile
         assert Registry.open("austen").active_version() == good.number
         assert _served(record)["adapter_version"] == good.number
 
@@ -83,5 +69,13 @@ def test_activation_the_engine_cannot_serve_is_undone_and_cli_changes_are_served
         assert _served(record)["adapter_version"] is None
         reload = _call(record, "POST", "/v1/adapters/austen/reload")
         assert reload.status_code == 200 and reload.json()["served"]["adapter_version"] is None
+
+        # the hint was right: once the engine has rebuilt the refused GGUF LoRA, activating it again works
+        deadline = time.monotonic() + 300
+        while (_served(record).get("rebuild") or {}).get("state") != "done":
+            assert time.monotonic() < deadline, _served(record)
+            time.sleep(1)
+        run_voiced("adapters", "activate", str(refused.number))
+        assert _served(record)["adapter_version"] == refused.number
     finally:
         stop_daemon(timeout=30)
