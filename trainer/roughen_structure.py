@@ -191,7 +191,7 @@ def modern_spelling(text: str) -> str:
 
 def speaker_first(text: str, rng: random.Random, rate: float) -> str:
     """"said Emma" -> "Emma said", "replied Mr. Knightley" -> "Mr. Knightley replied"."""
-    pattern = re.compile(rf"(?<=[\"\u201d] )({_SPEECH_VERBS}) ((?:(?:Mr|Mrs|Dr)\. |Miss |Lady |Sir |Colonel |Captain )?[A-Z][a-z]+)\b")
+    pattern = re.compile(rf"(?<=[\"\u201d\u2019] )({_SPEECH_VERBS}) ((?:(?:Mr|Mrs|Dr)\. |Miss |Lady |Sir |Colonel |Captain )?[A-Z][a-z]+)\b")
     return pattern.sub(lambda m: f"{m.group(2)} {m.group(1)}" if rng.random() < rate else m.group(), text)
 
 
