@@ -78,3 +78,19 @@ def test_a_damaged_gguf_with_an_intact_peft_source_is_rebuilt_on_activation(tmp_
     assert "rebuilt from the intact PEFT adapter" in done.stderr
     assert gguf.read_bytes() == good  # the same export as the original
     Registry.open("austen").get(1).validate("llama.cpp")
+
+
+def test_export_rebuilds_a_damaged_gguf_and_refuses_a_damaged_source(tmp_path: Path) -> None:
+    registry = three_versions(tmp_path)
+    version = registry.get(1)
+    good = (version.path / "adapter.gguf").read_bytes()
+    (version.path / "adapter.gguf").write_bytes(good[:400])
+    out = tmp_path / "out"
+    run_voiced("adapters", "export", "1", "--out", str(out), "--no-merged")
+    assert (out / "ollama" / "adapter.gguf").read_bytes() == good  # not a copy of the damaged file
+
+    (version.path / "adapter_model.safetensors").write_bytes(b"\x00" * 80)
+    refused = run_voiced("adapters", "export", "1", "--out", str(tmp_path / "out2"), "--no-merged", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "adapter_model.safetensors" in refused.stderr and "cannot be rebuilt" in refused.stderr
+    assert not (tmp_path / "out2").exists()

@@ -22,9 +22,10 @@ def export_version(registry: Registry, number: int, out_dir: Path, voice: VoiceC
     if version.status in ("training", "failed"):
         raise ExportError(f"v{number} is {version.status} and has no adapter to export; pick another version.")
     base = (version.manifest.get("base_model") or {}).get("id") or voice.base_model
+    _check_intact(version, base)
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
-    if version.gguf_path.is_file():
+    if version.artifact("llama.cpp") is not None:
         written["Ollama Modelfile"] = export_ollama(version.adapter_dir, version.gguf_path, base, out_dir / "ollama",
                                                     voice.system_prompt)
         written["GGUF LoRA"] = out_dir / "ollama" / "adapter.gguf"
@@ -34,3 +35,14 @@ def export_version(registry: Registry, number: int, out_dir: Path, voice: VoiceC
         raise ExportError(f"v{number} has no GGUF LoRA (its base {base!r} is not a GGUF model); "
                           "drop --no-merged to export a merged model instead.")
     return written
+
+
+def _check_intact(version, base: str) -> None:
+    """Never hand out a damaged file: the PEFT source must read back, and a damaged GGUF LoRA is rebuilt
+    from it first (CorruptAdapter, naming the file, when it cannot be)."""
+    from voiced.trainer.serving import usable_for
+
+    version.validate("transformers")
+    if version.artifact("llama.cpp") is not None:
+        usable_for(version, "llama.cpp", base)
+
