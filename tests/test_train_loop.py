@@ -11,7 +11,7 @@ from tests.train_support import austen_paragraphs, fast_settings, load_embedded,
 from voiced.trainer.callbacks import RecordingProgress
 from voiced.trainer.training import train
 
-STEP_KEYS = {"event", "step", "total_steps", "loss", "lr", "tokens_per_second", "eta_seconds", "epoch"}
+STEP_KEYS = {"event", "step", "total_steps", "loss", "lr", "tokens_per_second", "eta_seconds", "epoch", "stage"}
 
 
 @pytest.fixture(scope="module")

@@ -35,6 +35,7 @@ class Backend(Protocol):
         out_dir: Path,
         progress: Progress,
         should_stop: ShouldStop,
+        prose: Sequence[Any] = (),   # the language-modelling stage's examples (TrainingSettings.lm_warmup_fraction)
     ) -> TrainResult: ...
 
 

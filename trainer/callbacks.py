@@ -1,7 +1,7 @@
 """Consumers of the trainer's progress dicts; the training loop itself displays nothing.
 
 Events: ``start`` (total_steps, ...), ``step`` (step, total_steps, loss, lr,
-tokens_per_second, eta_seconds, epoch), ``eval`` (step, valid_loss, best,
+tokens_per_second, eta_seconds, epoch, stage: "lm" | "rewrite"), ``eval`` (step, valid_loss, best,
 improved) and ``end`` (stopped, best_step, best_valid_loss, adapter_dir, ...); the
 training job adds ``phase`` (its stage), ``version`` and ``gate``.
 """
@@ -14,6 +14,7 @@ import sys
 from typing import Any, Callable, TextIO
 
 Progress = Callable[[dict], None]
+STAGE_LABELS = {"lm": "warm-up on prose", "rewrite": "training"}  # a step event's "stage", as the bar names it
 
 
 def _json_safe(value: Any) -> Any:
@@ -51,6 +52,9 @@ class TqdmProgress:
             self.bar = tqdm(total=event["total_steps"], unit="step", desc="training", file=self.stream,
                             **self.options)
         elif kind == "step" and self.bar is not None:
+            label = STAGE_LABELS.get(event.get("stage", ""), "training")
+            if self.bar.desc != label:  # the language-modelling warm-up, then the rewrite stage
+                self.bar.set_description(label, refresh=False)
             self.bar.update(event["step"] - self.bar.n)
             self.bar.set_postfix(self._postfix(event), refresh=False)
         elif kind == "eval" and self.bar is not None:

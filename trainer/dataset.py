@@ -240,12 +240,25 @@ def _pair_tokens(passages: Sequence[PassageLike], count: Callable[[str], int]) -
     return sum(count(p.text) for p in passages) * 5 // 2
 
 
+MIN_CLAUSE_WORDS = 4  # each side of a one-sentence paragraph cut at a clause boundary has at least this many words
+
+
 def _opening_and_rest(text: str) -> tuple[str, str] | None:
+    """A paragraph cut in two for a continuation: between sentences, or a one-sentence paragraph (a long
+    period sentence is often a whole paragraph) after the ``;``, ``:`` or ``,`` nearest its middle, so such
+    paragraphs still give pure-voice examples instead of turning into rewrites."""
     sentences = split_sentences(text)
-    if len(sentences) < 2:
+    if len(sentences) >= 2:
+        cut = max(1, len(sentences) // 2)
+        return " ".join(sentences[:cut]), " ".join(sentences[cut:])
+    words = text.split()
+    middle = len(words) / 2
+    cuts = [i + 1 for i, word in enumerate(words[:-1]) if word[-1] in ";:,"
+            and MIN_CLAUSE_WORDS <= i + 1 <= len(words) - MIN_CLAUSE_WORDS]
+    if not cuts:
         return None
-    cut = max(1, len(sentences) // 2)
-    return " ".join(sentences[:cut]), " ".join(sentences[cut:])
+    cut = min(cuts, key=lambda i: (abs(i - middle), i))
+    return " ".join(words[:cut]), " ".join(words[cut:])
 
 
 def _example_id(key: str, shape: str, first_order: int, task: str) -> str:

@@ -196,6 +196,10 @@ class _Job:
 
         limit = self.config.dataset.max_example_tokens
         fitted = tokenize_dataset(tokenizer, dataset, limit)
+        if self.settings.lm_warmup_fraction > 0:  # the writer's training prose, for the language-modelling stage
+            from voiced.trainer.prose import prose_examples
+
+            fitted["prose"] = (prose_examples(tokenizer, dataset, limit), None)
         rewrites = [ex for ex in dataset.examples.get("test", []) if ex.task == "rewrite"]
         test, _report = tokenize_examples(tokenizer, rewrites, limit)
         return fitted, test
@@ -210,7 +214,7 @@ class _Job:
         spec = model if self._backend() == "peft" else self.voice.base_model
         work = registry.work_dir(version)
         result = train(spec, fitted["train"][0], fitted["valid"][0], self.settings, work, self.progress,
-                       self.should_stop)
+                       self.should_stop, prose=fitted.get("prose", ([], None))[0])
         self.durations["train"] = round(time.monotonic() - started, 3)
         if result.stopped == "cancelled":
             raise JobError("Training was cancelled; the active adapter is unchanged.")

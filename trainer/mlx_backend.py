@@ -68,6 +68,15 @@ def mlx_lora_parameters(settings: TrainingSettings) -> dict[str, Any]:
     return params
 
 
+def lm_warmup_ignored(settings: TrainingSettings, prose: Sequence[Any]) -> str:
+    """What the MLX backend tells the writer when a language-modelling stage was asked for: mlx-lm's
+    trainer runs one dataset, so the run is the rewrite stage alone (empty when nothing was asked)."""
+    if settings.lm_warmup_fraction <= 0 or not prose:
+        return ""
+    return (f"The MLX backend has no language-modelling stage: training.lm_warmup_fraction = "
+            f"{settings.lm_warmup_fraction} is ignored and every step trains the rewrite and continue examples.")
+
+
 def mlx_adapter_config(settings: TrainingSettings, base_model: str) -> dict[str, Any]:
     """The adapter_config.json mlx-lm writes beside its adapters (every layer adapted)."""
     return {"fine_tune_type": "lora", "num_layers": -1, "model": base_model,
@@ -88,7 +97,8 @@ class MlxBackend:
     name = "mlx"
 
     def train(self, model_spec: Any, tokenized_train: Sequence[Any], tokenized_valid: Sequence[Any],
-              settings: TrainingSettings, out_dir: Path, progress: Progress, should_stop: ShouldStop) -> TrainResult:
+              settings: TrainingSettings, out_dir: Path, progress: Progress, should_stop: ShouldStop,
+              prose: Sequence[Any] = ()) -> TrainResult:
         import mlx.core as mx
         import mlx.optimizers as optim
         from mlx.utils import tree_flatten
@@ -137,7 +147,7 @@ class MlxBackend:
                           "lr": float(info.get("learning_rate", lr)),
                           "tokens_per_second": float(info.get("tokens_per_second", 0.0)),
                           "eta_seconds": round(elapsed / step * (total - step), 1),
-                          "epoch": round(step / max(per_epoch, 1), 3)})
+                          "epoch": round(step / max(per_epoch, 1), 3), "stage": "rewrite"})
                 if should_stop():
                     raise _Stop(stopping.CANCELLED)
                 if budget.exhausted:
@@ -154,6 +164,9 @@ class MlxBackend:
                 if early.should_stop:
                     raise _Stop(stopping.EARLY_STOPPING)
 
+        note = lm_warmup_ignored(settings, prose)
+        if note:
+            progress({"event": "warning", "message": note})
         # `training.batching` does not apply here: mlx-lm's iterate_batches sorts the examples by length and
         # pads each batch itself, which is bucketing; the start event says so.
         progress({"event": "start", "backend": "mlx", "total_steps": total, "epochs": settings.epochs,

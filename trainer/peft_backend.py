@@ -21,7 +21,9 @@ from voiced.trainer.checkpoint import discard_partial, save_best
 from voiced.trainer.results import TrainingError, TrainResult
 from voiced.trainer.response_loss import response_loss
 from voiced.trainer.tokenize import IGNORE_INDEX, epoch_batches, model_inputs, pad_batch, real_tokens, rows_per_epoch
-from voiced.trainer.schedule import lr_factor, resolve_learning_rate, steps_per_epoch, total_steps, warmup_steps
+from voiced.trainer.schedule import lm_warmup_steps, resolve_learning_rate, staged_lr_factor, steps_per_epoch, total_steps
+
+LM_STAGE, REWRITE_STAGE = "lm", "rewrite"  # the stages a step event names
 
 
 
@@ -151,7 +153,10 @@ class PeftBackend:
     name = "peft"
 
     def train(self, model_spec: Any, tokenized_train: Sequence[Any], tokenized_valid: Sequence[Any],
-              settings: TrainingSettings, out_dir: Path, progress: Progress, should_stop: ShouldStop) -> TrainResult:
+              settings: TrainingSettings, out_dir: Path, progress: Progress, should_stop: ShouldStop,
+              prose: Sequence[Any] = ()) -> TrainResult:
+        """``prose`` (plain-text examples, see :mod:`voiced.trainer.prose`) is trained on first for
+        ``settings.lm_warmup_fraction`` of the steps; without any the run is the rewrite stage alone."""
         if not tokenized_train:
             raise TrainingError("There are no training examples; add prose to the voice's folders first.")
         device = pick_torch_device(settings.device)
@@ -164,7 +169,7 @@ class PeftBackend:
         model = get_peft_model(base, lora_config(settings))
         try:
             run = _Run(model, tokenized_train, tokenized_valid, settings, Path(out_dir), progress, should_stop,
-                       device, dtype)
+                       device, dtype, prose)
             return run.execute()
         finally:
             if not owned:
@@ -187,10 +192,11 @@ class _Run:
     """One training run's state; ``execute`` is the loop."""
 
     def __init__(self, model: Any, train_set: Sequence[Any], valid_set: Sequence[Any], settings: TrainingSettings,
-                 out_dir: Path, progress: Progress, should_stop: ShouldStop, device: str, dtype: Any) -> None:
+                 out_dir: Path, progress: Progress, should_stop: ShouldStop, device: str, dtype: Any,
+                 prose: Sequence[Any] = ()) -> None:
         import torch
 
-        self.model, self.train_set, self.valid_set = model, train_set, valid_set
+        self.model, self.train_set, self.valid_set, self.prose = model, train_set, valid_set, list(prose)
         self.settings, self.out_dir, self.progress, self.should_stop = settings, out_dir, progress, should_stop
         self.device, self.dtype = device, dtype
         self.batching, self.batching_note = settings.batching, ""
@@ -200,11 +206,11 @@ class _Run:
         self.total = total_steps(rows, settings)
         self.per_epoch = steps_per_epoch(rows, settings.batch_size)
         self.lr = resolve_learning_rate(settings, model.config.hidden_size)
-        self.warmup = warmup_steps(self.total, settings.warmup_fraction)
+        self.lm_steps = lm_warmup_steps(self.total, settings.lm_warmup_fraction) if self.prose else 0
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=settings.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, self.total, self.warmup))
+            self.optimizer, lambda step: staged_lr_factor(step, self.lm_steps, self.total, settings.warmup_fraction))
         self.params = params
         self.early = stopping.EarlyStopping(settings.patience)
         self.step = 0
@@ -221,6 +227,8 @@ class _Run:
         budget = stopping.TimeBudget(self.settings.max_minutes)
         self.progress({"event": "start", "backend": "peft", "total_steps": self.total, "epochs": self.settings.epochs,
                        "examples": len(self.train_set), "valid_examples": len(self.valid_set),
+                       "stages": {LM_STAGE: self.lm_steps, REWRITE_STAGE: self.total - self.lm_steps},
+                       "prose_examples": len(self.prose) if self.lm_steps else 0,
                        "batch_size": self.settings.batch_size, "batching": self.batching,
                        **({"batching_note": self.batching_note} if self.batching_note else {}),
                        "learning_rate": self.lr, "device": self.device,
@@ -254,11 +262,29 @@ class _Run:
         return result
 
     def _loop(self, budget: stopping.TimeBudget) -> str:
+        if self.lm_steps:
+            stopped = self._stage(LM_STAGE, self.prose, self.lm_steps, budget)
+            if stopped:
+                return stopped
+        stopped = self._stage(REWRITE_STAGE, self.train_set, self.total, budget)
+        if stopped:
+            return stopped
+        if self.settings.max_steps > 0 and self.total == self.settings.max_steps \
+                and self.total < self.per_epoch * self.settings.epochs:
+            return stopping.MAX_STEPS
+        return stopping.COMPLETED
+
+    def _stage(self, stage: str, examples: Sequence[Any], end: int, budget: stopping.TimeBudget) -> str | None:
+        """Steps on ``examples`` until the global step count reaches ``end``: None then, else why it stopped.
+        Only the rewrite stage validates and keeps adapters (the validation set is rewrite and continue
+        examples; an adapter from the middle of the warm-up is not a candidate)."""
         import torch
 
+        first = self.step
+        per_epoch = steps_per_epoch(rows_per_epoch(examples, self.batching), self.settings.batch_size)
         epoch = 0
-        while self.step < self.total:
-            for batch in epoch_batches(self.train_set, self.settings.batch_size, self.batching,
+        while self.step < end:
+            for batch in epoch_batches(examples, self.settings.batch_size, self.batching,
                                        seed=self.settings.seed + epoch):
                 if self.should_stop():
                     return stopping.CANCELLED
@@ -279,27 +305,25 @@ class _Run:
                 self.step += 1
                 self.tokens += real_tokens(batch)
                 self.losses.append(loss_value)
-                self._report_step(loss_value, lr, epoch, budget)
-                if self.valid_set and (self.step % self.settings.eval_every == 0 or self.step == self.total):
+                self._report_step(loss_value, lr, (self.step - first) / max(per_epoch, 1), budget, stage)
+                if stage == REWRITE_STAGE and self.valid_set \
+                        and ((self.step - first) % self.settings.eval_every == 0 or self.step == self.total):
                     self._validate()
                     if self.early.should_stop:
                         return stopping.EARLY_STOPPING
-                if self.step >= self.total:
+                if self.step >= end:
                     break
             epoch += 1
-        if self.settings.max_steps > 0 and self.total == self.settings.max_steps \
-                and self.total < self.per_epoch * self.settings.epochs:
-            return stopping.MAX_STEPS
-        return stopping.COMPLETED
+        return None
 
-    def _report_step(self, loss: float, lr: float, epoch: int, budget: stopping.TimeBudget) -> None:
+    def _report_step(self, loss: float, lr: float, epoch: float, budget: stopping.TimeBudget, stage: str) -> None:
         per_step = self.train_seconds / self.step
         eta = per_step * (self.total - self.step)
         if budget.remaining is not None:
             eta = min(eta, budget.remaining)
         self.progress({"event": "step", "step": self.step, "total_steps": self.total, "loss": round(loss, 5),
                        "lr": lr, "tokens_per_second": round(self.tokens / max(self.train_seconds, 1e-9), 2),
-                       "eta_seconds": round(eta, 1), "epoch": round(self.step / max(self.per_epoch, 1), 3)})
+                       "eta_seconds": round(eta, 1), "epoch": round(epoch, 3), "stage": stage})
 
     def _validate(self) -> None:
         loss = evaluate(self.model, self.valid_batches)

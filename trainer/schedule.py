@@ -56,3 +56,21 @@ def total_steps(examples: int, settings: TrainingSettings) -> int:
     """Optimizer steps the run plans for: every epoch, or ``max_steps`` when smaller."""
     planned = steps_per_epoch(examples, settings.batch_size) * settings.epochs
     return min(planned, settings.max_steps) if settings.max_steps > 0 else planned
+
+
+def lm_warmup_steps(total: int, fraction: float) -> int:
+    """Steps of the language-modelling stage out of ``total``: a share of the run, at least one when
+    asked for, and always leaving at least one step to the rewrite stage."""
+    if total < 2 or fraction <= 0:
+        return 0
+    return min(total - 1, max(1, round(total * fraction)))
+
+
+def staged_lr_factor(step: int, lm_steps: int, total: int, warmup_fraction: float) -> float:
+    """:func:`lr_factor` for a run of two stages: the language-modelling stage (``lm_steps``) and the
+    rewrite stage (the rest) each warm up and decay on their own, so the rewrite stage starts at the
+    peak rate on the weights the first stage left, as a run without it would."""
+    if step < lm_steps:
+        return lr_factor(step, lm_steps, warmup_steps(lm_steps, warmup_fraction))
+    rest = total - lm_steps
+    return lr_factor(step - lm_steps, rest, warmup_steps(rest, warmup_fraction))

@@ -155,6 +155,13 @@ class TrainingSettings:
         gt=0, default=1e-3,
     )
     warmup_fraction: float = _help("Share of the steps spent warming the learning rate up from 0; then it decays linearly to 0.", ge=0, lt=1, default=0.05)
+    lm_warmup_fraction: float = _help(
+        "Share of the planned steps spent first on language modelling of the writer's own prose (the training "
+        "split's passages as plain text, loss on every token, the same LoRA adapter) before the rewrite and "
+        "continue examples; each stage has its own learning-rate warm-up and decay. 0 skips the stage. The PEFT "
+        "backend runs it; the MLX backend ignores it and says so.",
+        ge=0, lt=1, default=0.0,
+    )
     batch_size: int = _help("Rows per optimiser step: examples, or with batching \"pack\" packed rows.", ge=1, default=4)
     batching: str = _help(
         "How the PEFT backend fills a step: \"bucket\" (examples of similar length share a batch; as fast as "
