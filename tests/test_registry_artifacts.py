@@ -126,10 +126,15 @@ def test_a_rejected_version_made_active_keeps_its_rejection(tmp_path: Path) -> N
     assert back.status == "rejected" and back.reason.startswith("test NLL 2.5")
 
 
-def test_a_corrupt_pointer_is_rebuilt_from_the_manifests(tmp_path: Path) -> None:
+def _three_versions(tmp_path: Path) -> Registry:
     registry = Registry.open("austen")
     for name in "abc":
         finish(registry, real_adapter(tmp_path / name))
+    return registry
+
+
+def test_a_corrupt_pointer_is_rebuilt_from_the_manifests(tmp_path: Path) -> None:
+    registry = _three_versions(tmp_path)
     registry.activate(1)
     registry.activate(3)
     registry.activate(2)
@@ -146,9 +151,7 @@ def test_a_corrupt_pointer_is_rebuilt_from_the_manifests(tmp_path: Path) -> None
 
 
 def test_a_deleted_pointer_is_rebuilt_and_removed_versions_drop_out(tmp_path: Path) -> None:
-    registry = Registry.open("austen")
-    for name in "abc":
-        finish(registry, real_adapter(tmp_path / name))
+    registry = _three_versions(tmp_path)
     registry.activate(1)
     registry.activate(2)
     registry.activate(3)
