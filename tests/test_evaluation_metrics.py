@@ -7,12 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from voiced.config import Config
 from voiced.evaluation.meaning import chrf, kept_share, lcs_length, names_and_numbers, rouge_l
 from voiced.evaluation.reference import reference_profiles
+from voiced.evaluation.reference_build import AUTHORS, held_out_paragraphs
 from voiced.evaluation.shape import (flesch_reading_ease, gunning_fog, length_ratio, mtld, sentence_lengths,
                                      syllables, wasserstein)
-from voiced.evaluation.stylometry import (attribution_accuracy, build_delta_model, chunks_of_words, cosine_distance,
-                                          voice_score)
+from voiced.evaluation.stylometry import (attribution_accuracy, build_delta_model, char_ngrams, chunks_of_words,
+                                          cosine_distance, voice_score, words)
+from voiced.evaluation.voice_models import SAME_AUTHOR_DELTA, WRITER, voice_models
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,46 +73,76 @@ def test_cosine_distance():
     assert cosine_distance([1, 0], [-1, 0]) == pytest.approx(2.0)
 
 
-def test_reference_profiles_ship_with_the_package():
+def test_reference_profiles_are_three_authors():
     refs = reference_profiles()
-    assert len(refs) == 6 and all(name.startswith("austen/") for name in refs)
-    assert all(40_000 < len(text) < 60_000 for text in refs.values())
+    assert sorted(refs) == ["anne-bronte", "austen", "emily-bronte"]
+    assert all(90_000 < len(text) < 140_000 for text in refs.values())
+
+
+def test_typography_is_not_style():
+    """Curly or straight quotes, single or double, -- or an em dash: the same features."""
+    assert char_ngrams("\u201cNo\u2014I can\u2019t,\u201d she said.") == char_ngrams('"No--I can\'t," she said.')
+    assert words("\u2018I can\u2019t\u2019") == ["i", "can't"]
 
 
 def _modern_profile() -> str:
     return "\n".join(p.read_text(encoding="utf-8") for p in sorted((REPO / "docs").glob("*.md")))
 
 
+def _held_out_chunks(folder: Path, per_author: int) -> list[str]:
+    """300-word passages from after HELD_OUT_START of each book (no excerpt comes from there), spread
+    over the books and over their endings."""
+    chunks = [chunks_of_words(" ".join(held_out_paragraphs(book.read_text(encoding="utf-8"))), 300)
+              for book in sorted(folder.glob("*.txt"))]
+    picked = []
+    for i in range(per_author):
+        book = chunks[i % len(chunks)]
+        picked.append(book[(i // len(chunks)) * 7 % len(book)])
+    return picked
+
+
 def test_delta_separates_austen_from_modern_plain_english(austen_dir):
-    """Held-out 300-word passages: Austen (end of Emma, Persuasion) vs the team's design notes."""
+    """Held-out 300-word Austen passages vs the team's design notes, with the modern notes as one profile."""
     profiles = dict(reference_profiles(), modern=_modern_profile())
-    austen = [c for name in ("emma", "persuasion")
-              for c in chunks_of_words((austen_dir / f"{name}.txt").read_text()[-100_000:], 300)[:6]]
+    austen = _held_out_chunks(austen_dir, 6)
     design = austen_dir.parent.parent / "design.md"
     modern = chunks_of_words(design.read_text(encoding="utf-8"), 300)
     assert len(modern) >= 3
     for kind, top in (("char3", 2000), ("words", 300)):
         model = build_delta_model(profiles, kind, top)
-        right = [model.nearest(c).startswith("austen/") for c in austen] + [model.nearest(c) == "modern" for c in modern]
+        right = [model.nearest(c) == "austen" for c in austen] + [model.nearest(c) == "modern" for c in modern]
         assert sum(right) / len(right) >= 0.9, kind
 
 
-def test_delta_tells_two_austen_novels_apart_above_chance(austen_dir):
-    """Six novel profiles; 300-word passages from outside the shipped excerpts. Chance is 1/6; measured
-    about 0.6 (char 3-grams) and 0.5 (words) on 60 passages: well above chance, far from reliable."""
+def test_attribution_among_the_three_authors_beats_chance(austen_dir):
+    """Held-out 300-word passages, 6 per author, never in the shipped excerpts. Chance is 1/3; these 18 measure
+    0.94 with char 3-grams and with words, 60 of them (20 per author) 0.95 and 0.88 (docs/evaluation.md)."""
+    corpora = austen_dir.parent
     refs = reference_profiles()
-    held = [(f"austen/{name}", c) for name in ("emma", "persuasion")
-            for c in chunks_of_words((austen_dir / f"{name}.txt").read_text()[-150_000:], 300)[:10]]
-    for kind, top in (("char3", 2000), ("words", 300)):
+    held = [(name, chunk) for name, folder in AUTHORS.items() for chunk in _held_out_chunks(corpora / folder, 6)]
+    assert not any(chunk[:200] in text for _, chunk in held for text in refs.values())   # truly held out
+    for kind, top, floor in (("char3", 2000, 0.8), ("words", 300, 0.7)):
         accuracy = attribution_accuracy(build_delta_model(refs, kind, top), held)
-        assert accuracy > 2 / 6, (kind, accuracy)
+        assert accuracy >= floor, (kind, accuracy)
+
+
+def test_a_reference_by_the_writers_own_author_is_set_aside(austen_dir):
+    """The demo corpus is Austen's: her profile would compete with the writer's own. A modern writer keeps all."""
+    settings = Config().evaluation
+    persuasion_end = "\n\n".join(held_out_paragraphs((austen_dir / "persuasion.txt").read_text(encoding="utf-8")))
+    austen_writer = voice_models(persuasion_end, settings)
+    assert list(austen_writer.set_aside) == ["austen"] and austen_writer.references == ["anne-bronte", "emily-bronte"]
+    assert austen_writer.set_aside["austen"] < SAME_AUTHOR_DELTA and "set aside" in austen_writer.notes()[0]
+    modern = voice_models(_modern_profile(), settings)
+    assert modern.set_aside == {} and modern.references == ["anne-bronte", "austen", "emily-bronte"]
+    assert sorted(modern.models["char3"].profiles) == ["anne-bronte", "austen", "emily-bronte", WRITER]
 
 
 def test_voice_score_moves_towards_the_writer():
     refs = reference_profiles()
     writer = "modern"
     model = build_delta_model(dict(refs, modern=_modern_profile()), "char3", 2000)
-    rough = refs["austen/emma"][:1500]
+    rough = refs["austen"][:1500]
     rewrite = _modern_profile()[2000:3500]
     score = voice_score(model, writer, rough, rewrite)
     assert score.towards_writer > 0 and score.attributed

@@ -72,7 +72,7 @@ def test_report_renders_metrics_plots_and_escaped_samples(tmp_path: Path) -> Non
     assert outputs["base"] != outputs["v1"]           # the adapter was switched in
     result = EvalResult("default", PASSAGES, outputs,
                         losses={"v1": {"train": [[1, 3.0], [2, 2.5]], "valid": [[2, 2.8]]}})
-    score_outputs(result, reference_profiles()["austen/persuasion"], Config().evaluation)
+    score_outputs(result, reference_profiles()["austen"], Config().evaluation)
     assert list(result.metrics) == [FLOOR, "base", "v1", CEILING]
     ceiling, floor = result.metrics[CEILING], result.metrics[FLOOR]
     assert ceiling["chrf"] == pytest.approx(100.0) and ceiling["rouge_l"] == pytest.approx(1.0)
@@ -164,10 +164,20 @@ def test_voice_gate_compares_candidate_with_reference(tmp_path: Path) -> None:
     settings = Config().evaluation
     settings.max_tokens = 16
     lora = write_lora_gguf(tmp_path / "lora.gguf")
-    writer = reference_profiles()["austen/persuasion"]
+    writer = reference_profiles()["austen"]
     with Engine(embedded_config()) as engine:
         same, reason, towards = voice_regression(engine, "default", PASSAGES, writer, settings, lora, lora)
         assert same and towards["candidate"] == pytest.approx(towards["reference"]) and "voice kept" in reason
         settings.voice_gate_tolerance = -1.0        # any candidate fails a gate that demands a gain of 1
         failed, reason, _ = voice_regression(engine, "default", PASSAGES, writer, settings, lora, None)
     assert not failed and "voice regressed" in reason
+
+
+def test_the_first_target_is_rewritten_with_its_own_adapter(tmp_path: Path) -> None:
+    """On a fresh engine the model loads lazily; an adapter set before that load used to give way to the
+    registry's (none here), so the first target of an eval or the voice gate's reference was the base."""
+    lora = write_lora_gguf(tmp_path / "lora.gguf")
+    params = GenerationParams(temperature=0.0, seed=3, max_tokens=12)
+    with Engine(embedded_config()) as engine:
+        outputs = generate_outputs(engine, "default", [Target("v1", 1, lora), Target("base")], PASSAGES[:1], params)
+    assert outputs["v1"] != outputs["base"]

@@ -12,18 +12,30 @@ from voiced.cli.errors import UserFacingError
 from voiced.config import load_config
 
 
-def _format_metrics(result) -> str:
+def _format_table(labels: list[str], metrics: dict, nll: dict) -> str:
     from voiced.evaluation.passage_metrics import METRICS
 
-    labels = list(result.metrics)
     lines = ["metric".ljust(38) + "".join(label[:22].rjust(24) for label in labels)]
-    rows = [(f"test NLL ({key})", {l: result.nll.get(l, {}).get(key) for l in labels})
-            for key in ("nll", "perplexity") if result.nll]
-    rows += [(title, {l: result.metrics[l].get(name) for l in labels}) for name, (title, _b) in METRICS.items()]
+    rows = [(f"test NLL ({key})", {l: nll.get(l, {}).get(key) for l in labels})
+            for key in ("nll", "perplexity") if nll]
+    rows += [(title, {l: metrics[l].get(name) for l in labels}) for name, (title, _b) in METRICS.items()]
     for title, values in rows:
         cells = "".join(("-" if v is None else f"{v:.3f}").rjust(24) for v in values.values())
         lines.append(title[:37].ljust(38) + cells)
     return "\n".join(lines)
+
+
+def _format_metrics(result) -> str:
+    """The table per target beside the anchors; per draft source too when there are several; then what
+    the drafts were and whom attribution chose among."""
+    parts = [_format_table(list(result.metrics), result.metrics, result.nll)]
+    for source, metrics in result.by_source.items():
+        parts.append(f"\n{source} drafts only:\n" + _format_table(list(metrics), metrics, {}))
+    drafts = ", ".join(f"{count} {source}" for source, count in result.sources().items())
+    parts.append(f"\nDrafts: {drafts} (made by processes training never uses). Attribution: the writer's "
+                 f"profile (train split) against {', '.join(result.references)}.")
+    parts += [f"Note: {note}" for note in result.notes]
+    return "\n".join(parts)
 
 
 def register(main: click.Group) -> None:
@@ -37,7 +49,7 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
     @click.option("--no-nll", is_flag=True, help="Skip the test NLL (saves loading the model in torch).")
     def eval_command(voice, adapter, n, html_file, as_json, no_nll):
-        """Measure whether rewrites sound like the writer and keep the meaning."""
+        """Rewrite held-out drafts and measure whether the rewrites move towards the writer and keep the meaning."""
         from voiced.evaluation.report import render_html
         from voiced.evaluation.run import run_eval
         from voiced.trainer.registry import RegistryError

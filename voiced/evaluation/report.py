@@ -49,23 +49,25 @@ def loss_plot(losses: dict[str, dict[str, list]]) -> str | None:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _metrics_table(result: EvalResult) -> str:
-    labels = list(result.metrics)
+def _metrics_table(result: EvalResult, metrics: dict | None = None, nll: dict | None = None) -> str:
+    metrics = result.metrics if metrics is None else metrics
+    nll = result.nll if nll is None else nll
+    labels = list(metrics)
     head = "".join(f"<th>{escape(label)}</th>" for label in labels)
     rows = []
-    if result.nll:
+    if nll:
         for key, title in (("nll", "test NLL (nats/token)"), ("perplexity", "perplexity")):
-            cells = "".join(f'<td class="num">{_number(result.nll.get(label, {}).get(key))}</td>' for label in labels)
+            cells = "".join(f'<td class="num">{_number(nll.get(label, {}).get(key))}</td>' for label in labels)
             rows.append(f"<tr><th>{title}</th>{cells}</tr>")
     for name, (title, _better) in METRICS.items():
-        cells = "".join(f'<td class="num">{_number(result.metrics[label].get(name))}</td>' for label in labels)
+        cells = "".join(f'<td class="num">{_number(metrics[label].get(name))}</td>' for label in labels)
         rows.append(f"<tr><th>{escape(title)}</th>{cells}</tr>")
     return f'<table class="metrics"><tr><th>metric</th>{head}</tr>{"".join(rows)}</table>'
 
 
 def _samples_table(result: EvalResult, count: int) -> str:
     labels = list(result.outputs)
-    head = "".join(f"<th>{escape(label)}</th>" for label in ["rough input", *labels, "original"])
+    head = "".join(f"<th>{escape(label)}</th>" for label in ["draft", *labels, "original"])
     rows = []
     for i, passage in enumerate(result.passages[:count]):
         cells = [passage.rough, *(result.outputs[label][i] for label in labels), passage.original]
@@ -77,15 +79,20 @@ def render_html(result: EvalResult, samples: int = 5) -> str:
     plot = loss_plot(result.losses)
     figure = (f'<img alt="training and validation loss per version" src="data:image/png;base64,{plot}">'
               if plot else "<p>No version has recorded training losses yet.</p>")
+    drafts = ", ".join(f"{count} {source}" for source, count in result.sources().items())
+    notes = "".join(f"<p>Note: {escape(note)}</p>" for note in result.notes)
+    by_source = "".join(f"<h3>{escape(source)} drafts only</h3>{_metrics_table(result, metrics, {})}"
+                        for source, metrics in result.by_source.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>voiced eval: {escape(result.voice)}</title>
 <style>{STYLE}</style></head><body>
 <h1>Evaluation of voice “{escape(result.voice)}”</h1>
-<p>{len(result.passages)} passages of the fixed test split, rewritten at temperature 0. Anchors:
-“{escape(FLOOR)}” is the rough draft returned unchanged; “{escape(CEILING)}” is the writer's own text.
-Cosine Delta compares against six Austen novels as stand-in authors (see docs/evaluation.md).</p>
+<p>{len(result.passages)} drafts of passages of the fixed test split ({escape(drafts)}), made by processes
+training never uses, rewritten at temperature 0. Anchors: “{escape(FLOOR)}” is the draft returned unchanged;
+“{escape(CEILING)}” is the writer's own text. Attribution compares the writer's profile (train split) with
+{escape(", ".join(result.references))} (see docs/evaluation.md).</p>{notes}
 <h2>Loss per version</h2>{figure}
-<h2>Metrics</h2>{_metrics_table(result)}
+<h2>Metrics</h2>{_metrics_table(result)}{by_source}
 <h2>Samples</h2>{_samples_table(result, samples)}
 </body></html>
 """

@@ -1,20 +1,26 @@
-"""One evaluation run: rewrite the voice's test passages with the base, the active adapter and any
-candidate on one loaded model (the daemon's Engine, in process), then score every output."""
+"""One evaluation run: rewrite held-out drafts of the voice's test passages with the base, the active
+adapter and any candidate on one loaded model (the daemon's Engine, in process), then score every output.
+
+The drafts come from voiced.evaluation.drafts (a roughening family training
+never uses, and optionally a model on loopback), so an adapter that only
+learned to undo the training roughener gains nothing here."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from voiced.config import Config
+from voiced.config import Config, EvalSettings
+from voiced.evaluation.drafts import EvalPassage, endpoint_passages, held_out_passages as drafted, signature_profile
 from voiced.evaluation.passage_metrics import mean_metrics, passage_metrics
-from voiced.evaluation.reference import reference_profiles
-from voiced.evaluation.stylometry import build_delta_model
+from voiced.evaluation.voice_models import WRITER, voice_models
 from voiced.paths import Paths
 
-FLOOR, CEILING = "rough input (floor)", "writer's original (ceiling)"
+FLOOR, CEILING = "draft (floor)", "original (ceiling)"
+__all__ = ["EvalPassage", "EvalResult", "Target", "run_eval", "held_out_passages", "score_outputs"]
 
 
 @dataclass(frozen=True)
@@ -27,12 +33,6 @@ class Target:
     peft_dir: Path | None = None
 
 
-@dataclass(frozen=True)
-class EvalPassage:
-    rough: str
-    original: str
-
-
 @dataclass
 class EvalResult:
     voice: str
@@ -42,17 +42,33 @@ class EvalResult:
     nll: dict[str, dict[str, float]] = field(default_factory=dict)       # label -> {nll, perplexity, tokens}
     losses: dict[str, dict[str, list]] = field(default_factory=dict)     # "v3" -> {train: [[step, loss]], valid}
     seconds: dict[str, float] = field(default_factory=dict)
+    by_source: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # source -> label -> means
+    references: list[str] = field(default_factory=list)    # the other authors attribution chooses among
+    notes: list[str] = field(default_factory=list)
+
+    def sources(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for passage in self.passages:
+            counts[passage.source] = counts.get(passage.source, 0) + 1
+        return counts
 
     def to_dict(self) -> dict[str, Any]:
-        return {"voice": self.voice, "passages": len(self.passages), "metrics": self.metrics, "nll": self.nll,
-                "seconds": self.seconds}
+        return {"voice": self.voice, "passages": len(self.passages), "drafts": self.sources(),
+                "references": self.references, "metrics": self.metrics, "by_source": self.by_source,
+                "nll": self.nll, "notes": self.notes, "seconds": self.seconds}
 
 
-def held_out_passages(dataset: Any, n: int | None = None) -> list[EvalPassage]:
-    """The rough draft and the writer's original of the test split's rewrite examples, in split order."""
-    rows = [EvalPassage(ex.prompt_text, ex.response_text)
-            for ex in dataset.examples.get("test", []) if ex.task == "rewrite"]
+def held_out_originals(dataset: Any, n: int | None = None) -> list[str]:
+    """The writer's text of the test split's rewrite examples, in split order."""
+    rows = [ex.response_text for ex in dataset.examples.get("test", []) if ex.task == "rewrite"]
     return rows[:n] if n else rows
+
+
+def held_out_passages(dataset: Any, n: int | None = None, seed: int | None = None) -> list[EvalPassage]:
+    """The test split's originals with drafts by the held-out roughening family (never the training drafts
+    saved in the dataset), taking the writer's signature words from the train split as training does."""
+    profile = signature_profile(ex.response_text for ex in dataset.examples.get("train", []))
+    return drafted(held_out_originals(dataset, n), EvalSettings().seed if seed is None else seed, profile)
 
 
 def voice_dataset(config: Config, name: str, paths: Paths) -> Any:
@@ -93,7 +109,11 @@ def version_losses(voice: str, paths: Paths | None = None) -> dict[str, dict[str
 
 def generate_outputs(engine: Any, voice: str, found: list[Target], passages: list[EvalPassage], params: Any,
                      progress: Callable[[dict], None] | None = None) -> dict[str, list[str]]:
-    """Each target's rewrites; the adapter is switched on the engine's one loaded model."""
+    """Each target's rewrites; the adapter is switched on the engine's one loaded model.
+
+    The model is loaded first: an adapter set before the lazy load would give way to the one the
+    engine reads from the registry when it loads, and the first target would be scored on the wrong model."""
+    engine.load(voice)
     outputs: dict[str, list[str]] = {}
     total, done = len(found) * len(passages), 0
     for target in found:
@@ -107,17 +127,24 @@ def generate_outputs(engine: Any, voice: str, found: list[Target], passages: lis
     return outputs
 
 
-def score_outputs(result: EvalResult, writer_text: str, settings: Any) -> None:
-    """Mean metrics for every output set and for the two anchors."""
-    profiles = dict(reference_profiles(), writer=writer_text)
-    models = {"char3": build_delta_model(profiles, "char3", settings.char_ngram_features),
-              "words": build_delta_model(profiles, "words", settings.word_features)}
+def score_outputs(result: EvalResult, writer_text: str, settings: Any, limits: Any = None) -> None:
+    """Mean metrics for every output set and for the two anchors, overall and per draft source.
+
+    ``limits`` (the rewrite guard's) adds the commentary figures."""
+    scoring = voice_models(writer_text, settings)
+    result.references = scoring.references
+    result.notes.extend(scoring.notes())
     sets = {FLOOR: [p.rough for p in result.passages], **result.outputs,
             CEILING: [p.original for p in result.passages]}
+    sources = result.sources()
     for label, outputs in sets.items():
-        rows = [passage_metrics(out, p.rough, p.original, "writer", models)
+        rows = [passage_metrics(out, p.rough, p.original, WRITER, scoring.models, limits)
                 for out, p in zip(outputs, result.passages)]
         result.metrics[label] = mean_metrics(rows)
+        if len(sources) > 1:
+            for source in sources:
+                picked = [row for row, p in zip(rows, result.passages) if p.source == source]
+                result.by_source.setdefault(source, {})[label] = mean_metrics(picked)
 
 
 def fit_scores(config: Config, voice: str, dataset: Any, found: list[Target],
@@ -152,6 +179,24 @@ def fit_scores(config: Config, voice: str, dataset: Any, found: list[Target],
     return scores
 
 
+def eval_passages(config: Config, dataset: Any, n: int) -> tuple[list[EvalPassage], list[str]]:
+    """Held-out drafts of the first ``n`` test originals, then model-written ones when an endpoint is set."""
+    settings = config.evaluation
+    passages = held_out_passages(dataset, n, settings.seed)
+    written, notes = endpoint_passages(held_out_originals(dataset, n), settings, settings.seed)
+    if written and (settings.draft_endpoint, settings.draft_model) == (config.dataset.rough_draft_endpoint,
+                                                                       config.dataset.rough_draft_model):
+        notes.append("the model-written drafts come from the same endpoint and model as the training drafts, "
+                     "so they are not held out; name another model in [evaluation] draft_model")
+    return passages + written, notes
+
+
+def raw_model_config(config: Config) -> Config:
+    """The configuration with the rewrite guard off: the eval measures what the model writes (the
+    commentary rate is the guard's verdict on it), not the draft the guard would put back instead."""
+    return dataclasses.replace(config, inference=dataclasses.replace(config.inference, guard=False))
+
+
 def run_eval(config: Config, voice: str | None = None, *, adapter: int | None = None, n: int | None = None,
              paths: Paths | None = None, progress: Callable[[dict], None] | None = None,
              with_nll: bool = True, engine: Any = None) -> EvalResult:
@@ -160,20 +205,24 @@ def run_eval(config: Config, voice: str | None = None, *, adapter: int | None = 
     from voiced.daemon.generation import GenerationParams
     from voiced.paths import get_paths
 
+    from voiced.daemon.rewrite_guard import GuardLimits
+
     paths = paths or get_paths()
     name = config.voice(voice).name
     settings = config.evaluation
     dataset = voice_dataset(config, name, paths)
-    passages = held_out_passages(dataset, n or settings.passages)
+    started = time.monotonic()
+    passages, notes = eval_passages(config, dataset, n or settings.passages)
     if not passages:
         raise ValueError(f"Voice {name!r} has no rewrite passages in its test split; add more writing "
                          "(the split is by document) and run `voiced dataset build`.")
     found = targets(name, paths, adapter)
-    result = EvalResult(name, passages, losses=version_losses(name, paths))
+    result = EvalResult(name, passages, losses=version_losses(name, paths), notes=notes)
+    result.seconds["drafts"] = round(time.monotonic() - started, 2)
     params = GenerationParams(temperature=0.0, seed=settings.seed, max_tokens=settings.max_tokens)
     started = time.monotonic()
     own = engine is None
-    engine = engine or Engine(config, adapter_resolver=lambda _voice: None)
+    engine = engine or Engine(raw_model_config(config), adapter_resolver=lambda _voice: None)
     try:
         result.outputs = generate_outputs(engine, name, found, passages, params, progress)
     finally:
@@ -181,7 +230,7 @@ def run_eval(config: Config, voice: str | None = None, *, adapter: int | None = 
             engine.close()
     result.seconds["generate"] = round(time.monotonic() - started, 2)
     started = time.monotonic()
-    score_outputs(result, writer_profile(dataset), settings)
+    score_outputs(result, writer_profile(dataset), settings, GuardLimits.from_settings(config.inference))
     result.seconds["metrics"] = round(time.monotonic() - started, 2)
     if with_nll:
         started = time.monotonic()
@@ -201,7 +250,7 @@ def arena_matches(config: Config, voice: str | None, left: str, right: str, *, n
     paths = paths or get_paths()
     name = config.voice(voice).name
     dataset = voice_dataset(config, name, paths)
-    passages = held_out_passages(dataset, n or config.evaluation.passages)
+    passages = held_out_passages(dataset, n or config.evaluation.passages, config.evaluation.seed)
     if not passages:
         raise ValueError(f"Voice {name!r} has no rewrite passages in its test split to compare on.")
     chosen = [target_named(name, spec, paths) for spec in (left, right)]

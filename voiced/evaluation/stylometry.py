@@ -14,15 +14,23 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# Typography is the editor's, not the writer's: curly or straight, single or double quotes, "--" or an em dash.
+_QUOTES = re.compile("[\"\u201c\u201d\u2018\u2019`]")
+_DASHES = re.compile("--+|[\u2013\u2014]")
+
+
+def plain_typography(text: str) -> str:
+    """Every quotation mark made ', every dash made \u2014, runs of whitespace one space."""
+    return " ".join(_DASHES.sub("\u2014", _QUOTES.sub("'", text)).split())
 
 
 def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
+    return WORD.findall(plain_typography(text).lower())
 
 
 def char_ngrams(text: str, n: int = 3) -> list[str]:
-    """Character n-grams of the lower-cased text with runs of whitespace made one space."""
-    flat = " ".join(text.lower().split())
+    """Character n-grams of the lower-cased text in plain typography."""
+    flat = plain_typography(text).lower()
     return [flat[i:i + n] for i in range(len(flat) - n + 1)]
 
 
@@ -78,22 +86,34 @@ class DeltaModel:
         return min(found, key=found.get)
 
 
-def build_delta_model(profiles: Mapping[str, str], kind: str, top: int, chunk_words: int = 1000) -> DeltaModel:
-    """Features are the ``top`` most frequent over all profiles (each profile weighted equally)."""
+def build_delta_model(profiles: Mapping[str, str], kind: str, top: int, chunk_words: int = 1000,
+                      basis: Mapping[str, str] | None = None) -> DeltaModel:
+    """Cosine Delta over ``profiles``, measured on a ``basis`` of texts (default: the profiles themselves):
+    the features are the basis's ``top`` most frequent, and their z-scoring comes from its 1,000-word chunks.
+
+    Each basis text weighs the same in the frequencies, the mean and the spread, however long it is; a
+    fixed basis (the reference authors) keeps a writer's z-vector from depending on how much they wrote,
+    and features the basis never uses (a modern writer's markup) from swamping every distance."""
     if len(profiles) < 2:
         raise ValueError("Cosine Delta needs at least two profiles to compare against.")
+    basis = profiles if basis is None else basis
     counts = {name: feature_counts(text, kind) for name, text in profiles.items()}
     pooled: Counter = Counter()
-    for c in counts.values():
+    for c in (counts.get(name) or feature_counts(text, kind) for name, text in basis.items()):
         total = sum(c.values()) or 1
         for key, value in c.items():
             pooled[key] += value / total
     features = [f for f, _ in sorted(pooled.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
-    chunk_vectors = [relative(feature_counts(piece, kind), features)
-                     for text in profiles.values() for piece in chunks_of_words(text, chunk_words) or [text]]
-    mean = [sum(col) / len(col) for col in zip(*chunk_vectors)]
-    std = [math.sqrt(sum((x - m) ** 2 for x in col) / max(len(col) - 1, 1)) or 1e-9
-           for col, m in zip(zip(*chunk_vectors), mean)]
+    chunk_vectors, weights = [], []
+    for text in basis.values():
+        pieces = chunks_of_words(text, chunk_words) or [text]
+        chunk_vectors += [relative(feature_counts(piece, kind), features) for piece in pieces]
+        weights += [1 / len(pieces)] * len(pieces)
+    total = sum(weights)
+    columns = list(zip(*chunk_vectors))
+    mean = [sum(w * x for w, x in zip(weights, col)) / total for col in columns]
+    std = [math.sqrt(sum(w * (x - m) ** 2 for w, x in zip(weights, col)) / total) or 1e-9
+           for col, m in zip(columns, mean)]
     model = DeltaModel(kind, features, mean, std, {})
     model.profiles = {name: model.zvector(c) for name, c in counts.items()}
     return model
