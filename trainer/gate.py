@@ -71,6 +71,7 @@ class GateResult:
     test_examples: int = 0
     test_tokens: int = 0
     towards_writer: dict[str, float] = field(default_factory=dict)  # the "nll+voice" check, when it ran
+    voice: dict[str, Any] = field(default_factory=dict)  # the "voice" gate's figures and decision, when it ran
 
     def to_dict(self) -> dict[str, Any]:
         out = {"test_nll": {k: round(v, 5) for k, v in self.scores.items()}, "active_version": self.active_version,
@@ -78,6 +79,8 @@ class GateResult:
                "promoted": self.promote, "reason": self.reason}
         if self.towards_writer:
             out["towards_writer"] = {k: round(v, 5) for k, v in self.towards_writer.items()}
+        if self.voice:
+            out["voice_gate"] = self.voice
         return out
 
 

@@ -216,9 +216,42 @@ class EvalSettings:
     draft_model: str = _help("Model name sent to draft_endpoint.", default="local-model")
     draft_timeout_seconds: float = _help("How long one evaluation draft request may take.", gt=0, default=30.0)
     gate_mode: str = _help(
-        "What the evaluation gate checks after training: \"nll\" (test NLL alone) or \"nll+voice\" "
-        "(also: the candidate's rewrites may not sound less like the writer than the reference's).",
-        default="nll", choices=("nll", "nll+voice"),
+        "What the evaluation gate checks after training: \"voice\" (its rewrites of held-out drafts must "
+        "recover more of the writer's text than the reference's, with test NLL as a guard; docs/evaluation.md), "
+        "\"nll\" (test NLL alone) or \"nll+voice\" (NLL, then towards-writer may not fall).",
+        default="voice", choices=("voice", "nll", "nll+voice"),
+    )
+    gate_passages: int = _help(
+        "Held-out drafts (the first N test passages, roughened by the held-out family with [evaluation] seed) "
+        "each side rewrites in the \"voice\" gate; each costs two rewrites, four when the candidate fails.",
+        ge=1, default=24,
+    )
+    gate_min_gain: float = _help(
+        "The \"voice\" gate promotes only if the candidate's mean chrF gain over the draft beats the "
+        "reference's by at least this (chrF points, paired by passage).", ge=0, default=0.5,
+    )
+    gate_confidence: float = _help(
+        "...and in at least this share of paired bootstrap resamples of the passages.", gt=0.5, le=1, default=0.9,
+    )
+    gate_nll_tolerance: float = _help(
+        "The \"voice\" gate's guard: a candidate whose held-out test NLL is worse than the reference's by more "
+        "than this (nats per token) is rejected however it rewrites.", ge=0, default=0.05,
+    )
+    gate_max_copy_rate: float = _help(
+        "Largest share of held-out drafts a candidate may return unchanged.", ge=0, le=1, default=0.05,
+    )
+    gate_max_commentary_rate: float = _help(
+        "Largest share of held-out drafts a candidate may answer with commentary instead of a rewrite.",
+        ge=0, le=1, default=0.0,
+    )
+    gate_min_names_kept: float = _help(
+        "Smallest mean share of the originals' names and numbers a candidate's rewrites must keep.",
+        ge=0, le=1, default=0.98,
+    )
+    gate_undo_margin: float = _help(
+        "A candidate that fails on held-out drafts but gains this much more chrF than the reference on "
+        "training-family drafts of the same passages is reported as having learned only to undo the "
+        "training roughener.", ge=0, default=2.0,
     )
     voice_gate_tolerance: float = _help(
         "For the \"nll+voice\" gate check (voiced.evaluation.voice_gate): how far a candidate's mean "
