@@ -80,16 +80,16 @@ class PassageIndex:
         Passages that share no content word with the draft come last, nearest in length first."""
         if k <= 0 or not self.passages:
             return []
-        query = [t for t in passage_terms(draft) if t in self._postings]
+        query = passage_terms(draft)
         scores = np.zeros(len(self.passages))
         shared = np.zeros(len(self.passages))
-        for term in query:
+        for term in sorted(query & self._postings.keys()):  # one order, so equal scores stay equal
             ids = self._postings[term]
             scores[ids] += self._idf[term]
             shared[ids] += 1
         penalty = 1 + LENGTH_WEIGHT * np.abs(self._log_words - math.log2(max(1, len(draft.split()))))
         ranked = np.where(scores > 0, scores * self._tf / penalty, -penalty)
-        ranked[shared >= NEAR_COPY * np.maximum(self._sizes, len(passage_terms(draft)))] = -np.inf
+        ranked[shared >= NEAR_COPY * np.maximum(self._sizes, len(query))] = -np.inf
         k = min(k, int(np.isfinite(ranked).sum()))
         best = np.argpartition(-ranked, k - 1)[:k] if k else []
         return [self.passages[i] for i in sorted(best, key=lambda i: -ranked[i])]
