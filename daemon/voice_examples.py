@@ -147,7 +147,7 @@ class VoiceExamples:
         """The voice's index: built now the first time, refreshed in the background after a change."""
         try:
             key = self._fingerprint(voice)
-        except OSError as exc:
+        except (OSError, KeyError) as exc:  # the corpus unreadable, or the voice just removed from the config
             log.warning("No voice examples for %s: %s", voice, exc)
             return None
         with self._lock:
