@@ -19,8 +19,8 @@ k = 0 in the same run:
 Then the lookup alone, on a corpus of about 10,000 passages (all shared novels):
 index build, rebuild after a change, the check before each lookup, lookup times.
 
-    .venv/bin/python bench/bench_voice_examples.py [--n 16] [--min-words 25] [--max-words 80] [--ks 0,2,3] [--layout system|user]
-        [--adapter FILE.gguf] [--threads 1] [--skip-lookup]
+    .venv/bin/python bench/bench_voice_examples.py [--n 16] [--min-words 25] [--max-words 80] [--ks 0,2,3]
+        [--layout system|user] [--adapter FILE.gguf] [--threads 1] [--show N] [--skip-lookup]
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ Real corpus store, real dataset build and split, real engine on the embedded mod
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,7 +37,8 @@ class _Passage:
 
 def _write(store: CorpusStore, voice: str, folder: Path, name: str, texts: list[str]) -> None:
     path = folder / name
-    store.write_passages(FileState(voice, str(path), str(folder), 1, 1, name), [_Passage(i, t) for i, t in enumerate(texts)])
+    state = FileState(voice, str(path), str(folder), 1, 1, name)
+    store.write_passages(state, [_Passage(i, t) for i, t in enumerate(texts)])
 
 
 def _voice(folder: Path, **inference) -> Config:
