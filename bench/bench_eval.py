@@ -2,7 +2,8 @@
 
 Builds a voice from Persuasion (60 short notes, temporary VOICED_HOME), times a
 real run on a subset of the test split (rewrites by the in-process Engine at
-temperature 0, all metrics, the gate's NLL) and, in the same run, the reference:
+temperature 0, held-out drafts, all metrics, the gate's NLL; the headline figures are
+printed) and, in the same run, the reference:
 one plain Engine rewrite of a fixed passage. The metrics alone are also timed
 on 100 passages (floor and ceiling anchors need no model). The full 100-passage
 figure is an estimate: per-passage rewrite time x 100 x targets + metrics + NLL.
@@ -86,7 +87,22 @@ def full_run(home: Path, threads: int) -> int:
           f"{total:7.0f} s measured")
     print(f"  rewrites {result.seconds['generate']:.0f} s ({result.seconds['generate'] / rewrites:.2f} s each), "
           f"metrics {result.seconds['metrics']:.1f} s, NLL incl. torch load {result.seconds['nll']:.1f} s")
+    print_headline(result)
     return 0
+
+
+HEADLINE = ("chrf_gain", "closer_char3", "attributed_char3", "kept_names_numbers", "copy", "commentary",
+            "length_ratio")
+
+
+def print_headline(result) -> None:
+    """The figures a voice is judged by, per target beside the anchors (docs/evaluation.md)."""
+    print(f"drafts: {result.sources()} in {result.seconds.get('drafts', 0):.1f} s; attribution against "
+          f"{', '.join(result.references)}" + "".join(f"\n  note: {note}" for note in result.notes))
+    print("".ljust(30) + "".join(name[:14].rjust(16) for name in HEADLINE))
+    for label, metrics in result.metrics.items():
+        print(label[:29].ljust(30) + "".join(("-" if metrics[name] is None else f"{metrics[name]:.3f}").rjust(16)
+                                           for name in HEADLINE))
 
 
 def main() -> int:
@@ -128,6 +144,7 @@ def main() -> int:
           f"(rewrites {result.seconds['generate']:.2f}, metrics {result.seconds['metrics']:.2f}, "
           f"NLL incl. torch load {result.seconds['nll']:.2f})")
     print(f"  per passage rewrite:                            {per_passage:7.2f} s")
+    print_headline(result)
 
     hundred = (everything * (100 // max(len(everything), 1) + 1))[:100]
     scored = EvalResult("austen", hundred)

@@ -14,6 +14,7 @@ from voiced.cli import main
 from voiced.config import Config, DatasetSettings, VoiceConfig, save_config
 from voiced.corpus.scanner import scan
 from voiced.corpus.store import CorpusStore
+from voiced.evaluation import drafts
 from voiced.evaluation.passage_metrics import METRICS
 from voiced.evaluation.run import CEILING, FLOOR, held_out_passages, voice_dataset
 from voiced.paths import get_paths
@@ -60,10 +61,21 @@ def test_eval_on_the_demo_corpus_rewrites_held_out_drafts_and_reports_every_figu
     passages = held_out_passages(dataset, PASSAGES, config.evaluation.seed)
     assert HELD_OUT_FAMILY not in TRAINING_FAMILIES
     assert all(p.style.split("+")[0] == HELD_OUT_FAMILY for p in passages), [p.style for p in passages]
-    training = [ex.prompt_text for ex in dataset.examples["test"] if ex.task == "rewrite"][:PASSAGES]
-    assert [p.original for p in passages] == \
-        [ex.response_text for ex in dataset.examples["test"] if ex.task == "rewrite"][:PASSAGES]
-    assert not any(p.rough == draft for p, draft in zip(passages, training))
+    training = {ex.response_text: ex.prompt_text for ex in dataset.examples["test"] if ex.task == "rewrite"}
+    assert len(passages) == PASSAGES and all(p.original in training for p in passages)
+    assert not any(p.rough == training[p.original] for p in passages)
     html = report.read_text(encoding="utf-8")
     assert all(escape(p.rough) in html for p in passages[:3])      # the samples shown are those drafts
     assert "emily-bronte" in html and "chrF gain over the draft" in html
+
+
+def test_a_passage_the_held_out_family_cannot_draft_is_skipped() -> None:
+    """roughen's last resort ("So, basically, ...") is shared with training: not a held-out draft."""
+    drafted, skipped = drafts.held_out_passages(
+        ["Anne Elliot.", "Anne was not sorry to walk to Uppercross alone; the lanes were quiet and green.",
+         "Yes."], seed=1234, n=5)
+    assert skipped == 2 and [p.original[:4] for p in drafted] == ["Anne"] and drafted[0].style == HELD_OUT_FAMILY
+    assert drafted[0].rough != drafted[0].original and "basically" not in drafted[0].rough
+    two, _ = drafts.held_out_passages(["Anne walked on; it rained.\n\nShe was not sorry to be alone; the lanes "
+                                       "were quiet."], seed=1, n=1)
+    assert two[0].rough.count("\n\n") == 1        # each paragraph drafted on its own, the break kept

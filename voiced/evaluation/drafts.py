@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 HELD_OUT, ENDPOINT = "heldout", "endpoint"
+LAST_RESORT = "fallback"   # the style roughen gives a draft no family could make
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,22 @@ def signature_profile(train_texts: Iterable[str]) -> Any:
     return writer_profile(train_texts)
 
 
-def held_out_passages(originals: list[str], seed: int, profile: Any = None) -> list[EvalPassage]:
-    passages = []
+def held_out_passages(originals: Iterable[str], seed: int, profile: Any = None,
+                      n: int | None = None) -> tuple[list[EvalPassage], int]:
+    """The first ``n`` originals the held-out family can draft, and how many it could not.
+
+    A paragraph it cannot change gets roughen's last resort ("So, basically, ..."), which training
+    drafts share; such a passage is skipped rather than scored on a draft that is not held out."""
+    passages, skipped = [], 0
     for original in originals:
+        if n is not None and len(passages) >= n:
+            break
         draft, style = draft_paragraphs(original, seed, profile)
+        if LAST_RESORT in style.split("+"):
+            skipped += 1
+            continue
         passages.append(EvalPassage(draft, original, HELD_OUT, style))
-    return passages
+    return passages, skipped
 
 
 def endpoint_passages(originals: list[str], settings: Any, seed: int) -> tuple[list[EvalPassage], list[str]]:

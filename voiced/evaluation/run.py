@@ -67,8 +67,13 @@ def held_out_originals(dataset: Any, n: int | None = None) -> list[str]:
 def held_out_passages(dataset: Any, n: int | None = None, seed: int | None = None) -> list[EvalPassage]:
     """The test split's originals with drafts by the held-out roughening family (never the training drafts
     saved in the dataset), taking the writer's signature words from the train split as training does."""
+    return drafted_passages(dataset, n, EvalSettings().seed if seed is None else seed)[0]
+
+
+def drafted_passages(dataset: Any, n: int | None, seed: int) -> tuple[list[EvalPassage], int]:
+    """(held-out passages, how many test originals the held-out family could not draft)."""
     profile = signature_profile(ex.response_text for ex in dataset.examples.get("train", []))
-    return drafted(held_out_originals(dataset, n), EvalSettings().seed if seed is None else seed, profile)
+    return drafted(held_out_originals(dataset), seed, profile, n)
 
 
 def voice_dataset(config: Config, name: str, paths: Paths) -> Any:
@@ -182,8 +187,10 @@ def fit_scores(config: Config, voice: str, dataset: Any, found: list[Target],
 def eval_passages(config: Config, dataset: Any, n: int) -> tuple[list[EvalPassage], list[str]]:
     """Held-out drafts of the first ``n`` test originals, then model-written ones when an endpoint is set."""
     settings = config.evaluation
-    passages = held_out_passages(dataset, n, settings.seed)
-    written, notes = endpoint_passages(held_out_originals(dataset, n), settings, settings.seed)
+    passages, skipped = drafted_passages(dataset, n, settings.seed)
+    notes = [f"{skipped} test passages the held-out family could not draft were skipped"] if skipped else []
+    written, endpoint_notes = endpoint_passages([p.original for p in passages], settings, settings.seed)
+    notes += endpoint_notes
     if written and (settings.draft_endpoint, settings.draft_model) == (config.dataset.rough_draft_endpoint,
                                                                        config.dataset.rough_draft_model):
         notes.append("the model-written drafts come from the same endpoint and model as the training drafts, "
