@@ -136,3 +136,21 @@ def test_the_setting_is_range_checked_and_read_from_the_config_file(tmp_path: Pa
     with pytest.raises(ConfigError, match="lm_warmup_fraction"):
         load_config(path)
     assert dataclasses.replace(TrainingSettings()).lm_warmup_fraction == 0.0
+
+
+def test_the_fraction_in_the_config_file_gives_the_job_its_prose(tmp_path: Path) -> None:
+    from job_support import make_voice
+    from voiced.config import load_config, save_config
+    from voiced.paths import get_paths
+    from voiced.trainer.job import _Job
+
+    config = make_voice(tmp_path)
+    save_config(dataclasses.replace(config, training=dataclasses.replace(config.training, lm_warmup_fraction=0.5)))
+    job = _Job(load_config(), "austen", {}, RecordingProgress(), lambda: False, get_paths())
+    dataset, _snapshot = job._dataset()
+    fitted, _test = job._tokenize(embedded_tokenizer(), dataset)
+    prose = fitted["prose"][0]
+    assert prose and all(ex.labels == ex.input_ids for ex in prose)
+    assert {ex.example_id.split(":")[1] for ex in prose} == {ex.document for ex in dataset.examples["train"]}
+    plain = _Job(load_config(), "austen", {"lm_warmup_fraction": 0.0}, RecordingProgress(), lambda: False, get_paths())
+    assert "prose" not in plain._tokenize(embedded_tokenizer(), dataset)[0]
