@@ -238,10 +238,13 @@ class _Job:
                         batch_size=adapters.gate_batch_size)
         if reference_note:
             gate = dataclasses.replace(gate, reason=f"{gate.reason} ({reference_note})")
-        if gate.promote and self.config.evaluation.gate_mode == "nll+voice":
+        mode = self.config.evaluation.gate_mode
+        if mode == "voice" or (gate.promote and mode == "nll+voice"):
             runtime = runtime_for_base(ref.kind)
             candidate = {"llama.cpp": gguf_path, "transformers": adapter_dir, "mlx": mlx_dir}[runtime]
-            gate = self._voice_gate(gate, dataset, candidate, active.artifact(runtime) if active else None)
+            reference = active.artifact(runtime) if active else None
+            gate = (self._promote_voice(gate, dataset, candidate, reference, reference_note) if mode == "voice"
+                    else self._voice_gate(gate, dataset, candidate, reference))
         self.durations["gate"] = round(time.monotonic() - started, 3)
         self.durations["total"] = round(time.monotonic() - self.started, 3)
         self.progress({"event": "gate", "promote": gate.promote, "reason": gate.reason, "scores": gate.scores})
@@ -281,6 +284,30 @@ class _Job:
                 engine, self.voice.name, held_out_passages(dataset, settings.passages), writer_profile(dataset),
                 settings, candidate, reference)
         return dataclasses.replace(gate, promote=passes, reason=f"{gate.reason}; {why}", towards_writer=towards)
+
+    def _promote_voice(self, gate: Any, dataset: Any, candidate: Path | None, reference: Path | None,
+                       reference_note: str | None) -> Any:
+        """The "voice" mode: promote only if the candidate's rewrites of held-out drafts beat the reference's
+        (voiced.evaluation.voice_gate); the NLL just scored is its guard, not its criterion."""
+        from voiced.daemon.engine import Engine
+        from voiced.daemon.rewrite_guard import GuardLimits
+        from voiced.evaluation.run import raw_model_config
+        from voiced.evaluation.voice_gate import run_voice_gate
+
+        if candidate is None:
+            return dataclasses.replace(gate, promote=False, reason="The new voice has no adapter file the "
+                                       "daemon's runtime can load, so its rewrites could not be tested.")
+        label = f"the active v{gate.active_version}" if "active" in gate.scores else "the base model"
+        nll = {"reference": gate.scores.get("active", gate.scores.get("base")), "candidate": gate.scores.get("candidate")}
+        self.progress({"event": "phase", "phase": "gate-voice"})
+        with Engine(raw_model_config(self.config), adapter_resolver=lambda _voice: None) as engine:
+            decision = run_voice_gate(engine, self.voice.name, dataset, self.config.evaluation, candidate=candidate,
+                                      reference=reference, reference_label=label,
+                                      nll=nll if None not in nll.values() else None,
+                                      limits=GuardLimits.from_settings(self.config.inference),
+                                      structural_noise=self.config.dataset.structural_noise)
+        reason = f"{decision.reason} ({reference_note})" if reference_note else decision.reason
+        return dataclasses.replace(gate, promote=decision.promote, reason=reason, voice=decision.to_dict())
 
     def _reference(self, registry: Any) -> tuple[Any, str | None]:
         """The active version the gate compares with, or None (the base model) when its PEFT adapter is damaged.
