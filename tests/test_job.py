@@ -75,6 +75,8 @@ def test_kill_9_of_the_training_child_leaves_the_active_adapter(tmp_path: Path) 
 @pytest.mark.slow
 def test_a_job_in_a_child_trains_gates_and_records_everything(tmp_path: Path) -> None:
     config = make_voice(tmp_path)
+    config.evaluation.gate_mode = "nll"  # the NLL gate's record and margin; the voice gate: test_job_voice_gate.py
+    save_config(config)
     events: list[dict] = []
     result = run_training_job_in_child("austen", niceness=5, progress=events.append)
     assert result.status in ("active", "rejected"), result.reason
