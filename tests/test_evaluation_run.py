@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -91,11 +92,15 @@ def test_report_renders_metrics_plots_and_escaped_samples(tmp_path: Path) -> Non
 
 def test_voiced_eval_cli_writes_report_and_json(tmp_path: Path) -> None:
     version = _voice_with_version(tmp_path, max_tokens=16)
+    (tmp_path / "second").mkdir()
+    second = _register_version(tmp_path / "second", "austen")
     report = tmp_path / "report.html"
-    result = CliRunner().invoke(main, ["eval", "--n", "2", "--adapter", str(version), "--no-nll",
-                                       "--html", str(report), "--json"])
+    result = CliRunner().invoke(main, ["eval", "--n", "2", "--adapter", str(second), "--adapter", str(version),
+                                       "--no-nll", "--html", str(report), "--json"])
     assert result.exit_code == 0, result.output
-    assert '"passages": 2' in result.output and f"v{version}" in result.output
+    assert '"passages": 2' in result.output
+    metrics = json.loads(result.output[result.output.index("{"):])["metrics"]
+    assert list(metrics) == [FLOOR, "base", f"v{second}", f"v{version}", CEILING]   # each version asked for
     parsed = Elements()
     parsed.feed(report.read_text(encoding="utf-8"))
     assert [t for t, _ in parsed.tags].count("img") == 1      # the loss plot from the manifest

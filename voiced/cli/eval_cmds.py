@@ -41,8 +41,9 @@ def _format_metrics(result) -> str:
 def register(main: click.Group) -> None:
     @main.command("eval")
     @click.option("--voice", default=None, help="Voice to evaluate (default: the only or default voice).")
-    @click.option("--adapter", "adapter", type=int, default=None,
-                  help="Evaluate this version beside the base (default: the active version and any candidates).")
+    @click.option("--adapter", "adapter", type=int, multiple=True,
+                  help="Evaluate this version beside the base; repeat for several "
+                       "(default: the active version and any candidates).")
     @click.option("--n", "n", type=click.IntRange(min=1), default=None, help="Test passages to rewrite.")
     @click.option("--html", "html_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="Write a single-file HTML report here.")

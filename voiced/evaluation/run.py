@@ -11,7 +11,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from voiced.config import Config, EvalSettings
 from voiced.evaluation.drafts import EvalPassage, endpoint_passages, held_out_passages as drafted, signature_profile
@@ -91,12 +91,13 @@ def writer_profile(dataset: Any) -> str:
     return "\n\n".join(ex.response_text for ex in dataset.examples.get("train", []) if ex.task == "rewrite")
 
 
-def targets(voice: str, paths: Paths | None = None, adapter: int | None = None) -> list[Target]:
-    """Base, the active version and every candidate (or base and the one version asked for)."""
+def targets(voice: str, paths: Paths | None = None, adapter: int | Sequence[int] | None = None) -> list[Target]:
+    """Base, the active version and every candidate (or base and the versions asked for, in that order)."""
     from voiced.trainer.registry import Registry
 
     registry = Registry.open(voice, paths)
-    chosen = [registry.get(adapter)] if adapter is not None else [
+    asked = [adapter] if isinstance(adapter, int) else list(adapter or [])
+    chosen = [registry.get(n) for n in dict.fromkeys(asked)] if asked else [
         v for v in registry.versions() if v.is_active or v.status == "candidate"]
     found = [Target("base")]
     for v in chosen:
@@ -204,7 +205,8 @@ def raw_model_config(config: Config) -> Config:
     return dataclasses.replace(config, inference=dataclasses.replace(config.inference, guard=False))
 
 
-def run_eval(config: Config, voice: str | None = None, *, adapter: int | None = None, n: int | None = None,
+def run_eval(config: Config, voice: str | None = None, *, adapter: int | Sequence[int] | None = None,
+             n: int | None = None,
              paths: Paths | None = None, progress: Callable[[dict], None] | None = None,
              with_nll: bool = True, engine: Any = None) -> EvalResult:
     """The whole evaluation of a voice; ``engine`` may be passed in to reuse a loaded model."""
