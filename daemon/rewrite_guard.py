@@ -29,7 +29,8 @@ _SENTENCE = re.compile(r"[^.!?:\n]*(?:[.!?:]+[\"'”’)\]]*|\n+|$)")
 _TASK_WORDS = re.compile(
     r"\b(?:text|passage|paragraph|rewrite|rewrites|rewritten|rewriting|rephras\w*|reword\w*|revised|revision|version|"
     r"(?:my|your|writing|same) voice|(?:the|its|a) (?:tone|style|original)|draft|wording|sentences?|narrative|"
-    r"prose|excerpt|author|writer|narrator|imagery|summary|summari[sz]ed?)\b", re.I)
+    r"prose|excerpt|author|writer|narrator|speaker|imagery|summary|summari[sz]ed?|"
+    r"(?:a|the) character's|classic example|emphasi[sz]es|highlights|illustrates|conveys|portrays)\b", re.I)
 # Formulas of an assistant's turn (unless the draft says them too).
 _FORMULA = re.compile(
     r"^\W*(?:sure|certainly|of course|absolutely|okay|great question)(?:!|\.|,?\s+(?:here|i['’]ll|i can|let me))|"
@@ -170,6 +171,12 @@ def _is_label(part: str) -> bool:
     return "\n" in body and body.rstrip().endswith(":")
 
 
+def _introduces_quote(first: str, rest: str, draft: str) -> bool:
+    """An opening phrase of its own ending in a colon before a quotation ("The words of the speaker are:")."""
+    head = first.strip()
+    return head.endswith(":") and rest.lstrip()[:1] in "\"'“‘" and head.rstrip(":").lower() not in draft.lower()
+
+
 def _unwrap(draft: str, text: str) -> str:
     """``text`` without markup around it ("**", "#") or quotes wrapping it whole, unless the draft has them."""
     text = _LABEL_MARKUP.sub("", text).strip() if not _LABEL_MARKUP.match(draft) else text.strip()
@@ -195,6 +202,8 @@ def judge(draft: str, rewrite: str, limits: GuardLimits, *, check_length: bool =
     text, cleaned = raw, False
     parts = _sentences(raw)
     meta = [_is_label(part) or is_meta(part, draft) for part in parts]
+    if len(parts) > 1 and _introduces_quote(parts[0], parts[1], draft):
+        meta[0] = True
     said = next((part for part, flag in zip(parts, meta) if flag), None)
     commentary = Verdict(REJECTED, draft, "commentary",
                          f"the model commented on the text instead of rewriting it (\"{_snippet(said or '')}\")")
