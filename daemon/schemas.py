@@ -40,6 +40,18 @@ class TextResponse(BaseModel):
     notice: str | None = Field(None, description="Set when the base model answered because the voice's active "
                                                  "adapter cannot be used: why, and what to do (also the "
                                                  "X-Voiced-Notice header).")
+    guard: list[GuardReport] | None = Field(None, description="Rewrites: each paragraph the rewrite guard cleaned, "
+                                                          "retried, found unchanged or left as it was (docs/daemon.md).")
+
+
+class GuardReport(BaseModel):
+    paragraph: int = Field(..., description="1-based, counting the request's prose paragraphs (and a long one's pieces).")
+    outcome: Literal["ok", "cleaned", "unchanged", "rejected"] = Field(
+        ..., description="rejected: every try was rejected and the paragraph was left as it was.")
+    code: str = Field(..., description="commentary, label, too_short, too_long, content_dropped, names_dropped, "
+                                       "lines, empty, unchanged")
+    reason: str = Field(..., description="What was wrong, for the writer.")
+    attempts: int
 
 
 class CancelResponse(BaseModel):
