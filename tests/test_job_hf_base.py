@@ -36,6 +36,7 @@ def test_a_folder_base_gets_peft_and_mlx_artifacts_and_no_gguf(tmp_path: Path, h
     from voiced.trainer.serving import serving_runtime
 
     config = make_voice(tmp_path, base_model=str(hf_base))
+    config.evaluation.gate_mode = "nll"  # about the artifacts, not the gate: the quick NLL gate
     result = run_training_job(config, "austen", overrides={"max_steps": 2})
     assert result.status in ("active", "rejected"), result.reason
     registry = Registry.open("austen")

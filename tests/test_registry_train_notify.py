@@ -22,6 +22,7 @@ from voiced.daemon.state import read_record
 def test_a_promotion_by_the_cli_is_served_at_once(tmp_path: Path) -> None:
     config = make_voice(tmp_path)
     config.adapters = dataclasses.replace(config.adapters, gate_min_margin=0.0)
+    config.evaluation.gate_mode = "nll"  # a promotion is what this test needs: the NLL gate with no margin
     config.inference.n_threads = 1
     save_config(config)
     start_daemon(timeout=180)

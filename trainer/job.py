@@ -117,6 +117,8 @@ class _Job:
     def run(self) -> JobResult:
         from voiced.trainer.registry import Registry
 
+        registry = Registry.open(self.voice.name, self.paths)
+        self._reference(registry)  # a damaged active PEFT adapter is said first, not after the whole budget
         started = self._phase("dataset")
         dataset, snapshot = self._dataset()
         ref, info = self._base()
@@ -127,8 +129,6 @@ class _Job:
         fitted, test = self._tokenize(tokenizer, dataset)
         self.durations["load"] = round(time.monotonic() - started, 3)
 
-        registry = Registry.open(self.voice.name, self.paths)
-        self._reference(registry)  # a damaged active PEFT adapter is said now, not after the whole budget
         version = registry.begin_version({
             "base_model": info.to_dict(), "corpus": snapshot, "examples": example_counts(dataset, fitted),
             "hyperparameters": dataclasses.asdict(self.settings), "backend": self._backend(), "device": device,
