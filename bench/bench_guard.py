@@ -12,6 +12,10 @@ off, then on, paragraph by paragraph (the first try repeats the unguarded answer
   and the judge's own time.
 
     .venv/bin/python bench/bench_guard.py [--paragraphs 40] [--threads 1] [--out rows.jsonl]
+
+About 5 s of CPU per paragraph (two rewrites and most of a retry): 40 paragraphs take about 3.3
+minutes on a quiet machine (measured: 6 paragraphs, 32 s of CPU with the model's load); a busy
+one stretches that several times. docs/daemon.md has the figures of a 40-paragraph run.
 """
 
 from __future__ import annotations
