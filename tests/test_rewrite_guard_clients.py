@@ -5,13 +5,12 @@ HAVEN with commentary (tests/test_rewrite_guard_engine.py), so the guard rejects
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import pytest
-import pytest_lsp
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient
 
+import test_lsp_daemon
 from conftest import run_voiced
 from test_rewrite_guard_engine import HAVEN
 from voiced import voices as voices_lib
@@ -55,32 +54,17 @@ def test_voiced_rewrite_warns_on_stderr_and_prints_the_draft(voiced_home) -> Non
     assert "Paragraph 1 came back unchanged" in result.stderr
 
 
-@pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp"]),
-    params=["visual-studio-code", "neovim"],
-)
-async def client(request, lsp_client: LanguageClient, daemon_home):
-    notes = daemon_home[1]
-    lsp_client.applied = []
-
-    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: types.ApplyWorkspaceEditParams):
-        lsp_client.applied.append(params.edit)
-        return types.ApplyWorkspaceEditResult(applied=True)
-
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities(request.param)))
-    lsp_client.uri = (notes / "home.md").as_uri()
-    lsp_client.text_document_did_open(types.DidOpenTextDocumentParams(
-        types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)))
-    yield
-    await lsp_client.shutdown_session()
+client = test_lsp_daemon.client  # a real LSP client (VS Code's, Neovim's capabilities) on this module's daemon
 
 
 @pytest.mark.asyncio
-async def test_the_language_server_says_which_paragraphs_were_left_and_why(client: LanguageClient) -> None:
+async def test_the_language_server_says_which_paragraphs_were_left_and_why(client: LanguageClient, daemon_home) -> None:
+    uri = (daemon_home[1] / "home.md").as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=DOC)))
     whole = types.Range(types.Position(2, 0), types.Position(4, len(HAVEN)))
     (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(client.uri), range=whole,
+        text_document=types.TextDocumentIdentifier(uri), range=whole,
         context=types.CodeActionContext(diagnostics=[])))
     if action.data is not None:
         edit = (await client.code_action_resolve_async(action)).edit
