@@ -350,5 +350,5 @@ def create_app(ctx: DaemonContext) -> FastAPI:
                                    "(`voiced daemon logs`).", "server_error")
 
     app.add_middleware(BodySizeLimit, max_bytes=ctx.config.daemon.max_body_bytes)
-    return app
     app.add_middleware(LoopbackHostOnly)  # added last, so it runs first: a rebound name reaches nothing
+    return app
