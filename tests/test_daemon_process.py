@@ -46,6 +46,7 @@ def write_config(home: Path, folders: list[str] | None = None, broken_model: Pat
     config.inference.continue_tokens = 6  # requests that set no max_tokens (the CLI's) stay short
     config.inference.max_tokens_factor = 0.5
     config.inference.max_tokens_extra = 2
+    config.inference.guard = False  # streamed token by token; the guard holds a paragraph (test_rewrite_guard_*.py)
     save_config(config, paths)
     return paths
 
