@@ -35,6 +35,9 @@ export VOICED_HOME=$scratch/home E2E_WORKSPACE=$scratch/ws E2E_USER_DATA=$scratc
 mkdir -p "$E2E_WORKSPACE"
 printf '# Notes\n\nThe weather was bad and we stayed in all day and read books.\n' > "$E2E_WORKSPACE/draft.md"
 "$VOICED_EXECUTABLE" init && "$VOICED_EXECUTABLE" add "$E2E_WORKSPACE"
+# The editor path is under test, not the model: with the rewrite guard on, the base model's answer is often
+# rejected and the paragraph left as it was (tests/test_rewrite_guard_clients.py covers that message).
+printf '\n[inference]\nguard = false\n' >> "$("$VOICED_EXECUTABLE" config path)"
 timeout --kill-after=10 "${E2E_TIMEOUT:-600}" node "$here/e2e/rightclick.mjs" &
 runner=$!
 status=0
