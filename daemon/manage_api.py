@@ -37,8 +37,13 @@ def corpus(request: Request, voice: str | None = None) -> dict:
     store_module = _optional("voiced.corpus.store", "The corpus store")
     if not ctx.paths.corpus_db.exists():
         return {"voices": {}}
-    with store_module.CorpusStore.open(ctx.paths) as store:
-        stats = store.stats(voice)
+    from voiced.corpus.records import CorpusError
+
+    try:
+        with store_module.CorpusStore.open(ctx.paths) as store:
+            stats = store.stats(voice)
+    except CorpusError as exc:  # a damaged database: the same words as the CLI, not a 500 with a traceback
+        raise ApiError(503, str(exc), type="corpus_error", code="corpus_unusable") from exc
     return dataclasses.asdict(stats)
 
 

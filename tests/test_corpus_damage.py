@@ -172,3 +172,21 @@ def test_the_watcher_checks_first_and_never_writes_into_a_damaged_database(tmp_p
     assert logged and all(r.exc_info is None for r in logged)
     assert "integrity check" in logged[0].getMessage()
     assert db.read_bytes() == damaged_bytes  # nothing was written into it
+
+
+def test_the_daemons_corpus_route_says_what_the_cli_says(damaged_corpus):
+    """GET /v1/corpus on a damaged database answers 503 with the corpus error, not a generic 500."""
+    from fastapi.testclient import TestClient
+
+    from voiced.config import load_config
+    from voiced.daemon.api import DaemonContext, create_app
+
+    ctx = DaemonContext(config=load_config(), token="t0ken", engine=None, engine_error="no model in this test",
+                        paths=get_paths())
+    with TestClient(create_app(ctx), base_url="http://127.0.0.1") as client:
+        response = client.get("/v1/corpus", headers={"Authorization": "Bearer t0ken"})
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "corpus_unusable" and "damaged" in error["message"]
+    assert "voiced corpus rebuild" in error["message"]
+    assert damaged_corpus["db"].read_bytes() == damaged_corpus["bytes"]
