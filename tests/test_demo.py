@@ -11,6 +11,7 @@ from conftest import REPO
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the demo's own limit below; it trains, gates on rewrites and rewrites twice
 def test_make_demo(tmp_path):
     home = tmp_path / "demo-home"
     result = subprocess.run(
