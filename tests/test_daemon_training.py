@@ -73,6 +73,7 @@ def test_a_new_daemon_fails_the_version_its_dead_predecessor_was_training() -> N
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)  # four steps, then the default voice gate's rewrites of the held-out drafts
 def test_train_through_the_daemon_reports_progress_and_swaps_a_promoted_adapter(client: DaemonClient) -> None:
     assert client.train_progress()["state"] == "idle"
     started = client.train("austen", max_steps=4)
