@@ -128,13 +128,17 @@ def test_the_mlx_backend_says_it_ignores_the_warm_up() -> None:
 def test_the_setting_is_range_checked_and_read_from_the_config_file(tmp_path: Path) -> None:
     from voiced.config import ConfigError, load_config
 
-    path = tmp_path / "config.toml"
+    from voiced.paths import get_paths
+
+    paths = get_paths()  # the test's own VOICED_HOME
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    path = paths.config_file
     path.write_text("[training]\nlm_warmup_fraction = 0.25\n[dataset]\nrewrite_share = 0.4\n")
-    config = load_config(path)
+    config = load_config(paths)
     assert (config.training.lm_warmup_fraction, config.dataset.rewrite_share) == (0.25, 0.4)
     path.write_text("[training]\nlm_warmup_fraction = 1.0\n")
     with pytest.raises(ConfigError, match="lm_warmup_fraction"):
-        load_config(path)
+        load_config(paths)
     assert dataclasses.replace(TrainingSettings()).lm_warmup_fraction == 0.0
 
 

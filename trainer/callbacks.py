@@ -54,7 +54,7 @@ class TqdmProgress:
         elif kind == "step" and self.bar is not None:
             label = STAGE_LABELS.get(event.get("stage", ""), "training")
             if self.bar.desc != label:  # the language-modelling warm-up, then the rewrite stage
-                self.bar.set_description(label, refresh=False)
+                self.bar.set_description_str(label, refresh=False)
             self.bar.update(event["step"] - self.bar.n)
             self.bar.set_postfix(self._postfix(event), refresh=False)
         elif kind == "eval" and self.bar is not None:
