@@ -46,8 +46,16 @@ def austen_paragraphs() -> list[str]:
 
 def note_text(index: int, paragraphs: list[str], rng: random.Random, target_bytes: int) -> str:
     """A note like a writer's vault holds: front matter, headings, links, prose."""
-    lines = ["---", f"title: Note {index:05d}", f"tags: [draft, chapter-{index % 40}]",
-             f"created: 2024-{1 + index % 12:02d}-{1 + index % 28:02d}", "---", "", f"# Note {index:05d}", ""]
+    lines = [
+        "---",
+        f"title: Note {index:05d}",
+        f"tags: [draft, chapter-{index % 40}]",
+        f"created: 2024-{1 + index % 12:02d}-{1 + index % 28:02d}",
+        "---",
+        "",
+        f"# Note {index:05d}",
+        "",
+    ]
     size = sum(len(line) + 1 for line in lines)
     section = 0
     while size < target_bytes:
@@ -136,8 +144,9 @@ def measure_saves(store, config, vault: Path, saves: int) -> tuple[list[float], 
         started = time.perf_counter()
         info = note.stat()
         known = store.document(voice.name, str(note))
-        sync_file(store, voice.name, str(vault), SeenFile(str(note), info.st_size, info.st_mtime_ns), known,
-                  config.extraction)
+        sync_file(
+            store, voice.name, str(vault), SeenFile(str(note), info.st_size, info.st_mtime_ns), known, config.extraction
+        )
         direct.append((time.perf_counter() - started) * 1000)
     return through_watcher, direct
 
@@ -166,12 +175,16 @@ def main() -> None:
         vault = args.dir or Path(scratch) / "vault"
         started = time.perf_counter()
         files, size = build_vault(vault, args.notes, int(args.megabytes * 1_000_000))
-        print(f"vault: {files} notes, {size / 1e6:.1f} MB built in {time.perf_counter() - started:.1f} s "
-              f"at {vault} ({os.cpu_count()} CPUs)")
+        print(
+            f"vault: {files} notes, {size / 1e6:.1f} MB built in {time.perf_counter() - started:.1f} s "
+            f"at {vault} ({os.cpu_count()} CPUs)"
+        )
 
         ref_files, ref_size, ref_seconds = read_and_hash(vault)
-        config = Config(voices={"bench": VoiceConfig(name="bench", folders=[str(vault)])},
-                        watch=WatchSettings(scan_workers=args.workers))
+        config = Config(
+            voices={"bench": VoiceConfig(name="bench", folders=[str(vault)])},
+            watch=WatchSettings(scan_workers=args.workers),
+        )
         store = CorpusStore.open()
         if args.profile:
             import cProfile
@@ -191,13 +204,19 @@ def main() -> None:
         stats = store.stats("bench").voice("bench")
 
         workers = args.workers or f"{os.cpu_count()} (one per core)"
-        print(f"\ninitial scan, {workers} extraction workers: {report.added} notes, {stats.passages} passages, "
-              f"{stats.words} words, {report.errors} errors")
-        print(f"  scan          {scan_seconds:7.2f} s  {files / scan_seconds:8.0f} files/s  "
-              f"{size / 1e6 / scan_seconds:6.1f} MB/s   target < {TARGET_SCAN_SECONDS:.0f} s  "
-              f"{'MET' if scan_seconds < TARGET_SCAN_SECONDS else 'MISSED'}")
-        print(f"  read+hash     {ref_seconds:7.2f} s  {ref_files / ref_seconds:8.0f} files/s  "
-              f"{ref_size / 1e6 / ref_seconds:6.1f} MB/s   (reference: no extraction, no database)")
+        print(
+            f"\ninitial scan, {workers} extraction workers: {report.added} notes, {stats.passages} passages, "
+            f"{stats.words} words, {report.errors} errors"
+        )
+        print(
+            f"  scan          {scan_seconds:7.2f} s  {files / scan_seconds:8.0f} files/s  "
+            f"{size / 1e6 / scan_seconds:6.1f} MB/s   target < {TARGET_SCAN_SECONDS:.0f} s  "
+            f"{'MET' if scan_seconds < TARGET_SCAN_SECONDS else 'MISSED'}"
+        )
+        print(
+            f"  read+hash     {ref_seconds:7.2f} s  {ref_files / ref_seconds:8.0f} files/s  "
+            f"{ref_size / 1e6 / ref_seconds:6.1f} MB/s   (reference: no extraction, no database)"
+        )
         print(f"  rescan        {rescan_seconds:7.2f} s  ({again.unchanged} unchanged, nothing re-read)")
 
         if args.saves <= 0:
@@ -207,11 +226,15 @@ def main() -> None:
         print(f"\nsave -> passages committed, {len(through)} saves through the watcher:")
         if through:
             p95 = percentile(through, 0.95)
-            print(f"  watcher       p50 {statistics.median(through):6.0f} ms  p95 {p95:6.0f} ms  "
-                  f"max {max(through):6.0f} ms   target p95 < {TARGET_SAVE_P95_MS:.0f} ms  "
-                  f"{'MET' if p95 < TARGET_SAVE_P95_MS else 'MISSED'}")
-        print(f"  direct sync   p50 {statistics.median(direct):6.1f} ms  p95 {percentile(direct, 0.95):6.1f} ms"
-              f"   (reference: the same work without events or debounce)")
+            print(
+                f"  watcher       p50 {statistics.median(through):6.0f} ms  p95 {p95:6.0f} ms  "
+                f"max {max(through):6.0f} ms   target p95 < {TARGET_SAVE_P95_MS:.0f} ms  "
+                f"{'MET' if p95 < TARGET_SAVE_P95_MS else 'MISSED'}"
+            )
+        print(
+            f"  direct sync   p50 {statistics.median(direct):6.1f} ms  p95 {percentile(direct, 0.95):6.1f} ms"
+            f"   (reference: the same work without events or debounce)"
+        )
         print(f"  debounce      {config.watch.debounce_seconds * 1000:6.0f} ms   (reference: the quiet time waited)")
         store.close()
 

@@ -82,7 +82,8 @@ def install_adapter(voice: str, work: Path) -> Path:
     """A random (but output-changing) GGUF LoRA registered and activated as the voice's adapter."""
     from engine_support import write_lora_gguf
     from job_support import fake_adapter
-    from voiced.trainer.registry import Registry
+
+    from voiced.registry import Registry
 
     adapter_dir = fake_adapter(work / "peft")
     gguf_path = write_lora_gguf(work / "adapter.gguf", seed=5)
@@ -97,16 +98,23 @@ class RawLlama:
     """The reference: llama-cpp-python alone, opened and sampling exactly as the daemon's engine does."""
 
     def __init__(self, gguf_lora: Path, config, voice: str, text: str, max_tokens: int) -> None:
-        from voiced.llama_runtime import open_llama
+        from voiced.inference.llama_runtime import open_llama
         from voiced.models import embedded_model_path
         from voiced.prompts import rewrite_messages
 
         settings = config.inference
-        self.llm = open_llama(embedded_model_path(), lora_path=gguf_lora, n_ctx=settings.n_ctx,
-                              n_threads=settings.n_threads or None)
+        self.llm = open_llama(
+            embedded_model_path(), lora_path=gguf_lora, n_ctx=settings.n_ctx, n_threads=settings.n_threads or None
+        )
         self.messages = rewrite_messages(config.voices[voice].system_prompt, text)
-        self.options = {"max_tokens": max_tokens, "temperature": 0.0, "seed": 1, "top_p": settings.top_p,
-                        "top_k": settings.top_k, "repeat_penalty": settings.repeat_penalty}
+        self.options = {
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "seed": 1,
+            "top_p": settings.top_p,
+            "top_k": settings.top_k,
+            "repeat_penalty": settings.repeat_penalty,
+        }
 
     def run(self) -> tuple:
         stream = self.llm.create_chat_completion(messages=self.messages, stream=True, **self.options)
@@ -130,8 +138,8 @@ def main() -> None:
     os.environ["VOICED_HOME"] = str(home / "home")
     import psutil
 
-    from voiced.client import DaemonClient
     from voiced.config import Config, VoiceConfig, save_config
+    from voiced.daemon.client import DaemonClient
     from voiced.daemon.process import start_daemon, stop_daemon
 
     config = Config(voices={"bench": VoiceConfig(name="bench")})
@@ -183,32 +191,48 @@ def main() -> None:
 
     api_rate = statistics.median(decode_rate(run, raw_llama.count_tokens) for run in api)
     raw_rate = statistics.median(decode_rate(run, raw_llama.count_tokens) for run in raw)
-    same = sum(a[3] == r[3] for a, r in zip(api, raw))
-    print(f"cores available: {len(os.sched_getaffinity(0))}, llama.cpp threads: {args.threads or 'one per core'}, "
-          f"load average {load_at_start:.2f} at the start, "
-          f"{os.getloadavg()[0]:.2f} at the end")
+    same = sum(a[3] == r[3] for a, r in zip(api, raw, strict=False))
+    print(
+        f"cores available: {len(os.sched_getaffinity(0))}, llama.cpp threads: {args.threads or 'one per core'}, "
+        f"load average {load_at_start:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end"
+    )
     print(f"adapter: v{adapter} (GGUF LoRA on the embedded SmolLM2-135M Q4_1); paragraph: {len(text.split())} words")
     print(f"rewrite decoding speed, median of {args.rounds}:")
-    print(f"  through the daemon's API:        {api_rate:6.1f} tokens/s "
-          f"({statistics.median(raw_llama.count_tokens(r[3]) for r in api):.0f} tokens in "
-          f"{statistics.median(r[2] for r in api):.0f} pieces)")
-    print(f"  reference, raw llama-cpp-python: {raw_rate:6.1f} tokens/s "
-          f"({statistics.median(raw_llama.count_tokens(r[3]) for r in raw):.0f} tokens in "
-          f"{statistics.median(r[2] for r in raw):.0f} pieces)")
-    print(f"  ratio {api_rate / raw_rate:.3f}   (target >= {TARGET_RATIO}); "
-          f"same text in {same} of {len(api)} pairs; API and raw rounds alternate")
-    print(f"time to first piece: API p50 {percentile([r[0] for r in api], 50) * 1000:.0f} ms, "
-          f"raw p50 {percentile([r[0] for r in raw], 50) * 1000:.0f} ms")
+    print(
+        f"  through the daemon's API:        {api_rate:6.1f} tokens/s "
+        f"({statistics.median(raw_llama.count_tokens(r[3]) for r in api):.0f} tokens in "
+        f"{statistics.median(r[2] for r in api):.0f} pieces)"
+    )
+    print(
+        f"  reference, raw llama-cpp-python: {raw_rate:6.1f} tokens/s "
+        f"({statistics.median(raw_llama.count_tokens(r[3]) for r in raw):.0f} tokens in "
+        f"{statistics.median(r[2] for r in raw):.0f} pieces)"
+    )
+    print(
+        f"  ratio {api_rate / raw_rate:.3f}   (target >= {TARGET_RATIO}); "
+        f"same text in {same} of {len(api)} pairs; API and raw rounds alternate"
+    )
+    print(
+        f"time to first piece: API p50 {percentile([r[0] for r in api], 50) * 1000:.0f} ms, "
+        f"raw p50 {percentile([r[0] for r in raw], 50) * 1000:.0f} ms"
+    )
     latencies = [r[1] for r in api]
-    print(f"120-word rewrite latency through the API: p50 {percentile(latencies, 50):.2f} s, "
-          f"p95 {percentile(latencies, 95):.2f} s")
+    print(
+        f"120-word rewrite latency through the API: p50 {percentile(latencies, 50):.2f} s, "
+        f"p95 {percentile(latencies, 95):.2f} s"
+    )
     tokens = sum(raw_llama.count_tokens(r[3]) for r in results)
-    print(f"{args.clients} concurrent clients x 2 rewrites: {len(results)} done in {concurrent_seconds:.1f} s, "
-          f"{tokens / concurrent_seconds:.1f} tokens/s overall, "
-          f"latency p50 {percentile([r[1] for r in results], 50):.1f} s (requests queue on one worker)")
+    print(
+        f"{args.clients} concurrent clients x 2 rewrites: {len(results)} done in {concurrent_seconds:.1f} s, "
+        f"{tokens / concurrent_seconds:.1f} tokens/s overall, "
+        f"latency p50 {percentile([r[1] for r in results], 50):.1f} s (requests queue on one worker)"
+    )
     print(f"daemon memory with the model loaded: {rss_mb:.0f} MB RSS   (target < {TARGET_RSS_MB} MB)")
-    print(f"daemon start until /v1/status answers: {start_seconds:.2f} s; "
-          f"GET /v1/status median {statistics.median(status_ms):.2f} ms")
+    print(
+        f"daemon start until /v1/status answers: {start_seconds:.2f} s; "
+        f"GET /v1/status median {statistics.median(status_ms):.2f} ms"
+    )
     shutil.rmtree(home, ignore_errors=True)
 
 

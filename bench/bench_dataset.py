@@ -42,9 +42,13 @@ def _documents(novel: str) -> list[_Document]:
     text = (AUSTEN / f"{novel}.txt").read_text(encoding="utf-8")
     paragraphs = [" ".join(b.split()) for b in text.split("\n\n")]
     paragraphs = [p for p in paragraphs if len(p.split()) >= 8]
-    return [_Document(f"{novel}/part-{i // 10:04d}.md",
-                      [_Passage(("Part",), j, p, len(p.split())) for j, p in enumerate(paragraphs[i:i + 10])])
-            for i in range(0, len(paragraphs), 10)]
+    return [
+        _Document(
+            f"{novel}/part-{i // 10:04d}.md",
+            [_Passage(("Part",), j, p, len(p.split())) for j, p in enumerate(paragraphs[i : i + 10])],
+        )
+        for i in range(0, len(paragraphs), 10)
+    ]
 
 
 def main() -> None:
@@ -73,8 +77,10 @@ def main() -> None:
     dataset = build_dataset("bench", docs, DEFAULT_SYSTEM_PROMPT, DatasetSettings(max_example_tokens=args.max_tokens))
     built = time.perf_counter() - start
     examples = [ex for rows in dataset.examples.values() for ex in rows]
-    print(f"build: {built:.2f} s for {len(examples)} examples ({dataset.summary()['shapes']}); "
-          f"reference, sentence split only: {reference:.2f} s")
+    print(
+        f"build: {built:.2f} s for {len(examples)} examples ({dataset.summary()['shapes']}); "
+        f"reference, sentence split only: {reference:.2f} s"
+    )
 
     tokenizer = load_tokenizer("embedded:SmolLM2-135M-Instruct")
     start = time.perf_counter()
@@ -84,14 +90,18 @@ def main() -> None:
     start = time.perf_counter()
     tokenized, report = tokenize_examples(tokenizer, examples, args.max_tokens)
     fitted = time.perf_counter() - start
-    print(f"tokenize + fit: {fitted:.2f} s (kept {report.kept}, shortened {report.shortened}, dropped {report.dropped}); "
-          f"reference, bare responses: {bare:.2f} s")
+    print(
+        f"tokenize + fit: {fitted:.2f} s (kept {report.kept}, shortened {report.shortened}, dropped {report.dropped}); "
+        f"reference, bare responses: {bare:.2f} s"
+    )
 
     for bucketing in (True, False):
         batches = make_batches(tokenized, args.batch_size, bucketing=bucketing, seed=1)
         cells = sum(len(row) for b in batches for row in b["attention_mask"])
-        print(f"batches {'bucketed' if bucketing else 'plain   '}: padding efficiency {padding_efficiency(batches):.3f}, "
-              f"{cells:,} padded tokens per epoch")
+        print(
+            f"batches {'bucketed' if bucketing else 'plain   '}: padding efficiency {padding_efficiency(batches):.3f}, "
+            f"{cells:,} padded tokens per epoch"
+        )
 
 
 if __name__ == "__main__":

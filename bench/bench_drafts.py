@@ -24,13 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_dataset import REPO, _documents  # noqa: E402  (the same documents as the dataset benchmark)
 
-OLD_COMMIT = "c0f7c9b"   # the last commit with the offline roughener issue 18 measured (median 0.88)
+OLD_COMMIT = "c0f7c9b"  # the last commit with the offline roughener issue 18 measured (median 0.88)
 
 
 def _old_roughener():
     """The pre-issue-18 trainer/roughen.py, loaded as a module of its own."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{OLD_COMMIT}:trainer/roughen.py"],
-                            capture_output=True, text=True, check=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{OLD_COMMIT}:trainer/roughen.py"], capture_output=True, text=True, check=True
+    ).stdout
     path = Path(tempfile.mkdtemp()) / "old_roughen.py"
     path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location("old_roughen", path)
@@ -45,11 +46,15 @@ def _print(label: str, stats: dict, seconds: float) -> None:
     print(f"  {'family':<16}{'drafts':>7}{'median':>8}{'q1':>7}{'q3':>7}{'>=0.9':>8}")
     rows = [("all", stats), *stats["families"].items()]
     for name, fam in rows:
-        print(f"  {name:<16}{fam['drafts']:>7}{fam['median']:>8.3f}{fam['q1']:>7.3f}{fam['q3']:>7.3f}"
-              f"{fam['share_at_least_0.9']:>8.0%}")
+        print(
+            f"  {name:<16}{fam['drafts']:>7}{fam['median']:>8.3f}{fam['q1']:>7.3f}{fam['q3']:>7.3f}"
+            f"{fam['share_at_least_0.9']:>8.0%}"
+        )
     low, high = stats["target_median"]
-    print(f"  names and numbers kept: {stats['names_and_numbers_kept']:.2%} of tokens, all kept in "
-          f"{stats['drafts_keeping_all_names']:.1%} of drafts; median within {low}-{high}: {stats['within_target']}")
+    print(
+        f"  names and numbers kept: {stats['names_and_numbers_kept']:.2%} of tokens, all kept in "
+        f"{stats['drafts_keeping_all_names']:.1%} of drafts; median within {low}-{high}: {stats['within_target']}"
+    )
 
 
 def main() -> None:
@@ -65,14 +70,19 @@ def main() -> None:
     from voiced.trainer.roughen_signature import writer_profile
 
     docs = _documents(args.novel)
-    docs = docs[:args.documents] if args.documents else docs
+    docs = docs[: args.documents] if args.documents else docs
     settings = DatasetSettings()
     print(f"{args.novel}: {len(docs)} documents, {sum(len(d.passages) for d in docs)} paragraphs")
 
     old = _old_roughener()
     start = time.perf_counter()
-    before = build_dataset("bench", docs, DEFAULT_SYSTEM_PROMPT, settings,
-                           roughener=lambda text, seed: old.roughen(text, seed, structural_noise=settings.structural_noise))
+    before = build_dataset(
+        "bench",
+        docs,
+        DEFAULT_SYSTEM_PROMPT,
+        settings,
+        roughener=lambda text, seed: old.roughen(text, seed, structural_noise=settings.structural_noise),
+    )
     _print(f"old roughener ({OLD_COMMIT})", before.summary()["drafts"], time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -83,10 +93,16 @@ def main() -> None:
     start = time.perf_counter()
     train = [p.text for d in docs if after.documents.get(d.path) == "train" for p in d.passages]
     profile = writer_profile(train)
-    held_out = [(draft.style, draft.text, p.text) for d in docs if after.documents.get(d.path) == "test"
-                for p in d.passages for draft in [held_out_draft(p.text, settings.seed, profile)]]
-    _print("held-out family (test split, never used for training)", draft_statistics(held_out),
-           time.perf_counter() - start)
+    held_out = [
+        (draft.style, draft.text, p.text)
+        for d in docs
+        if after.documents.get(d.path) == "test"
+        for p in d.passages
+        for draft in [held_out_draft(p.text, settings.seed, profile)]
+    ]
+    _print(
+        "held-out family (test split, never used for training)", draft_statistics(held_out), time.perf_counter() - start
+    )
 
 
 if __name__ == "__main__":

@@ -43,10 +43,12 @@ def make_voice(home: Path, notes: int = 60, threads: int = 1):
         paragraphs += [" ".join(b.split()) for b in text.split("\n\n") if 15 <= len(b.split()) < 80]
     assert len(paragraphs) >= notes * 3, f"only {len(paragraphs)} paragraphs for {notes} notes"
     for index in range(notes):
-        (folder / f"note-{index:02d}.txt").write_text("\n\n".join(paragraphs[index * 3:index * 3 + 3]) + "\n")
-    config = Config(voices={"austen": VoiceConfig(name="austen", folders=[str(folder)])},
-                    dataset=DatasetSettings(min_corpus_words=300, max_example_tokens=256, test_fraction=0.3))
-    config.inference.n_threads = threads   # on a shared, busy CPU one llama.cpp thread beats two spinning ones
+        (folder / f"note-{index:02d}.txt").write_text("\n\n".join(paragraphs[index * 3 : index * 3 + 3]) + "\n")
+    config = Config(
+        voices={"austen": VoiceConfig(name="austen", folders=[str(folder)])},
+        dataset=DatasetSettings(min_corpus_words=300, max_example_tokens=256, test_fraction=0.3),
+    )
+    config.inference.n_threads = threads  # on a shared, busy CPU one llama.cpp thread beats two spinning ones
     config.training.torch_threads = threads
     save_config(config)
     with CorpusStore.open() as store:
@@ -56,17 +58,19 @@ def make_voice(home: Path, notes: int = 60, threads: int = 1):
 
 def full_run(home: Path, threads: int) -> int:
     """The measured 100-passage eval of the base and a registered version."""
-    from voiced.daemon.engine import Engine
-    from voiced.daemon.generation import GenerationParams
+    from voiced.daemon.training_job import run_training_job
     from voiced.evaluation.run import held_out_passages, run_eval, voice_dataset
+    from voiced.inference.engine import Engine
+    from voiced.inference.generation import GenerationParams
     from voiced.paths import get_paths
-    from voiced.trainer.job import run_training_job
 
     config = make_voice(home, notes=400, threads=threads)
     dataset = voice_dataset(config, "austen", get_paths())
     everything = held_out_passages(dataset)
-    print(f"test split: {len(everything)} rewrite passages, "
-          f"{sum(len(p.original.split()) for p in everything) / max(len(everything), 1):.0f} words each on average")
+    print(
+        f"test split: {len(everything)} rewrite passages, "
+        f"{sum(len(p.original.split()) for p in everything) / max(len(everything), 1):.0f} words each on average"
+    )
     assert len(everything) >= 100, "the test split is too small for a 100-passage eval"
     start = time.perf_counter()
     job = run_training_job(config, "austen", overrides={"max_steps": 2})
@@ -83,26 +87,33 @@ def full_run(home: Path, threads: int) -> int:
         total = time.perf_counter() - start
     rewrites = sum(len(outputs) for outputs in result.outputs.values())
     print(f"reference: one Engine rewrite of a test passage      {reference:7.2f} s")
-    print(f"full eval, {len(result.passages)} passages x {len(result.outputs)} targets ({rewrites} rewrites): "
-          f"{total:7.0f} s measured")
-    print(f"  rewrites {result.seconds['generate']:.0f} s ({result.seconds['generate'] / rewrites:.2f} s each), "
-          f"metrics {result.seconds['metrics']:.1f} s, NLL incl. torch load {result.seconds['nll']:.1f} s")
+    print(
+        f"full eval, {len(result.passages)} passages x {len(result.outputs)} targets ({rewrites} rewrites): "
+        f"{total:7.0f} s measured"
+    )
+    print(
+        f"  rewrites {result.seconds['generate']:.0f} s ({result.seconds['generate'] / rewrites:.2f} s each), "
+        f"metrics {result.seconds['metrics']:.1f} s, NLL incl. torch load {result.seconds['nll']:.1f} s"
+    )
     print_headline(result)
     return 0
 
 
-HEADLINE = ("chrf_gain", "closer_char3", "attributed_char3", "kept_names_numbers", "copy", "commentary",
-            "length_ratio")
+HEADLINE = ("chrf_gain", "closer_char3", "attributed_char3", "kept_names_numbers", "copy", "commentary", "length_ratio")
 
 
 def print_headline(result) -> None:
     """The figures a voice is judged by, per target beside the anchors (docs/evaluation.md)."""
-    print(f"drafts: {result.sources()} in {result.seconds.get('drafts', 0):.1f} s; attribution against "
-          f"{', '.join(result.references)}" + "".join(f"\n  note: {note}" for note in result.notes))
+    print(
+        f"drafts: {result.sources()} in {result.seconds.get('drafts', 0):.1f} s; attribution against "
+        f"{', '.join(result.references)}" + "".join(f"\n  note: {note}" for note in result.notes)
+    )
     print("".ljust(30) + "".join(name[:14].rjust(16) for name in HEADLINE))
     for label, metrics in result.metrics.items():
-        print(label[:29].ljust(30) + "".join(("-" if metrics[name] is None else f"{metrics[name]:.3f}").rjust(16)
-                                           for name in HEADLINE))
+        print(
+            label[:29].ljust(30)
+            + "".join(("-" if metrics[name] is None else f"{metrics[name]:.3f}").rjust(16) for name in HEADLINE)
+        )
 
 
 def main() -> int:
@@ -116,18 +127,26 @@ def main() -> int:
     os.environ["VOICED_HOME"] = str(home)
     if args.full:
         return full_run(home, args.threads)
-    from voiced.daemon.engine import Engine
-    from voiced.daemon.generation import GenerationParams
-    from voiced.evaluation.run import EvalResult, held_out_passages, run_eval, score_outputs, voice_dataset, \
-        writer_profile
+    from voiced.evaluation.run import (
+        EvalResult,
+        held_out_passages,
+        run_eval,
+        score_outputs,
+        voice_dataset,
+        writer_profile,
+    )
+    from voiced.inference.engine import Engine
+    from voiced.inference.generation import GenerationParams
     from voiced.paths import get_paths
 
     config = make_voice(home, threads=args.threads)
     config.evaluation.max_tokens = args.max_tokens
     dataset = voice_dataset(config, "austen", get_paths())
     everything = held_out_passages(dataset)
-    print(f"test split: {len(everything)} rewrite passages, "
-          f"{sum(len(p.original.split()) for p in everything) / max(len(everything), 1):.0f} words each on average")
+    print(
+        f"test split: {len(everything)} rewrite passages, "
+        f"{sum(len(p.original.split()) for p in everything) / max(len(everything), 1):.0f} words each on average"
+    )
 
     with Engine(config, adapter_resolver=lambda _v: None) as engine:
         params = GenerationParams(temperature=0.0, seed=1, max_tokens=args.max_tokens)
@@ -140,9 +159,11 @@ def main() -> int:
         total = time.perf_counter() - start
     per_passage = result.seconds["generate"] / len(result.passages)
     print(f"reference: one Engine rewrite of a test passage      {reference:7.2f} s")
-    print(f"eval of {len(result.passages)} passages, base only:                 {total:7.2f} s "
-          f"(rewrites {result.seconds['generate']:.2f}, metrics {result.seconds['metrics']:.2f}, "
-          f"NLL incl. torch load {result.seconds['nll']:.2f})")
+    print(
+        f"eval of {len(result.passages)} passages, base only:                 {total:7.2f} s "
+        f"(rewrites {result.seconds['generate']:.2f}, metrics {result.seconds['metrics']:.2f}, "
+        f"NLL incl. torch load {result.seconds['nll']:.2f})"
+    )
     print(f"  per passage rewrite:                            {per_passage:7.2f} s")
     print_headline(result)
 
@@ -154,8 +175,10 @@ def main() -> int:
     print(f"metrics only, 100 passages x 2 anchors:            {metrics_100:7.2f} s (measured)")
     for targets in (1, 2):
         estimate = per_passage * 100 * targets + metrics_100 * (2 + targets) / 2 + result.seconds["nll"] * targets
-        print(f"estimated full eval, 100 passages, {targets} target(s):     {estimate:7.0f} s "
-              f"(extrapolated from {len(result.passages)} rewrites)")
+        print(
+            f"estimated full eval, 100 passages, {targets} target(s):     {estimate:7.0f} s "
+            f"(extrapolated from {len(result.passages)} rewrites)"
+        )
     return 0
 
 

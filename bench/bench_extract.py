@@ -45,8 +45,9 @@ def as_org(paras: list[str]) -> str:
 
 
 def as_latex(paras: list[str]) -> str:
-    body = "\n\n".join(f"\\section{{{p}}}" if len(p.split()) < 4 else p.replace("%", "\\%").replace("&", "\\&")
-                       for p in paras)
+    body = "\n\n".join(
+        f"\\section{{{p}}}" if len(p.split()) < 4 else p.replace("%", "\\%").replace("&", "\\&") for p in paras
+    )
     return f"\\documentclass{{book}}\n\\begin{{document}}\n{body}\n\\end{{document}}\n"
 
 
@@ -57,14 +58,18 @@ def as_docx(paras: list[str]) -> bytes:
 
 def as_odt(paras: list[str]) -> bytes:
     text = "".join(f"<text:p>{escape(p)}</text:p>" for p in paras)
-    return _zip("content.xml", '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:'
-                               'office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
-                               f"<office:body><office:text>{text}</office:text></office:body>"
-                               "</office:document-content>")
+    return _zip(
+        "content.xml",
+        '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:'
+        'office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
+        f"<office:body><office:text>{text}</office:text></office:body>"
+        "</office:document-content>",
+    )
 
 
 def _zip(name: str, xml: str) -> bytes:
     import io
+
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(name, xml)
@@ -72,8 +77,12 @@ def _zip(name: str, xml: str) -> bytes:
 
 
 WRITERS: dict[str, tuple[str, Callable[[list[str]], str | bytes]]] = {
-    "markdown": (".md", as_markdown), "rst": (".rst", as_rst), "org": (".org", as_org),
-    "latex": (".tex", as_latex), "docx": (".docx", as_docx), "odt": (".odt", as_odt),
+    "markdown": (".md", as_markdown),
+    "rst": (".rst", as_rst),
+    "org": (".org", as_org),
+    "latex": (".tex", as_latex),
+    "docx": (".docx", as_docx),
+    "odt": (".odt", as_odt),
 }
 
 
@@ -112,8 +121,10 @@ def main() -> None:
         print(f"{'reference: read + split at blank lines':<40} {ref:7.3f} s {words / ref / 1e6:8.2f} M words/s")
         for fmt, paths in files.items():
             seconds = best_of(args.repeat, lambda: [extract_file(p, settings) for p in paths])
-            print(f"{'extract ' + fmt:<40} {seconds:7.3f} s {words / seconds / 1e6:8.2f} M words/s "
-                  f"({seconds / ref:5.1f}x reference)")
+            print(
+                f"{'extract ' + fmt:<40} {seconds:7.3f} s {words / seconds / 1e6:8.2f} M words/s "
+                f"({seconds / ref:5.1f}x reference)"
+            )
     print(f"median novel: {statistics.median(len(b.read_text().split()) for b in books):,.0f} words")
 
 

@@ -30,7 +30,7 @@ def notes_folder(home: Path, notes: int) -> Path:
     folder.mkdir()
     paragraphs = austen_paragraphs("persuasion.txt", min_words=15)
     for index in range(notes):
-        chunk = paragraphs[(index * 2) % len(paragraphs):(index * 2) % len(paragraphs) + 2]
+        chunk = paragraphs[(index * 2) % len(paragraphs) : (index * 2) % len(paragraphs) + 2]
         (folder / f"note-{index:03d}.txt").write_text("\n\n".join(chunk) + "\n", encoding="utf-8")
     return folder
 
@@ -44,13 +44,14 @@ def main() -> None:
     os.environ["VOICED_HOME"] = str(home)
 
     from engine_support import write_lora_gguf
+
     from voiced.config import Config, VoiceConfig, save_config
     from voiced.corpus.scanner import scan
     from voiced.corpus.store import CorpusStore
-    from voiced.daemon.engine import Engine
-    from voiced.daemon.rewrite_guard import GuardLimits
     from voiced.evaluation.run import raw_model_config
     from voiced.evaluation.voice_gate import run_voice_gate
+    from voiced.inference.engine import Engine
+    from voiced.inference.rewrite_guard import GuardLimits
     from voiced.trainer.dataset import build_voice_dataset
 
     config = Config(voices={"bench": VoiceConfig(name="bench", folders=[str(notes_folder(home, args.notes))])})
@@ -68,12 +69,22 @@ def main() -> None:
     with Engine(raw_model_config(config), adapter_resolver=lambda _voice: None) as engine:
         engine.load("bench")
         loaded = time.monotonic() - started
-        decision = run_voice_gate(engine, "bench", dataset, config.evaluation, candidate=candidate, reference=None,
-                                  reference_label="the base model", limits=GuardLimits.from_settings(config.inference),
-                                  structural_noise=config.dataset.structural_noise)
-    print(f"model load: {loaded:.1f} s; gate: {decision.seconds:.1f} s for {decision.passages} passages "
-          f"({'with' if decision.training_family_gain else 'without'} training-family drafts); "
-          f"promote={decision.promote}\n{decision.reason}")
+        decision = run_voice_gate(
+            engine,
+            "bench",
+            dataset,
+            config.evaluation,
+            candidate=candidate,
+            reference=None,
+            reference_label="the base model",
+            limits=GuardLimits.from_settings(config.inference),
+            structural_noise=config.dataset.structural_noise,
+        )
+    print(
+        f"model load: {loaded:.1f} s; gate: {decision.seconds:.1f} s for {decision.passages} passages "
+        f"({'with' if decision.training_family_gain else 'without'} training-family drafts); "
+        f"promote={decision.promote}\n{decision.reason}"
+    )
 
 
 if __name__ == "__main__":

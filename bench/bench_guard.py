@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 from voiced.config import Config, VoiceConfig
-from voiced.daemon.engine import Engine
-from voiced.daemon.generation import GenerationParams
-from voiced.daemon.rewrite_guard import GuardLimits, judge
+from voiced.inference.engine import Engine
+from voiced.inference.generation import GenerationParams
+from voiced.inference.rewrite_guard import GuardLimits, judge
 from voiced.trainer.roughen import roughen
 
 BOOK = Path("/work/shared/corpora/anne/tenant-of-wildfell-hall.txt")
@@ -73,16 +73,16 @@ def main() -> None:
             after.append(rewrite(engine, draft, 2000 + i, guard=True))
 
     started = time.perf_counter()
-    verdicts = [judge(d, b["output"], limits) for d, b in zip(drafts, before)]
+    verdicts = [judge(d, b["output"], limits) for d, b in zip(drafts, before, strict=False)]
     judge_ms = 1000 * (time.perf_counter() - started) / len(drafts)
-    residual = [judge(d, a["output"], limits) for d, a in zip(drafts, after)]
+    residual = [judge(d, a["output"], limits) for d, a in zip(drafts, after, strict=False)]
     n = len(drafts)
     kinds = collections.Counter(v.code or v.outcome for v in verdicts)
     left = sum(1 for a in after if any(r["outcome"] == "rejected" for r in a["reports"]))
     retried = sum(1 for a in after if any(r["attempts"] > 1 for r in a["reports"]))
-    added = [a["seconds"] - b["seconds"] for a, b in zip(after, before)]
-    first_try = [x for x, a in zip(added, after) if not any(r["attempts"] > 1 for r in a["reports"])]
-    retried_added = [x for x, a in zip(added, after) if any(r["attempts"] > 1 for r in a["reports"])]
+    added = [a["seconds"] - b["seconds"] for a, b in zip(after, before, strict=False)]
+    first_try = [x for x, a in zip(added, after, strict=False) if not any(r["attempts"] > 1 for r in a["reports"])]
+    retried_added = [x for x, a in zip(added, after, strict=False) if any(r["attempts"] > 1 for r in a["reports"])]
 
     def rate(count: int) -> str:
         return f"{count:3d}/{n} ({count / n:5.1%})"
@@ -90,27 +90,50 @@ def main() -> None:
     print(f"{n} held-out paragraphs of {BOOK.name}, roughened; base model, [inference] defaults")
     print(f"verdicts on the unguarded answers: {dict(kinds.most_common())}")
     print(f"{'':28} {'before':>16} {'after':>16}")
-    print(f"{'commentary':28} {rate(kinds['commentary']):>16} {rate(sum(v.code == 'commentary' for v in residual)):>16}")
-    print(f"{'copies of the draft':28} {rate(sum(b['output'].strip() == d for b, d in zip(before, drafts))):>16} "
-          f"{rate(sum(a['output'].strip() == d for a, d in zip(after, drafts))):>16}")
-    print(f"{'rejected answers inserted':28} {rate(sum(not v.accepted for v in verdicts)):>16} "
-          f"{rate(sum(not v.accepted for v in residual)):>16}")
+    print(
+        f"{'commentary':28} {rate(kinds['commentary']):>16} {rate(sum(v.code == 'commentary' for v in residual)):>16}"
+    )
+    print(
+        f"{'copies of the draft':28} {rate(sum(b['output'].strip() == d for b, d in zip(before, drafts, strict=False))):>16} "
+        f"{rate(sum(a['output'].strip() == d for a, d in zip(after, drafts, strict=False))):>16}"
+    )
+    print(
+        f"{'rejected answers inserted':28} {rate(sum(not v.accepted for v in verdicts)):>16} "
+        f"{rate(sum(not v.accepted for v in residual)):>16}"
+    )
     print(f"paragraphs retried {rate(retried)}, left as they were {rate(left)}")
-    print(f"seconds per paragraph: unguarded median {statistics.median(b['seconds'] for b in before):.2f}, "
-          f"guarded median {statistics.median(a['seconds'] for a in after):.2f}; added median "
-          f"{statistics.median(added):+.2f}, mean {statistics.mean(added):+.2f}; the judge itself {judge_ms:.2f} ms")
+    print(
+        f"seconds per paragraph: unguarded median {statistics.median(b['seconds'] for b in before):.2f}, "
+        f"guarded median {statistics.median(a['seconds'] for a in after):.2f}; added median "
+        f"{statistics.median(added):+.2f}, mean {statistics.mean(added):+.2f}; the judge itself {judge_ms:.2f} ms"
+    )
     for label, values in (("judged at the first try", first_try), ("retried", retried_added)):
         if values:
             print(f"  added for paragraphs {label} ({len(values)}): median {statistics.median(values):+.2f} s")
     print("(a guarded paragraph arrives whole once judged: its first piece comes when an unguarded one ends)")
-    print(f"this run: {time.perf_counter() - wall:.0f} s, {time.process_time() - cpu:.0f} s of CPU "
-          "(about the run's length on a quiet machine)")
+    print(
+        f"this run: {time.perf_counter() - wall:.0f} s, {time.process_time() - cpu:.0f} s of CPU "
+        "(about the run's length on a quiet machine)"
+    )
     if args.out:
         with args.out.open("w", encoding="utf-8") as out:
-            for i, (o, d, b, a, v) in enumerate(zip(originals, drafts, before, after, verdicts)):
-                out.write(json.dumps({"i": i, "original": o, "draft": d, "before": b["output"], "verdict": v.code or v.outcome,
-                                      "after": a["output"], "reports": a["reports"],
-                                      "seconds": [b["seconds"], a["seconds"]]}, ensure_ascii=False) + "\n")
+            for i, (o, d, b, a, v) in enumerate(zip(originals, drafts, before, after, verdicts, strict=False)):
+                out.write(
+                    json.dumps(
+                        {
+                            "i": i,
+                            "original": o,
+                            "draft": d,
+                            "before": b["output"],
+                            "verdict": v.code or v.outcome,
+                            "after": a["output"],
+                            "reports": a["reports"],
+                            "seconds": [b["seconds"], a["seconds"]],
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def large_document(lines: int) -> str:
             out += [f"## Section {index // 12 + 1}", ""]
         words = source[index % len(source)].split()
         for start in range(0, len(words), 14):  # hard-wrapped prose, as many writers keep it
-            out.append(" ".join(words[start:start + 14]))
+            out.append(" ".join(words[start : start + 14]))
         out.append("")
         index += 1
     return "\n".join(out[:lines]) + "\n"
@@ -72,8 +72,12 @@ async def start_client() -> LanguageClient:
     client = LanguageClient("bench", "1")
     await client.start_io(sys.executable, "-m", "voiced", "lsp")
     caps = types.ClientCapabilities(
-        text_document=types.TextDocumentClientCapabilities(code_action=types.CodeActionClientCapabilities(
-            resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"]))))
+        text_document=types.TextDocumentClientCapabilities(
+            code_action=types.CodeActionClientCapabilities(
+                resolve_support=types.ClientCodeActionResolveOptions(properties=["edit"])
+            )
+        )
+    )
     await client.initialize_async(types.InitializeParams(capabilities=caps))
     client.initialized(types.InitializedParams())
     return client
@@ -86,9 +90,13 @@ async def code_action_latency(client: LanguageClient, uri: str, lines: int, coun
         line = rng.randrange(lines)
         position = types.Position(line, 0)
         started = time.perf_counter()
-        await client.text_document_code_action_async(types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri), range=types.Range(position, position),
-            context=types.CodeActionContext(diagnostics=[])))
+        await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri),
+                range=types.Range(position, position),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
         actions.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         try:  # the server has no hover: the error reply is the protocol's own round trip
@@ -102,13 +110,19 @@ async def code_action_latency(client: LanguageClient, uri: str, lines: int, coun
 async def resolve_times(client: LanguageClient, uri: str, text: str, rounds: int) -> list[float]:
     times = []
     for version in range(2, 2 + rounds):
-        client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text + "\n")]))
-        (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri),
-            range=types.Range(types.Position(0, 0), types.Position(0, 0)),
-            context=types.CodeActionContext(diagnostics=[])))
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text + "\n")],
+            )
+        )
+        (action, *_) = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri),
+                range=types.Range(types.Position(0, 0), types.Position(0, 0)),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
         started = time.perf_counter()
         resolved = await client.code_action_resolve_async(action)
         times.append(time.perf_counter() - started)
@@ -117,7 +131,7 @@ async def resolve_times(client: LanguageClient, uri: str, text: str, rounds: int
 
 
 def raw_daemon_times(text: str, rounds: int) -> list[float]:
-    from voiced.client import DaemonClient
+    from voiced.daemon.client import DaemonClient
 
     times = []
     with DaemonClient.connect(start_if_needed=False) as daemon:
@@ -153,20 +167,30 @@ async def main_async(args: argparse.Namespace) -> None:
             lines = 5000
             document = large_document(lines)
             uri = (notes / "big.md").as_uri()
-            client.text_document_did_open(types.DidOpenTextDocumentParams(
-                types.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=document)))
+            client.text_document_did_open(
+                types.DidOpenTextDocumentParams(
+                    types.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=document)
+                )
+            )
             await code_action_latency(client, uri, lines, 50)  # warm-up
             actions, floor = await code_action_latency(client, uri, lines, args.requests)
             print(f"codeAction on a {lines}-line Markdown document, {args.requests} requests:")
-            print(f"  p50 {percentile(actions, 50):6.2f} ms   p99 {percentile(actions, 99):6.2f} ms"
-                  f"   (target p99 < {TARGET_P99_MS:.0f} ms)")
-            print(f"  reference, an unhandled-request round trip: p50 {percentile(floor, 50):6.2f} ms"
-                  f"   p99 {percentile(floor, 99):6.2f} ms")
+            print(
+                f"  p50 {percentile(actions, 50):6.2f} ms   p99 {percentile(actions, 99):6.2f} ms"
+                f"   (target p99 < {TARGET_P99_MS:.0f} ms)"
+            )
+            print(
+                f"  reference, an unhandled-request round trip: p50 {percentile(floor, 50):6.2f} ms"
+                f"   p99 {percentile(floor, 99):6.2f} ms"
+            )
 
             text = paragraph_of(120)
             small_uri = (notes / "para.md").as_uri()
-            client.text_document_did_open(types.DidOpenTextDocumentParams(
-                types.TextDocumentItem(uri=small_uri, language_id="markdown", version=1, text=text + "\n")))
+            client.text_document_did_open(
+                types.DidOpenTextDocumentParams(
+                    types.TextDocumentItem(uri=small_uri, language_id="markdown", version=1, text=text + "\n")
+                )
+            )
             raw_daemon_times(text, 1)  # load the model and warm the caches
             lsp = await resolve_times(client, small_uri, text, args.rewrites)
             raw = await asyncio.to_thread(raw_daemon_times, text, args.rewrites)

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections import Counter
 import math
 import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,8 +56,16 @@ NIGHTLY_PASSAGES, NIGHTLY_EPOCHS, NIGHTLY_BATCH, NIGHTLY_TOKENS = 650, 3, 4, 256
 
 
 def settings(threads: int, **changes) -> TrainingSettings:
-    base = TrainingSettings(batch_size=4, epochs=1, eval_every=10**9, patience=0, max_minutes=0, device="cpu",
-                            torch_threads=threads, learning_rate=1e-3)
+    base = TrainingSettings(
+        batch_size=4,
+        epochs=1,
+        eval_every=10**9,
+        patience=0,
+        max_minutes=0,
+        device="cpu",
+        torch_threads=threads,
+        learning_rate=1e-3,
+    )
     return dataclasses.replace(base, **changes)
 
 
@@ -67,7 +75,7 @@ def fixed_length_examples(tokenizer, count: int, length: int) -> list[dict]:
     ids = tokenizer(text[: count * length * 8], add_special_tokens=False)["input_ids"]
     out = []
     for i in range(count):
-        chunk = ids[i * length:(i + 1) * length]
+        chunk = ids[i * length : (i + 1) * length]
         assert len(chunk) == length, "not enough Austen text for the fixed-length examples"
         out.append({"input_ids": chunk, "labels": [-100] * 8 + chunk[8:]})
     return out
@@ -77,13 +85,19 @@ def austen_examples(tokenizer, count: int, max_tokens: int) -> list[dict]:
     """Rewrite-shaped examples from real Austen paragraphs of every length, cut to ``max_tokens``."""
     out = []
     for text in austen_paragraphs("emma.txt", min_words=6)[:count]:
-        prompt = tokenizer.apply_chat_template(rewrite_messages("Austen.", " ".join(text.split()[:6])),
-                                               add_generation_prompt=True, tokenize=True)
+        prompt = tokenizer.apply_chat_template(
+            rewrite_messages("Austen.", " ".join(text.split()[:6])), add_generation_prompt=True, tokenize=True
+        )
         prompt = list(prompt["input_ids"] if hasattr(prompt, "keys") else prompt)
         response = tokenizer(text + "<|im_end|>", add_special_tokens=False)["input_ids"]
         ids = (prompt + response)[:max_tokens]
-        out.append({"input_ids": ids, "labels": ([-100] * len(prompt) + response)[:max_tokens],
-                    "pad_id": tokenizer.pad_token_id or 0})
+        out.append(
+            {
+                "input_ids": ids,
+                "labels": ([-100] * len(prompt) + response)[:max_tokens],
+                "pad_id": tokenizer.pad_token_id or 0,
+            }
+        )
     return out
 
 
@@ -115,13 +129,22 @@ def built_examples(tokenizer, count: int, max_tokens: int, novel: str = "emma") 
     docs, at, sizes = [], 0, (2, 8, 3, 12)  # notes and chapters alternate
     while at < len(paragraphs):
         size = sizes[len(docs) % len(sizes)]
-        part = paragraphs[at:at + size]
+        part = paragraphs[at : at + size]
         section = [("Note",) if size < 5 else ("Chapter", "I" if i < size // 2 else "II") for i in range(len(part))]
-        docs.append(_Document(f"{novel}/doc-{len(docs):04d}.md",
-                              [_Passage(section[i], i, t, len(t.split())) for i, t in enumerate(part)]))
+        docs.append(
+            _Document(
+                f"{novel}/doc-{len(docs):04d}.md",
+                [_Passage(section[i], i, t, len(t.split())) for i, t in enumerate(part)],
+            )
+        )
         at += size
-    dataset = build_dataset("bench", docs, DEFAULT_SYSTEM_PROMPT, DatasetSettings(max_example_tokens=max_tokens),
-                            count_tokens=lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]))
+    dataset = build_dataset(
+        "bench",
+        docs,
+        DEFAULT_SYSTEM_PROMPT,
+        DatasetSettings(max_example_tokens=max_tokens),
+        count_tokens=lambda t: len(tokenizer(t, add_special_tokens=False)["input_ids"]),
+    )
     tokenized, _report = tokenize_examples(tokenizer, dataset.examples["train"], max_tokens)
     kept = tokenized[:count]
     by_id = {ex.id: ex for ex in dataset.examples["train"]}
@@ -130,8 +153,9 @@ def built_examples(tokenizer, count: int, max_tokens: int, novel: str = "emma") 
     return kept, {"shapes": shapes, "tasks": tasks}
 
 
-def paired_step_times(trainer_model, bare_model, examples, batches, threads: int, steps: int
-                      ) -> tuple[list[float], list[float]]:
+def paired_step_times(
+    trainer_model, bare_model, examples, batches, threads: int, steps: int
+) -> tuple[list[float], list[float]]:
     """(trainer step seconds, bare step seconds), the two loops' steps taken in turn.
 
     The real trainer runs on ``trainer_model``; after each of its steps (its progress
@@ -187,8 +211,9 @@ def _bare_step(peft_model, optimizer, batch, loss=models_own_loss) -> tuple[floa
     return time.perf_counter() - started, real_tokens(batch), sum(len(row) for row in batch["input_ids"])
 
 
-def interleaved_samples(model, batches_by_mode: dict[str, list], threads: int,
-                        losses: dict | None = None) -> dict[str, list[tuple[float, int, int]]]:
+def interleaved_samples(
+    model, batches_by_mode: dict[str, list], threads: int, losses: dict | None = None
+) -> dict[str, list[tuple[float, int, int]]]:
     """Per mode, (seconds, non-pad tokens, tokens with padding) of each batch after the first, the modes' steps taken in turn
     on one PEFT model, so a change in load hits every mode alike; ``losses`` maps a mode to its loss function."""
     import torch
@@ -229,8 +254,11 @@ def main() -> None:
     parser.add_argument("--seq", type=int, default=128, help="sequence length for the overhead comparison")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: one per available core)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of paired trainer/bare steps")
-    parser.add_argument("--nightly-full", action="store_true",
-                        help="part 4: run the full 650-passage x 3-epoch training instead of estimating (~20 min)")
+    parser.add_argument(
+        "--nightly-full",
+        action="store_true",
+        help="part 4: run the full 650-passage x 3-epoch training instead of estimating (~20 min)",
+    )
     parser.add_argument("--parts", default="1234", help="which parts to run, e.g. 13 (default: all)")
     args = parser.parse_args()
 
@@ -248,13 +276,19 @@ def main() -> None:
     built, mix = built_examples(tokenizer, NIGHTLY_PASSAGES, NIGHTLY_TOKENS)
     rates = {}
     if "2" in args.parts:
-        print(f"\n2. batching: naive padded vs bucketed vs packed (batch {NIGHTLY_BATCH}, <= {NIGHTLY_TOKENS} tokens, "
-              f"{args.steps} timed steps per mode spread over the epoch, taken in turn; effective tokens/s over the "
-              "epoch = median padded tokens/s of the steps x the epoch's padding efficiency)")
+        print(
+            f"\n2. batching: naive padded vs bucketed vs packed (batch {NIGHTLY_BATCH}, <= {NIGHTLY_TOKENS} tokens, "
+            f"{args.steps} timed steps per mode spread over the epoch, taken in turn; effective tokens/s over the "
+            "epoch = median padded tokens/s of the steps x the epoch's padding efficiency)"
+        )
         for label, examples, note in (
-                ("a", emma, f"{len(emma)} Emma paragraphs behind a short rewrite prompt"),
-                ("b", built, f"{len(built)} dataset-builder examples from Emma, shapes {mix['shapes']}, "
-                             f"tasks {mix['tasks']}")):
+            ("a", emma, f"{len(emma)} Emma paragraphs behind a short rewrite prompt"),
+            (
+                "b",
+                built,
+                f"{len(built)} dataset-builder examples from Emma, shapes {mix['shapes']}, tasks {mix['tasks']}",
+            ),
+        ):
             rates[label] = batching_report(model, examples, label, note, args.steps, threads)
     if "3" in args.parts:
         head_report(model, built, args.steps, threads)
@@ -268,9 +302,14 @@ def overhead_report(model, tokenizer, steps: int, seq: int, rounds: int, threads
     import copy
 
     fixed = fixed_length_examples(tokenizer, 4 * (steps + 1), seq)
-    fixed_batches = [{"input_ids": [e["input_ids"] for e in fixed[i:i + 4]],
-                      "labels": [e["labels"] for e in fixed[i:i + 4]],
-                      "attention_mask": [[1] * seq for _ in fixed[i:i + 4]]} for i in range(0, len(fixed), 4)]
+    fixed_batches = [
+        {
+            "input_ids": [e["input_ids"] for e in fixed[i : i + 4]],
+            "labels": [e["labels"] for e in fixed[i : i + 4]],
+            "attention_mask": [[1] * seq for _ in fixed[i : i + 4]],
+        }
+        for i in range(0, len(fixed), 4)
+    ]
     copies = [model, copy.deepcopy(model)]
     trainer_times, bare_times, ratios = [], [], []
     for round_ in range(rounds):
@@ -281,15 +320,23 @@ def overhead_report(model, tokenizer, steps: int, seq: int, rounds: int, threads
         ratios.append(sum(bare) / sum(ours))
     tokens = 4 * seq
     ratio = statistics.median(bare_times) / statistics.median(trainer_times)
-    print(f"\n1. trainer overhead (batch 4 x {seq} tokens, {rounds} rounds of {steps} timed steps, a trainer step "
-          "and a bare step in turn)")
-    print(f"   bare PEFT loop : median {tokens / statistics.median(bare_times):.1f} tokens/s "
-          f"(steps {min(bare_times):.2f}-{max(bare_times):.2f} s)")
-    print(f"   voiced trainer : median {tokens / statistics.median(trainer_times):.1f} tokens/s "
-          f"(steps {min(trainer_times):.2f}-{max(trainer_times):.2f} s)")
+    print(
+        f"\n1. trainer overhead (batch 4 x {seq} tokens, {rounds} rounds of {steps} timed steps, a trainer step "
+        "and a bare step in turn)"
+    )
+    print(
+        f"   bare PEFT loop : median {tokens / statistics.median(bare_times):.1f} tokens/s "
+        f"(steps {min(bare_times):.2f}-{max(bare_times):.2f} s)"
+    )
+    print(
+        f"   voiced trainer : median {tokens / statistics.median(trainer_times):.1f} tokens/s "
+        f"(steps {min(trainer_times):.2f}-{max(trainer_times):.2f} s)"
+    )
     print(f"   per round      : {', '.join(f'{r:.3f}' for r in ratios)}")
-    print(f"   ratio (median steps): {ratio:.3f}  (target >= {TARGET_OVERHEAD}) "
-          f"{'OK' if ratio >= TARGET_OVERHEAD else 'BELOW'}")
+    print(
+        f"   ratio (median steps): {ratio:.3f}  (target >= {TARGET_OVERHEAD}) "
+        f"{'OK' if ratio >= TARGET_OVERHEAD else 'BELOW'}"
+    )
 
 
 def nightly_report(model, emma, rates: dict, full: bool, threads: int) -> None:
@@ -297,19 +344,25 @@ def nightly_report(model, emma, rates: dict, full: bool, threads: int) -> None:
     default = TrainingSettings().batching
     steps = math.ceil(rows_per_epoch(emma, default) / NIGHTLY_BATCH) * NIGHTLY_EPOCHS
     tokens = sum(len(e["input_ids"]) for e in emma) * NIGHTLY_EPOCHS
-    print(f"\n4. nightly workload: {len(emma)} passages x {NIGHTLY_EPOCHS} epochs, batch {NIGHTLY_BATCH}, "
-          f"batching {default!r}: {steps} steps, {tokens} real tokens")
+    print(
+        f"\n4. nightly workload: {len(emma)} passages x {NIGHTLY_EPOCHS} epochs, batch {NIGHTLY_BATCH}, "
+        f"batching {default!r}: {steps} steps, {tokens} real tokens"
+    )
     if full:
         seconds, measured = nightly_run(model, emma, threads)
-        print(f"   MEASURED, full run through the trainer: {seconds / 60:.1f} minutes wall time, "
-              f"{measured:.1f} tokens/s (design.md reference: about 230 tokens/s on an idle 2-core machine)")
+        print(
+            f"   MEASURED, full run through the trainer: {seconds / 60:.1f} minutes wall time, "
+            f"{measured:.1f} tokens/s (design.md reference: about 230 tokens/s on an idle 2-core machine)"
+        )
     elif "a" not in rates:
         print("   (no estimate: part 2 did not run; --nightly-full measures it)")
     else:
         estimate = rates["a"][default]
-        print(f"   ESTIMATE from the {default} steps timed in (2a), not a full run (--nightly-full runs it): "
-              f"{tokens / estimate / 60:.1f} minutes at {estimate:.1f} tokens/s "
-              "(design.md reference: about 230 tokens/s on an idle 2-core machine)")
+        print(
+            f"   ESTIMATE from the {default} steps timed in (2a), not a full run (--nightly-full runs it): "
+            f"{tokens / estimate / 60:.1f} minutes at {estimate:.1f} tokens/s "
+            "(design.md reference: about 230 tokens/s on an idle 2-core machine)"
+        )
 
 
 def batching_report(model, examples, label: str, note: str, steps: int, threads: int) -> dict[str, float]:
@@ -329,11 +382,15 @@ def batching_report(model, examples, label: str, note: str, steps: int, threads:
         elif mode == "pad":
             verdict = f" (no padding at all would give at most {1 / padding_efficiency(epochs[mode]):.2f}x)"
         else:
-            verdict = (f" (target >= {TARGET_BATCHING}) {'OK' if gain >= TARGET_BATCHING else 'BELOW'}; "
-                       f"{rates[mode] / rates['fixed']:.2f}x fixed-length")
-        print(f"       {mode:6} {len(epochs[mode]):4} steps/epoch, padding efficiency {padding_efficiency(epochs[mode]):.2f}: "
-              f"{rates[mode]:6.1f} effective tokens/s over the epoch ({rate(samples[mode]):6.1f} in the timed steps), "
-              f"{gain:.2f}x naive{verdict}")
+            verdict = (
+                f" (target >= {TARGET_BATCHING}) {'OK' if gain >= TARGET_BATCHING else 'BELOW'}; "
+                f"{rates[mode] / rates['fixed']:.2f}x fixed-length"
+            )
+        print(
+            f"       {mode:6} {len(epochs[mode]):4} steps/epoch, padding efficiency {padding_efficiency(epochs[mode]):.2f}: "
+            f"{rates[mode]:6.1f} effective tokens/s over the epoch ({rate(samples[mode]):6.1f} in the timed steps), "
+            f"{gain:.2f}x naive{verdict}"
+        )
     return rates
 
 
@@ -341,7 +398,7 @@ def to_fixed_length(batch: dict, length: int, pad_id: int) -> dict:
     """A padded batch with every row padded to ``length`` (padding="max_length" in transformers'
     terms), the other common naive batching."""
     fixed = {"input_ids": [], "labels": [], "attention_mask": []}
-    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"]):
+    for ids, labels, mask in zip(batch["input_ids"], batch["labels"], batch["attention_mask"], strict=False):
         gap = length - len(ids)
         fixed["input_ids"].append(ids + [pad_id] * gap)
         fixed["labels"].append(labels + [-100] * gap)
@@ -355,13 +412,19 @@ def head_report(model, examples, steps: int, threads: int) -> None:
     from voiced.trainer.response_loss import response_loss
 
     batches = spread(epoch_batches(examples, NIGHTLY_BATCH, "bucket", seed=1), steps + 1)
-    samples = interleaved_samples(model, {"own": batches, "response": batches}, threads,
-                                  losses={"own": models_own_loss, "response": response_loss})
+    samples = interleaved_samples(
+        model,
+        {"own": batches, "response": batches},
+        threads,
+        losses={"own": models_own_loss, "response": response_loss},
+    )
     labelled = sum(1 for b in batches for row in b["labels"] for label in row[1:] if label != -100)
     real = sum(real_tokens(b) for b in batches)
     own, ours = rate(samples["own"]), rate(samples["response"])
-    print(f"\n3. loss on response tokens only (the {len(examples)} dataset-builder examples, bucketed, "
-          f"{steps} timed steps each, in turn; {labelled / real:.0%} of the real tokens are labelled)")
+    print(
+        f"\n3. loss on response tokens only (the {len(examples)} dataset-builder examples, bucketed, "
+        f"{steps} timed steps each, in turn; {labelled / real:.0%} of the real tokens are labelled)"
+    )
     print(f"   model's own loss (LM head at every position): {own:6.1f} tokens/s")
     print(f"   trainer's response_loss (head on labels only): {ours:6.1f} tokens/s  -> {ours / own:.2f}x")
 
@@ -381,9 +444,14 @@ def nightly_run(model, examples, threads: int) -> tuple[float, float]:
     ends: list[dict] = []
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        train(model, examples, [], settings(threads, epochs=NIGHTLY_EPOCHS, batch_size=NIGHTLY_BATCH,
-                                            batching=TrainingSettings().batching),
-              Path(out), progress=lambda event: ends.append(event) if event["event"] == "end" else None)
+        train(
+            model,
+            examples,
+            [],
+            settings(threads, epochs=NIGHTLY_EPOCHS, batch_size=NIGHTLY_BATCH, batching=TrainingSettings().batching),
+            Path(out),
+            progress=lambda event: ends.append(event) if event["event"] == "end" else None,
+        )
         seconds = time.perf_counter() - started
     return seconds, float(ends[-1]["tokens_per_second"])
 

@@ -68,8 +68,8 @@ def drafts(n: int, min_words: int, max_words: int, seed: int = 7) -> list[tuple[
 
 
 def run_k(engine, voice: str, k: int, pairs, params, splits_of) -> dict:
-    from voiced.daemon.rewrite_guard import GuardLimits, judge
     from voiced.evaluation.meaning import chrf
+    from voiced.inference.rewrite_guard import GuardLimits, judge
 
     engine.config.inference.voice_examples = k
     limits = GuardLimits.from_settings(engine.config.inference)
@@ -85,13 +85,21 @@ def run_k(engine, voice: str, k: int, pairs, params, splits_of) -> dict:
         verdict = judge(draft, out, limits)
         served = verdict.text if verdict.accepted else draft
         base = chrf(draft, original)
-        rows.append({
-            "gain": chrf(out, original) - base, "served_gain": chrf(served, original) - base,
-            "copy": verdict.outcome == "unchanged", "commentary": verdict.code == "commentary",
-            "rejected": not verdict.accepted, "length": len(out.split()) / len(original.split()),
-            "seconds": seconds, "first": first or seconds, "example_words": sum(len(e.split()) for e in examples),
-            "leaks": sum(splits_of(e) != "train" for e in examples), "out": out,
-        })
+        rows.append(
+            {
+                "gain": chrf(out, original) - base,
+                "served_gain": chrf(served, original) - base,
+                "copy": verdict.outcome == "unchanged",
+                "commentary": verdict.code == "commentary",
+                "rejected": not verdict.accepted,
+                "length": len(out.split()) / len(original.split()),
+                "seconds": seconds,
+                "first": first or seconds,
+                "example_words": sum(len(e.split()) for e in examples),
+                "leaks": sum(splits_of(e) != "train" for e in examples),
+                "out": out,
+            }
+        )
     return {
         "chrF gain": statistics.mean(r["gain"] for r in rows),
         "chrF gain served": statistics.mean(r["served_gain"] for r in rows),
@@ -129,7 +137,7 @@ def bench_lookup(home: Path) -> None:
     from voiced.config import Config, VoiceConfig
     from voiced.corpus.records import FileState
     from voiced.corpus.store import CorpusStore
-    from voiced.daemon.voice_examples import VoiceExamples
+    from voiced.inference.voice_examples import VoiceExamples
     from voiced.paths import get_paths
 
     paths = get_paths()
@@ -144,7 +152,7 @@ def bench_lookup(home: Path) -> None:
     with CorpusStore(paths.corpus_db) as store:
         for doc in range(0, len(texts), 40):
             state = FileState("big", str(home / "big" / f"d{doc:05d}.txt"), str(home / "big"), 1, 1, f"h{doc}")
-            store.write_passages(state, [P(i, t) for i, t in enumerate(texts[doc:doc + 40])])
+            store.write_passages(state, [P(i, t) for i, t in enumerate(texts[doc : doc + 40])])
     examples = VoiceExamples(lambda: config, paths)
     started = time.perf_counter()
     index = examples.index("big")
@@ -165,10 +173,12 @@ def bench_lookup(home: Path) -> None:
         index.choose(query, 3)
         times.append(time.perf_counter() - started)
     times.sort()
-    print(f"\nlookup on {len(texts)} passages ({len(index)} in the training split): index build {build:.2f} s "
-          f"(first request), rebuild after a change {rebuild:.2f} s (in the background), check before each lookup "
-          f"{check * 1000:.2f} ms, lookup median {statistics.median(times) * 1000:.2f} ms, "
-          f"p95 {times[int(0.95 * (len(times) - 1))] * 1000:.2f} ms")
+    print(
+        f"\nlookup on {len(texts)} passages ({len(index)} in the training split): index build {build:.2f} s "
+        f"(first request), rebuild after a change {rebuild:.2f} s (in the background), check before each lookup "
+        f"{check * 1000:.2f} ms, lookup median {statistics.median(times) * 1000:.2f} ms, "
+        f"p95 {times[int(0.95 * (len(times) - 1))] * 1000:.2f} ms"
+    )
 
 
 def main() -> int:
@@ -190,8 +200,8 @@ def main() -> int:
     from voiced.config import Config, VoiceConfig
     from voiced.corpus.scanner import scan
     from voiced.corpus.store import CorpusStore
-    from voiced.daemon.engine import Engine
-    from voiced.daemon.generation import GenerationParams
+    from voiced.inference.engine import Engine
+    from voiced.inference.generation import GenerationParams
     from voiced.paths import get_paths
 
     if args.layout:
@@ -205,9 +215,11 @@ def main() -> int:
         scan(store, config)
     splits_of, counts = split_lookup(paths, config, "emma")
     pairs = drafts(args.n, args.min_words, args.max_words)
-    print(f"voice: Emma, {chapters} chapter documents (train {counts['train']}, valid {counts['valid']}, "
-          f"test {counts['test']}); drafts: {len(pairs)} Persuasion paragraphs, held-out roughening; "
-          f"layout {prompts.EXAMPLE_LAYOUT}; {'adapter ' + str(args.adapter) if args.adapter else 'base model'}")
+    print(
+        f"voice: Emma, {chapters} chapter documents (train {counts['train']}, valid {counts['valid']}, "
+        f"test {counts['test']}); drafts: {len(pairs)} Persuasion paragraphs, held-out roughening; "
+        f"layout {prompts.EXAMPLE_LAYOUT}; {'adapter ' + str(args.adapter) if args.adapter else 'base model'}"
+    )
     params = GenerationParams(temperature=0.0, seed=1234)
     ks = [int(k) for k in args.ks.split(",")]
     results = {}
@@ -224,7 +236,7 @@ def main() -> int:
     for name in names:
         print(f"{name:24}" + "".join(f"{results[k][name]:>10.3f}" for k in ks))
     for k in ks:
-        for row, (draft, original) in list(zip(results[k]["_rows"], pairs))[:args.show]:
+        for row, (draft, original) in list(zip(results[k]["_rows"], pairs, strict=False))[: args.show]:
             print(f"\n[k={k}] draft: {draft}\n  rewrite: {row['out']}\n  original: {original}")
     if not args.skip_lookup:
         bench_lookup(home)

@@ -27,8 +27,9 @@ import hmac
 import logging
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -39,12 +40,12 @@ from starlette.exceptions import HTTPException
 from voiced import __version__
 from voiced.config import Config
 from voiced.daemon import schemas
-from voiced.daemon.generation import EmptyText, EngineError, GenerationCancelled, ModelLoadError, UnknownVoice
 from voiced.daemon.host_check import LoopbackHostOnly
 from voiced.daemon.inflight import InFlight
 from voiced.daemon.limits import BodySizeLimit
 from voiced.daemon.params import generation_params
 from voiced.daemon.streaming import Relay, Reports, ndjson
+from voiced.inference.generation import EmptyText, EngineError, GenerationCancelled, ModelLoadError, UnknownVoice
 from voiced.paths import Paths, get_paths
 
 log = logging.getLogger("voiced.daemon")
@@ -63,8 +64,9 @@ class ApiError(Exception):
         self.status, self.message, self.type, self.code = status, message, type, code
 
 
-def error_response(status: int, message: str, type: str, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, type: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"message": message, "type": type, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -94,49 +96,67 @@ def _context(request: Request) -> DaemonContext:
 _bearer = HTTPBearer(auto_error=False, description="The token in daemon.json (state dir).")
 
 
-def require_token(request: Request,
-                  credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
     """401 unless the bearer token matches (compared in constant time)."""
     expected = _context(request).token.encode()
     given = (credentials.credentials if credentials else "").encode()
     if not hmac.compare_digest(given, expected):
-        raise ApiError(401, "Missing or wrong bearer token. Send `Authorization: Bearer <token>` "
-                            "with the token from daemon.json in voiced's state directory.",
-                       type="authentication_error", code="invalid_token")
+        raise ApiError(
+            401,
+            "Missing or wrong bearer token. Send `Authorization: Bearer <token>` "
+            "with the token from daemon.json in voiced's state directory.",
+            type="authentication_error",
+            code="invalid_token",
+        )
 
 
 # --- helpers shared by the routes -------------------------------------------------
 
+
 def resolve_voice(ctx: DaemonContext, name: str | None) -> str:
     if not ctx.config.voices:
-        raise ApiError(404, "No voice is configured. Run `voiced init` and `voiced add FOLDER` "
-                            "(the running daemon follows the configuration).",
-                       type="not_found_error", code="voice_not_found")
+        raise ApiError(
+            404,
+            "No voice is configured. Run `voiced init` and `voiced add FOLDER` "
+            "(the running daemon follows the configuration).",
+            type="not_found_error",
+            code="voice_not_found",
+        )
     if name is None:
         return next(iter(ctx.config.voices))
     if name not in ctx.config.voices:
         known = ", ".join(ctx.config.voices)
-        raise ApiError(404, f"There is no voice named {name!r} (configured: {known}).",
-                       type="not_found_error", code="voice_not_found")
+        raise ApiError(
+            404,
+            f"There is no voice named {name!r} (configured: {known}).",
+            type="not_found_error",
+            code="voice_not_found",
+        )
     return name
 
 
 def check_text(ctx: DaemonContext, text: str) -> None:
     if not text.strip():
-        raise ApiError(422, "The text is empty. Send the text to rewrite or continue in `text`.",
-                       code="empty_text")
+        raise ApiError(422, "The text is empty. Send the text to rewrite or continue in `text`.", code="empty_text")
     limit = ctx.config.daemon.max_text_chars
     if len(text) > limit:
-        raise ApiError(422, f"The text has {len(text)} characters; the daemon accepts at most {limit}. "
-                            "Split it into shorter parts, or raise daemon.max_text_chars in the configuration.",
-                       code="text_too_long")
+        raise ApiError(
+            422,
+            f"The text has {len(text)} characters; the daemon accepts at most {limit}. "
+            "Split it into shorter parts, or raise daemon.max_text_chars in the configuration.",
+            code="text_too_long",
+        )
 
 
 def engine_or_503(ctx: DaemonContext) -> Any:
     if ctx.engine is None:
-        raise ApiError(503, f"The model is not available: {ctx.engine_error or 'the engine did not start'}. "
-                            "Check the base model in the configuration, then `voiced daemon restart`.",
-                       type="model_unavailable", code="model_unavailable")
+        raise ApiError(
+            503,
+            f"The model is not available: {ctx.engine_error or 'the engine did not start'}. "
+            "Check the base model in the configuration, then `voiced daemon restart`.",
+            type="model_unavailable",
+            code="model_unavailable",
+        )
     return ctx.engine
 
 
@@ -156,14 +176,16 @@ def new_request_id(ctx: DaemonContext, wanted: str | None) -> str:
     return request_id
 
 
-async def generate(ctx: DaemonContext, request_id: str,
-                   start: Callable[[Any], Iterator[str]]) -> tuple[Relay | None, object, Any]:
+async def generate(
+    ctx: DaemonContext, request_id: str, start: Callable[[Any], Iterator[str]]
+) -> tuple[Relay | None, object, Any]:
     """Register the request, start the engine and await the first piece (errors here are HTTP errors)."""
     try:
         cancel = ctx.inflight.register(request_id)
     except KeyError:
-        raise ApiError(409, f"A request with id {request_id!r} is already running; use another id.",
-                       code="duplicate_request_id") from None
+        raise ApiError(
+            409, f"A request with id {request_id!r} is already running; use another id.", code="duplicate_request_id"
+        ) from None
     try:
         relay = Relay(start(cancel), cancel)
         first = await relay.first()
@@ -182,8 +204,7 @@ async def generate(ctx: DaemonContext, request_id: str,
     return relay, first, cancel
 
 
-async def stream_pieces(ctx: DaemonContext, request_id: str, relay: Relay | None, first: object,
-                        cancel: Any) -> Any:
+async def stream_pieces(ctx: DaemonContext, request_id: str, relay: Relay | None, first: object, cancel: Any) -> Any:
     """Relay pieces, then report how generation ended: ("piece", text)*, then ("done"|"error", detail)."""
     count = 0
     outcome = "cancelled"
@@ -225,9 +246,15 @@ def status(request: Request) -> dict:
         except Exception as exc:  # a status page must answer even when the engine is unwell
             engine_status = {"error": str(exc)}
     return {
-        "version": __version__, "pid": os.getpid(), "port": ctx.port, "started_at": ctx.started_at,
-        "uptime_seconds": time.time() - ctx.started_at, "voices": list(ctx.config.voices),
-        "requests_in_flight": len(ctx.inflight), "engine": engine_status, "engine_error": ctx.engine_error,
+        "version": __version__,
+        "pid": os.getpid(),
+        "port": ctx.port,
+        "started_at": ctx.started_at,
+        "uptime_seconds": time.time() - ctx.started_at,
+        "voices": list(ctx.config.voices),
+        "requests_in_flight": len(ctx.inflight),
+        "engine": engine_status,
+        "engine_error": ctx.engine_error,
         "training": ctx.training.progress() if ctx.training is not None else None,
         "corpus_watch": ctx.corpus_watch.status() if ctx.corpus_watch is not None else None,
         "scheduler": ctx.scheduler.status() if ctx.scheduler is not None else None,
@@ -256,6 +283,7 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
     if notice:
         headers[NOTICE_HEADER] = notice.encode("ascii", "backslashreplace").decode("ascii")
     if body.stream:
+
         async def lines():
             yield ndjson({"type": "start", "request_id": request_id, "voice": voice, "notice": notice})
             async for kind_, detail in stream_pieces(ctx, request_id, relay, first, cancel):
@@ -267,6 +295,7 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
                     yield ndjson({"type": "done", "finish_reason": detail})
                 else:
                     yield ndjson({"type": "error", "error": detail})
+
         return StreamingResponse(lines(), media_type="application/x-ndjson", headers=headers)
     text, finish = [], "stop"
     async for kind_, detail in stream_pieces(ctx, request_id, relay, first, cancel):
@@ -276,14 +305,26 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
             finish = detail
         else:
             return error_response(503, detail["message"], detail["type"], detail["code"], headers=headers)
-    return JSONResponse({"request_id": request_id, "voice": voice, "text": "".join(text),
-                         "finish_reason": finish, "notice": notice, **({"guard": guard.all} if extra else {})},
-                        headers=headers)
+    return JSONResponse(
+        {
+            "request_id": request_id,
+            "voice": voice,
+            "text": "".join(text),
+            "finish_reason": finish,
+            "notice": notice,
+            **({"guard": guard.all} if extra else {}),
+        },
+        headers=headers,
+    )
 
 
-_STREAM_DOC = {200: {"model": schemas.TextResponse, "description": (
-    "JSON; with `stream: true`, NDJSON lines (start, piece*, done|error) as application/x-ndjson."),
-    "content": {"application/x-ndjson": {}}}}
+_STREAM_DOC = {
+    200: {
+        "model": schemas.TextResponse,
+        "description": ("JSON; with `stream: true`, NDJSON lines (start, piece*, done|error) as application/x-ndjson."),
+        "content": {"application/x-ndjson": {}},
+    }
+}
 
 
 @router.post("/rewrite", summary="Rewrite a text in a voice", responses=_STREAM_DOC, response_model=None)
@@ -296,34 +337,49 @@ async def continue_(request: Request, body: schemas.TextRequest):
     return await _text_endpoint(request, body, "continue")
 
 
-@router.post("/requests/{request_id}/cancel", response_model=schemas.CancelResponse,
-             summary="Stop a running generation")
+@router.post(
+    "/requests/{request_id}/cancel", response_model=schemas.CancelResponse, summary="Stop a running generation"
+)
 def cancel_request(request: Request, request_id: str) -> dict:
     return {"request_id": request_id, "cancelled": _context(request).inflight.cancel(request_id)}
 
 
 # --- the application -----------------------------------------------------------------
 
+
 def _validation_message(exc: RequestValidationError) -> tuple[int, str, str]:
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return 400, "The request body is not valid JSON. Send a JSON object (Content-Type: application/json).", "invalid_json"
+        return (
+            400,
+            "The request body is not valid JSON. Send a JSON object (Content-Type: application/json).",
+            "invalid_json",
+        )
     if any(tuple(e.get("loc", ())) == ("body",) for e in errors):
-        return 422, ("The request body must be a JSON object, sent with Content-Type: application/json "
-                     "(with curl: -H 'Content-Type: application/json')."), "invalid_request"
+        return (
+            422,
+            (
+                "The request body must be a JSON object, sent with Content-Type: application/json "
+                "(with curl: -H 'Content-Type: application/json')."
+            ),
+            "invalid_request",
+        )
     parts = []
     for e in errors[:5]:
         where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body"
         parts.append(f"{where}: {e.get('msg', 'invalid')}")
-    return 422, "Invalid request: " + "; ".join(parts) + ". See /openapi.json for the expected fields.", "invalid_request"
+    return (
+        422,
+        "Invalid request: " + "; ".join(parts) + ". See /openapi.json for the expected fields.",
+        "invalid_request",
+    )
 
 
 def create_app(ctx: DaemonContext) -> FastAPI:
     """The ASGI application for one daemon; routers for the optional parts are added here."""
     from voiced.daemon import manage_api, openai_api
 
-    app = FastAPI(title="voiced daemon", version=__version__, docs_url=None, redoc_url=None,
-                  description=__doc__)
+    app = FastAPI(title="voiced daemon", version=__version__, docs_url=None, redoc_url=None, description=__doc__)
     app.state.context = ctx
     app.include_router(router)
     app.include_router(openai_api.router)
@@ -346,8 +402,11 @@ def create_app(ctx: DaemonContext) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unexpected error in %s", request.url.path)
-        return error_response(500, f"Unexpected error in the daemon: {exc}. The log file has the details "
-                                   "(`voiced daemon logs`).", "server_error")
+        return error_response(
+            500,
+            f"Unexpected error in the daemon: {exc}. The log file has the details (`voiced daemon logs`).",
+            "server_error",
+        )
 
     app.add_middleware(BodySizeLimit, max_bytes=ctx.config.daemon.max_body_bytes)
     app.add_middleware(LoopbackHostOnly)  # added last, so it runs first: a rebound name reaches nothing

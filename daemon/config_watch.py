@@ -33,8 +33,9 @@ log = logging.getLogger("voiced.daemon")
 class ConfigWatch(FileSystemEventHandler):
     """Calls ``on_reload(config)`` on a thread of its own each time the config file's content changes."""
 
-    def __init__(self, paths: Paths, current: Config, on_reload: Callable[[Config], None], *,
-                 quiet_seconds: float = 0.2) -> None:
+    def __init__(
+        self, paths: Paths, current: Config, on_reload: Callable[[Config], None], *, quiet_seconds: float = 0.2
+    ) -> None:
         super().__init__()
         self.paths = paths
         self.on_reload = on_reload

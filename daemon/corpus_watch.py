@@ -61,8 +61,12 @@ class CorpusWatching:
 
     def status(self) -> dict:
         with self._lock:
-            return {"watching": self.watcher is not None and self.error is None, "error": self.error,
-                    "changes": self.changes, "last_change": self.last_change}
+            return {
+                "watching": self.watcher is not None and self.error is None,
+                "error": self.error,
+                "changes": self.changes,
+                "last_change": self.last_change,
+            }
 
     def stop(self) -> None:
         if self.watcher is not None:

@@ -10,8 +10,15 @@ STATUS = 421  # Misdirected Request: this server does not answer for that name
 
 
 def host_refused_body(host: str) -> bytes:
-    return json.dumps({"error": {"message": HOST_REFUSED.format(host=host), "type": "invalid_request_error",
-                                 "code": "host_not_allowed"}}).encode()
+    return json.dumps(
+        {
+            "error": {
+                "message": HOST_REFUSED.format(host=host),
+                "type": "invalid_request_error",
+                "code": "host_not_allowed",
+            }
+        }
+    ).encode()
 
 
 class LoopbackHostOnly:
@@ -30,7 +37,11 @@ class LoopbackHostOnly:
         if scope["type"] == "websocket":  # no route uses one; refuse it all the same
             return await send({"type": "websocket.close", "code": 1008})
         body = host_refused_body(host)
-        await send({"type": "http.response.start", "status": STATUS,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": STATUS,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -8,8 +8,10 @@ from starlette.exceptions import HTTPException
 
 
 def too_large_message(limit: int) -> str:
-    return (f"The request body is larger than the daemon accepts ({limit} bytes). "
-            "Send a shorter text, or raise daemon.max_body_bytes in the configuration.")
+    return (
+        f"The request body is larger than the daemon accepts ({limit} bytes). "
+        "Send a shorter text, or raise daemon.max_body_bytes in the configuration."
+    )
 
 
 class BodyTooLarge(HTTPException):
@@ -20,8 +22,9 @@ class BodyTooLarge(HTTPException):
 
 
 def too_large_body(limit: int) -> bytes:
-    return json.dumps({"error": {"message": too_large_message(limit), "type": "request_too_large",
-                                 "code": "body_too_large"}}).encode()
+    return json.dumps(
+        {"error": {"message": too_large_message(limit), "type": "request_too_large", "code": "body_too_large"}}
+    ).encode()
 
 
 class BodySizeLimit:
@@ -63,7 +66,11 @@ class BodySizeLimit:
 
     async def _refuse(self, send) -> None:
         body = too_large_body(self.max_bytes)
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

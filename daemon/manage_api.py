@@ -17,16 +17,19 @@ from fastapi import APIRouter, Depends, Request
 from voiced.daemon import schemas
 from voiced.daemon.api import ERROR_RESPONSES, ApiError, _context, require_token, resolve_voice
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=ERROR_RESPONSES,
-                   tags=["manage"])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=ERROR_RESPONSES, tags=["manage"])
 
 
 def _optional(module: str, what: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ApiError(501, f"{what} is not available in this build of voiced ({exc}).",
-                       type="not_implemented", code="not_available") from None
+        raise ApiError(
+            501,
+            f"{what} is not available in this build of voiced ({exc}).",
+            type="not_implemented",
+            code="not_available",
+        ) from None
 
 
 @router.get("/corpus", summary="Corpus statistics per voice and folder")
@@ -51,7 +54,7 @@ def corpus(request: Request, voice: str | None = None) -> dict:
 def adapters(request: Request, voice: str | None = None) -> dict:
     ctx = _context(request)
     name = resolve_voice(ctx, voice)
-    registry = _optional("voiced.trainer.registry", "The adapter registry")
+    registry = _optional("voiced.registry", "The adapter registry")
     return registry_listing(registry, ctx, name)
 
 
@@ -59,7 +62,7 @@ def adapters(request: Request, voice: str | None = None) -> dict:
 def activate(request: Request, voice: str, body: schemas.ActivateRequest) -> dict:
     ctx = _context(request)
     name = resolve_voice(ctx, voice)
-    registry = _optional("voiced.trainer.registry", "The adapter registry")
+    registry = _optional("voiced.registry", "The adapter registry")
     return registry_activate(registry, ctx, name, body.version)
 
 
@@ -67,7 +70,7 @@ def activate(request: Request, voice: str, body: schemas.ActivateRequest) -> dic
 def rollback(request: Request, voice: str) -> dict:
     ctx = _context(request)
     name = resolve_voice(ctx, voice)
-    registry = _optional("voiced.trainer.registry", "The adapter registry")
+    registry = _optional("voiced.registry", "The adapter registry")
     return registry_rollback(registry, ctx, name)
 
 
@@ -75,7 +78,7 @@ def rollback(request: Request, voice: str) -> dict:
 def reload(request: Request, voice: str) -> dict:
     ctx = _context(request)
     name = resolve_voice(ctx, voice)
-    registry = _optional("voiced.trainer.registry", "The adapter registry")
+    registry = _optional("voiced.registry", "The adapter registry")
     return registry_reload(registry, ctx, name)
 
 
@@ -84,8 +87,11 @@ def train_start(request: Request, body: schemas.TrainRequest) -> dict:
     ctx = _context(request)
     name = resolve_voice(ctx, body.voice)
     jobs = _training(ctx)
-    overrides = {key: value for key, value in (("max_steps", body.max_steps), ("max_minutes", body.max_minutes))
-                 if value is not None}
+    overrides = {
+        key: value
+        for key, value in (("max_steps", body.max_steps), ("max_minutes", body.max_minutes))
+        if value is not None
+    }
     from voiced.daemon.training import TrainingBusy
 
     try:
@@ -106,22 +112,37 @@ def train_cancel(request: Request) -> dict:
 
 def _training(ctx: Any) -> Any:
     if ctx.training is None:
-        raise ApiError(501, "Training from the daemon is not available in this build of voiced. "
-                            "Run `voiced train` instead.", type="not_implemented", code="not_available")
+        raise ApiError(
+            501,
+            "Training from the daemon is not available in this build of voiced. Run `voiced train` instead.",
+            type="not_implemented",
+            code="not_available",
+        )
     return ctx.training
 
 
-# --- the registry's side (voiced.trainer.registry owns the files; the engine is told of changes) -----
+# --- the registry's side (voiced.registry owns the files; the engine is told of changes) -----
+
 
 def _version_dict(version: Any) -> dict:
-    return {"version": version.number, "status": version.status, "verdict": version.verdict,
-            "active": version.is_active, "reason": version.reason, "manifest": version.manifest}
+    return {
+        "version": version.number,
+        "status": version.status,
+        "verdict": version.verdict,
+        "active": version.is_active,
+        "reason": version.reason,
+        "manifest": version.manifest,
+    }
 
 
 def _http_status(registry: Any, exc: Exception) -> tuple[int, str]:
     """Each registry error type has its HTTP status: the type says what went wrong, not the wording."""
-    for kind, status, code in (("NotFound", 404, "not_found"), ("NotUsable", 409, "not_usable"),
-                               ("CorruptAdapter", 422, "corrupt_adapter"), ("DiskFullError", 507, "disk_full")):
+    for kind, status, code in (
+        ("NotFound", 404, "not_found"),
+        ("NotUsable", 409, "not_usable"),
+        ("CorruptAdapter", 422, "corrupt_adapter"),
+        ("DiskFullError", 507, "disk_full"),
+    ):
         if isinstance(exc, getattr(registry, kind)):
             return status, code
     return 409, "registry_error"
@@ -138,8 +159,12 @@ def _registry_call(registry: Any, action: Any) -> Any:
 def registry_listing(registry: Any, ctx: Any, voice: str) -> dict:
     reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
     versions = _registry_call(registry, reg.versions)
-    listing = {"voice": voice, "active": _registry_call(registry, reg.active_version),
-               "history": _registry_call(registry, reg.history), "versions": [_version_dict(v) for v in versions]}
+    listing = {
+        "voice": voice,
+        "active": _registry_call(registry, reg.active_version),
+        "history": _registry_call(registry, reg.history),
+        "versions": [_version_dict(v) for v in versions],
+    }
     notes = reg.pointer_notes()
     if notes:
         listing["warnings"] = notes
@@ -168,9 +193,13 @@ def _serve_or_undo(registry: Any, ctx: Any, reg: Any, voice: str, before: dict, 
     with contextlib.suppress(Exception):
         ctx.engine.refresh(voice)
     kept = _named(before["version"]) if restored else "what another process chose meanwhile"
-    raise ApiError(503, f"The model could not switch voice {voice!r} to {_named(after['version'])}: {problem}. "
-                        f"The registry was set back, and {kept} is still the active adapter."
-                        + _retry_hint(served, after["version"]), type="model_unavailable", code="engine_error")
+    raise ApiError(
+        503,
+        f"The model could not switch voice {voice!r} to {_named(after['version'])}: {problem}. "
+        f"The registry was set back, and {kept} is still the active adapter." + _retry_hint(served, after["version"]),
+        type="model_unavailable",
+        code="engine_error",
+    )
 
 
 def _retry_hint(served: Any, version: int | None) -> str:
@@ -222,6 +251,10 @@ def registry_reload(registry: Any, ctx: Any, voice: str) -> dict:
         try:
             listing["served"] = ctx.engine.refresh(voice)
         except Exception as exc:  # noqa: BLE001 - the registry is the truth; the engine says why it lags
-            raise ApiError(503, f"The model could not load voice {voice!r}'s active adapter: {exc}",
-                           type="model_unavailable", code="engine_error") from exc
+            raise ApiError(
+                503,
+                f"The model could not load voice {voice!r}'s active adapter: {exc}",
+                type="model_unavailable",
+                code="engine_error",
+            ) from exc
     return listing

@@ -16,28 +16,42 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from voiced.daemon import schemas
 from voiced.daemon.api import (
-    ERROR_RESPONSES, ApiError, _context, engine_or_503, error_response, generate, require_token, resolve_voice,
+    ERROR_RESPONSES,
+    ApiError,
+    _context,
+    engine_or_503,
+    error_response,
+    generate,
+    require_token,
+    resolve_voice,
     stream_pieces,
 )
 from voiced.daemon.params import generation_params
 from voiced.daemon.streaming import sse
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=ERROR_RESPONSES,
-                   tags=["openai"])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=ERROR_RESPONSES, tags=["openai"])
 
 
 @router.get("/models", summary="Voices, as OpenAI model ids")
 def models(request: Request) -> dict:
     ctx = _context(request)
-    return {"object": "list", "data": [
-        {"id": name, "object": "model", "created": int(ctx.started_at), "owned_by": "voiced"}
-        for name in ctx.config.voices
-    ]}
+    return {
+        "object": "list",
+        "data": [
+            {"id": name, "object": "model", "created": int(ctx.started_at), "owned_by": "voiced"}
+            for name in ctx.config.voices
+        ],
+    }
 
 
 def _chunk(completion_id: str, created: int, model: str, delta: dict, finish: str | None) -> dict:
-    return {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
 
 
 def _finish_reason(detail: str) -> str:
@@ -45,9 +59,17 @@ def _finish_reason(detail: str) -> str:
     return "stop" if detail == "stop" else "length"
 
 
-@router.post("/chat/completions", summary="OpenAI-compatible chat completion in a voice", response_model=None,
-             responses={200: {"description": "chat.completion JSON, or text/event-stream chunks with stream: true",
-                              "content": {"text/event-stream": {}}}})
+@router.post(
+    "/chat/completions",
+    summary="OpenAI-compatible chat completion in a voice",
+    response_model=None,
+    responses={
+        200: {
+            "description": "chat.completion JSON, or text/event-stream chunks with stream: true",
+            "content": {"text/event-stream": {}},
+        }
+    },
+)
 async def chat_completions(request: Request, body: schemas.ChatCompletionRequest):
     ctx = _context(request)
     voice = resolve_voice(ctx, body.model)
@@ -56,20 +78,25 @@ async def chat_completions(request: Request, body: schemas.ChatCompletionRequest
     total = sum(len(m.content) for m in body.messages)
     limit = ctx.config.daemon.max_text_chars
     if total > limit:
-        raise ApiError(422, f"The messages have {total} characters; the daemon accepts at most {limit}. "
-                            "Send less text, or raise daemon.max_text_chars in the configuration.",
-                       code="text_too_long")
+        raise ApiError(
+            422,
+            f"The messages have {total} characters; the daemon accepts at most {limit}. "
+            "Send less text, or raise daemon.max_text_chars in the configuration.",
+            code="text_too_long",
+        )
     engine = engine_or_503(ctx)
     params = generation_params(body, ctx.config.daemon.max_tokens)
     messages = [{"role": m.role, "content": m.content} for m in body.messages]
     request_id = ctx.inflight.new_id()
     relay, first, cancel = await generate(
-        ctx, request_id, lambda cancel: engine.stream_chat(voice, messages, params=params, cancel=cancel))
+        ctx, request_id, lambda cancel: engine.stream_chat(voice, messages, params=params, cancel=cancel)
+    )
     completion_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
     headers = {"X-Request-Id": request_id}
 
     if body.stream:
+
         async def events():
             yield sse(_chunk(completion_id, created, voice, {"role": "assistant", "content": ""}, None))
             async for kind, detail in stream_pieces(ctx, request_id, relay, first, cancel):
@@ -80,8 +107,10 @@ async def chat_completions(request: Request, body: schemas.ChatCompletionRequest
                 else:
                     yield sse({"error": detail})
             yield sse("[DONE]")
-        return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={**headers, "Cache-Control": "no-cache"})
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={**headers, "Cache-Control": "no-cache"}
+        )
 
     text, finish = [], "stop"
     async for kind, detail in stream_pieces(ctx, request_id, relay, first, cancel):
@@ -91,8 +120,15 @@ async def chat_completions(request: Request, body: schemas.ChatCompletionRequest
             finish = _finish_reason(detail)
         else:
             return error_response(503, detail["message"], detail["type"], detail["code"], headers=headers)
-    return JSONResponse({
-        "id": completion_id, "object": "chat.completion", "created": created, "model": voice,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(text)},
-                     "finish_reason": finish}],
-    }, headers=headers)
+    return JSONResponse(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": voice,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "".join(text)}, "finish_reason": finish}
+            ],
+        },
+        headers=headers,
+    )

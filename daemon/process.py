@@ -13,9 +13,9 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 
@@ -32,8 +32,9 @@ class DaemonProcessError(Exception):
 def answers(record: DaemonRecord, timeout: float = 2.0) -> bool:
     """True when the daemon in ``record`` answers /v1/status with its token."""
     try:
-        response = httpx.get(f"{record.base_url}/v1/status", timeout=timeout,
-                             headers={"Authorization": f"Bearer {record.token}"})
+        response = httpx.get(
+            f"{record.base_url}/v1/status", timeout=timeout, headers={"Authorization": f"Bearer {record.token}"}
+        )
     except httpx.HTTPError:
         return False
     return response.status_code == 200
@@ -49,8 +50,10 @@ def answering_record(paths: Paths | None = None, timeout: float = 10.0) -> Daemo
     deadline = time.monotonic() + timeout
     while record is not None and not answers(record):
         if time.monotonic() > deadline:
-            raise DaemonProcessError(f"The voiced daemon (pid {record.pid}) is running but not answering. "
-                                     "Try `voiced daemon restart`, and `voiced daemon logs` to see why.")
+            raise DaemonProcessError(
+                f"The voiced daemon (pid {record.pid}) is running but not answering. "
+                "Try `voiced daemon restart`, and `voiced daemon logs` to see why."
+            )
         time.sleep(POLL_SECONDS)
         record = live_record(paths)
     return record
@@ -73,8 +76,9 @@ def log_tail(paths: Paths | None = None, lines: int = 20) -> list[str]:
         return []
 
 
-def start_daemon(paths: Paths | None = None, *, timeout: float = 60.0,
-                 port: int | None = None) -> tuple[DaemonRecord, bool]:
+def start_daemon(
+    paths: Paths | None = None, *, timeout: float = 60.0, port: int | None = None
+) -> tuple[DaemonRecord, bool]:
     """Ensure a daemon runs; returns its record and whether this call started it."""
     paths = paths or get_paths()
     running = answering_record(paths)
@@ -87,8 +91,15 @@ def start_daemon(paths: Paths | None = None, *, timeout: float = 60.0,
         command += ["--port", str(port)]
     log_fd = os.open(log_path(paths), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
-                                 start_new_session=True, close_fds=True, env=os.environ.copy())
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_fd,
+            stderr=log_fd,
+            start_new_session=True,
+            close_fds=True,
+            env=os.environ.copy(),
+        )
     finally:
         os.close(log_fd)
     # Reap the child when it exits, so a long-lived caller (the LSP) keeps no zombie.
@@ -109,8 +120,10 @@ def start_daemon(paths: Paths | None = None, *, timeout: float = 60.0,
 
 def _start_failure(paths: Paths, what: str) -> str:
     tail = "\n".join("  " + line for line in log_tail(paths, 8))
-    return (f"The voiced daemon did not start: {what}. Last lines of {log_path(paths)}:\n{tail}\n"
-            "Fix the cause shown there, or run `voiced daemon run` to see it in the foreground.")
+    return (
+        f"The voiced daemon did not start: {what}. Last lines of {log_path(paths)}:\n{tail}\n"
+        "Fix the cause shown there, or run `voiced daemon run` to see it in the foreground."
+    )
 
 
 def stop_daemon(paths: Paths | None = None, *, timeout: float = 10.0) -> DaemonRecord | None:
@@ -162,14 +175,14 @@ def daemon_status(paths: Paths | None = None) -> DaemonStatus:
         return DaemonStatus(running=False, stale_record_removed=clear_stale(paths))
     details = None
     try:
-        response = httpx.get(f"{record.base_url}/v1/status", timeout=5.0,
-                             headers={"Authorization": f"Bearer {record.token}"})
+        response = httpx.get(
+            f"{record.base_url}/v1/status", timeout=5.0, headers={"Authorization": f"Bearer {record.token}"}
+        )
         if response.status_code == 200:
             details = response.json()
     except httpx.HTTPError:
         pass
-    return DaemonStatus(running=True, record=record, uptime_seconds=time.time() - record.started_at,
-                        details=details)
+    return DaemonStatus(running=True, record=record, uptime_seconds=time.time() - record.started_at, details=details)
 
 
 def follow_log(path: Path, stop: threading.Event | None = None, poll: float = 0.5) -> Iterator[str]:

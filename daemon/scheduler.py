@@ -14,9 +14,10 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from voiced.config import Config, ConfigError, SchedulerSettings
 from voiced.paths import Paths
@@ -30,8 +31,10 @@ _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 def parse_time_of_day(text: str) -> tuple[int, int]:
     match = _TIME.match(text.strip())
     if not match:
-        raise ConfigError(f"scheduler.nightly_at is {text!r}, which is not a time of day.",
-                          fix='Write it as HH:MM in 24-hour local time, for example "03:00".')
+        raise ConfigError(
+            f"scheduler.nightly_at is {text!r}, which is not a time of day.",
+            fix='Write it as HH:MM in 24-hour local time, for example "03:00".',
+        )
     return int(match.group(1)), int(match.group(2))
 
 
@@ -60,7 +63,7 @@ def read_schedule_state(paths: Paths) -> dict[str, Any]:
 
 def active_adapter_time(voice: str, paths: Paths) -> float:
     """When the active adapter was created (epoch), or 0 when the voice runs on the base model."""
-    from voiced.trainer.registry import Registry
+    from voiced.registry import Registry
 
     active = Registry.open(voice, paths, recover=False).active()
     if active is None:
@@ -84,10 +87,17 @@ def new_words_since_active(voice: str, paths: Paths) -> int:
 class Scheduler:
     """Decides when to train; ``start_training(voice, overrides)`` and ``is_busy()`` reach the job runner."""
 
-    def __init__(self, config: Config, paths: Paths, *, start_training: Callable[[str, dict[str, Any]], Any],
-                 is_busy: Callable[[], bool], now: Callable[[], float] = time.time,
-                 wait: Callable[[float], bool] | None = None,
-                 new_words: Callable[[str, Paths], int] = new_words_since_active) -> None:
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        *,
+        start_training: Callable[[str, dict[str, Any]], Any],
+        is_busy: Callable[[], bool],
+        now: Callable[[], float] = time.time,
+        wait: Callable[[float], bool] | None = None,
+        new_words: Callable[[str, Paths], int] = new_words_since_active,
+    ) -> None:
         self.config = config
         parse_time_of_day(self.settings.nightly_at)  # a bad value fails at start, not at 3 am
         self.paths = paths
@@ -140,8 +150,9 @@ class Scheduler:
             if words >= self.settings.min_new_words:
                 due.append(voice)
             else:
-                log.info("voice %s: %d new words, fewer than %d; not retrained", voice, words,
-                         self.settings.min_new_words)
+                log.info(
+                    "voice %s: %d new words, fewer than %d; not retrained", voice, words, self.settings.min_new_words
+                )
         return due
 
     def tick(self) -> list[str]:
@@ -187,10 +198,14 @@ class Scheduler:
                 return
 
     def status(self) -> dict[str, Any]:
-        return {"enabled": self.settings.enabled, "nightly_at": self.settings.nightly_at,
-                "min_new_words": self.settings.min_new_words,
-                "last_run": self.state.get("last_run"), "next_run": self.next_run(),
-                "pending": list(self.state.get("pending", []))}
+        return {
+            "enabled": self.settings.enabled,
+            "nightly_at": self.settings.nightly_at,
+            "min_new_words": self.settings.min_new_words,
+            "last_run": self.state.get("last_run"),
+            "next_run": self.next_run(),
+            "pending": list(self.state.get("pending", [])),
+        }
 
     def stop(self) -> None:
         self._stop.set()
@@ -206,7 +221,7 @@ class Scheduler:
         return {"max_minutes": self.settings.max_minutes} if self.settings.max_minutes > 0 else {}
 
     def _save(self) -> None:
-        from voiced.trainer.registry import write_json_atomic
+        from voiced.registry import write_json_atomic
 
         self.paths.ensure_private(self.paths.state_dir)
         write_json_atomic(state_path(self.paths), self.state)
@@ -217,8 +232,12 @@ def start_scheduler(config: Config, paths: Paths, jobs: Any, *, from_now: bool =
     ``from_now``: a schedule switched on while the daemon runs counts from now (see ``plan_from_now``)."""
     if not config.scheduler.enabled or jobs is None:
         return None
-    scheduler = Scheduler(config, paths, is_busy=lambda: jobs.running,
-                          start_training=lambda voice, overrides: jobs.start(voice, overrides, trigger="schedule"))
+    scheduler = Scheduler(
+        config,
+        paths,
+        is_busy=lambda: jobs.running,
+        start_training=lambda voice, overrides: jobs.start(voice, overrides, trigger="schedule"),
+    )
     if from_now:
         scheduler.plan_from_now()
     threading.Thread(target=scheduler.run, name="voiced-scheduler", daemon=True).start()

@@ -27,7 +27,8 @@ class TextRequest(GenerationOptions):
     voice: str | None = Field(None, description="Voice name; the first configured voice when left out.")
     stream: bool = Field(False, description="Stream the answer as NDJSON lines (see the endpoint description).")
     request_id: str | None = Field(
-        None, pattern=REQUEST_ID_PATTERN,
+        None,
+        pattern=REQUEST_ID_PATTERN,
         description="Your id for this request, usable with /v1/requests/{id}/cancel; generated when left out.",
     )
 
@@ -37,19 +38,30 @@ class TextResponse(BaseModel):
     voice: str
     text: str
     finish_reason: Literal["stop", "cancelled"]
-    notice: str | None = Field(None, description="Set when the base model answered because the voice's active "
-                                                 "adapter cannot be used: why, and what to do (also the "
-                                                 "X-Voiced-Notice header).")
-    guard: list[GuardReport] | None = Field(None, description="Rewrites: each paragraph the rewrite guard cleaned, "
-                                                          "retried, found unchanged or left as it was (docs/daemon.md).")
+    notice: str | None = Field(
+        None,
+        description="Set when the base model answered because the voice's active "
+        "adapter cannot be used: why, and what to do (also the "
+        "X-Voiced-Notice header).",
+    )
+    guard: list[GuardReport] | None = Field(
+        None,
+        description="Rewrites: each paragraph the rewrite guard cleaned, "
+        "retried, found unchanged or left as it was (docs/daemon.md).",
+    )
 
 
 class GuardReport(BaseModel):
-    paragraph: int = Field(..., description="1-based, counting the request's prose paragraphs (and a long one's pieces).")
+    paragraph: int = Field(
+        ..., description="1-based, counting the request's prose paragraphs (and a long one's pieces)."
+    )
     outcome: Literal["ok", "cleaned", "unchanged", "rejected"] = Field(
-        ..., description="rejected: every try was rejected and the paragraph was left as it was.")
-    code: str = Field(..., description="commentary, label, too_short, too_long, content_dropped, names_dropped, "
-                                       "lines, empty, unchanged")
+        ..., description="rejected: every try was rejected and the paragraph was left as it was."
+    )
+    code: str = Field(
+        ...,
+        description="commentary, label, too_short, too_long, content_dropped, names_dropped, lines, empty, unchanged",
+    )
     reason: str = Field(..., description="What was wrong, for the writer.")
     attempts: int
 
@@ -77,16 +89,22 @@ class StatusResponse(BaseModel):
     uptime_seconds: float
     voices: list[str]
     requests_in_flight: int
-    engine: dict = Field(..., description=(
-        "Per voice: loaded, backend, base_model, adapter (the file or folder served), adapter_version (served; "
-        "null: the base model), registry_version (the registry's active version at the last check), "
-        "registry_changed (changed since; applied at the next request), notice (why the base model serves "
-        "a voice whose registry names a version), rebuild ({version, state, reason} of a GGUF LoRA rebuilt "
-        "from its PEFT adapter), queue_depth, busy."))
+    engine: dict = Field(
+        ...,
+        description=(
+            "Per voice: loaded, backend, base_model, adapter (the file or folder served), adapter_version (served; "
+            "null: the base model), registry_version (the registry's active version at the last check), "
+            "registry_changed (changed since; applied at the next request), notice (why the base model serves "
+            "a voice whose registry names a version), rebuild ({version, state, reason} of a GGUF LoRA rebuilt "
+            "from its PEFT adapter), queue_depth, busy."
+        ),
+    )
     engine_error: str | None = Field(None, description="Why the model cannot be used, when it cannot.")
     training: dict | None = None
     corpus_watch: dict | None = Field(None, description="The folder watcher: watching, error, changes, last_change.")
-    scheduler: dict | None = Field(None, description="Nightly retraining: enabled, nightly_at, min_new_words, last_run, next_run, pending.")
+    scheduler: dict | None = Field(
+        None, description="Nightly retraining: enabled, nightly_at, min_new_words, last_run, next_run, pending."
+    )
 
 
 class ChatMessage(BaseModel):

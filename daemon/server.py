@@ -27,7 +27,12 @@ from voiced.daemon.config_watch import ConfigWatch
 from voiced.daemon.corpus_watch import start_corpus_watching
 from voiced.daemon.scheduler import parse_time_of_day, start_scheduler
 from voiced.daemon.state import (
-    LOOPBACK_HOSTS, DaemonLock, DaemonRecord, log_path, remove_record, write_record,
+    LOOPBACK_HOSTS,
+    DaemonLock,
+    DaemonRecord,
+    log_path,
+    remove_record,
+    write_record,
 )
 from voiced.paths import Paths, get_paths
 
@@ -59,8 +64,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind(("127.0.0.1" if host == "localhost" else host, port))
     except (OSError, OverflowError) as exc:  # OverflowError: a port past 65535 given by a caller, not the file
         sock.close()
-        raise DaemonStartError(f"Cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}. "
-                               "Pick another daemon.port (0 to 65535), or 0 to let the system choose.") from exc
+        raise DaemonStartError(
+            f"Cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}. "
+            "Pick another daemon.port (0 to 65535), or 0 to let the system choose."
+        ) from exc
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
@@ -82,11 +89,13 @@ def setup_logging(paths: Paths) -> None:
 def load_engine(config: Config) -> tuple[object | None, str | None]:
     """The engine, or None and the reason; a daemon without a model still answers status with the reason."""
     try:
-        from voiced.daemon.engine import Engine
+        from voiced.inference.engine import Engine
     except ImportError as exc:  # llama-cpp-python missing or broken
         log.error("the inference engine cannot be imported: %s", exc)
         return None, f"the inference runtime cannot be imported ({exc})"
-    return Engine(config), None
+    from voiced.trainer.serving import rebuild_gguf
+
+    return Engine(config, rebuild_gguf=rebuild_gguf), None
 
 
 def preload_voices(engine: object, config: Config) -> threading.Thread:
@@ -94,6 +103,7 @@ def preload_voices(engine: object, config: Config) -> threading.Thread:
 
     A voice whose model fails to load is logged; its requests then get 503 with the engine's message.
     """
+
     def load_all() -> None:
         for voice in config.voices:
             try:
@@ -125,17 +135,33 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         engine, engine_error = load_engine(config)
         if engine is not None:
             preload_voices(engine, config)
-        ctx = DaemonContext(config=config, token=secrets.token_urlsafe(32), engine=engine,
-                            engine_error=engine_error, port=bound_port, paths=paths)
+        ctx = DaemonContext(
+            config=config,
+            token=secrets.token_urlsafe(32),
+            engine=engine,
+            engine_error=engine_error,
+            port=bound_port,
+            paths=paths,
+        )
         ctx.training = start_training_jobs(ctx)
         ctx.scheduler = start_scheduler(config, paths, ctx.training)
         ctx.corpus_watch = start_corpus_watching(config, paths)
         ctx.config_watch = follow_config(ctx)
         app = create_app(ctx)
-        server = _Server(uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5,
-                                        lifespan="off"), ctx)
-        write_record(DaemonRecord(pid=os.getpid(), port=bound_port, host=host, token=ctx.token,
-                                  started_at=ctx.started_at, version=__version__), paths)
+        server = _Server(
+            uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5, lifespan="off"), ctx
+        )
+        write_record(
+            DaemonRecord(
+                pid=os.getpid(),
+                port=bound_port,
+                host=host,
+                token=ctx.token,
+                started_at=ctx.started_at,
+                version=__version__,
+            ),
+            paths,
+        )
         log.info("listening on %s:%d", host, bound_port)
         # Uvicorn re-raises the stop signal after its graceful shutdown; with these handlers in
         # place that unwinds through the cleanup below and exits 0 instead of dying by the signal.
@@ -176,6 +202,7 @@ def follow_config(ctx) -> ConfigWatch | None:
     models), the folders watched, the ``[inference]`` and ``[scheduler]`` settings and the request
     limits. A removed voice's model is let go; a voice whose base model, ``n_ctx`` or ``n_threads``
     changed loads its model anew on its next request. Host, port and body size wait for a restart."""
+
     def apply(config: Config) -> None:
         # The engine, the routes and the scheduler share ctx.config: replacing its sections is enough.
         ctx.config.voices = config.voices
@@ -185,7 +212,8 @@ def follow_config(ctx) -> ConfigWatch | None:
             if released:
                 log.info("models let go after the configuration changed: %s", ", ".join(released))
         ctx.config.daemon = dataclasses.replace(
-            ctx.config.daemon, max_tokens=config.daemon.max_tokens, max_text_chars=config.daemon.max_text_chars)
+            ctx.config.daemon, max_tokens=config.daemon.max_tokens, max_text_chars=config.daemon.max_text_chars
+        )
         if ctx.corpus_watch is not None:
             ctx.corpus_watch.reconfigure(config)
         follow_schedule(ctx, config.scheduler)

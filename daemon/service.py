@@ -40,15 +40,17 @@ def systemd_unit_text(executable: Path) -> str:
 
 
 def launchd_plist_bytes(executable: Path, log_dir: Path) -> bytes:
-    return plistlib.dumps({
-        "Label": AGENT_LABEL,
-        "ProgramArguments": [str(executable), "daemon", "run"],
-        "RunAtLoad": True,
-        "KeepAlive": {"SuccessfulExit": False},
-        "ProcessType": "Background",
-        "StandardOutPath": str(log_dir / "launchd.log"),
-        "StandardErrorPath": str(log_dir / "launchd.log"),
-    })
+    return plistlib.dumps(
+        {
+            "Label": AGENT_LABEL,
+            "ProgramArguments": [str(executable), "daemon", "run"],
+            "RunAtLoad": True,
+            "KeepAlive": {"SuccessfulExit": False},
+            "ProcessType": "Background",
+            "StandardOutPath": str(log_dir / "launchd.log"),
+            "StandardErrorPath": str(log_dir / "launchd.log"),
+        }
+    )
 
 
 def default_service_dir() -> Path:

@@ -70,8 +70,11 @@ def read_record(paths: Paths | None = None) -> DaemonRecord | None:
     try:
         data = json.loads(record_path(paths).read_text(encoding="utf-8"))
         return DaemonRecord(
-            pid=int(data["pid"]), port=int(data["port"]), host=str(data["host"]),
-            token=str(data["token"]), started_at=float(data["started_at"]),
+            pid=int(data["pid"]),
+            port=int(data["port"]),
+            host=str(data["host"]),
+            token=str(data["token"]),
+            started_at=float(data["started_at"]),
             version=str(data.get("version", "")),
         )
     except (OSError, ValueError, KeyError, TypeError):

@@ -21,9 +21,9 @@ import asyncio
 import contextlib
 import json
 import threading
-from typing import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
-from voiced.daemon.generation import GenerationCancelled
+from voiced.inference.generation import GenerationCancelled
 
 _END = object()
 
@@ -150,7 +150,7 @@ class Reports:
         self._items.append(report.to_dict())  # type: ignore[attr-defined]
 
     def new(self) -> list[dict]:
-        items = self._items[self._sent:]
+        items = self._items[self._sent :]
         self._sent += len(items)
         return items
 

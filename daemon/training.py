@@ -13,8 +13,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from voiced.paths import Paths, get_paths
 
@@ -42,7 +43,7 @@ def read_training_record(paths: Paths | None = None) -> dict[str, Any] | None:
 
 
 def _write_record(paths: Paths, record: dict[str, Any]) -> None:
-    from voiced.trainer.registry import write_json_atomic
+    from voiced.registry import write_json_atomic
 
     paths.ensure_private(paths.state_dir)
     write_json_atomic(record_path(paths), record)
@@ -60,8 +61,13 @@ def _outcome(status: str, stopped: str) -> tuple[str, str | None]:
 class TrainingJobs:
     """The daemon's training runner: start, progress, cancel; at most one child at a time."""
 
-    def __init__(self, paths: Paths, *, on_promoted: Callable[[str, Path], None] | None = None,
-                 runner: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self,
+        paths: Paths,
+        *,
+        on_promoted: Callable[[str, Path], None] | None = None,
+        runner: Callable[..., Any] | None = None,
+    ) -> None:
         self.paths = paths
         self.on_promoted = on_promoted
         self._runner = runner
@@ -71,8 +77,12 @@ class TrainingJobs:
         self._cancel = threading.Event()
         self._record = read_training_record(paths) or {}
         if self._record.get("state") == RUNNING:  # the daemon died while a child trained; the child died with it
-            self._record.update(state="killed", reason="the daemon stopped while this training ran, and the "
-                                "training stopped with it; its version is marked failed", finished=time.time())
+            self._record.update(
+                state="killed",
+                reason="the daemon stopped while this training ran, and the "
+                "training stopped with it; its version is marked failed",
+                finished=time.time(),
+            )
             self._save()
             self._fail_abandoned(self._record.get("voice"))
 
@@ -80,18 +90,34 @@ class TrainingJobs:
     def start(self, voice: str, overrides: dict[str, Any] | None = None, *, trigger: str = "api") -> dict[str, Any]:
         with self._lock:
             if self.running:
-                raise TrainingBusy(f"Training of voice {self._record.get('voice')!r} is running; "
-                                   "wait for it or cancel it (POST /v1/train/cancel).")
+                raise TrainingBusy(
+                    f"Training of voice {self._record.get('voice')!r} is running; "
+                    "wait for it or cancel it (POST /v1/train/cancel)."
+                )
             self._refuse_if_trained_elsewhere(voice)
             self._cancel.clear()
             self._child = None
-            self._record = {"voice": voice, "state": RUNNING, "trigger": trigger, "overrides": overrides or {},
-                            "started": time.time(), "finished": None, "stage": "starting", "step": 0,
-                            "total_steps": None, "loss": None, "tokens_per_second": None, "eta": None,
-                            "version": None, "outcome": None, "reason": ""}
+            self._record = {
+                "voice": voice,
+                "state": RUNNING,
+                "trigger": trigger,
+                "overrides": overrides or {},
+                "started": time.time(),
+                "finished": None,
+                "stage": "starting",
+                "step": 0,
+                "total_steps": None,
+                "loss": None,
+                "tokens_per_second": None,
+                "eta": None,
+                "version": None,
+                "outcome": None,
+                "reason": "",
+            }
             self._save()
-            self._thread = threading.Thread(target=self._run, args=(voice, overrides or {}),
-                                            name="voiced-training", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, args=(voice, overrides or {}), name="voiced-training", daemon=True
+            )
             self._thread.start()
             return dict(self._record)
 
@@ -166,9 +192,15 @@ class TrainingJobs:
             elif kind == "start":
                 self._record.update(stage="training", total_steps=event.get("total_steps"))
             elif kind == "step":
-                self._record.update(stage="training", step=event.get("step"), total_steps=event.get("total_steps"),
-                                    loss=event.get("loss"), tokens_per_second=event.get("tokens_per_second"),
-                                    eta=event.get("eta_seconds"), train_stage=event.get("stage"))
+                self._record.update(
+                    stage="training",
+                    step=event.get("step"),
+                    total_steps=event.get("total_steps"),
+                    loss=event.get("loss"),
+                    tokens_per_second=event.get("tokens_per_second"),
+                    eta=event.get("eta_seconds"),
+                    train_stage=event.get("stage"),
+                )
             elif kind == "eval":
                 self._record["valid_loss"] = event.get("valid_loss")
             elif kind == "end":
@@ -178,13 +210,19 @@ class TrainingJobs:
             self._save()
 
     def _run(self, voice: str, overrides: dict[str, Any]) -> None:
-        from voiced.trainer.job import JobError, run_training_job_in_child
+        from voiced.daemon.training_job import JobError, run_training_job_in_child
 
         runner = self._runner or run_training_job_in_child
         finished: dict[str, Any]
         try:
-            result = runner(voice, overrides=overrides, progress=self._on_progress,
-                            should_stop=self._cancel.is_set, paths=self.paths, on_start=self._started)
+            result = runner(
+                voice,
+                overrides=overrides,
+                progress=self._on_progress,
+                should_stop=self._cancel.is_set,
+                paths=self.paths,
+                on_start=self._started,
+            )
         except JobError as exc:
             state = "cancelled" if self._cancel.is_set() else "failed"
             finished = {"state": state, "reason": str(exc)}
@@ -195,8 +233,14 @@ class TrainingJobs:
             state, outcome = _outcome(result.status, result.stopped)
             if result.status == "failed" and "killed" in result.reason:
                 state = "cancelled" if self._cancel.is_set() else "killed"
-            finished = {"state": state, "outcome": outcome, "reason": result.reason,
-                        "version": result.version, "scores": result.scores, "stopped": result.stopped}
+            finished = {
+                "state": state,
+                "outcome": outcome,
+                "reason": result.reason,
+                "version": result.version,
+                "scores": result.scores,
+                "stopped": result.stopped,
+            }
             if result.promoted:
                 self._hot_swap(voice, result.version)
         with self._lock:
@@ -215,7 +259,7 @@ class TrainingJobs:
     def _hot_swap(self, voice: str, version: int | None) -> None:
         if self.on_promoted is None or version is None:
             return
-        from voiced.trainer.registry import Registry
+        from voiced.registry import Registry
 
         gguf = Registry.open(voice, self.paths).get(version).gguf_path
         try:

@@ -34,8 +34,10 @@ class ActionData:
 
     @property
     def range(self) -> types.Range:
-        return types.Range(start=types.Position(line=self.start_line, character=self.start_character),
-                           end=types.Position(line=self.end_line, character=self.end_character))
+        return types.Range(
+            start=types.Position(line=self.start_line, character=self.start_character),
+            end=types.Position(line=self.end_line, character=self.end_character),
+        )
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -54,22 +56,25 @@ def _title(task: str, voice: str, several: bool) -> str:
     return f"{TITLES[task]} ({voice})" if several else TITLES[task]
 
 
-def build_actions(uri: str, version: int | None, target: Target, voices: list[str], *,
-                  task: str, can_resolve: bool) -> list[types.CodeAction]:
+def build_actions(
+    uri: str, version: int | None, target: Target, voices: list[str], *, task: str, can_resolve: bool
+) -> list[types.CodeAction]:
     """One action per voice (the document's own voice first) for ``task`` on ``target``."""
     actions = []
     for voice in voices:
         rng = target.range
-        data = ActionData(task, uri, version, voice, rng.start.line, rng.start.character,
-                          rng.end.line, rng.end.character)
+        data = ActionData(
+            task, uri, version, voice, rng.start.line, rng.start.character, rng.end.line, rng.end.character
+        )
         action = types.CodeAction(title=_title(task, voice, len(voices) > 1), kind=KINDS[task])
         if can_resolve:
             action.data = data.to_json()
         else:
             # Clients that cannot resolve run the command; the server applies the edit itself.
             # Keywords: lsprotocol's field order changes between releases (2025 put `tooltip` second).
-            action.command = types.Command(title=action.title, command=COMMAND_FOR_TASK[task],
-                                           arguments=[data.to_json()])
+            action.command = types.Command(
+                title=action.title, command=COMMAND_FOR_TASK[task], arguments=[data.to_json()]
+            )
         actions.append(action)
     return actions
 

@@ -2,7 +2,7 @@
 
 Independent of LSP: the server passes a ``generate`` function (a daemon stream)
 and callbacks. Headings, list and quote markers, indentation and code blocks
-are kept by `voiced.daemon.markdown_chunks`; only prose reaches the model.
+are kept by `voiced.inference.markdown_chunks`; only prose reaches the model.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from voiced.daemon.markdown_chunks import split_markdown, render_stream
-from voiced.daemon.rewrite_guard import describe
+from voiced.inference.markdown_chunks import render_stream, split_markdown
+from voiced.inference.rewrite_guard import describe
 
 
 class RewriteCancelled(Exception):
@@ -26,8 +26,9 @@ def prose_count(text: str) -> int:
     return sum(1 for segment in split_markdown(text) if segment.is_prose)
 
 
-def rewrite_markdown(text: str, generate: Generate, *, progress: Progress | None = None,
-                     cancel: threading.Event | None = None) -> str:
+def rewrite_markdown(
+    text: str, generate: Generate, *, progress: Progress | None = None, cancel: threading.Event | None = None
+) -> str:
     """``text`` with every prose paragraph replaced by ``generate``'s output, structure kept byte for byte."""
     segments = split_markdown(text)
     total = sum(1 for s in segments if s.is_prose)
@@ -56,9 +57,11 @@ class GuardNotes:
 
     def track(self, generate: Generate) -> Generate:
         """``generate``, counting the paragraphs it is asked for."""
+
         def counted(text: str) -> Iterator[str]:
             self._paragraph += 1
             return generate(text)
+
         return counted
 
     def add(self, report: dict) -> None:

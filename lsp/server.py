@@ -19,14 +19,14 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from voiced import __version__
-from voiced.client import DaemonClient, DaemonError, DaemonUnavailable
 from voiced.config import Config, ConfigError, EditorSettings, load_config
-from voiced.paths import get_paths
+from voiced.daemon.client import DaemonClient, DaemonError, DaemonUnavailable
 from voiced.lsp.actions import CONTINUE, REWRITE, ActionData, build_actions, order_voices
 from voiced.lsp.cancelling import Cancellation
 from voiced.lsp.rewriting import GuardNotes, RewriteCancelled, prose_count, rewrite_markdown
 from voiced.lsp.summary import status_summary, with_versions
 from voiced.lsp.textops import DocumentView, Target, at_paragraph_end, cursor_of, target_for
+from voiced.paths import get_paths
 
 log = logging.getLogger("voiced.lsp")
 
@@ -83,8 +83,9 @@ class VoicedLanguageServer(LanguageServer):
 
             path = to_fs_path(uri)
         own = config.voice_for_path(path) if path else None
-        return order_voices(list(config.voices), own.name if own else None,
-                            str(self.client_settings.get("voice") or ""))
+        return order_voices(
+            list(config.voices), own.name if own else None, str(self.client_settings.get("voice") or "")
+        )
 
     def languages(self) -> set[str]:
         extra = self.client_settings.get("languages")
@@ -123,6 +124,7 @@ class VoicedLanguageServer(LanguageServer):
 
     def stop_in_daemon(self, request_id: str) -> None:
         """Forward a cancel to the daemon without blocking the caller (the event loop)."""
+
         def send() -> None:
             try:
                 self.daemon().cancel(request_id)
@@ -154,6 +156,7 @@ server = VoicedLanguageServer()
 
 # --- settings: section `voiced` of workspace/configuration -----------------------------
 
+
 @server.feature(types.INITIALIZED)
 async def initialized(ls: VoicedLanguageServer, params: types.InitializedParams) -> None:
     ls.event_loop = asyncio.get_running_loop()
@@ -176,7 +179,8 @@ async def refresh_settings(ls: VoicedLanguageServer) -> None:
         return
     try:
         result = await ls.workspace_configuration_async(
-            types.ConfigurationParams(items=[types.ConfigurationItem(section="voiced")]))
+            types.ConfigurationParams(items=[types.ConfigurationItem(section="voiced")])
+        )
     except Exception as exc:  # a client may refuse; keep the defaults
         log.warning("workspace/configuration failed: %s", exc)
         return
@@ -185,6 +189,7 @@ async def refresh_settings(ls: VoicedLanguageServer) -> None:
 
 
 # --- code actions: titles only, at once ------------------------------------------------
+
 
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
@@ -207,8 +212,9 @@ def code_action(ls: VoicedLanguageServer, params: types.CodeActionParams) -> lis
     cursor = cursor_of(view, params.range)
     if cursor is not None and at_paragraph_end(view, cursor):
         end = types.Range(start=target.range.end, end=target.range.end)
-        actions += build_actions(document.uri, document.version, Target(end, target.text), voices,
-                                 task=CONTINUE, can_resolve=can_resolve)
+        actions += build_actions(
+            document.uri, document.version, Target(end, target.text), voices, task=CONTINUE, can_resolve=can_resolve
+        )
     return actions
 
 
@@ -226,6 +232,7 @@ async def resolve_code_action(ls: VoicedLanguageServer, action: types.CodeAction
 
 
 # --- commands the server executes itself ----------------------------------------------
+
 
 @server.command("voiced.rewrite")
 async def rewrite_command(ls: VoicedLanguageServer, *args: Any) -> bool:
@@ -248,12 +255,14 @@ async def _apply_command(ls: VoicedLanguageServer, args: tuple[Any, ...]) -> boo
         return False
     result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="Rewrite in my voice"))
     if not result.applied:
-        ls.tell(f"the editor did not apply the edit ({result.failure_reason or 'no reason given'}).",
-                types.MessageType.Warning)
+        ls.tell(
+            f"the editor did not apply the edit ({result.failure_reason or 'no reason given'}).",
+            types.MessageType.Warning,
+        )
     return bool(result.applied)
 
 
-@server.command("voiced.status")
+@server.command("voiced.cli.status_report")
 async def status_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
     """The daemon's status plus each voice's adapter versions (``adapters``).
 
@@ -266,7 +275,7 @@ async def status_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
         status = await asyncio.to_thread(lambda: _status_with_versions(ls.daemon()))
     except (DaemonUnavailable, DaemonError) as exc:
         if quiet:
-            log.warning("voiced.status: %s", exc)
+            log.warning("voiced.cli.status_report: %s", exc)
         else:
             ls.tell(str(exc))
         return None
@@ -290,13 +299,12 @@ def _status_with_versions(daemon: DaemonClient) -> dict:
 
 @server.command("voiced.train")
 async def train_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
-    """Start training a voice in the daemon ({voice}); progress is in voiced.status."""
+    """Start training a voice in the daemon ({voice}); progress is in voiced.cli.status_report."""
     options = args[0] if args and isinstance(args[0], dict) else {}
     voice = options.get("voice") or (ls.client_settings.get("voice") or None)
     progress = await _daemon_call(ls, lambda daemon: daemon.train(voice))
     if progress is not None:
-        ls.tell(f"training {progress.get('voice')} started; `voiced status` shows its progress",
-                types.MessageType.Info)
+        ls.tell(f"training {progress.get('voice')} started; `voiced status` shows its progress", types.MessageType.Info)
     return progress
 
 
@@ -306,8 +314,7 @@ async def activate_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
     options = args[0] if args and isinstance(args[0], dict) else {}
     voice, version = options.get("voice") or (ls.client_settings.get("voice") or None), options.get("version")
     if not isinstance(version, int) or voice is None:
-        ls.tell("voiced.activate needs {\"voice\": NAME, \"version\": NUMBER}; "
-                "`voiced adapters list` shows the versions.")
+        ls.tell('voiced.activate needs {"voice": NAME, "version": NUMBER}; `voiced adapters list` shows the versions.')
         return None
     listing = await _daemon_call(ls, lambda daemon: daemon.activate(voice, version))
     if listing is not None:
@@ -321,13 +328,15 @@ async def rollback_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
     options = args[0] if args and isinstance(args[0], dict) else {}
     voice = options.get("voice") or (ls.client_settings.get("voice") or None)
     if voice is None:
-        ls.tell("voiced.rollback needs {\"voice\": NAME}.")
+        ls.tell('voiced.rollback needs {"voice": NAME}.')
         return None
     listing = await _daemon_call(ls, lambda daemon: daemon.rollback(voice))
     if listing is not None:
         active = listing.get("active")
-        ls.tell(f"{voice}: " + (f"adapter v{active} is active again" if active else "back to the base model"),
-                types.MessageType.Info)
+        ls.tell(
+            f"{voice}: " + (f"adapter v{active} is active again" if active else "back to the base model"),
+            types.MessageType.Info,
+        )
     return listing
 
 
@@ -349,8 +358,11 @@ def _note_base_model(ls: VoicedLanguageServer, daemon: DaemonClient, voice: str)
         return
     ls.warned_base_model.add(voice)
     if active_version(daemon, voice) is None:
-        ls.tell(f"no adapter is trained for the voice {voice!r} yet, so this rewrite comes from the base model. "
-                "Run `voiced train` (or the voiced.train command) to learn your voice.", types.MessageType.Info)
+        ls.tell(
+            f"no adapter is trained for the voice {voice!r} yet, so this rewrite comes from the base model. "
+            "Run `voiced train` (or the voiced.train command) to learn your voice.",
+            types.MessageType.Info,
+        )
 
 
 def active_version(daemon: DaemonClient, voice: str) -> int | None:
@@ -369,6 +381,7 @@ def active_version(daemon: DaemonClient, voice: str) -> int | None:
 
 # --- the work ---------------------------------------------------------------------------
 
+
 async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.WorkspaceEdit | None:
     """Generate the edit for ``data``, with cancellable progress; None when there is nothing to apply."""
     ls.event_loop = asyncio.get_running_loop()
@@ -377,23 +390,33 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.Worksp
     try:
         document = ls.workspace.get_text_document(data.uri)
         if data.version is not None and document.version != data.version:
-            raise UserMessage("the document changed since the action was offered; try again.", types.MessageType.Warning)
+            raise UserMessage(
+                "the document changed since the action was offered; try again.", types.MessageType.Warning
+            )
         text = document.text_in_client_range(data.range) if data.task == REWRITE else _context_before(document, data)
         if len(text) > ls.editor.max_selection_chars:
             raise UserMessage(
                 f"the selection is {len(text):,} characters; voiced rewrites at most "
-                f"{ls.editor.max_selection_chars:,} at a time. Select less and try again.", types.MessageType.Warning)
+                f"{ls.editor.max_selection_chars:,} at a time. Select less and try again.",
+                types.MessageType.Warning,
+            )
         token = await _begin_progress(ls, data, text, cancel)
         new_text = await asyncio.to_thread(_generate, ls, data, text, token, cancel)
         if data.version is not None and ls.workspace.get_text_document(data.uri).version != data.version:
-            raise UserMessage("the document changed while voiced was writing; the result was not applied. Try again.",
-                              types.MessageType.Warning)
+            raise UserMessage(
+                "the document changed while voiced was writing; the result was not applied. Try again.",
+                types.MessageType.Warning,
+            )
         if data.task == CONTINUE:
             new_text = _join_continuation(new_text)
-        return types.WorkspaceEdit(document_changes=[types.TextDocumentEdit(
-            text_document=types.OptionalVersionedTextDocumentIdentifier(uri=data.uri, version=data.version),
-            edits=[types.TextEdit(range=data.range, new_text=new_text)],
-        )])
+        return types.WorkspaceEdit(
+            document_changes=[
+                types.TextDocumentEdit(
+                    text_document=types.OptionalVersionedTextDocumentIdentifier(uri=data.uri, version=data.version),
+                    edits=[types.TextEdit(range=data.range, new_text=new_text)],
+                )
+            ]
+        )
     except asyncio.CancelledError:  # $/cancelRequest: the worker thread is still generating
         cancel.cancel()
         raise
@@ -415,8 +438,7 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.Worksp
             ls.work_done_progress.tokens.pop(token, None)
 
 
-async def _begin_progress(ls: VoicedLanguageServer, data: ActionData, text: str,
-                          cancel: Cancellation) -> str | None:
+async def _begin_progress(ls: VoicedLanguageServer, data: ActionData, text: str, cancel: Cancellation) -> str | None:
     if not ls.supports_progress():
         return None
     token = f"voiced-{uuid.uuid4().hex}"
@@ -429,8 +451,7 @@ async def _begin_progress(ls: VoicedLanguageServer, data: ActionData, text: str,
     return token
 
 
-def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str | None,
-              cancel: Cancellation) -> str:
+def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str | None, cancel: Cancellation) -> str:
     """Runs in a worker thread: the daemon calls, paragraph by paragraph."""
     daemon = ls.daemon()
     options = ls.generation_options()
@@ -441,8 +462,9 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
             return
         verb = "Rewriting" if data.task == REWRITE else "Continuing"
         message = f"{verb} {total} paragraph{'s' if total != 1 else ''}: {done}/{total}"
-        value = types.WorkDoneProgressReport(message=message, percentage=int(100 * done / max(total, 1)),
-                                             cancellable=True)
+        value = types.WorkDoneProgressReport(
+            message=message, percentage=int(100 * done / max(total, 1)), cancellable=True
+        )
         ls.event_loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
 
     notes = GuardNotes()  # paragraphs the daemon's rewrite guard left as they were, told at the end
@@ -463,8 +485,9 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
         report(1, 1)
         return "".join(pieces)
     if prose_count(text) == 0:
-        raise UserMessage("there is no prose to rewrite in the selection (only headings, code or markup).",
-                          types.MessageType.Info)
+        raise UserMessage(
+            "there is no prose to rewrite in the selection (only headings, code or markup).", types.MessageType.Info
+        )
     rewritten = rewrite_markdown(text, notes.track(generate), progress=report, cancel=cancel.event)
     if message := notes.message():
         ls.tell(message, types.MessageType.Warning if notes.left_as_they_were else types.MessageType.Info)
@@ -474,7 +497,7 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
 def _context_before(document: Any, data: ActionData) -> str:
     """The text a continuation follows: the paragraphs before the cursor, up to a few thousand characters."""
     end = document.offset_at_position(data.range.end)
-    return document.source[max(0, end - 3000):end].lstrip()
+    return document.source[max(0, end - 3000) : end].lstrip()
 
 
 def _join_continuation(text: str) -> str:
@@ -484,4 +507,3 @@ def _join_continuation(text: str) -> str:
 
 def start_io() -> None:
     server.start_io()
-

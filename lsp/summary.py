@@ -1,4 +1,4 @@
-"""What `voiced.status` returns and says (pure; no I/O).
+"""What `voiced.cli.status_report` returns and says (pure; no I/O).
 
 The result is the daemon's ``/v1/status`` plus ``adapters``: for each voice,
 its adapter versions as the editors need them for a pick list.
@@ -20,16 +20,18 @@ def version_entries(listing: dict[str, Any]) -> list[dict[str, Any]]:
     entries = []
     for version in listing.get("versions") or []:
         manifest = version.get("manifest") or {}
-        entries.append({
-            "version": version.get("version"),
-            "status": version.get("status"),
-            "active": bool(version.get("active")),
-            "reason": version.get("reason") or "",
-            "created": manifest.get("created"),
-            "finished": manifest.get("finished"),
-            "scores": manifest.get("scores") or {},
-            "words": (manifest.get("corpus") or {}).get("words"),
-        })
+        entries.append(
+            {
+                "version": version.get("version"),
+                "status": version.get("status"),
+                "active": bool(version.get("active")),
+                "reason": version.get("reason") or "",
+                "created": manifest.get("created"),
+                "finished": manifest.get("finished"),
+                "scores": manifest.get("scores") or {},
+                "words": (manifest.get("corpus") or {}).get("words"),
+            }
+        )
     return entries
 
 
@@ -60,5 +62,7 @@ def status_summary(status: dict[str, Any]) -> str:
         parts.append(f"{part} (versions: {_versions_clause(entries)})" if entries else part)
     training = status.get("training")
     if training and training.get("state") == "running":
-        parts.append(f"training {training.get('voice', '')} ({training.get('step', '?')}/{training.get('total_steps', '?')})")
+        parts.append(
+            f"training {training.get('voice', '')} ({training.get('step', '?')}/{training.get('total_steps', '?')})"
+        )
     return "; ".join(parts) or "daemon running, no voices configured"

@@ -24,18 +24,20 @@ from voiced.lsp.tcp_auth import publish_token, token_matches, withdraw_token
 log = logging.getLogger("voiced.lsp.tcp")
 
 HOST = "127.0.0.1"
-MAX_HEADER_BYTES = 1024          # an LSP header is one or two short lines
-MAX_FIRST_BODY_BYTES = 1 << 20   # a client's capabilities are tens of kilobytes at most
-HANDSHAKE_SECONDS = 10.0         # a client that connects and says nothing is dropped
-CHILD_EXIT_SECONDS = 2.0         # a child gets this long to exit after its client left, then is killed
+MAX_HEADER_BYTES = 1024  # an LSP header is one or two short lines
+MAX_FIRST_BODY_BYTES = 1 << 20  # a client's capabilities are tens of kilobytes at most
+HANDSHAKE_SECONDS = 10.0  # a client that connects and says nothing is dropped
+CHILD_EXIT_SECONDS = 2.0  # a child gets this long to exit after its client left, then is killed
 
 NOT_INITIALIZED = -32002  # JSON-RPC codes of the LSP specification
 INVALID_REQUEST = -32600
 PARSE_ERROR = -32700
 INTERNAL_ERROR = -32603
 
-TOKEN_HELP = ("voiced lsp over TCP needs initializationOptions.token: read it from lsp-tcp.json in the voiced "
-              "state directory (`voiced config path` shows where voiced keeps its files)")
+TOKEN_HELP = (
+    "voiced lsp over TCP needs initializationOptions.token: read it from lsp-tcp.json in the voiced "
+    "state directory (`voiced config path` shows where voiced keeps its files)"
+)
 
 
 class Refused(Exception):
@@ -48,7 +50,7 @@ class Refused(Exception):
 
 @dataclass
 class FirstFrame:
-    raw: bytes       # everything read so far: the frame and whatever followed it, forwarded as it came
+    raw: bytes  # everything read so far: the frame and whatever followed it, forwarded as it came
     message: dict
 
 
@@ -89,8 +91,10 @@ async def read_first_frame(reader: asyncio.StreamReader) -> FirstFrame:
         raise Refused("header too long", _error(None, PARSE_ERROR, "malformed LSP header"))
     length = content_length(bytes(data[:end]))
     if length > MAX_FIRST_BODY_BYTES:
-        raise Refused(f"first message of {length} bytes",
-                      _error(None, INVALID_REQUEST, f"the first message is larger than {MAX_FIRST_BODY_BYTES} bytes"))
+        raise Refused(
+            f"first message of {length} bytes",
+            _error(None, INVALID_REQUEST, f"the first message is larger than {MAX_FIRST_BODY_BYTES} bytes"),
+        )
     body_end = end + 4 + length
     while len(data) < body_end:
         chunk = await reader.read(body_end - len(data))
@@ -98,7 +102,7 @@ async def read_first_frame(reader: asyncio.StreamReader) -> FirstFrame:
             raise Refused("closed inside the first message")
         data += chunk
     try:
-        message = json.loads(bytes(data[end + 4:body_end]))
+        message = json.loads(bytes(data[end + 4 : body_end]))
     except (ValueError, UnicodeDecodeError):
         raise Refused("first message is not JSON", _error(None, PARSE_ERROR, "the message is not JSON")) from None
     if not isinstance(message, dict):
@@ -167,11 +171,17 @@ class Gate:
     async def _serve(self, first: FirstFrame, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             child = await asyncio.create_subprocess_exec(
-                *self.server_command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+                *self.server_command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            )
         except OSError as exc:
             log.error("cannot start a language server for a TCP client: %s", exc)
-            writer.write(frame(_error(first.message.get("id"), INTERNAL_ERROR,
-                                      f"voiced could not start its language server: {exc}")))
+            writer.write(
+                frame(
+                    _error(
+                        first.message.get("id"), INTERNAL_ERROR, f"voiced could not start its language server: {exc}"
+                    )
+                )
+            )
             await writer.drain()
             return
         self.children.add(child)
@@ -248,8 +258,10 @@ async def serve(port: int) -> None:
     try:
         listener = await asyncio.start_server(gate.handle, HOST, port, start_serving=False)
     except OSError as exc:
-        raise VoicedError(f"voiced lsp cannot listen on {HOST}:{port}: {exc.strerror or exc}.",
-                          "Choose another port with --port, or --port 0 for any free one.") from None
+        raise VoicedError(
+            f"voiced lsp cannot listen on {HOST}:{port}: {exc.strerror or exc}.",
+            "Choose another port with --port, or --port 0 for any free one.",
+        ) from None
     bound = listener.sockets[0].getsockname()[1]
     gate.token = publish_token(bound)  # before the first connection is accepted: never an empty token
     await listener.start_serving()

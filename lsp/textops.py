@@ -40,10 +40,10 @@ class DocumentView:
         if start.line >= len(self.lines):
             return ""
         if start.line == end.line:
-            return self.lines[start.line][start.character:end.character]
-        middle = "".join(self.lines[start.line + 1:end.line])
-        tail = self.lines[end.line][:end.character] if end.line < len(self.lines) else ""
-        return self.lines[start.line][start.character:] + middle + tail
+            return self.lines[start.line][start.character : end.character]
+        middle = "".join(self.lines[start.line + 1 : end.line])
+        tail = self.lines[end.line][: end.character] if end.line < len(self.lines) else ""
+        return self.lines[start.line][start.character :] + middle + tail
 
     def paragraph_lines(self, line: int) -> tuple[int, int] | None:
         """First and last line of the run of non-blank lines containing ``line``."""

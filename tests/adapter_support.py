@@ -29,10 +29,23 @@ def peft_adapter(folder: Path, seed: int = 0, rank: int = 2) -> Path:
         f"{prefix}.v_proj.lora_B.weight": rng.normal(0, 0.02, (KV, rank)).astype(np.float32),
     }
     save_file(tensors, str(folder / "adapter_model.safetensors"))
-    (folder / "adapter_config.json").write_text(json.dumps({
-        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": 2 * rank, "lora_dropout": 0.0,
-        "target_modules": ["q_proj", "v_proj"], "bias": "none", "use_rslora": False, "use_dora": False,
-        "fan_in_fan_out": False, "inference_mode": True}))
+    (folder / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "peft_type": "LORA",
+                "task_type": "CAUSAL_LM",
+                "r": rank,
+                "lora_alpha": 2 * rank,
+                "lora_dropout": 0.0,
+                "target_modules": ["q_proj", "v_proj"],
+                "bias": "none",
+                "use_rslora": False,
+                "use_dora": False,
+                "fan_in_fan_out": False,
+                "inference_mode": True,
+            }
+        )
+    )
     return folder
 
 
@@ -56,9 +69,22 @@ def real_adapter(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
-def finish(registry, source: Path, status: str = "candidate", *, gguf: bool = True, reason: str = "",
-           mlx_dir: Path | None = None, base_kind: str = "gguf"):
+def finish(
+    registry,
+    source: Path,
+    status: str = "candidate",
+    *,
+    gguf: bool = True,
+    reason: str = "",
+    mlx_dir: Path | None = None,
+    base_kind: str = "gguf",
+):
     """Begin and finish a version from ``source`` (a :func:`real_adapter` folder)."""
     version = registry.begin_version({"base_model": {"kind": base_kind}})
-    return registry.finish_version(version, source, source / "adapter.gguf" if gguf else None,
-                                   {"status": status, "reason": reason}, mlx_dir=mlx_dir)
+    return registry.finish_version(
+        version,
+        source,
+        source / "adapter.gguf" if gguf else None,
+        {"status": status, "reason": reason},
+        mlx_dir=mlx_dir,
+    )

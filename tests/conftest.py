@@ -36,7 +36,11 @@ def run_voiced(*args: str, check: bool = True, input: str | None = None, timeout
 
     result = subprocess.run(
         [sys.executable, "-m", "voiced", *args],
-        capture_output=True, text=True, env=os.environ.copy(), input=input, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        input=input,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"voiced {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
+from functools import cache, lru_cache
 
 from conftest import AUSTEN
 
@@ -23,7 +22,7 @@ class Document:
     passages: list[Passage]
 
 
-@lru_cache(maxsize=None)
+@cache
 def austen_paragraphs(novel: str = "persuasion", min_words: int = 8) -> tuple[str, ...]:
     """Whitespace-normalised paragraphs of one novel, as the extractor would keep them."""
     text = (AUSTEN / f"{novel}.txt").read_text(encoding="utf-8")
@@ -47,7 +46,9 @@ def austen_documents(count: int = 24, folder: str = "/notes", novel: str = "pers
             docs.append(make_document(path, [next(short) for _ in range(3)]))
         else:
             texts = [next(medium) for _ in range(8)]
-            docs.append(Document(path, [Passage(("Part", str(i // 4)), i, t, len(t.split())) for i, t in enumerate(texts)]))
+            docs.append(
+                Document(path, [Passage(("Part", str(i // 4)), i, t, len(t.split())) for i, t in enumerate(texts)])
+            )
     return docs
 
 

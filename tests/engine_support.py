@@ -8,7 +8,7 @@ import gguf
 import numpy as np
 
 from voiced.config import Config, VoiceConfig
-from voiced.daemon.generation import GenerationParams
+from voiced.inference.generation import GenerationParams
 
 GREEDY = GenerationParams(temperature=0.0, seed=7, max_tokens=12)
 TEXT = "The rain had stopped by the time we reached the harbour, and the boats were coming in."
@@ -25,8 +25,9 @@ def embedded_config(**voices: str) -> Config:
     return config
 
 
-def write_lora_gguf(path: Path, *, seed: int = 0, rank: int = 8, layers: range = range(0, 30, 3),
-                    scale: float = 0.25) -> Path:
+def write_lora_gguf(
+    path: Path, *, seed: int = 0, rank: int = 8, layers: range = range(0, 30, 3), scale: float = 0.25
+) -> Path:
     """A llama.cpp LoRA for SmolLM2-135M: random A (r, in) and B (out, r) on q and v of ``layers``.
 
     Written with the gguf package directly (the exporter lives in the trainer);

@@ -26,7 +26,7 @@ def austen(count: int, *, book: str = "persuasion", start: int = 0, words: tuple
     low, high = words
     chosen = [p for p in _paragraphs(book) if low <= len(p.split()) <= high and "_" not in p and "*" not in p]
     assert len(chosen) >= start + count, "the Austen corpus is shorter than the test expects"
-    return chosen[start:start + count]
+    return chosen[start : start + count]
 
 
 def wrap(paragraph: str, width: int = 72) -> str:

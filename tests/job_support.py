@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from train_support import austen_paragraphs
+
 from voiced.config import Config, DatasetSettings, TrainingSettings, VoiceConfig, save_config
 from voiced.corpus.scanner import scan
 from voiced.corpus.store import CorpusStore
@@ -16,15 +17,24 @@ def make_voice(tmp_path: Path, documents: int = 24, paragraphs_per_document: int
     folder.mkdir()
     paragraphs = [p for p in austen_paragraphs("persuasion.txt", min_words=15) if len(p.split()) < 60]
     for index in range(documents):
-        chunk = paragraphs[index * paragraphs_per_document:(index + 1) * paragraphs_per_document]
+        chunk = paragraphs[index * paragraphs_per_document : (index + 1) * paragraphs_per_document]
         (folder / f"note-{index:02d}.txt").write_text("\n\n".join(chunk) + "\n", encoding="utf-8")
     config = Config(
         voices={"austen": VoiceConfig(name="austen", folders=[str(folder)], **voice_fields)},
-        dataset=DatasetSettings(min_corpus_words=300, max_example_tokens=256, valid_fraction=0.15,
-                                test_fraction=0.25),
-        training=TrainingSettings(batch_size=2, epochs=3, max_steps=6, eval_every=3, patience=0, max_minutes=0,
-                                  learning_rate=2e-3, warmup_fraction=0.1, device="cpu", torch_threads=1,
-                                  lora_rank=8),
+        dataset=DatasetSettings(min_corpus_words=300, max_example_tokens=256, valid_fraction=0.15, test_fraction=0.25),
+        training=TrainingSettings(
+            batch_size=2,
+            epochs=3,
+            max_steps=6,
+            eval_every=3,
+            patience=0,
+            max_minutes=0,
+            learning_rate=2e-3,
+            warmup_fraction=0.1,
+            device="cpu",
+            torch_threads=1,
+            lora_rank=8,
+        ),
     )
     save_config(config)
     with CorpusStore.open() as store:

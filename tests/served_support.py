@@ -29,10 +29,23 @@ def strong_peft(folder: Path, seed: int, rank: int = 8, layers: range = range(0,
             tensors[f"{prefix}.{module}.lora_A.weight"] = rng.normal(0, 0.25, (rank, HIDDEN)).astype(np.float32)
             tensors[f"{prefix}.{module}.lora_B.weight"] = rng.normal(0, 0.25, (out, rank)).astype(np.float32)
     save_file(tensors, str(folder / "adapter_model.safetensors"))
-    (folder / "adapter_config.json").write_text(json.dumps({
-        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": rank, "lora_dropout": 0.0,
-        "target_modules": ["q_proj", "v_proj"], "bias": "none", "use_rslora": False, "use_dora": False,
-        "fan_in_fan_out": False, "inference_mode": True}))
+    (folder / "adapter_config.json").write_text(
+        json.dumps(
+            {
+                "peft_type": "LORA",
+                "task_type": "CAUSAL_LM",
+                "r": rank,
+                "lora_alpha": rank,
+                "lora_dropout": 0.0,
+                "target_modules": ["q_proj", "v_proj"],
+                "bias": "none",
+                "use_rslora": False,
+                "use_dora": False,
+                "fan_in_fan_out": False,
+                "inference_mode": True,
+            }
+        )
+    )
     return folder
 
 
@@ -48,7 +61,7 @@ def strong_adapter(folder: Path, seed: int) -> Path:
 
 def add_version(voice: str, source: Path, *, gguf: bool = True, base_kind: str = "gguf") -> int:
     """A finished candidate version of ``voice`` made from ``source``; returns its number."""
-    from voiced.trainer.registry import Registry
+    from voiced.registry import Registry
 
     registry = Registry.open(voice)
     version = registry.begin_version({"base_model": {"kind": base_kind}})

@@ -59,7 +59,13 @@ def test_local_folder_round_trip_gives_the_same_logits(embedded, tmp_path: Path)
 
     info = base_model_info(str(folder))
     assert (info.kind, info.architecture, info.n_head, info.n_head_kv, info.hidden_size, info.n_layers) == (
-        "hf_dir", "llama", 9, 3, 576, 30)
+        "hf_dir",
+        "llama",
+        9,
+        3,
+        576,
+        30,
+    )
     assert len(info.sha256) == 64
 
 
@@ -87,6 +93,7 @@ def test_embedded_info_matches_the_file_and_is_hashed_once(monkeypatch):
     info = base_model_info(EMBEDDED_MODEL)
     assert (info.architecture, info.n_head, info.n_head_kv, info.hidden_size, info.n_layers) == ("llama", 9, 3, 576, 30)
     import hashlib
+
     assert info.sha256 == hashlib.sha256(embedded_model_path().read_bytes()).hexdigest()
 
     def refuse(*args, **kwargs):

@@ -77,8 +77,13 @@ def test_watch_command_reports_changes_until_interrupted(tmp_path):
     import time
 
     notes = _demo_voice(tmp_path)
-    watcher = subprocess.Popen([sys.executable, "-m", "voiced", "watch"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "voiced", "watch"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     try:
         assert "Watching 1 folder(s) of 1 voice(s)" in watcher.stdout.readline()
         seen = []

@@ -20,8 +20,9 @@ LATIN1 = "Café au lait, s'il vous plaît.\n".encode("latin-1")  # é is 0xe9: n
 
 
 def _voiced(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "voiced", *args], input=stdin, capture_output=True,
-                          env=os.environ.copy(), timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "voiced", *args], input=stdin, capture_output=True, env=os.environ.copy(), timeout=120
+    )
 
 
 @pytest.mark.parametrize("command", ["rewrite", "continue"])

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import stat
-import tomllib
 
+import tomllib
 from conftest import DEMO_CORPUS, run_voiced
+
 from voiced.paths import get_paths
 
 

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 
 from voiced.cli.options import apply_overrides, given_options
 from voiced.config import (
+    _SETTINGS_SECTIONS,
     Config,
     ConfigError,
     ExtractionSettings,
     VoiceConfig,
-    _SETTINGS_SECTIONS,
     bounds_of,
     check_settings,
     config_from_dict,
@@ -101,8 +101,12 @@ def test_voice_lookup():
 def test_voice_for_path(tmp_path):
     (tmp_path / "a" / "sub").mkdir(parents=True)
     (tmp_path / "b").mkdir()
-    config = Config(voices={"a": VoiceConfig(name="a", folders=[str(tmp_path / "a")]),
-                            "b": VoiceConfig(name="b", folders=[str(tmp_path / "b")])})
+    config = Config(
+        voices={
+            "a": VoiceConfig(name="a", folders=[str(tmp_path / "a")]),
+            "b": VoiceConfig(name="b", folders=[str(tmp_path / "b")]),
+        }
+    )
     assert config.voice_for_path(tmp_path / "a" / "sub" / "n.md").name == "a"
     assert config.voice_for_path(tmp_path / "b" / "n.md").name == "b"
     assert config.voice_for_path(tmp_path / "c.md") is None
@@ -185,8 +189,7 @@ def test_every_default_is_in_range_and_every_number_but_seeds_has_one():
             if hints[f.name] in (int, float) and not bounds_of(cls, f.name):
                 unbounded.append(f"{section}.{f.name}")
     # A seed is any integer; a tolerance may be negative (it then demands a gain).
-    assert sorted(unbounded) == ["dataset.seed", "evaluation.seed", "evaluation.voice_gate_tolerance",
-                                 "training.seed"]
+    assert sorted(unbounded) == ["dataset.seed", "evaluation.seed", "evaluation.voice_gate_tolerance", "training.seed"]
 
 
 def test_flags_take_the_settings_range():

@@ -28,10 +28,10 @@ def corrupt_page_holding(db: Path, text: str) -> int:
     data = bytearray(db.read_bytes())
     page_size = int.from_bytes(data[16:18], "big")
     needle = text.encode("utf-8")
-    pages = [n for n in range(1, len(data) // page_size) if needle in data[n * page_size:(n + 1) * page_size]]
+    pages = [n for n in range(1, len(data) // page_size) if needle in data[n * page_size : (n + 1) * page_size]]
     assert pages, "the passage is not stored in one page"
     page = pages[0]
-    data[page * page_size:(page + 1) * page_size] = GARBAGE[:page_size].ljust(page_size, b"\xee")
+    data[page * page_size : (page + 1) * page_size] = GARBAGE[:page_size].ljust(page_size, b"\xee")
     db.write_bytes(bytes(data))
     return page + 1
 
@@ -103,7 +103,10 @@ def test_rebuild_sets_the_damaged_file_aside_and_reads_the_folders_again(damaged
     after = json.loads(run_voiced("corpus", "--json").stdout)[0]
     before = damaged_corpus["before"]
     assert (after["documents"], after["passages"], after["words"]) == (
-        before["documents"], before["passages"], before["words"])
+        before["documents"],
+        before["passages"],
+        before["words"],
+    )
     assert check_file(db) == []
     assert "no damage found" in run_voiced("scan").stdout
     again = run_voiced("corpus", "rebuild")
@@ -181,8 +184,9 @@ def test_the_daemons_corpus_route_says_what_the_cli_says(damaged_corpus):
     from voiced.config import load_config
     from voiced.daemon.api import DaemonContext, create_app
 
-    ctx = DaemonContext(config=load_config(), token="t0ken", engine=None, engine_error="no model in this test",
-                        paths=get_paths())
+    ctx = DaemonContext(
+        config=load_config(), token="t0ken", engine=None, engine_error="no model in this test", paths=get_paths()
+    )
     with TestClient(create_app(ctx), base_url="http://127.0.0.1") as client:
         response = client.get("/v1/corpus", headers={"Authorization": "Bearer t0ken"})
     assert response.status_code == 503, response.text

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from corpus_support import notes, store, texts  # noqa: F401 (fixtures)
 
 from voiced.config import Config, VoiceConfig
-from corpus_support import notes, store, texts  # noqa: F401 (fixtures)
 from voiced.corpus import CorpusStore
 from voiced.corpus.scanner import scan, scan_voice
 
@@ -98,9 +98,25 @@ def test_an_error_drops_the_old_passages_of_that_file(store: CorpusStore, notes:
 
 
 def test_ignore_rules_hidden_temp_voicedignore_and_excludes(store: CorpusStore, notes: Path) -> None:
-    for name in [".obsidian/workspace.md", ".git/notes.md", ".trash/old.md", "sub/.hidden/x.md", "~$report.docx",
-                 "a.md.swp", ".#a.md", "a.md~", "a.tmp", "4913", "#a.md#", "private/secret.md", "drafts/d.md",
-                 "drafts/keep.md", "sub/deep/skip.txt", "archive/old.md", "picture.png"]:
+    for name in [
+        ".obsidian/workspace.md",
+        ".git/notes.md",
+        ".trash/old.md",
+        "sub/.hidden/x.md",
+        "~$report.docx",
+        "a.md.swp",
+        ".#a.md",
+        "a.md~",
+        "a.tmp",
+        "4913",
+        "#a.md#",
+        "private/secret.md",
+        "drafts/d.md",
+        "drafts/keep.md",
+        "sub/deep/skip.txt",
+        "archive/old.md",
+        "picture.png",
+    ]:
         (notes / name).parent.mkdir(parents=True, exist_ok=True)
         (notes / name).write_text(prose(name))
     for name in ["a.md", "sub/deep/read.md", "sub/b.txt"]:
@@ -145,8 +161,9 @@ def test_missing_folder_is_reported_and_its_records_kept(store: CorpusStore, not
     assert scan(store, never)[0].missing_folders == [str(tmp_path / "never-existed")]
 
 
-def test_parallel_extraction_matches_sequential(store: CorpusStore, notes: Path, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_parallel_extraction_matches_sequential(
+    store: CorpusStore, notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import voiced.corpus.scanner as scanner
 
     monkeypatch.setattr(scanner, "PARALLEL_MIN_FILES", 2)

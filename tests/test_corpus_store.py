@@ -46,8 +46,10 @@ def test_old_database_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
     path = tmp_path / "corpus.sqlite3"
     old = sqlite3.connect(path, isolation_level=None)
     assert migrate(old, [m001_documents]) == ["m001_documents"]
-    old.execute("INSERT INTO documents (voice, path, folder, size, mtime_ns, content_hash, status, first_seen, "
-                "updated) VALUES ('v', '/notes/a.md', '/notes', 1, 1, 'x', 'ok', 0, 0)")
+    old.execute(
+        "INSERT INTO documents (voice, path, folder, size, mtime_ns, content_hash, status, first_seen, "
+        "updated) VALUES ('v', '/notes/a.md', '/notes', 1, 1, 'x', 'ok', 0, 0)"
+    )
     old.close()
 
     store = CorpusStore(path)
@@ -91,8 +93,10 @@ def test_duplicates_are_hidden_at_read_time_and_return_when_the_kept_copy_goes(t
     store = CorpusStore(tmp_path / "c.sqlite3")
     shared = "The same paragraph, pasted into two notes."
     store.write_passages(state("/notes/a.md"), [Para((), 0, shared)])
-    store.write_passages(state("/notes/b.md"), [Para((), 0, "  the SAME paragraph, pasted into two notes. "),
-                                                Para((), 1, "Only b has this one.")])
+    store.write_passages(
+        state("/notes/b.md"),
+        [Para((), 0, "  the SAME paragraph, pasted into two notes. "), Para((), 1, "Only b has this one.")],
+    )
     texts = [p.text for d in store.documents_with_passages("v") for p in d.passages]
     assert texts == [shared, "Only b has this one."]
     assert store.stats("v").voice("v").duplicates == 1
@@ -145,8 +149,10 @@ def test_reader_never_sees_a_partial_document(tmp_path: Path) -> None:
         version = 0
         while reads < 20 and version < 2000:  # keep writing until the reader has overlapped many writes
             version += 1
-            writer.write_passages(state("/notes/a.md", f"v{version}"),
-                                  [Para((), i, f"version {version} passage {i}") for i in range(size)])
+            writer.write_passages(
+                state("/notes/a.md", f"v{version}"),
+                [Para((), i, f"version {version} passage {i}") for i in range(size)],
+            )
     finally:
         stop.set()
         thread.join(10)

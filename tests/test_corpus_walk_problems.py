@@ -47,8 +47,13 @@ def run_voiced_as_writer(*args: str) -> subprocess.CompletedProcess:
         if setpriv is None:
             pytest.skip("running as root without setpriv: cannot make a folder unreadable")
         prefix = [setpriv, "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps", "-all"]
-    return subprocess.run([*prefix, sys.executable, "-m", "voiced", *args], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=300)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "voiced", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
 
 
 def test_symlink_loops_are_listed_and_not_followed(tmp_path: Path) -> None:
@@ -95,7 +100,10 @@ def test_a_folder_unreadable_for_now_keeps_its_documents_and_is_listed(tmp_path:
     assert "0 removed" in scanned.stdout and f"{locked} could not be entered" in scanned.stdout
     during = _corpus()
     assert (during["documents"], during["passages"], during["words"]) == (
-        before["documents"], before["passages"], before["words"])
+        before["documents"],
+        before["passages"],
+        before["words"],
+    )
     row = _errors()[str(locked)]
     assert row["kind"] == "folder" and "Permission denied" in row["reason"] and "kept" in row["reason"]
     assert "could not be entered" in run_voiced("corpus").stdout

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from corpus_support import notes, store, texts  # noqa: F401 (fixtures)
 
 from voiced.config import Config, VoiceConfig, WatchSettings
-from corpus_support import notes, store, texts  # noqa: F401 (fixtures)
 from voiced.corpus import CorpusStore
 from voiced.corpus.watcher import CorpusWatcher, watch_forever
 
@@ -49,8 +49,10 @@ class Recorder:
 
 @pytest.fixture
 def config(notes: Path) -> Config:
-    return Config(voices={"v": VoiceConfig(name="v", folders=[str(notes)])},
-                  watch=WatchSettings(debounce_seconds=0.1, rescan_missing_seconds=0.2))
+    return Config(
+        voices={"v": VoiceConfig(name="v", folders=[str(notes)])},
+        watch=WatchSettings(debounce_seconds=0.1, rescan_missing_seconds=0.2),
+    )
 
 
 @pytest.fixture
@@ -74,8 +76,9 @@ def test_create_save_and_delete(watcher: CorpusWatcher, store: CorpusStore, note
     wait_for(lambda: "a.md" not in texts(store), "the deleted note to go")
 
 
-def test_temp_file_renamed_over_the_note(watcher: CorpusWatcher, store: CorpusStore, notes: Path,
-                                         recorder: Recorder) -> None:
+def test_temp_file_renamed_over_the_note(
+    watcher: CorpusWatcher, store: CorpusStore, notes: Path, recorder: Recorder
+) -> None:
     note = notes / "a.md"
     note.write_text(prose("old"))
     wait_for(lambda: "a.md" in texts(store), "the note")
@@ -87,8 +90,9 @@ def test_temp_file_renamed_over_the_note(watcher: CorpusWatcher, store: CorpusSt
     assert recorder.changes(temp) == []
 
 
-def test_burst_of_saves_is_read_once(watcher: CorpusWatcher, store: CorpusStore, notes: Path,
-                                     recorder: Recorder) -> None:
+def test_burst_of_saves_is_read_once(
+    watcher: CorpusWatcher, store: CorpusStore, notes: Path, recorder: Recorder
+) -> None:
     note = notes / "a.md"
     for i in range(20):
         note.write_text(prose(f"draft {i}"))
@@ -97,8 +101,9 @@ def test_burst_of_saves_is_read_once(watcher: CorpusWatcher, store: CorpusStore,
     assert 1 <= len(recorder.changes(note, "added", "updated")) < 5
 
 
-def test_rename_within_moves_the_record_and_moves_out_and_in(watcher: CorpusWatcher, store: CorpusStore,
-                                                             notes: Path, tmp_path: Path, recorder: Recorder) -> None:
+def test_rename_within_moves_the_record_and_moves_out_and_in(
+    watcher: CorpusWatcher, store: CorpusStore, notes: Path, tmp_path: Path, recorder: Recorder
+) -> None:
     (notes / "a.md").write_text(prose("travelling"))
     wait_for(lambda: "a.md" in texts(store), "the note")
     (notes / "sub").mkdir()
@@ -130,8 +135,9 @@ def test_ignored_files_never_reach_the_corpus(watcher: CorpusWatcher, store: Cor
     wait_for(lambda: texts(store) == {}, "a newly ignored note to leave the corpus")
 
 
-def test_folder_removed_and_recreated(watcher: CorpusWatcher, store: CorpusStore, notes: Path,
-                                      recorder: Recorder) -> None:
+def test_folder_removed_and_recreated(
+    watcher: CorpusWatcher, store: CorpusStore, notes: Path, recorder: Recorder
+) -> None:
     (notes / "a.md").write_text(prose("before"))
     wait_for(lambda: "a.md" in texts(store), "the note")
     shutil.rmtree(notes)
@@ -147,8 +153,9 @@ def test_watch_forever_scans_first_and_stops(store: CorpusStore, config: Config,
     (notes / "before.md").write_text(prose("already there"))
     stop = threading.Event()
     progress: list[dict] = []
-    runner = threading.Thread(target=watch_forever, args=(store, config),
-                              kwargs={"stop": stop, "progress": progress.append})
+    runner = threading.Thread(
+        target=watch_forever, args=(store, config), kwargs={"stop": stop, "progress": progress.append}
+    )
     runner.start()
     try:
         wait_for(lambda: "before.md" in texts(store), "the first scan")
@@ -161,9 +168,9 @@ def test_watch_forever_scans_first_and_stops(store: CorpusStore, config: Config,
     assert any(e["phase"] == "done" for e in progress)
 
 
-def test_reconfigure_watches_added_folders_and_drops_removed_ones(watcher: CorpusWatcher, store: CorpusStore,
-                                                                  config: Config, notes: Path,
-                                                                  tmp_path: Path) -> None:
+def test_reconfigure_watches_added_folders_and_drops_removed_ones(
+    watcher: CorpusWatcher, store: CorpusStore, config: Config, notes: Path, tmp_path: Path
+) -> None:
     (notes / "a.md").write_text(prose("old folder"))
     wait_for(lambda: "a.md" in texts(store), "the note in the first folder")
     added = tmp_path / "added"
@@ -177,4 +184,3 @@ def test_reconfigure_watches_added_folders_and_drops_removed_ones(watcher: Corpu
     (added / "e.md").write_text(prose("a later edit"))
     wait_for(lambda: "e.md" in texts(store), "a later edit in the added folder")
     assert watcher.wait_idle() and "d.md" not in texts(store)  # the removed folder is no longer watched
-

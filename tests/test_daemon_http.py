@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 
 from voiced.config import Config, VoiceConfig
 from voiced.daemon.api import DaemonContext, create_app
-from voiced.daemon.generation import GenerationCancelled
+from voiced.inference.generation import GenerationCancelled
 from voiced.paths import Paths
 
 TOKEN = "test-token-123"
@@ -90,8 +90,14 @@ def client(tmp_path: Path, engine: EchoEngine) -> TestClient:
 
 
 def test_every_route_needs_the_token(client: TestClient):
-    for method, path in [("GET", "/v1/status"), ("POST", "/v1/rewrite"), ("GET", "/v1/models"),
-                         ("POST", "/v1/chat/completions"), ("GET", "/v1/corpus"), ("POST", "/v1/requests/x/cancel")]:
+    for method, path in [
+        ("GET", "/v1/status"),
+        ("POST", "/v1/rewrite"),
+        ("GET", "/v1/models"),
+        ("POST", "/v1/chat/completions"),
+        ("GET", "/v1/corpus"),
+        ("POST", "/v1/requests/x/cancel"),
+    ]:
         missing = client.request(method, path, json={"text": "a"})
         wrong = client.request(method, path, json={"text": "a"}, headers={"Authorization": "Bearer nope"})
         assert missing.status_code == wrong.status_code == 401, path
@@ -152,14 +158,17 @@ def test_relay_batches_ready_pieces_and_stops_the_stream_when_the_reader_leaves(
     assert closed.wait(10)  # the relay thread stopped pulling and closed the engine's stream
 
 
-@pytest.mark.parametrize("body, status, code, phrase", [
-    ({"text": ""}, 422, "empty_text", "empty"),
-    ({"text": "   \n"}, 422, "empty_text", "empty"),
-    ({"text": "x" * 201}, 422, "text_too_long", "at most 200"),
-    ({"text": "a", "voice": "nobody"}, 404, "voice_not_found", "no voice named 'nobody'"),
-    ({"txt": "a"}, 422, "invalid_request", "text: Field required"),
-    ({"text": "a", "max_tokens": 0}, 422, "invalid_request", "max_tokens"),
-])
+@pytest.mark.parametrize(
+    "body, status, code, phrase",
+    [
+        ({"text": ""}, 422, "empty_text", "empty"),
+        ({"text": "   \n"}, 422, "empty_text", "empty"),
+        ({"text": "x" * 201}, 422, "text_too_long", "at most 200"),
+        ({"text": "a", "voice": "nobody"}, 404, "voice_not_found", "no voice named 'nobody'"),
+        ({"txt": "a"}, 422, "invalid_request", "text: Field required"),
+        ({"text": "a", "max_tokens": 0}, 422, "invalid_request", "max_tokens"),
+    ],
+)
 def test_bad_requests_get_clear_4xx(client: TestClient, body, status, code, phrase):
     response = client.post("/v1/rewrite", headers=AUTH, json=body)
     assert response.status_code == status
@@ -193,7 +202,7 @@ class FailingEngine(EchoEngine):
     """Raises what a real engine raises: too long for the context at once, a broken model mid-stream."""
 
     def stream_rewrite(self, voice, text, params=None, cancel=None, on_guard=None):
-        from voiced.daemon.generation import EngineError
+        from voiced.inference.generation import EngineError
 
         if text == "too long":
             raise EngineError("The text is too long for the model's context window.")
@@ -252,7 +261,7 @@ def test_openai_chat_completions(client: TestClient):
     assert streamed.headers["content-type"].startswith("text/event-stream")
     import json
 
-    data = [line[len("data: "):] for line in streamed.text.splitlines() if line.startswith("data: ")]
+    data = [line[len("data: ") :] for line in streamed.text.splitlines() if line.startswith("data: ")]
     assert data[-1] == "[DONE]"
     chunks = [json.loads(d) for d in data[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -263,7 +272,7 @@ def test_openai_chat_completions(client: TestClient):
 
 
 def test_adapters_activate_and_rollback_through_the_registry(tmp_path: Path, engine: EchoEngine):
-    from voiced.trainer.registry import Registry
+    from voiced.registry import Registry
 
     app, ctx = make_app(tmp_path, engine)
     client = TestClient(app, base_url=LOOPBACK)

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from voiced.client import DaemonClient, DaemonError, DaemonUnavailable
 from voiced.config import Config, VoiceConfig, load_config, save_config
+from voiced.daemon.client import DaemonClient, DaemonError, DaemonUnavailable
 from voiced.daemon.process import answers
 from voiced.daemon.state import live_record, log_path, read_record, record_path
 from voiced.paths import Paths
@@ -53,8 +53,9 @@ def write_config(home: Path, folders: list[str] | None = None, broken_model: Pat
 
 def voiced(home: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     env = {**os.environ, "VOICED_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "voiced", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "voiced", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -120,8 +121,12 @@ def test_rewrite_json_and_streaming_with_the_real_model(daemon):
 
 def test_openai_chat_completions_plain_and_streamed(daemon):
     _, _, record = daemon
-    body = {"model": VOICE, "max_tokens": 6, "temperature": 0,
-            "messages": [{"role": "user", "content": "Describe the sea in one sentence."}]}
+    body = {
+        "model": VOICE,
+        "max_tokens": 6,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": "Describe the sea in one sentence."}],
+    }
     with _http(record) as http:
         assert [m["id"] for m in http.get("/v1/models").json()["data"]] == [VOICE, BROKEN]
         answer = http.post("/v1/chat/completions", json=body).json()
@@ -189,8 +194,11 @@ def test_a_client_leaving_a_stream_cancels_the_generation(daemon):
             assert json.loads(next(lines))["type"] == "start"
             assert json.loads(next(lines))["type"] == "piece"
         # the connection is closed here, long before 1500 tokens
-        wait_for(lambda: "request leaver-1 ended: cancelled" in log_path(paths).read_text(), 60,
-                 "the daemon to log the cancelled request")
+        wait_for(
+            lambda: "request leaver-1 ended: cancelled" in log_path(paths).read_text(),
+            60,
+            "the daemon to log the cancelled request",
+        )
         assert http.get("/v1/status").json()["requests_in_flight"] == 0
 
 
@@ -224,11 +232,13 @@ def test_the_daemon_follows_folders_added_and_removed_while_it_runs(daemon):
     assert added.returncode == 0, added.stderr
     (later / "note.md").write_text(
         "# Harbour\n\nThe boats came in late that evening, low in the water and quiet, and nobody on the "
-        "quay said a word until the last of them was tied up and the lamps were lit along the wall.\n")
+        "quay said a word until the last of them was tied up and the lamps were lit along the wall.\n"
+    )
     first = wait_for(passages_in_later, 60, "the passages of a note in a folder added while the daemon runs")
     (later / "second.md").write_text(
         "By morning the wind had turned, and the same boats lay on their sides in the mud, their ropes slack, "
-        "while the gulls walked between them as if the whole harbour belonged to them alone.\n")
+        "while the gulls walked between them as if the whole harbour belonged to them alone.\n"
+    )
     wait_for(lambda: passages_in_later() > first, 60, "the watcher to follow edits inside the added folder")
     removed = voiced(home, "remove", str(later), timeout=60)
     assert removed.returncode == 0, removed.stderr
@@ -262,8 +272,11 @@ def test_limits_inference_and_schedule_apply_without_a_restart(daemon):
     changed.scheduler.nightly_at = "04:15"
     try:
         save_config(changed, paths)
-        message = wait_for(lambda: (r := answer()).status_code == 422 and r.json()["error"]["message"], 30,
-                           "the new max_text_chars to apply")
+        message = wait_for(
+            lambda: (r := answer()).status_code == 422 and r.json()["error"]["message"],
+            30,
+            "the new max_text_chars to apply",
+        )
         assert "at most 300" in message
         assert not loaded()  # opened again, with one thread, by the next request
         assert status()["scheduler"]["nightly_at"] == "04:15"
@@ -276,21 +289,28 @@ def test_limits_inference_and_schedule_apply_without_a_restart(daemon):
 def test_cli_rewrite_streams_through_the_daemon(daemon):
     home, _, _ = daemon
     result = subprocess.run(
-        [sys.executable, "-m", "voiced", "rewrite", "--voice", VOICE, "-"], input=PROSE,
-        capture_output=True, text=True, env={**os.environ, "VOICED_HOME": str(home)}, timeout=300)
+        [sys.executable, "-m", "voiced", "rewrite", "--voice", VOICE, "-"],
+        input=PROSE,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VOICED_HOME": str(home)},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
 
 
 # --- lifecycle: each test has its own home (the autouse VOICED_HOME) and its own daemon ---------
 
+
 def test_two_daemons_at_once_one_wins(voiced_home: Path):
     paths = write_config(voiced_home)
     command = [sys.executable, "-m", "voiced", "daemon", "run"]
     both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     try:
-        loser = wait_for(lambda: next((p for p in both if p.poll() is not None), None), 120,
-                         "one of the two daemons to give up")
+        loser = wait_for(
+            lambda: next((p for p in both if p.poll() is not None), None), 120, "one of the two daemons to give up"
+        )
         winner = next(p for p in both if p is not loser)
         assert loser.returncode == 1
         assert "already running" in loser.stderr.read()

@@ -7,21 +7,25 @@ import json
 from pathlib import Path
 
 import httpx
-
 from conftest import run_voiced
 from engine_support import TEXT
 from job_support import make_voice
 from served_support import add_version, damage, strong_adapter
+
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.daemon.state import read_record
-from voiced.trainer.registry import Registry
+from voiced.registry import Registry
 
 GREEDY = {"temperature": 0.0, "seed": 7, "max_tokens": 12}
 
 
 def _rewrite(record) -> httpx.Response:
-    response = httpx.post(f"http://127.0.0.1:{record.port}/v1/rewrite", json={"voice": "austen", "text": TEXT, **GREEDY},
-                          headers={"Authorization": f"Bearer {record.token}"}, timeout=120)
+    response = httpx.post(
+        f"http://127.0.0.1:{record.port}/v1/rewrite",
+        json={"voice": "austen", "text": TEXT, **GREEDY},
+        headers={"Authorization": f"Bearer {record.token}"},
+        timeout=120,
+    )
     assert response.status_code == 200, response.text
     return response
 

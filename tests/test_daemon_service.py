@@ -6,6 +6,7 @@ import plistlib
 from pathlib import Path
 
 from conftest import run_voiced
+
 from voiced.daemon.service import activation_commands, remove_service, voiced_executable, write_service
 
 
@@ -16,8 +17,13 @@ def test_systemd_unit_runs_the_venv_voiced_and_restarts_on_failure(tmp_path: Pat
     assert target.name == "voiced.service" and exe.is_absolute()
     assert f"ExecStart={exe} daemon run\n" in text and "Restart=on-failure\n" in text
     assert "WantedBy=default.target" in text
-    assert activation_commands(target, platform="linux")[-1] == ["systemctl", "--user", "enable", "--now",
-                                                                 "voiced.service"]
+    assert activation_commands(target, platform="linux")[-1] == [
+        "systemctl",
+        "--user",
+        "enable",
+        "--now",
+        "voiced.service",
+    ]
     assert remove_service(target.parent, platform="linux") == target and not target.exists()
     assert remove_service(target.parent, platform="linux") is None
 

@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run_voiced
 from job_support import fake_adapter, make_voice
 from test_daemon_process import wait_for
 from test_training_lifeline import gone
-from voiced.client import DaemonClient, DaemonError
+
+from voiced.daemon.client import DaemonClient, DaemonError
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.daemon.training import TrainingJobs, read_training_record, record_path
 from voiced.paths import get_paths
-from voiced.trainer.registry import Registry
+from voiced.registry import Registry
 from voiced.trainer.voice_lock import running_training
 
 FINISHED = ("succeeded", "failed", "cancelled", "killed")
@@ -45,8 +45,11 @@ def client(tmp_path: Path):
 
 
 def finished(client: DaemonClient, timeout: float = 600) -> dict:
-    return wait_for(lambda: (lambda p: p if p["state"] in FINISHED else None)(client.train_progress()),
-                    timeout, "the training to finish")
+    return wait_for(
+        lambda: (lambda p: p if p["state"] in FINISHED else None)(client.train_progress()),
+        timeout,
+        "the training to finish",
+    )
 
 
 def test_a_record_left_running_by_a_dead_daemon_reads_as_killed() -> None:
@@ -81,8 +84,9 @@ def test_train_through_the_daemon_reports_progress_and_swaps_a_promoted_adapter(
     with pytest.raises(DaemonError) as busy:
         client.train("austen")
     assert busy.value.status == 409 and "is running" in str(busy.value)
-    seen_step = wait_for(lambda: client.train_progress()["step"] or client.train_progress()["state"] in FINISHED,
-                         600, "a training step")
+    seen_step = wait_for(
+        lambda: client.train_progress()["step"] or client.train_progress()["state"] in FINISHED, 600, "a training step"
+    )
     assert seen_step
     done = finished(client)
     assert done["state"] == "succeeded", done
@@ -112,12 +116,14 @@ def test_cancel_stops_the_child_and_leaves_no_active_adapter(client: DaemonClien
 @pytest.mark.slow
 def test_kill_9_of_the_child_is_reported_and_the_daemon_stays_up(client: DaemonClient, tmp_path: Path) -> None:
     registry = Registry.open("austen")
-    kept = registry.finish_version(registry.begin_version({}), fake_adapter(tmp_path / "kept"), None,
-                                   {"status": "candidate"})
+    kept = registry.finish_version(
+        registry.begin_version({}), fake_adapter(tmp_path / "kept"), None, {"status": "candidate"}
+    )
     registry.activate(kept.number)
     client.train("austen", max_steps=200)
-    progress = wait_for(lambda: (lambda p: p if p["step"] and p.get("pid") else None)(client.train_progress()),
-                        600, "a training step")
+    progress = wait_for(
+        lambda: (lambda p: p if p["step"] and p.get("pid") else None)(client.train_progress()), 600, "a training step"
+    )
     os.kill(progress["pid"], signal.SIGKILL)
     done = finished(client, 60)
     assert done["state"] == "killed" and "SIGKILL" in done["reason"]
@@ -130,8 +136,13 @@ def test_kill_9_of_the_child_is_reported_and_the_daemon_stays_up(client: DaemonC
 
 def _training_pid(client: DaemonClient) -> int:
     """The child's pid, once the child holds the voice's training lock (it has armed its lifeline)."""
-    return wait_for(lambda: (lambda p: p.get("pid") if p.get("pid") and running_training("austen", get_paths())
-                             else None)(client.train_progress()), 300, "the training child to start")
+    return wait_for(
+        lambda: (lambda p: p.get("pid") if p.get("pid") and running_training("austen", get_paths()) else None)(
+            client.train_progress()
+        ),
+        300,
+        "the training child to start",
+    )
 
 
 @pytest.mark.slow
@@ -164,8 +175,11 @@ def test_kill_9_of_the_daemon_takes_its_training_child_and_the_next_daemon_train
             assert all(v.status == "failed" for v in first)  # the dead run's version, if it had begun one
             assert client.train("austen", max_steps=500)["state"] == "running"
             # Past the lock, the dataset and the model load: the new run has begun its version.
-            training = wait_for(lambda: (lambda p: p if p["version"] or p["state"] in FINISHED else None)(
-                client.train_progress()), 600, "the new run's version")
+            training = wait_for(
+                lambda: (lambda p: p if p["version"] or p["state"] in FINISHED else None)(client.train_progress()),
+                600,
+                "the new run's version",
+            )
             assert training["state"] == "running" and training["version"] == len(first) + 1, training
             os.kill(training["pid"], signal.SIGKILL)  # quicker than a cancel, which waits for a step
             assert finished(client, 60)["state"] == "killed"
@@ -188,8 +202,12 @@ def test_one_voice_never_trains_twice_at_once_daemon_or_cli(client: DaemonClient
     # The refused run began no version: only the killed run's, if it got that far.
     assert [v.number for v in Registry.open("austen").versions()] == [n for n in [killed["version"]] if n]
 
-    cli = subprocess.Popen([sys.executable, "-m", "voiced", "train", "--max-steps", "500"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "voiced", "train", "--max-steps", "500"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
     try:
         cli_child = wait_for(lambda: running_training("austen", paths), 300, "the CLI's run to take the voice")
         with pytest.raises(DaemonError) as busy:

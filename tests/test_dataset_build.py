@@ -12,7 +12,14 @@ from dataset_support import austen_documents, austen_paragraphs, embedded_tokeni
 from voiced.config import DatasetSettings
 from voiced.prompts import continue_messages, rewrite_messages
 from voiced.trainer.dataset import (
-    CorpusTooSmall, Example, assign_splits, build_dataset, document_key, export_chat, load_dataset, save_dataset,
+    CorpusTooSmall,
+    Example,
+    assign_splits,
+    build_dataset,
+    document_key,
+    export_chat,
+    load_dataset,
+    save_dataset,
     split_of,
 )
 from voiced.trainer.roughen import split_sentences
@@ -101,8 +108,13 @@ def test_split_is_by_document_and_stable_as_the_corpus_grows():
         assert ex.split == b.documents[ex.document]
     assert set(b.documents.values()) == {"train", "valid", "test"}
     # The key is the path inside the voice folder: moving the whole folder changes nothing.
-    moved = build_dataset("v", austen_documents(40, folder="/elsewhere/writing"), SYSTEM,
-                          DatasetSettings(min_corpus_words=0), folders=["/elsewhere/writing"])
+    moved = build_dataset(
+        "v",
+        austen_documents(40, folder="/elsewhere/writing"),
+        SYSTEM,
+        DatasetSettings(min_corpus_words=0),
+        folders=["/elsewhere/writing"],
+    )
     assert moved.documents == b.documents
     assert document_key("/notes/a/b.md", ["/other", "/notes"]) == "a/b.md"
 
@@ -161,8 +173,9 @@ def test_a_split_kept_from_other_settings_does_not_outlive_them(tmp_path):
     assert first.split_rule == {"valid_fraction": 0.15, "test_fraction": 0.25}
     saved = json.loads((folder / "summary.json").read_text())
     assert saved["split_rule"] == {"valid_fraction": 0.15, "test_fraction": 0.25}
-    (folder / "summary.json").write_text(json.dumps({**saved, "document_splits": poisoned,
-                                                     "split_rule": {"valid_fraction": 2.0, "test_fraction": 0.25}}))
+    (folder / "summary.json").write_text(
+        json.dumps({**saved, "document_splits": poisoned, "split_rule": {"valid_fraction": 2.0, "test_fraction": 0.25}})
+    )
     assert build_voice_dataset(config, "austen")[0].documents == first.documents
     # Under the same rule the saved assignment is kept (a fallback choice stays held out).
     kept = dict(first.documents, **{next(iter(first.documents)): "test"})

@@ -52,7 +52,9 @@ def test_build_show_export_view(tmp_path, voiced_home):
 
     # The [dataset] settings of the config file reach the build; documents keep their splits.
     config = voiced_home / "config" / "config.toml"
-    config.write_text(config.read_text() + "\n[dataset]\nsection_weight = 0.0\ndocument_weight = 0.0\nrewrite_share = 1.0\n")
+    config.write_text(
+        config.read_text() + "\n[dataset]\nsection_weight = 0.0\ndocument_weight = 0.0\nrewrite_share = 1.0\n"
+    )
     run_voiced("dataset", "build")
     rebuilt = json.loads((folder / "summary.json").read_text())
     assert rebuilt["shapes"] == {"paragraph": sum(rebuilt["examples"].values())}
@@ -75,9 +77,18 @@ HOSTILE = '</script><script>alert("x")</script><img src=x onerror=alert(1)> & "q
 
 
 def _hostile_example() -> Example:
-    return Example(id="h", task="rewrite", shape="paragraph", split="test", document="<b>doc</b>.md",
-                   section=("<i>Part</i>",), system_prompt="S", prompt_parts=(HOSTILE,),
-                   response_parts=("Anne said: " + HOSTILE,), rough_style="generic")
+    return Example(
+        id="h",
+        task="rewrite",
+        shape="paragraph",
+        split="test",
+        document="<b>doc</b>.md",
+        section=("<i>Part</i>",),
+        system_prompt="S",
+        prompt_parts=(HOSTILE,),
+        response_parts=("Anne said: " + HOSTILE,),
+        rough_style="generic",
+    )
 
 
 def test_viewer_escapes_every_text_and_carries_its_script():
@@ -97,8 +108,12 @@ def _chromium() -> str | None:
 def test_viewer_renders_in_headless_chromium(tmp_path):
     page = tmp_path / "v.html"
     page.write_text(render_html([_hostile_example()], "viewer"))
-    result = subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     dom = result.stdout
     assert "1 / 1" in dom  # the script ran and counted the examples
     assert "Anne said" in dom and "<img" not in dom  # the hostile text shows as text, never as markup

@@ -26,8 +26,9 @@ class _Server:
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append({"path": self.path, "body": body})
-                payload = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                               "content": reply(body["messages"][-1]["content"])}}]})
+                payload = json.dumps(
+                    {"choices": [{"message": {"role": "assistant", "content": reply(body["messages"][-1]["content"])}}]}
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 from dataset_support import austen_paragraphs, embedded_tokenizer
 
-from voiced.trainer.dataset import Example, make_batches as make_batches_from_dataset
+from voiced.trainer.dataset import Example
+from voiced.trainer.dataset import make_batches as make_batches_from_dataset
 from voiced.trainer.tokenize import (
-    IGNORE_INDEX, make_batches, pad_batch, padding_efficiency, tokenize_example, tokenize_examples,
+    IGNORE_INDEX,
+    make_batches,
+    pad_batch,
+    padding_efficiency,
+    tokenize_example,
+    tokenize_examples,
 )
 
 SYSTEM = "You write like the narrator of Persuasion."
@@ -19,9 +25,17 @@ def tokenizer():
 
 
 def _example(task: str, prompt: list[str], response: list[str], ident: str = "x") -> Example:
-    return Example(id=ident, task=task, shape="section" if len(response) > 1 else "paragraph", split="train",
-                   document="a.md", section=("One",), system_prompt=SYSTEM,
-                   prompt_parts=tuple(prompt), response_parts=tuple(response))
+    return Example(
+        id=ident,
+        task=task,
+        shape="section" if len(response) > 1 else "paragraph",
+        split="train",
+        document="a.md",
+        section=("One",),
+        system_prompt=SYSTEM,
+        prompt_parts=tuple(prompt),
+        response_parts=tuple(response),
+    )
 
 
 def test_labels_mask_exactly_the_prompt(tokenizer):
@@ -31,7 +45,7 @@ def test_labels_mask_exactly_the_prompt(tokenizer):
     prompt_text = tokenizer.apply_chat_template(example.prompt_messages(), tokenize=False, add_generation_prompt=True)
     prompt_len = len(tokenizer(prompt_text, add_special_tokens=False)["input_ids"])
     assert tokens.labels[:prompt_len] == [IGNORE_INDEX] * prompt_len
-    assert all(label != IGNORE_INDEX for label in tokens.labels[prompt_len:prompt_len + 5])
+    assert all(label != IGNORE_INDEX for label in tokens.labels[prompt_len : prompt_len + 5])
     trained = [label for label in tokens.labels if label != IGNORE_INDEX]
     assert tokenizer.decode(trained) == example.response_text + tokenizer.eos_token
     # The ids are the rendered conversation up to the end-of-turn token; the labels are those ids,
@@ -63,7 +77,7 @@ def test_long_examples_are_shortened_at_passage_boundaries_or_dropped(tokenizer)
         text = tokenizer.decode([l for l in tokens.labels if l != IGNORE_INDEX])
         kept = text.removesuffix(tokenizer.eos_token).split("\n\n")
         source = paragraphs if ident == "section" else paragraphs[1:]
-        assert 1 <= len(kept) < len(source) and kept == source[:len(kept)]  # whole passages, in order
+        assert 1 <= len(kept) < len(source) and kept == source[: len(kept)]  # whole passages, in order
     assert len(tokenize_example(tokenizer, fits)) == len(by_id["fits"])
 
 
@@ -76,8 +90,11 @@ def test_bucketing_reduces_padding_on_real_passages(tokenizer):
     assert padding_efficiency(bucketed) > padding_efficiency(plain) + 0.15
     assert padding_efficiency(bucketed) > 0.8
     # Every example exactly once; different seeds give different epochs; same seed, same epoch.
-    seen = sorted(tuple(row[:m.index(0)] if 0 in m else row) for b in bucketed
-                  for row, m in zip(b["input_ids"], b["attention_mask"]))
+    seen = sorted(
+        tuple(row[: m.index(0)] if 0 in m else row)
+        for b in bucketed
+        for row, m in zip(b["input_ids"], b["attention_mask"], strict=False)
+    )
     assert seen == sorted(tuple(t.input_ids) for t in tokenized)
     assert bucketed == make_batches(tokenized, 8, bucketing=True, seed=1)
     assert bucketed != make_batches(tokenized, 8, bucketing=True, seed=2)

@@ -6,7 +6,6 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import REPO
 
 
@@ -15,8 +14,12 @@ from conftest import REPO
 def test_make_demo(tmp_path):
     home = tmp_path / "demo-home"
     result = subprocess.run(
-        ["make", "-s", "demo", f"DEMO_HOME={home}"], cwd=REPO, capture_output=True, text=True,
-        env={k: v for k, v in os.environ.items() if k != "VOICED_HOME"}, timeout=1800,
+        ["make", "-s", "demo", f"DEMO_HOME={home}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "VOICED_HOME"},
+        timeout=1800,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

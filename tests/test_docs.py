@@ -11,6 +11,10 @@ from conftest import REPO
 def test_cli_reference_is_current():
     result = subprocess.run(
         [sys.executable, "-m", "cogapp", "--check", "docs/cli.md", "docs/corpus.md", "docs/daemon.md"],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
-    assert result.returncode == 0, f"the generated docs are out of date: run `make docs`.\n{result.stdout}{result.stderr}"
+    assert result.returncode == 0, (
+        f"the generated docs are out of date: run `make docs`.\n{result.stdout}{result.stderr}"
+    )

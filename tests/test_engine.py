@@ -8,17 +8,24 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from engine_support import GREEDY, TEXT, embedded_config
-from voiced.daemon.engine import (
-    EmptyText, Engine, GenerationCancelled, GenerationParams, ModelLoadError, UnknownVoice,
+
+from voiced.inference.engine import (
+    EmptyText,
+    Engine,
+    GenerationCancelled,
+    GenerationParams,
+    ModelLoadError,
+    UnknownVoice,
 )
 
 
 @pytest.fixture(scope="module")
 def engine():
     config = embedded_config()
-    config.inference.guard = False  # token by token, as the model writes; the guard holds a paragraph (test_rewrite_guard_engine.py)
+    config.inference.guard = (
+        False  # token by token, as the model writes; the guard holds a paragraph (test_rewrite_guard_engine.py)
+    )
     with Engine(config, adapter_resolver=lambda voice: None) as engine:
         engine.load("default")
         yield engine
@@ -155,7 +162,9 @@ def test_long_paragraphs_are_rewritten_in_sentence_pieces(engine: Engine) -> Non
         engine.settings.max_chunk_chars = type(engine.settings)().max_chunk_chars
         del backend.stream_chat
     assert [p.split("\n\n", 1)[1] for p in prompts] == [
-        "The boats came in at dusk. The men were tired and cold.", "Nobody spoke on the quay.", "Short one.",
+        "The boats came in at dusk. The men were tired and cold.",
+        "Nobody spoke on the quay.",
+        "Short one.",
     ]
     assert out.startswith("# Title\n\n") and out.endswith("\n")
     assert out.count("\n\n") == 2
@@ -165,7 +174,8 @@ def test_a_damaged_or_wrong_active_pointer_never_stops_the_voice(tmp_path: Path)
     """A damaged active.json: the registry recovers the active version from its manifests and the engine
     serves it; a pointer naming a version that is gone: the base model serves, with a notice saying so."""
     from engine_support import write_lora_gguf
-    from voiced.trainer.registry import Registry
+
+    from voiced.registry import Registry
 
     lora = write_lora_gguf(tmp_path / "adapter.gguf")
     with Engine(embedded_config(), adapter_resolver=lambda voice: lora) as engine:
@@ -190,7 +200,7 @@ def test_a_damaged_or_wrong_active_pointer_never_stops_the_voice(tmp_path: Path)
 
 
 def test_a_removed_rebased_or_resized_voice_lets_its_model_go() -> None:
-    from voiced.daemon.engine import _WorkerClosed
+    from voiced.inference.engine import _WorkerClosed
     from voiced.models import embedded_model_path
 
     config = embedded_config()

@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from engine_support import GREEDY, TEXT, embedded_config
 from served_support import add_version, damage, misshapen_gguf, strong_adapter
-from voiced.daemon.engine import Engine
-from voiced.trainer.registry import Registry
+
+from voiced.inference.engine import Engine
+from voiced.registry import Registry
+from voiced.trainer.serving import rebuild_gguf
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +40,12 @@ def reference(adapters: dict[str, Path]) -> dict[str, str]:
 
 
 def test_a_registry_change_behind_the_engines_back_is_served_at_the_next_request(
-        adapters: dict[str, Path], reference: dict[str, str]) -> None:
+    adapters: dict[str, Path], reference: dict[str, str]
+) -> None:
     one, two = add_version("default", adapters["one"]), add_version("default", adapters["two"])
     registry = Registry.open("default")
     registry.activate(one)
-    with Engine(embedded_config()) as engine:
+    with Engine(embedded_config(), rebuild_gguf=rebuild_gguf) as engine:
         assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
         model = engine._workers["default"].backend.llm
         registry.activate(two)  # what `voiced adapters activate 2` does: the engine is not told
@@ -59,10 +61,11 @@ def test_a_registry_change_behind_the_engines_back_is_served_at_the_next_request
         assert engine._workers["default"].backend.llm is model  # swapped, never reloaded
 
 
-def test_refresh_serves_the_new_active_version_before_any_request(adapters: dict[str, Path],
-                                                                  reference: dict[str, str]) -> None:
+def test_refresh_serves_the_new_active_version_before_any_request(
+    adapters: dict[str, Path], reference: dict[str, str]
+) -> None:
     one = add_version("default", adapters["one"])
-    with Engine(embedded_config()) as engine:
+    with Engine(embedded_config(), rebuild_gguf=rebuild_gguf) as engine:
         engine.load("default")
         assert engine.status()["default"]["adapter_version"] is None
         Registry.open("default").activate(one)
@@ -80,14 +83,15 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-def test_a_damaged_gguf_lora_is_served_by_the_base_then_rebuilt_from_peft(adapters: dict[str, Path],
-                                                                         reference: dict[str, str]) -> None:
+def test_a_damaged_gguf_lora_is_served_by_the_base_then_rebuilt_from_peft(
+    adapters: dict[str, Path], reference: dict[str, str]
+) -> None:
     one = add_version("default", adapters["one"])
     registry = Registry.open("default")
     registry.activate(one)
     gguf = registry.get(one).gguf_path
     damage(gguf)
-    with Engine(embedded_config()) as engine:
+    with Engine(embedded_config(), rebuild_gguf=rebuild_gguf) as engine:
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
         assert "".join(stream) == reference["base"]  # the voice stays usable
         assert f"v{one}" in stream.notice and "damaged" in stream.notice and str(gguf) in stream.notice
@@ -102,28 +106,30 @@ def test_a_damaged_gguf_lora_is_served_by_the_base_then_rebuilt_from_peft(adapte
     assert not [p for p in registry.root.iterdir() if p.name.startswith(".tmp-")]  # no scratch left behind
 
 
-def test_a_gguf_lora_llama_cpp_refuses_is_rebuilt_from_peft_too(adapters: dict[str, Path],
-                                                                reference: dict[str, str]) -> None:
+def test_a_gguf_lora_llama_cpp_refuses_is_rebuilt_from_peft_too(
+    adapters: dict[str, Path], reference: dict[str, str]
+) -> None:
     one = add_version("default", adapters["one"])
     registry = Registry.open("default")
     registry.activate(one)
     misshapen_gguf(registry.get(one).gguf_path)
     registry.get(one).validate("llama.cpp")  # it looks whole: only llama.cpp can tell
-    with Engine(embedded_config()) as engine:
+    with Engine(embedded_config(), rebuild_gguf=rebuild_gguf) as engine:
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
         assert "".join(stream) == reference["base"] and "rebuilt from the intact PEFT adapter" in stream.notice
         _wait_for(lambda: engine.status()["default"]["adapter_version"] == one)
         assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
 
 
-def test_damaged_gguf_and_peft_serve_the_base_and_say_what_works(adapters: dict[str, Path],
-                                                                 reference: dict[str, str]) -> None:
+def test_damaged_gguf_and_peft_serve_the_base_and_say_what_works(
+    adapters: dict[str, Path], reference: dict[str, str]
+) -> None:
     one = add_version("default", adapters["one"])
     registry = Registry.open("default")
     registry.activate(one)
     damage(registry.get(one).gguf_path)
     damage(registry.get(one).path / "adapter_model.safetensors")
-    with Engine(embedded_config()) as engine:
+    with Engine(embedded_config(), rebuild_gguf=rebuild_gguf) as engine:
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
         assert "".join(stream) == reference["base"]
         notice = stream.notice

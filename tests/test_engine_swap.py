@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from engine_support import GREEDY, TEXT, embedded_config, write_lora_gguf
-from voiced.daemon.engine import Engine, ModelLoadError
+
+from voiced.inference.engine import Engine, ModelLoadError
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +34,9 @@ def outputs(engine: Engine, lora: Path) -> dict[str, str]:
     return {"base": base, "adapted": adapted}
 
 
-def test_adapter_changes_the_output_and_swapping_back_restores_it(engine: Engine, lora: Path,
-                                                                  outputs: dict[str, str]) -> None:
+def test_adapter_changes_the_output_and_swapping_back_restores_it(
+    engine: Engine, lora: Path, outputs: dict[str, str]
+) -> None:
     model = engine._workers["default"].backend.llm
     assert outputs["base"].strip() and outputs["adapted"].strip()
     assert outputs["adapted"] != outputs["base"]
@@ -53,8 +54,9 @@ def test_resolver_adapter_applies_at_load(lora: Path, outputs: dict[str, str]) -
         assert engine.rewrite("default", TEXT, GREEDY) == outputs["adapted"]
 
 
-def test_swaps_under_concurrent_requests_never_fail_a_request(engine: Engine, lora: Path,
-                                                              outputs: dict[str, str]) -> None:
+def test_swaps_under_concurrent_requests_never_fail_a_request(
+    engine: Engine, lora: Path, outputs: dict[str, str]
+) -> None:
     results: list[str] = []
     errors: list[BaseException] = []
 
@@ -79,8 +81,9 @@ def test_swaps_under_concurrent_requests_never_fail_a_request(engine: Engine, lo
     assert set(results) <= {outputs["base"], outputs["adapted"]}
 
 
-def test_a_bad_adapter_is_refused_and_the_old_one_stays(engine: Engine, lora: Path, tmp_path: Path,
-                                                        outputs: dict[str, str]) -> None:
+def test_a_bad_adapter_is_refused_and_the_old_one_stays(
+    engine: Engine, lora: Path, tmp_path: Path, outputs: dict[str, str]
+) -> None:
     engine.set_adapter("default", lora)
     bad = tmp_path / "adapter.gguf"
     bad.write_bytes(b"not a gguf file at all")
@@ -93,9 +96,10 @@ def test_a_bad_adapter_is_refused_and_the_old_one_stays(engine: Engine, lora: Pa
     engine.set_adapter("default", None)
 
 
-def test_without_a_resolver_the_engine_serves_the_registrys_active_adapter(lora: Path, outputs: dict[str, str],
-                                                                           tmp_path: Path) -> None:
-    from voiced.trainer.registry import Registry
+def test_without_a_resolver_the_engine_serves_the_registrys_active_adapter(
+    lora: Path, outputs: dict[str, str], tmp_path: Path
+) -> None:
+    from voiced.registry import Registry
 
     registry = Registry.open("default")
     version = registry.begin_version({"base_model": {"kind": "gguf"}})

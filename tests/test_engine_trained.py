@@ -13,10 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from engine_support import GREEDY, embedded_config
 from train_support import austen_paragraphs, fast_settings, load_embedded, make_examples
-from voiced.daemon.engine import Engine
+
+from voiced.inference.engine import Engine
 from voiced.models import embedded_model_path
 
 

@@ -6,9 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from engine_support import GREEDY, TEXT, embedded_config
-from voiced.daemon.engine import Engine, ModelLoadError
+
+from voiced.inference.engine import Engine, ModelLoadError
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,9 @@ def hf_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tokenizer.save_pretrained(root / "base")
     model.save_pretrained(root / "base", safe_serialization=True)
     # alpha/r = 16: strong enough that greedy decoding of a near-copy rewrite changes
-    lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"],
-                                            init_lora_weights=False))
+    lora = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
     version = root / "adapters" / "versions" / "1"
     lora.save_pretrained(version, safe_serialization=True)
     (version / "adapter.gguf").write_bytes(b"")  # the registry's layout; this backend reads the PEFT files
@@ -60,7 +61,8 @@ def test_transformers_backend_streams_and_swaps_peft_adapters(hf_folder: Path) -
 def test_a_registry_version_is_served_from_its_peft_folder(hf_folder: Path) -> None:
     """A base that is not a GGUF file gets no GGUF LoRA: the engine serves the version's PEFT folder."""
     from served_support import add_version
-    from voiced.trainer.registry import Registry
+
+    from voiced.registry import Registry
 
     config = embedded_config(hf=str(hf_folder / "base"))
     params = replace(GREEDY, max_tokens=8)

@@ -14,11 +14,13 @@ import pytest
 from voiced.config import Config
 from voiced.evaluation.drafts import ENDPOINT, HELD_OUT, EvalPassage, endpoint_passages
 from voiced.evaluation.run import CEILING, FLOOR, EvalResult, score_outputs
-from voiced.evaluation.reference import reference_profiles
+from voiced.reference_profiles import reference_profiles
 
-ORIGINALS = ["Anne was not sorry to walk to Uppercross alone; the lanes were quiet.",
-             "Captain Wentworth came back after eight years, to the surprise of everybody.",
-             "Mary said that she was very ill, and could not possibly go."]
+ORIGINALS = [
+    "Anne was not sorry to walk to Uppercross alone; the lanes were quiet.",
+    "Captain Wentworth came back after eight years, to the surprise of everybody.",
+    "Mary said that she was very ill, and could not possibly go.",
+]
 
 
 class DraftingModel(BaseHTTPRequestHandler):
@@ -29,7 +31,7 @@ class DraftingModel(BaseHTTPRequestHandler):
         DraftingModel.requests.append(body)
         text = body["messages"][-1]["content"]
         if "Captain" in text:
-            text = text.replace("Captain Wentworth", "the captain")      # loses a name: left out
+            text = text.replace("Captain Wentworth", "the captain")  # loses a name: left out
         elif "Mary" not in text:
             text = text.replace("was not", "wasn't").replace(";", ".")
         reply = {"choices": [{"message": {"role": "assistant", "content": text}}]}  # Mary's: unchanged, left out
@@ -59,8 +61,11 @@ def test_model_written_drafts_keep_names_and_change_something(endpoint):
     settings = Config().evaluation
     settings.draft_endpoint, settings.draft_model = endpoint, "eval-drafter"
     passages, notes = endpoint_passages(ORIGINALS, settings, seed=7)
-    assert passages == [EvalPassage("Anne wasn't sorry to walk to Uppercross alone. the lanes were quiet.",
-                                    ORIGINALS[0], ENDPOINT, "endpoint")]
+    assert passages == [
+        EvalPassage(
+            "Anne wasn't sorry to walk to Uppercross alone. the lanes were quiet.", ORIGINALS[0], ENDPOINT, "endpoint"
+        )
+    ]
     assert notes == ["2 model-written drafts lost a name or a number or changed nothing and were left out"]
     assert [r["model"] for r in DraftingModel.requests] == ["eval-drafter"] * 3
     assert [r["seed"] for r in DraftingModel.requests] == [7, 8, 9]
@@ -71,7 +76,7 @@ def test_only_loopback_endpoints_and_a_dead_one_ends_the_source():
     settings.draft_endpoint = "http://192.0.2.1:1234"
     passages, notes = endpoint_passages(ORIGINALS, settings, seed=1)
     assert passages == [] and "only loopback" in notes[0]
-    settings.draft_endpoint, settings.draft_timeout_seconds = "http://127.0.0.1:9", 2.0   # nothing listens
+    settings.draft_endpoint, settings.draft_timeout_seconds = "http://127.0.0.1:9", 2.0  # nothing listens
     passages, notes = endpoint_passages(ORIGINALS, settings, seed=1)
     assert passages == [] and notes[0].startswith("model-written drafts stopped after 0")
     settings.draft_endpoint = ""
@@ -79,9 +84,10 @@ def test_only_loopback_endpoints_and_a_dead_one_ends_the_source():
 
 
 def test_each_draft_source_gets_its_own_figures():
-    passages = [EvalPassage("Anne wasn't sorry to walk to Uppercross alone.", ORIGINALS[0], HELD_OUT),
-                EvalPassage("Anne wasn't sorry to walk to Uppercross alone. The lanes were quiet.", ORIGINALS[0],
-                            ENDPOINT)]
+    passages = [
+        EvalPassage("Anne wasn't sorry to walk to Uppercross alone.", ORIGINALS[0], HELD_OUT),
+        EvalPassage("Anne wasn't sorry to walk to Uppercross alone. The lanes were quiet.", ORIGINALS[0], ENDPOINT),
+    ]
     result = EvalResult("default", passages, {"base": [ORIGINALS[0], passages[1].rough]})
     score_outputs(result, reference_profiles()["austen"], Config().evaluation)
     assert set(result.by_source) == {HELD_OUT, ENDPOINT}

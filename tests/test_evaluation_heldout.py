@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conftest import DEMO_CORPUS
+
 from voiced.cli import main
 from voiced.config import Config, DatasetSettings, VoiceConfig, save_config
 from voiced.corpus.scanner import scan
@@ -24,8 +24,10 @@ PASSAGES = 4
 
 
 def _demo_voice() -> Config:
-    config = Config(voices={"austen": VoiceConfig(name="austen", folders=[str(DEMO_CORPUS)])},
-                    dataset=DatasetSettings(min_corpus_words=300, test_fraction=0.3))
+    config = Config(
+        voices={"austen": VoiceConfig(name="austen", folders=[str(DEMO_CORPUS)])},
+        dataset=DatasetSettings(min_corpus_words=300, test_fraction=0.3),
+    )
     config.evaluation.max_tokens = 48
     config.inference.n_threads = 1
     save_config(config)
@@ -39,7 +41,7 @@ def test_eval_on_the_demo_corpus_rewrites_held_out_drafts_and_reports_every_figu
     report = tmp_path / "report.html"
     run = CliRunner().invoke(main, ["eval", "--n", str(PASSAGES), "--no-nll", "--json", "--html", str(report)])
     assert run.exit_code == 0, run.output
-    result = json.loads(run.output[run.output.index("{"):])
+    result = json.loads(run.output[run.output.index("{") :])
     assert result["passages"] == PASSAGES and result["drafts"] == {"heldout": PASSAGES}
     # The demo corpus is Austen's own: her reference profile is set aside, the Brontës remain.
     assert result["references"] == ["anne-bronte", "emily-bronte"]
@@ -65,17 +67,20 @@ def test_eval_on_the_demo_corpus_rewrites_held_out_drafts_and_reports_every_figu
     assert len(passages) == PASSAGES and all(p.original in training for p in passages)
     assert not any(p.rough == training[p.original] for p in passages)
     html = report.read_text(encoding="utf-8")
-    assert all(escape(p.rough) in html for p in passages[:3])      # the samples shown are those drafts
+    assert all(escape(p.rough) in html for p in passages[:3])  # the samples shown are those drafts
     assert "emily-bronte" in html and "chrF gain over the draft" in html
 
 
 def test_a_passage_the_held_out_family_cannot_draft_is_skipped() -> None:
     """roughen's last resort ("So, basically, ...") is shared with training: not a held-out draft."""
     drafted, skipped = drafts.held_out_passages(
-        ["Anne Elliot.", "Anne was not sorry to walk to Uppercross alone; the lanes were quiet and green.",
-         "Yes."], seed=1234, n=5)
+        ["Anne Elliot.", "Anne was not sorry to walk to Uppercross alone; the lanes were quiet and green.", "Yes."],
+        seed=1234,
+        n=5,
+    )
     assert skipped == 2 and [p.original[:4] for p in drafted] == ["Anne"] and drafted[0].style == HELD_OUT_FAMILY
     assert drafted[0].rough != drafted[0].original and "basically" not in drafted[0].rough
-    two, _ = drafts.held_out_passages(["Anne walked on; it rained.\n\nShe was not sorry to be alone; the lanes "
-                                       "were quiet."], seed=1, n=1)
-    assert two[0].rough.count("\n\n") == 1        # each paragraph drafted on its own, the break kept
+    two, _ = drafts.held_out_passages(
+        ["Anne walked on; it rained.\n\nShe was not sorry to be alone; the lanes were quiet."], seed=1, n=1
+    )
+    assert two[0].rough.count("\n\n") == 1  # each paragraph drafted on its own, the break kept

@@ -9,13 +9,27 @@ import pytest
 
 from voiced.config import Config
 from voiced.evaluation.meaning import chrf, kept_share, lcs_length, names_and_numbers, rouge_l
-from voiced.evaluation.reference import reference_profiles
 from voiced.evaluation.reference_build import AUTHORS, held_out_paragraphs
-from voiced.evaluation.shape import (flesch_reading_ease, gunning_fog, length_ratio, mtld, sentence_lengths,
-                                     syllables, wasserstein)
-from voiced.evaluation.stylometry import (attribution_accuracy, build_delta_model, char_ngrams, chunks_of_words,
-                                          cosine_distance, voice_score, words)
+from voiced.evaluation.shape import (
+    flesch_reading_ease,
+    gunning_fog,
+    length_ratio,
+    mtld,
+    sentence_lengths,
+    syllables,
+    wasserstein,
+)
+from voiced.evaluation.stylometry import (
+    attribution_accuracy,
+    build_delta_model,
+    char_ngrams,
+    chunks_of_words,
+    cosine_distance,
+    voice_score,
+    words,
+)
 from voiced.evaluation.voice_models import SAME_AUTHOR_DELTA, WRITER, voice_models
+from voiced.reference_profiles import reference_profiles
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,7 +65,7 @@ def test_shape_metrics_by_hand():
 def test_syllables_and_readability():
     assert syllables("cat") == 1
     assert syllables("beautiful") == 3
-    assert syllables("zorblaxing") >= 2          # not in the CMU dictionary: pyphen's count
+    assert syllables("zorblaxing") >= 2  # not in the CMU dictionary: pyphen's count
     # 3 words, 1 sentence, 3 syllables: 206.835 - 1.015 * 3 - 84.6 * 1
     assert flesch_reading_ease("The cat sat.") == pytest.approx(119.19)
     # 3 words per sentence, no word of 3+ syllables: 0.4 * 3
@@ -92,8 +106,10 @@ def _modern_profile() -> str:
 def _held_out_chunks(folder: Path, per_author: int) -> list[str]:
     """300-word passages from after HELD_OUT_START of each book (no excerpt comes from there), spread
     over the books and over their endings."""
-    chunks = [chunks_of_words(" ".join(held_out_paragraphs(book.read_text(encoding="utf-8"))), 300)
-              for book in sorted(folder.glob("*.txt"))]
+    chunks = [
+        chunks_of_words(" ".join(held_out_paragraphs(book.read_text(encoding="utf-8"))), 300)
+        for book in sorted(folder.glob("*.txt"))
+    ]
     picked = []
     for i in range(per_author):
         book = chunks[i % len(chunks)]
@@ -120,7 +136,7 @@ def test_attribution_among_the_three_authors_beats_chance(austen_dir):
     corpora = austen_dir.parent
     refs = reference_profiles()
     held = [(name, chunk) for name, folder in AUTHORS.items() for chunk in _held_out_chunks(corpora / folder, 6)]
-    assert not any(chunk[:200] in text for _, chunk in held for text in refs.values())   # truly held out
+    assert not any(chunk[:200] in text for _, chunk in held for text in refs.values())  # truly held out
     for kind, top, floor in (("char3", 2000, 0.8), ("words", 300, 0.7)):
         accuracy = attribution_accuracy(build_delta_model(refs, kind, top), held)
         assert accuracy >= floor, (kind, accuracy)

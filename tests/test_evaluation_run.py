@@ -9,24 +9,28 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-
 from engine_support import embedded_config, write_lora_gguf
 from job_support import make_voice
+
 from voiced.cli import main
 from voiced.config import Config, save_config
-from voiced.daemon.engine import Engine
-from voiced.daemon.generation import GenerationParams
 from voiced.evaluation.arena import ArenaStore, Match, wilson_interval
 from voiced.evaluation.arena_web import ArenaServer
 from voiced.evaluation.report import render_html
-from voiced.evaluation.run import CEILING, FLOOR, EvalResult, Target, EvalPassage, generate_outputs, score_outputs
-from voiced.evaluation.reference import reference_profiles
+from voiced.evaluation.run import CEILING, FLOOR, EvalPassage, EvalResult, Target, generate_outputs, score_outputs
+from voiced.inference.engine import Engine
+from voiced.inference.generation import GenerationParams
+from voiced.reference_profiles import reference_profiles
 
 PASSAGES = [
-    EvalPassage("anne said she <b>would</b> go to Bath on 3 june, but she dint want to.",
-                "Anne said that she would go to Bath on the 3rd of June, though she did not wish it."),
-    EvalPassage("the captain come back after 8 years and every body was suprised.",
-                "Captain Wentworth returned after eight years, to the surprise of everybody."),
+    EvalPassage(
+        "anne said she <b>would</b> go to Bath on 3 june, but she dint want to.",
+        "Anne said that she would go to Bath on the 3rd of June, though she did not wish it.",
+    ),
+    EvalPassage(
+        "the captain come back after 8 years and every body was suprised.",
+        "Captain Wentworth returned after eight years, to the surprise of everybody.",
+    ),
 ]
 
 
@@ -40,7 +44,7 @@ class Elements(HTMLParser):
 
 
 def _register_version(tmp_path: Path, voice: str) -> int:
-    from voiced.trainer.registry import Registry
+    from voiced.registry import Registry
 
     registry = Registry.open(voice)
     version = registry.begin_version({})
@@ -49,8 +53,9 @@ def _register_version(tmp_path: Path, voice: str) -> int:
     for name in ("adapter_model.safetensors", "adapter_config.json"):
         (peft / name).write_bytes(b"{}")
     lora = write_lora_gguf(tmp_path / "lora.gguf")
-    finished = registry.finish_version(version, peft, lora, {
-        "status": "candidate", "losses": {"train": [[1, 3.1], [2, 2.7]], "valid": [[2, 2.9]]}})
+    finished = registry.finish_version(
+        version, peft, lora, {"status": "candidate", "losses": {"train": [[1, 3.1], [2, 2.7]], "valid": [[2, 2.9]]}}
+    )
     return finished.number
 
 
@@ -67,12 +72,14 @@ def test_report_renders_metrics_plots_and_escaped_samples(tmp_path: Path) -> Non
     lora = write_lora_gguf(tmp_path / "lora.gguf")
     found = [Target("base"), Target("v1", 1, lora)]
     with Engine(embedded_config()) as engine:
-        outputs = generate_outputs(engine, "default", found, PASSAGES,
-                                   GenerationParams(temperature=0.0, seed=3, max_tokens=24))
+        outputs = generate_outputs(
+            engine, "default", found, PASSAGES, GenerationParams(temperature=0.0, seed=3, max_tokens=24)
+        )
     assert all(len(outputs[label]) == 2 for label in ("base", "v1"))
-    assert outputs["base"] != outputs["v1"]           # the adapter was switched in
-    result = EvalResult("default", PASSAGES, outputs,
-                        losses={"v1": {"train": [[1, 3.0], [2, 2.5]], "valid": [[2, 2.8]]}})
+    assert outputs["base"] != outputs["v1"]  # the adapter was switched in
+    result = EvalResult(
+        "default", PASSAGES, outputs, losses={"v1": {"train": [[1, 3.0], [2, 2.5]], "valid": [[2, 2.8]]}}
+    )
     score_outputs(result, reference_profiles()["austen"], Config().evaluation)
     assert list(result.metrics) == [FLOOR, "base", "v1", CEILING]
     ceiling, floor = result.metrics[CEILING], result.metrics[FLOOR]
@@ -87,7 +94,7 @@ def test_report_renders_metrics_plots_and_escaped_samples(tmp_path: Path) -> Non
     image = next(attrs for t, attrs in parsed.tags if t == "img")
     assert image["src"].startswith("data:image/png;base64,iVBOR")
     assert "<b>would</b>" not in html and "&lt;b&gt;would&lt;/b&gt;" in html
-    assert "http" not in html.replace("http-equiv", "")     # nothing fetched from outside
+    assert "http" not in html.replace("http-equiv", "")  # nothing fetched from outside
 
 
 def test_voiced_eval_cli_writes_report_and_json(tmp_path: Path) -> None:
@@ -95,15 +102,29 @@ def test_voiced_eval_cli_writes_report_and_json(tmp_path: Path) -> None:
     (tmp_path / "second").mkdir()
     second = _register_version(tmp_path / "second", "austen")
     report = tmp_path / "report.html"
-    result = CliRunner().invoke(main, ["eval", "--n", "2", "--adapter", str(second), "--adapter", str(version),
-                                       "--no-nll", "--html", str(report), "--json"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            "--n",
+            "2",
+            "--adapter",
+            str(second),
+            "--adapter",
+            str(version),
+            "--no-nll",
+            "--html",
+            str(report),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert '"passages": 2' in result.output
-    metrics = json.loads(result.output[result.output.index("{"):])["metrics"]
-    assert list(metrics) == [FLOOR, "base", f"v{second}", f"v{version}", CEILING]   # each version asked for
+    metrics = json.loads(result.output[result.output.index("{") :])["metrics"]
+    assert list(metrics) == [FLOOR, "base", f"v{second}", f"v{version}", CEILING]  # each version asked for
     parsed = Elements()
     parsed.feed(report.read_text(encoding="utf-8"))
-    assert [t for t, _ in parsed.tags].count("img") == 1      # the loss plot from the manifest
+    assert [t for t, _ in parsed.tags].count("img") == 1  # the loss plot from the manifest
     assert report.stat().st_mode & 0o077 == 0
 
 
@@ -134,8 +155,10 @@ def test_arena_in_the_terminal_records_choices(tmp_path: Path) -> None:
 
 def test_arena_web_requires_the_token_and_records(tmp_path: Path) -> None:
     store = ArenaStore(tmp_path / "arena.sqlite3")
-    matches = [Match("rough <i>one</i>", "base", "plain one", "v2", "voiced one"),
-               Match("rough two", "v2", "voiced two", "base", "plain two")]
+    matches = [
+        Match("rough <i>one</i>", "base", "plain one", "v2", "voiced one"),
+        Match("rough two", "v2", "voiced two", "base", "plain two"),
+    ]
     server = ArenaServer("default", matches, store)
     url = server.start()
     try:
@@ -173,7 +196,7 @@ def test_voice_gate_compares_candidate_with_reference(tmp_path: Path) -> None:
     with Engine(embedded_config()) as engine:
         same, reason, towards = voice_regression(engine, "default", PASSAGES, writer, settings, lora, lora)
         assert same and towards["candidate"] == pytest.approx(towards["reference"]) and "voice kept" in reason
-        settings.voice_gate_tolerance = -1.0        # any candidate fails a gate that demands a gain of 1
+        settings.voice_gate_tolerance = -1.0  # any candidate fails a gate that demands a gain of 1
         failed, reason, _ = voice_regression(engine, "default", PASSAGES, writer, settings, lora, None)
     assert not failed and "voice regressed" in reason
 

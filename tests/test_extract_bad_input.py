@@ -16,8 +16,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from extract_support import austen, settings, wrap, write_zip
+
 from voiced.extract import Extraction, ExtractionError, FileVanishedError, extract_file
 
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -63,7 +63,8 @@ def test_byte_order_marks_choose_the_encoding(tmp_path: Path, encoding: str) -> 
     result = extract_file(path, settings())
     assert result.notes == []
     assert [(x.section, x.text) for x in result.passages] == [
-        (("Café society",), p[0]), (("Café society",), f"{p[1]} — naïve."),
+        (("Café society",), p[0]),
+        (("Café society",), f"{p[1]} — naïve."),
     ]
 
 
@@ -120,15 +121,17 @@ def test_odt_with_malformed_xml(tmp_path: Path) -> None:
 def test_docx_with_a_corrupted_compressed_stream(tmp_path: Path) -> None:
     data = bytearray(small_docx(" ".join(austen(2))))
     start = data.index(b"word/document.xml") + len("word/document.xml") + 10
-    data[start:start + 40] = bytes(40)  # the deflate stream is garbage; the header is intact
+    data[start : start + 40] = bytes(40)  # the deflate stream is garbage; the header is intact
     path = tmp_path / "corrupt.docx"
     path.write_bytes(bytes(data))
     assert "damaged or truncated" in reason_for(path)
 
 
 def test_document_type_declarations_are_refused(tmp_path: Path) -> None:
-    bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
-            f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t>&lol2;</w:t></w:r></w:p></w:body></w:document>')
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+        f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t>&lol2;</w:t></w:r></w:p></w:body></w:document>'
+    )
     path = write_zip(tmp_path / "entities.docx", {"word/document.xml": bomb})
     assert "document type" in reason_for(path)
 
@@ -147,8 +150,7 @@ def test_unpacked_cap_counts_every_member_read(tmp_path: Path) -> None:
     body = small_docx(" ".join(austen(1)))
     with zipfile.ZipFile(io.BytesIO(body)) as source:
         document = source.read("word/document.xml")
-    path = write_zip(tmp_path / "two.docx", {"word/document.xml": document + b" " * 500_000,
-                                             "word/styles.xml": styles})
+    path = write_zip(tmp_path / "two.docx", {"word/document.xml": document + b" " * 500_000, "word/styles.xml": styles})
     assert "max_unpacked_bytes" in reason_for(path, max_unpacked_bytes=1_000_000)
     assert extract_file(path, settings(max_unpacked_bytes=2_000_000)).passages
 
@@ -165,12 +167,18 @@ def test_permission_denied(tmp_path: Path) -> None:
     if setpriv is None:
         pytest.skip("running as root, where permissions do not block reads, and setpriv is not installed")
     caps = "-dac_override,-dac_read_search"
-    code = ("import sys; from pathlib import Path; from voiced.config import ExtractionSettings; "
-            "from voiced.extract import ExtractionError, extract_file\n"
-            "try:\n    extract_file(Path(sys.argv[1]), ExtractionSettings())\n"
-            "except ExtractionError as exc:\n    print(exc.reason)\n")
-    child = subprocess.run([setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", sys.executable, "-c", code,
-                            str(path)], capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys; from pathlib import Path; from voiced.config import ExtractionSettings; "
+        "from voiced.extract import ExtractionError, extract_file\n"
+        "try:\n    extract_file(Path(sys.argv[1]), ExtractionSettings())\n"
+        "except ExtractionError as exc:\n    print(exc.reason)\n"
+    )
+    child = subprocess.run(
+        [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}", sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert child.returncode == 0, child.stderr
     assert child.stdout.startswith("Permission denied"), child.stdout
 

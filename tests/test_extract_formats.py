@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from extract_support import austen, settings, wrap
+
 from voiced.extract import Passage, extract_file, extract_text, is_supported
 
 
@@ -81,38 +81,53 @@ Setext heading
 
 
 def test_markdown_inline_markup_reduces_to_the_words() -> None:
-    text = ("She said *quietly* that **Anne** had ~~never~~ ==always== read [the novel](http://x.org/a_(b)) "
-            "and [[Uppercross#Cottage]] with [[Lyme|the Cobb]] at &amp; near #tag her &lt;home&gt; <b>now</b>.")
+    text = (
+        "She said *quietly* that **Anne** had ~~never~~ ==always== read [the novel](http://x.org/a_(b)) "
+        "and [[Uppercross#Cottage]] with [[Lyme|the Cobb]] at &amp; near #tag her &lt;home&gt; <b>now</b>."
+    )
     [passage] = extract_text(text, "markdown", settings()).passages
-    assert passage.text == ("She said quietly that Anne had never always read the novel and Uppercross with "
-                            "the Cobb at & near her <home> now.")
+    assert passage.text == (
+        "She said quietly that Anne had never always read the novel and Uppercross with "
+        "the Cobb at & near her <home> now."
+    )
 
 
 def test_plain_text_joins_wrapped_lines_and_uses_chapter_lines_as_sections(tmp_path: Path) -> None:
     p = austen(4, start=10)
-    text = (f"Persuasion\n\n\nby\n\nJane Austen\n\n(1818)\n\n\n\nCHAPTER I\n\n\n{wrap(p[0])}\n\n{wrap(p[1], 60)}\n\n"
-            f"Chapter 2\n\n{wrap(p[2])}\n\n        THE END\n\n{p[3]}\n")
+    text = (
+        f"Persuasion\n\n\nby\n\nJane Austen\n\n(1818)\n\n\n\nCHAPTER I\n\n\n{wrap(p[0])}\n\n{wrap(p[1], 60)}\n\n"
+        f"Chapter 2\n\n{wrap(p[2])}\n\n        THE END\n\n{p[3]}\n"
+    )
     path = tmp_path / "persuasion.txt"
     path.write_text(text, encoding="utf-8")
     assert golden(extract_file(path, settings()).passages) == [
-        (("CHAPTER I",), p[0]), (("CHAPTER I",), p[1]), (("Chapter 2",), p[2]), (("Chapter 2",), p[3]),
+        (("CHAPTER I",), p[0]),
+        (("CHAPTER I",), p[1]),
+        (("Chapter 2",), p[2]),
+        (("Chapter 2",), p[3]),
     ]
 
 
 def test_gutenberg_licence_blocks_are_left_out() -> None:
     p = austen(2, start=20)
-    licence = ("The Project Gutenberg eBook of Persuasion. This eBook is for the use of anyone anywhere in the "
-               "United States and most other parts of the world at no cost and with almost no restrictions.")
-    text = (f"{licence}\n\n*** START OF THE PROJECT GUTENBERG EBOOK PERSUASION ***\n\n{wrap(p[0])}\n\n{p[1]}\n\n"
-            f"*** END OF THE PROJECT GUTENBERG EBOOK PERSUASION ***\n\n{licence} Updated editions will replace it.\n")
+    licence = (
+        "The Project Gutenberg eBook of Persuasion. This eBook is for the use of anyone anywhere in the "
+        "United States and most other parts of the world at no cost and with almost no restrictions."
+    )
+    text = (
+        f"{licence}\n\n*** START OF THE PROJECT GUTENBERG EBOOK PERSUASION ***\n\n{wrap(p[0])}\n\n{p[1]}\n\n"
+        f"*** END OF THE PROJECT GUTENBERG EBOOK PERSUASION ***\n\n{licence} Updated editions will replace it.\n"
+    )
     assert [x.text for x in extract_text(text, "text", settings()).passages] == p
 
 
 def test_older_gutenberg_markers_are_recognised_too() -> None:
     [para] = austen(1, start=25)
     small_print = "*END*THE SMALL PRINT! FOR PUBLIC DOMAIN ETEXTS*Ver.04.29.93*END*"
-    text = (f"Legal small print that runs to many words and is not the novel at all.\n\n{small_print}\n\n{para}\n\n"
-            "End of the Project Gutenberg EBook of Persuasion, by Jane Austen\n\nMore licence words follow here.\n")
+    text = (
+        f"Legal small print that runs to many words and is not the novel at all.\n\n{small_print}\n\n{para}\n\n"
+        "End of the Project Gutenberg EBook of Persuasion, by Jane Austen\n\nMore licence words follow here.\n"
+    )
     assert [x.text for x in extract_text(text, "text", settings()).passages] == [para]
 
 
@@ -261,10 +276,23 @@ def test_latex_accents_quotes_and_dashes() -> None:
     assert passage.text == "She said “naïve café folk”—or so Anne thought – at 5% of the time …"
 
 
-@pytest.mark.parametrize("name, supported", [
-    ("a.md", True), ("a.MARKDOWN", True), ("a.txt", True), ("a.text", True), ("a.rst", True), ("a.org", True),
-    ("a.tex", True), ("a.docx", True), ("a.odt", True), ("a.pdf", False), ("a.doc", False), ("Makefile", False),
-])
+@pytest.mark.parametrize(
+    "name, supported",
+    [
+        ("a.md", True),
+        ("a.MARKDOWN", True),
+        ("a.txt", True),
+        ("a.text", True),
+        ("a.rst", True),
+        ("a.org", True),
+        ("a.tex", True),
+        ("a.docx", True),
+        ("a.odt", True),
+        ("a.pdf", False),
+        ("a.doc", False),
+        ("Makefile", False),
+    ],
+)
 def test_is_supported(name: str, supported: bool) -> None:
     assert is_supported(Path(name)) is supported
 
@@ -280,7 +308,10 @@ def test_plain_text_contents_chapter_lines_atop_blocks_and_indented_paragraphs()
     indented = "\n".join(f"    {wrap(x, 60)}" for x in p[2:])  # first lines indented, no blank lines
     text = f"{contents}\nCHAPTER I.\n{wrap(p[0])}\n\n{wrap(p[1])}\n\nCHAPTER II\n{indented}\n"
     assert golden(extract_text(text, "text", settings()).passages) == [
-        (("CHAPTER I.",), p[0]), (("CHAPTER I.",), p[1]), (("CHAPTER II",), p[2]), (("CHAPTER II",), p[3]),
+        (("CHAPTER I.",), p[0]),
+        (("CHAPTER I.",), p[1]),
+        (("CHAPTER II",), p[2]),
+        (("CHAPTER II",), p[3]),
     ]
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-
 from extract_support import austen, settings, write_zip
+
 from voiced.extract import extract_file
 
 docx = pytest.importorskip("docx")
@@ -30,30 +30,36 @@ def _tracked_paragraph(before: str, inserted: str, after: str) -> object:
     """A paragraph with a tracked insertion, a tracked deletion, a comment anchor and a footnote reference."""
     before, inserted, after = escape(before), escape(inserted), escape(after)
     return parse_xml(
-        f'<w:p {nsdecls("w")}>'
+        f"<w:p {nsdecls('w')}>"
         f'<w:r><w:t xml:space="preserve">{before} </w:t></w:r>'
         f'<w:ins w:id="1" w:author="Editor" w:date="2024-01-01T00:00:00Z">'
         f'<w:r><w:t xml:space="preserve">{inserted} </w:t></w:r></w:ins>'
         f'<w:del w:id="2" w:author="Editor" w:date="2024-01-01T00:00:00Z">'
         f'<w:r><w:delText xml:space="preserve">{DELETED} </w:delText></w:r></w:del>'
         f'<w:commentRangeStart w:id="0"/>'
-        f'<w:r><w:t>{after}</w:t></w:r>'
+        f"<w:r><w:t>{after}</w:t></w:r>"
         f'<w:commentRangeEnd w:id="0"/><w:r><w:commentReference w:id="0"/></w:r>'
         f'<w:r><w:footnoteReference w:id="1"/></w:r>'
         f'<w:r><w:fldChar w:fldCharType="begin"/></w:r>'
         f'<w:r><w:instrText xml:space="preserve"> PAGEREF _Toc123 \\h </w:instrText></w:r>'
         f'<w:r><w:fldChar w:fldCharType="end"/></w:r>'
-        f'</w:p>'
+        f"</w:p>"
     )
 
 
 def _add_parts(path: Path) -> None:
     """Add comments and footnotes parts, as Word writes them beside document.xml."""
     with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr("word/comments.xml", f'<w:comments xmlns:w="{W_NS}"><w:comment w:id="0" w:author="R">'
-                                              f'<w:p><w:r><w:t>{COMMENT}</w:t></w:r></w:p></w:comment></w:comments>')
-        archive.writestr("word/footnotes.xml", f'<w:footnotes xmlns:w="{W_NS}"><w:footnote w:id="1">'
-                                               f'<w:p><w:r><w:t>{FOOTNOTE}</w:t></w:r></w:p></w:footnote></w:footnotes>')
+        archive.writestr(
+            "word/comments.xml",
+            f'<w:comments xmlns:w="{W_NS}"><w:comment w:id="0" w:author="R">'
+            f"<w:p><w:r><w:t>{COMMENT}</w:t></w:r></w:p></w:comment></w:comments>",
+        )
+        archive.writestr(
+            "word/footnotes.xml",
+            f'<w:footnotes xmlns:w="{W_NS}"><w:footnote w:id="1">'
+            f"<w:p><w:r><w:t>{FOOTNOTE}</w:t></w:r></w:p></w:footnote></w:footnotes>",
+        )
 
 
 def test_docx_keeps_the_current_text_under_its_headings(tmp_path: Path) -> None:
@@ -102,11 +108,15 @@ def test_docx_keeps_the_current_text_under_its_headings(tmp_path: Path) -> None:
 def test_docx_heading_styles_resolve_through_style_names(tmp_path: Path) -> None:
     """Localised Word files name the style id differently ("berschrift1"); styles.xml maps it to "heading 1"."""
     [para] = austen(1, start=70)
-    body = (f'<w:document xmlns:w="{W_NS}"><w:body>'
-            f'<w:p><w:pPr><w:pStyle w:val="berschrift1"/></w:pPr><w:r><w:t>Erstes Kapitel</w:t></w:r></w:p>'
-            f'<w:p><w:r><w:t>{para}</w:t></w:r></w:p></w:body></w:document>')
-    styles = (f'<w:styles xmlns:w="{W_NS}"><w:style w:type="paragraph" w:styleId="berschrift1">'
-              f'<w:name w:val="heading 1"/></w:style></w:styles>')
+    body = (
+        f'<w:document xmlns:w="{W_NS}"><w:body>'
+        f'<w:p><w:pPr><w:pStyle w:val="berschrift1"/></w:pPr><w:r><w:t>Erstes Kapitel</w:t></w:r></w:p>'
+        f"<w:p><w:r><w:t>{para}</w:t></w:r></w:p></w:body></w:document>"
+    )
+    styles = (
+        f'<w:styles xmlns:w="{W_NS}"><w:style w:type="paragraph" w:styleId="berschrift1">'
+        f'<w:name w:val="heading 1"/></w:style></w:styles>'
+    )
     path = write_zip(tmp_path / "kapitel.docx", {"word/document.xml": body, "word/styles.xml": styles})
     [passage] = extract_file(path, settings()).passages
     assert (passage.section, passage.text) == (("Erstes Kapitel",), para)
@@ -133,8 +143,9 @@ def test_odt_headings_paragraphs_lists_and_skipped_parts(tmp_path: Path) -> None
 </table:table-cell></table:table-row></table:table>
 <text:p>{x[3]}</text:p>
 </office:text></office:body></office:document-content>"""
-    path = write_zip(tmp_path / "persuasion.odt", {"mimetype": "application/vnd.oasis.opendocument.text",
-                                                   "content.xml": content})
+    path = write_zip(
+        tmp_path / "persuasion.odt", {"mimetype": "application/vnd.oasis.opendocument.text", "content.xml": content}
+    )
     result = extract_file(path, settings())
     assert [(x.section, x.text) for x in result.passages] == [
         (("Kellynch Hall",), p[0]),
@@ -146,8 +157,10 @@ def test_odt_headings_paragraphs_lists_and_skipped_parts(tmp_path: Path) -> None
 
 def test_docx_hidden_text_is_not_prose(tmp_path: Path) -> None:
     [para] = austen(1, start=75)
-    body = (f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t xml:space="preserve">{escape(para)} </w:t></w:r>'
-            f'<w:r><w:rPr><w:vanish/></w:rPr><w:t>hidden words the writer switched off</w:t></w:r></w:p>'
-            f'</w:body></w:document>')
+    body = (
+        f'<w:document xmlns:w="{W_NS}"><w:body><w:p><w:r><w:t xml:space="preserve">{escape(para)} </w:t></w:r>'
+        f"<w:r><w:rPr><w:vanish/></w:rPr><w:t>hidden words the writer switched off</w:t></w:r></w:p>"
+        f"</w:body></w:document>"
+    )
     path = write_zip(tmp_path / "hidden.docx", {"word/document.xml": body})
     assert [x.text for x in extract_file(path, settings()).passages] == [para]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from extract_support import austen, settings, wrap
+
 from voiced.extract import extract_text
 from voiced.extract.prose import is_prose, sentences, split_long
 
@@ -86,8 +87,10 @@ def test_links_numbers_and_code_lines_are_not_prose() -> None:
 def test_min_passage_words_decides_short_fragments() -> None:
     text = "She smiled at him.\n\nAnne walked down to the Cobb with Captain Wentworth and Louisa."
     assert texts(text, "text") == ["Anne walked down to the Cobb with Captain Wentworth and Louisa."]
-    assert texts(text, "text", min_passage_words=3) == ["She smiled at him.",
-                                                        "Anne walked down to the Cobb with Captain Wentworth and Louisa."]
+    assert texts(text, "text", min_passage_words=3) == [
+        "She smiled at him.",
+        "Anne walked down to the Cobb with Captain Wentworth and Louisa.",
+    ]
 
 
 def test_austen_dialogue_and_dates_still_count_as_prose() -> None:
@@ -124,13 +127,18 @@ def test_a_writers_own_start_of_line_is_not_a_licence_marker() -> None:
 
 
 def test_short_prose_with_semicolons_prices_and_numbers_is_kept() -> None:
-    lines = ["Yes; no; perhaps so, she said at last.", "It cost $5 at first and $10 by #3 of the series.",
-             "She read 5 * 3 = 15 aloud, laughing."]
+    lines = [
+        "Yes; no; perhaps so, she said at last.",
+        "It cost $5 at first and $10 by #3 of the series.",
+        "She read 5 * 3 = 15 aloud, laughing.",
+    ]
     assert texts("\n\n".join(lines), "markdown") == lines
 
 
 def test_markdown_paragraphs_made_mostly_of_links_are_navigation() -> None:
     [para] = austen(1, start=180)
-    moc = ("See also [[Persuasion notes]], [[Emma characters and settings]], "
-           "[the Mansfield Park timeline](mansfield.md) and [[Northanger Abbey]].")
+    moc = (
+        "See also [[Persuasion notes]], [[Emma characters and settings]], "
+        "[the Mansfield Park timeline](mansfield.md) and [[Northanger Abbey]]."
+    )
     assert texts(f"{moc}\n\n{para.replace('Anne', '[[Anne Elliot|Anne]]')}\n", "markdown") == [para]

@@ -6,8 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
-
 from train_support import austen_paragraphs, fast_settings, load_embedded, make_examples
+
 from voiced.trainer.gate import decide, response_nll, run_gate
 
 
@@ -90,8 +90,9 @@ def test_a_trained_candidate_beats_the_base_and_is_promoted(embedded, split, tra
 
 
 @pytest.mark.slow
-def test_a_worse_candidate_is_rejected_against_the_active_adapter(embedded, split, trained_adapter,
-                                                                  tmp_path: Path) -> None:
+def test_a_worse_candidate_is_rejected_against_the_active_adapter(
+    embedded, split, trained_adapter, tmp_path: Path
+) -> None:
     model, _tokenizer = embedded
     _train, test = split
     bad = random_adapter(model, tmp_path / "bad", scale=0.5)

@@ -16,8 +16,12 @@ from voiced.models import embedded_model_path
 from voiced.trainer.gguf_lora import GGUFExportError, export_gguf_lora, permute_rotary_rows
 
 SHAPES = {  # SmolLM2-135M: hidden 576, 9 query heads and 3 key/value heads of 64, MLP 1536
-    "self_attn.q_proj": (576, 576), "self_attn.k_proj": (576, 192), "self_attn.v_proj": (576, 192),
-    "self_attn.o_proj": (576, 576), "mlp.gate_proj": (576, 1536), "mlp.up_proj": (576, 1536),
+    "self_attn.q_proj": (576, 576),
+    "self_attn.k_proj": (576, 192),
+    "self_attn.v_proj": (576, 192),
+    "self_attn.o_proj": (576, 576),
+    "mlp.gate_proj": (576, 1536),
+    "mlp.up_proj": (576, 1536),
     "mlp.down_proj": (1536, 576),
 }
 RANK = 4
@@ -56,19 +60,28 @@ def test_layout_names_and_metadata(tmp_path: Path):
     assert fields["adapter.type"] == "lora"
     assert fields["adapter.lora.alpha"] == pytest.approx(8.0)
     assert fields["general.architecture"] == "llama"
-    expected_names = {f"blk.2.{n}.weight.lora_{w}" for n in
-                      ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down") for w in "ab"}
+    expected_names = {
+        f"blk.2.{n}.weight.lora_{w}"
+        for n in ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+        for w in "ab"
+    }
     assert set(tensors) == expected_names
     peft = "base_model.model.model.layers.2."
     # A is (r, in) and B is (out, r), untransposed; V, O and the MLP are copied as they are.
     np.testing.assert_array_equal(tensors["blk.2.ffn_down.weight.lora_a"], source[peft + "mlp.down_proj.lora_A.weight"])
-    np.testing.assert_array_equal(tensors["blk.2.attn_v.weight.lora_b"], source[peft + "self_attn.v_proj.lora_B.weight"])
-    np.testing.assert_array_equal(tensors["blk.2.attn_q.weight.lora_a"], source[peft + "self_attn.q_proj.lora_A.weight"])
+    np.testing.assert_array_equal(
+        tensors["blk.2.attn_v.weight.lora_b"], source[peft + "self_attn.v_proj.lora_B.weight"]
+    )
+    np.testing.assert_array_equal(
+        tensors["blk.2.attn_q.weight.lora_a"], source[peft + "self_attn.q_proj.lora_A.weight"]
+    )
     # Q's rows are permuted over 9 heads and K's over 3.
-    np.testing.assert_array_equal(tensors["blk.2.attn_q.weight.lora_b"],
-                                  permute_rotary_rows(source[peft + "self_attn.q_proj.lora_B.weight"], 9))
-    np.testing.assert_array_equal(tensors["blk.2.attn_k.weight.lora_b"],
-                                  permute_rotary_rows(source[peft + "self_attn.k_proj.lora_B.weight"], 3))
+    np.testing.assert_array_equal(
+        tensors["blk.2.attn_q.weight.lora_b"], permute_rotary_rows(source[peft + "self_attn.q_proj.lora_B.weight"], 9)
+    )
+    np.testing.assert_array_equal(
+        tensors["blk.2.attn_k.weight.lora_b"], permute_rotary_rows(source[peft + "self_attn.k_proj.lora_B.weight"], 3)
+    )
     assert out.stat().st_mode & 0o077 == 0
 
 
@@ -87,20 +100,42 @@ def test_rslora_and_alpha_pattern_scales_are_carried_in_b(tmp_path: Path):
     peft = "base_model.model.model.layers.2.self_attn."
     for module, peft_scale in (("v_proj", 8 / math.sqrt(RANK)), ("o_proj", 2 / math.sqrt(RANK))):
         name = {"v_proj": "attn_v", "o_proj": "attn_output"}[module]
-        np.testing.assert_allclose(llama_scale * tensors[f"blk.2.{name}.weight.lora_b"],
-                                   peft_scale * source[f"{peft}{module}.lora_B.weight"], rtol=1e-6)
+        np.testing.assert_allclose(
+            llama_scale * tensors[f"blk.2.{name}.weight.lora_b"],
+            peft_scale * source[f"{peft}{module}.lora_B.weight"],
+            rtol=1e-6,
+        )
 
 
 @pytest.mark.parametrize(
     ("tensors", "message"),
     [
-        ({"base_model.model.model.embed_tokens.lora_A.weight": np.zeros((4, 8), np.float32)}, "only LoRA on decoder layers"),
-        ({"base_model.model.model.layers.0.self_attn.rotary.lora_A.weight": np.zeros((4, 8), np.float32)}, "cannot be exported"),
-        ({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.zeros((4, 576), np.float32)}, "without its partner"),
-        ({"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.zeros((4, 100), np.float32),
-          "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": np.zeros((576, 4), np.float32)}, "another model"),
-        ({"base_model.model.model.layers.99.self_attn.q_proj.lora_A.weight": np.zeros((4, 576), np.float32),
-          "base_model.model.model.layers.99.self_attn.q_proj.lora_B.weight": np.zeros((576, 4), np.float32)}, "another model"),
+        (
+            {"base_model.model.model.embed_tokens.lora_A.weight": np.zeros((4, 8), np.float32)},
+            "only LoRA on decoder layers",
+        ),
+        (
+            {"base_model.model.model.layers.0.self_attn.rotary.lora_A.weight": np.zeros((4, 8), np.float32)},
+            "cannot be exported",
+        ),
+        (
+            {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.zeros((4, 576), np.float32)},
+            "without its partner",
+        ),
+        (
+            {
+                "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight": np.zeros((4, 100), np.float32),
+                "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight": np.zeros((576, 4), np.float32),
+            },
+            "another model",
+        ),
+        (
+            {
+                "base_model.model.model.layers.99.self_attn.q_proj.lora_A.weight": np.zeros((4, 576), np.float32),
+                "base_model.model.model.layers.99.self_attn.q_proj.lora_B.weight": np.zeros((576, 4), np.float32),
+            },
+            "another model",
+        ),
     ],
 )
 def test_unsupported_adapters_are_refused_and_nothing_is_written(tmp_path: Path, tensors, message):
@@ -122,13 +157,19 @@ def test_dora_and_missing_files_are_refused(tmp_path: Path):
 
 
 def test_a_failed_export_keeps_the_previous_file(tmp_path: Path):
-    good = export_gguf_lora(_write_adapter(tmp_path / "a", _pairs(modules=["self_attn.v_proj"])),
-                            embedded_model_path(), tmp_path / "lora.gguf")
+    good = export_gguf_lora(
+        _write_adapter(tmp_path / "a", _pairs(modules=["self_attn.v_proj"])),
+        embedded_model_path(),
+        tmp_path / "lora.gguf",
+    )
     before = good.read_bytes()
-    bad = _write_adapter(tmp_path / "b", {"base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight":
-                                          np.zeros((4, 100), np.float32),
-                                          "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight":
-                                          np.zeros((192, 4), np.float32)})
+    bad = _write_adapter(
+        tmp_path / "b",
+        {
+            "base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight": np.zeros((4, 100), np.float32),
+            "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight": np.zeros((192, 4), np.float32),
+        },
+    )
     with pytest.raises(GGUFExportError):
         export_gguf_lora(bad, embedded_model_path(), tmp_path / "lora.gguf")
     assert good.read_bytes() == before

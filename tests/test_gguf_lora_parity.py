@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from voiced.config import EMBEDDED_MODEL
+from voiced.inference.llama_runtime import open_llama
 from voiced.models import embedded_model_path
 from voiced.trainer.base_model import load_base_model
 from voiced.trainer.gguf_lora import export_gguf_lora
-from voiced.llama_runtime import open_llama
 
 PROMPT = "She had been forced into prudence in her youth, she learned romance as she grew older."
 ALL_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -95,7 +95,7 @@ def _report(runs, hf: str, ll: str) -> dict[str, float]:
         "delta_corr": _corr(delta_hf, delta_ll),
         "argmax_agree": float(np.mean(a.argmax(-1) == b.argmax(-1))),
         "max_abs_diff": float(np.abs(a - b).max()),
-        "delta_rms_hf": float(np.sqrt(np.mean(delta_hf ** 2))),
+        "delta_rms_hf": float(np.sqrt(np.mean(delta_hf**2))),
     }
     print(f"{hf} vs {ll}: " + ", ".join(f"{k}={v:.4f}" for k, v in figures.items()))
     return figures
@@ -104,8 +104,10 @@ def _report(runs, hf: str, ll: str) -> dict[str, float]:
 def test_base_models_agree(runs):
     """Sanity: without adapters the de-quantised base and llama.cpp's Q4_1 base agree."""
     corr = _corr(runs["hf_base"], runs["ll_base"])
-    print(f"base: logit_corr={corr:.4f}, max_abs_diff={np.abs(runs['hf_base'] - runs['ll_base']).max():.4f}, "
-          f"rms_diff={np.sqrt(np.mean((runs['hf_base'] - runs['ll_base']) ** 2)):.4f}")
+    print(
+        f"base: logit_corr={corr:.4f}, max_abs_diff={np.abs(runs['hf_base'] - runs['ll_base']).max():.4f}, "
+        f"rms_diff={np.sqrt(np.mean((runs['hf_base'] - runs['ll_base']) ** 2)):.4f}"
+    )
     assert corr > 0.995
     assert np.mean(runs["hf_base"].argmax(-1) == runs["ll_base"].argmax(-1)) >= 0.85
 

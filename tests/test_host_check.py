@@ -23,11 +23,34 @@ from voiced.loopback import is_loopback_host
 from voiced.paths import Paths
 
 TOKEN = "host-check-token"
-ALLOWED = ["localhost", "localhost:{port}", "LocalHost:{port}", "127.0.0.1", "127.0.0.1:{port}",
-           "127.9.8.7:{port}", "[::1]", "[::1]:{port}"]
-REFUSED = ["evil.example", "evil.example:{port}", "localhost.evil.example:{port}", "127.0.0.1.nip.io:{port}",
-           "0.0.0.0:{port}", "10.0.0.1:{port}", "[::2]:{port}", "[::1", "::1", "localhost:", "localhost:port",
-           "localhost:{port}:1", "127.0.0.1 evil", "[::ffff:7f00:1]:{port}", "localhost:\u0661\u0662", ""]
+ALLOWED = [
+    "localhost",
+    "localhost:{port}",
+    "LocalHost:{port}",
+    "127.0.0.1",
+    "127.0.0.1:{port}",
+    "127.9.8.7:{port}",
+    "[::1]",
+    "[::1]:{port}",
+]
+REFUSED = [
+    "evil.example",
+    "evil.example:{port}",
+    "localhost.evil.example:{port}",
+    "127.0.0.1.nip.io:{port}",
+    "0.0.0.0:{port}",
+    "10.0.0.1:{port}",
+    "[::2]:{port}",
+    "[::1",
+    "::1",
+    "localhost:",
+    "localhost:port",
+    "localhost:{port}:1",
+    "127.0.0.1 evil",
+    "[::ffff:7f00:1]:{port}",
+    "localhost:\u0661\u0662",
+    "",
+]
 
 
 @pytest.mark.parametrize("host", ALLOWED)
@@ -58,8 +81,9 @@ def daemon_port(tmp_path: Path):
     thread.join(timeout=30)
 
 
-def _request(port: int, path: str, hosts: list[str], token: str | None = TOKEN,
-             version: str = "HTTP/1.1") -> tuple[int, bytes]:
+def _request(
+    port: int, path: str, hosts: list[str], token: str | None = TOKEN, version: str = "HTTP/1.1"
+) -> tuple[int, bytes]:
     """One request with exactly these Host headers (none, one or several), over a raw loopback socket."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection._http_vsn_str = version

@@ -9,12 +9,12 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from conftest import run_voiced
 from job_support import fake_adapter, make_voice
+
 from voiced.config import save_config
-from voiced.trainer.job import JobError, run_training_job, run_training_job_in_child
-from voiced.trainer.registry import MANIFEST, Registry
+from voiced.daemon.training_job import JobError, run_training_job, run_training_job_in_child
+from voiced.registry import MANIFEST, Registry
 
 
 def test_a_tiny_corpus_says_how_many_words_are_needed(tmp_path: Path) -> None:
@@ -58,8 +58,9 @@ def test_kill_9_of_the_training_child_leaves_the_active_adapter(tmp_path: Path) 
         if event.get("event") == "step":
             os.kill(children[0].pid, signal.SIGKILL)
 
-    result = run_training_job_in_child("austen", overrides={"max_steps": 50}, progress=on_event,
-                                       on_start=children.append)
+    result = run_training_job_in_child(
+        "austen", overrides={"max_steps": 50}, progress=on_event, on_start=children.append
+    )
     assert result.status == "failed"
     assert result.reason == "training was killed (SIGKILL, signal 9); the active adapter is unchanged"
     assert children[0].returncode == -9
@@ -125,8 +126,12 @@ def test_should_stop_cancels_the_child_cleanly(tmp_path: Path) -> None:
     make_voice(tmp_path)
     seen: list[dict] = []
     with pytest.raises(JobError, match="cancelled; the active adapter is unchanged"):
-        run_training_job_in_child("austen", overrides={"max_steps": 50}, progress=seen.append,
-                                  should_stop=lambda: any(e.get("event") == "step" for e in seen))
+        run_training_job_in_child(
+            "austen",
+            overrides={"max_steps": 50},
+            progress=seen.append,
+            should_stop=lambda: any(e.get("event") == "step" for e in seen),
+        )
     registry = Registry.open("austen")
     (version,) = registry.versions()
     assert version.status == "failed" and "cancelled" in version.reason

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from job_support import make_voice
-from voiced.trainer.job import run_training_job
-from voiced.trainer.registry import Registry
+
+from voiced.daemon.training_job import run_training_job
+from voiced.registry import Registry
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-
 from adapter_support import finish, real_adapter
 from job_support import make_voice
-from voiced.trainer.job import JobError, _check_written, run_training_job
-from voiced.trainer.registry import MANIFEST, Registry
+
+from voiced.daemon.training_job import JobError, _check_written, run_training_job
+from voiced.registry import MANIFEST, Registry
 
 
 @pytest.mark.slow

@@ -9,11 +9,12 @@ import json
 from conftest import run_voiced
 from engine_support import write_lora_gguf
 from job_support import make_voice
+
 from voiced.config import save_config
+from voiced.daemon.training_job import _Job, run_training_job
 from voiced.paths import get_paths
+from voiced.registry import MANIFEST, Registry
 from voiced.trainer.gate import GateResult
-from voiced.trainer.job import _Job, run_training_job
-from voiced.trainer.registry import MANIFEST, Registry
 
 
 def test_a_real_job_is_gated_on_its_rewrites_by_default(tmp_path):

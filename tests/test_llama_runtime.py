@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voiced.inference.llama_runtime import LlamaLoadError, can_disable_extra_buffer_types, open_llama
 from voiced.models import embedded_model_path
-from voiced.llama_runtime import LlamaLoadError, can_disable_extra_buffer_types, open_llama
 
 
 def test_opens_the_embedded_model_without_extra_buffers_and_decodes():
@@ -44,7 +44,9 @@ def test_missing_files_give_clear_errors(tmp_path: Path):
 
 
 def test_importing_the_runtime_does_not_import_torch():
-    code = ("import sys, voiced.llama_runtime as r; r.open_llama; "
-            "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))")
+    code = (
+        "import sys, voiced.inference.llama_runtime as r; r.open_llama; "
+        "print(sorted(m for m in ('torch', 'transformers', 'peft') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

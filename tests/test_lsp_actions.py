@@ -9,10 +9,10 @@ import sys
 
 import pytest
 import pytest_lsp
+from lsp_support import parse_code_actions_by_the_spec
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from lsp_support import parse_code_actions_by_the_spec
 from voiced import voices as voices_lib
 from voiced.lsp.actions import build_actions
 from voiced.lsp.textops import Target
@@ -52,18 +52,21 @@ async def client(request, lsp_client: LanguageClient, tmp_path):
 
 def _open(client: LanguageClient, text: str = DOC, language: str = "markdown") -> str:
     uri = client.notes_uri
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text))
+    )
     return uri
 
 
 async def _actions(client: LanguageClient, uri: str, start: tuple[int, int], end: tuple[int, int] | None = None):
     end = end or start
-    return await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri),
-        range=types.Range(types.Position(*start), types.Position(*end)),
-        context=types.CodeActionContext(diagnostics=[]),
-    ))
+    return await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            range=types.Range(types.Position(*start), types.Position(*end)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
 
 
 @pytest.mark.asyncio
@@ -96,12 +99,24 @@ async def test_resolve_or_command_depends_on_client(client: LanguageClient):
 
 def test_an_action_for_a_client_that_cannot_resolve_carries_a_command():
     rng = types.Range(start=types.Position(line=1, character=0), end=types.Position(line=1, character=9))
-    (action,) = build_actions("file:///n.md", 3, Target(rng, "Some text"), ["mine"], task="rewrite",
-                              can_resolve=False)
+    (action,) = build_actions("file:///n.md", 3, Target(rng, "Some text"), ["mine"], task="rewrite", can_resolve=False)
     assert action.data is None
-    assert action.command == types.Command(title="Rewrite in my voice", command="voiced.rewrite", arguments=[{
-        "task": "rewrite", "uri": "file:///n.md", "version": 3, "voice": "mine",
-        "start_line": 1, "start_character": 0, "end_line": 1, "end_character": 9}])
+    assert action.command == types.Command(
+        title="Rewrite in my voice",
+        command="voiced.rewrite",
+        arguments=[
+            {
+                "task": "rewrite",
+                "uri": "file:///n.md",
+                "version": 3,
+                "voice": "mine",
+                "start_line": 1,
+                "start_character": 0,
+                "end_line": 1,
+                "end_character": 9,
+            }
+        ],
+    )
 
 
 @pytest.mark.asyncio
@@ -111,9 +126,11 @@ async def test_utf16_positions_after_emoji(client: LanguageClient):
     actions = await _actions(client, uri, (7, 3))
     payload = actions[0].data or actions[0].command.arguments[0]
     # The dash and the emoji take several code units: the range end counts them in the negotiated encoding.
-    units = {types.PositionEncodingKind.Utf16: len(line.encode("utf-16-le")) // 2,
-             types.PositionEncodingKind.Utf8: len(line.encode("utf-8")),
-             types.PositionEncodingKind.Utf32: len(line)}
+    units = {
+        types.PositionEncodingKind.Utf16: len(line.encode("utf-16-le")) // 2,
+        types.PositionEncodingKind.Utf8: len(line.encode("utf-8")),
+        types.PositionEncodingKind.Utf32: len(line),
+    }
     assert payload["end_character"] == units[client.encoding]
     assert len(set(units.values())) == 3
 
@@ -136,11 +153,13 @@ async def test_selection_and_continue_at_paragraph_end(client: LanguageClient):
 async def test_nothing_on_blank_lines_other_languages_or_other_kinds(client: LanguageClient):
     uri = _open(client)
     assert not await _actions(client, uri, (1, 0))
-    only_quickfix = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri),
-        range=types.Range(types.Position(2, 0), types.Position(2, 0)),
-        context=types.CodeActionContext(diagnostics=[], only=[types.CodeActionKind.QuickFix]),
-    ))
+    only_quickfix = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            range=types.Range(types.Position(2, 0), types.Position(2, 0)),
+            context=types.CodeActionContext(diagnostics=[], only=[types.CodeActionKind.QuickFix]),
+        )
+    )
     assert not only_quickfix
     client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
     uri = _open(client, "def f():\n    return 1\n", language="python")
@@ -166,7 +185,8 @@ async def test_configuration_changes_apply(client: LanguageClient):
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp", "--stdio"]))
 async def stdio_client(lsp_client: LanguageClient):
     lsp_client.init_result = await lsp_client.initialize_session(
-        types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
+        types.InitializeParams(capabilities=client_capabilities("visual-studio-code"))
+    )
     yield
     await lsp_client.shutdown_session()
 

@@ -15,18 +15,20 @@ import sys
 
 import pytest
 import pytest_lsp
+from lsp_support import parse_code_actions_by_the_spec
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-
-from lsp_support import parse_code_actions_by_the_spec
 from test_lsp_daemon import DOC, PARAGRAPH, daemon_home, voiced_home  # noqa: F401 - the shared daemon
 
 KATE = types.ClientCapabilities(
     text_document=types.TextDocumentClientCapabilities(
         code_action=types.CodeActionClientCapabilities(
             code_action_literal_support=types.ClientCodeActionLiteralOptions(
-                code_action_kind=types.ClientCodeActionKindOptions(value_set=["quickfix", "refactor", "source"]))),
-        synchronization=types.TextDocumentSyncClientCapabilities(did_save=True)),
+                code_action_kind=types.ClientCodeActionKindOptions(value_set=["quickfix", "refactor", "source"])
+            )
+        ),
+        synchronization=types.TextDocumentSyncClientCapabilities(did_save=True),
+    ),
     window=types.WindowClientCapabilities(work_done_progress=True),
 )
 
@@ -38,8 +40,8 @@ def _capabilities(name: str) -> types.ClientCapabilities:
 def _apply(text: str, edit: types.TextEdit) -> str:
     """What an editor does with a TextEdit (positions in code points: the document is ASCII)."""
     lines = text.split("\n")
-    offset = lambda p: sum(len(line) + 1 for line in lines[:p.line]) + p.character  # noqa: E731
-    return text[:offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end):]
+    offset = lambda p: sum(len(line) + 1 for line in lines[: p.line]) + p.character  # noqa: E731
+    return text[: offset(edit.range.start)] + edit.new_text + text[offset(edit.range.end) :]
 
 
 @pytest_lsp.fixture(
@@ -60,27 +62,36 @@ async def editor(request, lsp_client: LanguageClient, daemon_home):  # noqa: F81
         for edit in change.edits:
             lsp_client.text = _apply(lsp_client.text, edit)
         lsp_client.version += 1
-        lsp_client.text_document_did_change(types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(uri=lsp_client.uri, version=lsp_client.version),
-            content_changes=[types.TextDocumentContentChangeWholeDocument(text=lsp_client.text)]))
+        lsp_client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=lsp_client.uri, version=lsp_client.version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=lsp_client.text)],
+            )
+        )
         return types.ApplyWorkspaceEditResult(applied=True)
 
     capabilities = _capabilities(request.param)
     assert capabilities.text_document.code_action.resolve_support is None
     parse_code_actions_by_the_spec(lsp_client)
     await lsp_client.initialize_session(types.InitializeParams(capabilities=capabilities))
-    lsp_client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)))
+    lsp_client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)
+        )
+    )
     yield
     await lsp_client.shutdown_session()
 
 
 @pytest.mark.asyncio
 async def test_command_path_rewrites_the_paragraph_in_the_editor(editor: LanguageClient):
-    actions = await editor.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=editor.uri),
-        range=types.Range(start=types.Position(line=2, character=3), end=types.Position(line=2, character=3)),
-        context=types.CodeActionContext(diagnostics=[], only=[types.CodeActionKind.Refactor])))
+    actions = await editor.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=editor.uri),
+            range=types.Range(start=types.Position(line=2, character=3), end=types.Position(line=2, character=3)),
+            context=types.CodeActionContext(diagnostics=[], only=[types.CodeActionKind.Refactor]),
+        )
+    )
     assert actions, editor.messages
     (action,) = [a for a in actions if a.title == "Rewrite in my voice"]
     assert action.kind == types.CodeActionKind.RefactorRewrite and action.data is None and action.edit is None
@@ -91,7 +102,8 @@ async def test_command_path_rewrites_the_paragraph_in_the_editor(editor: Languag
     assert (data["start_line"], data["end_line"], data["end_character"]) == (2, 2, len(PARAGRAPH))
 
     applied = await editor.workspace_execute_command_async(
-        types.ExecuteCommandParams(command=command.command, arguments=command.arguments))
+        types.ExecuteCommandParams(command=command.command, arguments=command.arguments)
+    )
     assert applied is True, editor.messages
     heading, blank, paragraph, *rest = editor.text.split("\n")
     assert (heading, blank) == ("# Chapter 1", "")

@@ -5,20 +5,21 @@ documents and errors, with VS Code's and Neovim's recorded capabilities."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 
 import pytest
 import pytest_lsp
+from conftest import run_voiced
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from conftest import run_voiced
 from voiced import voices as voices_lib
 from voiced.config import load_config, save_config
 
-PARAGRAPH = ("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
-             "must be in want of a wife.")
+PARAGRAPH = (
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+    "must be in want of a wife."
+)
 DOC = f"# Chapter 1\n\n{PARAGRAPH}\n\n- {PARAGRAPH}\n"
 
 
@@ -73,17 +74,23 @@ async def client(request, lsp_client: LanguageClient, daemon_home):
     lsp_client.client_name = request.param
     await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities(request.param)))
     lsp_client.uri = (notes / "chapter.md").as_uri()
-    lsp_client.text_document_did_open(types.DidOpenTextDocumentParams(
-        types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)))
+    lsp_client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)
+        )
+    )
     yield
     await lsp_client.shutdown_session()
 
 
 async def _rewrite_action(client: LanguageClient, line: int = 2) -> types.CodeAction:
-    actions = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(client.uri),
-        range=types.Range(types.Position(line, 0), types.Position(line, 0)),
-        context=types.CodeActionContext(diagnostics=[])))
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(client.uri),
+            range=types.Range(types.Position(line, 0), types.Position(line, 0)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
     return actions[0]
 
 
@@ -99,8 +106,9 @@ async def _run(client: LanguageClient, action: types.CodeAction) -> types.TextEd
     if action.data is not None:
         resolved = await client.code_action_resolve_async(action)
         return _single_edit(resolved.edit) if resolved.edit else None
-    await client.workspace_execute_command_async(types.ExecuteCommandParams(
-        command=action.command.command, arguments=action.command.arguments))
+    await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command=action.command.command, arguments=action.command.arguments)
+    )
     return _single_edit(client.applied[-1]) if client.applied else None
 
 
@@ -134,9 +142,12 @@ async def test_list_item_keeps_its_marker(client: LanguageClient):
 @pytest.mark.asyncio
 async def test_stale_document_is_not_edited(client: LanguageClient):
     action = await _rewrite_action(client)
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
-        text_document=types.VersionedTextDocumentIdentifier(uri=client.uri, version=2),
-        content_changes=[types.TextDocumentContentChangeWholeDocument(text=DOC + "\nMore.\n")]))
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=client.uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=DOC + "\nMore.\n")],
+        )
+    )
     edit = await _run(client, action)
     assert edit is None
     assert any("changed" in m.message for m in client.messages)
@@ -146,7 +157,7 @@ LONG_DOC = "# Long\n\n" + "\n\n".join([PARAGRAPH] * 6) + "\n"
 
 
 def _in_flight() -> int:
-    from voiced.client import DaemonClient
+    from voiced.daemon.client import DaemonClient
 
     with DaemonClient.connect(start_if_needed=False) as daemon:
         return daemon.status()["requests_in_flight"]
@@ -160,9 +171,12 @@ async def _wait_for(predicate, timeout: float = 120.0) -> None:
 
 
 def _select_all(client: LanguageClient, text: str) -> types.Range:
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
-        text_document=types.VersionedTextDocumentIdentifier(uri=client.uri, version=2),
-        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=client.uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
     lines = text.split("\n")
     return types.Range(types.Position(0, 0), types.Position(len(lines) - 1, 0))
 
@@ -176,30 +190,44 @@ async def test_cancel_request_stops_generation_in_the_daemon(client: LanguageCli
     if client.client_name != "visual-studio-code":
         pytest.skip("resolve-based cancellation: the VS Code capabilities resolve edits")
     selection = _select_all(client, LONG_DOC)
-    (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(client.uri), range=selection,
-        context=types.CodeActionContext(diagnostics=[])))
+    (action, *_) = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(client.uri),
+            range=selection,
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
     pending = asyncio.wrap_future(
-        client.protocol.send_request(types.CODE_ACTION_RESOLVE, action, msg_id="resolve-to-cancel"))
-    await _wait_for(lambda: any(isinstance(v, types.WorkDoneProgressReport) and "1/6" in (v.message or "")
-                                for v in _reports(client)))
+        client.protocol.send_request(types.CODE_ACTION_RESOLVE, action, msg_id="resolve-to-cancel")
+    )
+    await _wait_for(
+        lambda: any(
+            isinstance(v, types.WorkDoneProgressReport) and "1/6" in (v.message or "") for v in _reports(client)
+        )
+    )
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="resolve-to-cancel"))
     with pytest.raises(Exception, match="cancel"):
         await pending
     await _wait_for(lambda: _in_flight() == 0, timeout=10)
-    assert not any(isinstance(v, types.WorkDoneProgressReport) and "6/6" in (v.message or "")
-                   for v in _reports(client))
+    assert not any(isinstance(v, types.WorkDoneProgressReport) and "6/6" in (v.message or "") for v in _reports(client))
 
 
 @pytest.mark.asyncio
 async def test_progress_cancel_button_stops_and_applies_nothing(client: LanguageClient):
     selection = _select_all(client, LONG_DOC)
-    (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(client.uri), range=selection,
-        context=types.CodeActionContext(diagnostics=[])))
+    (action, *_) = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(client.uri),
+            range=selection,
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
     running = asyncio.ensure_future(_run(client, action))
-    await _wait_for(lambda: any(isinstance(v, types.WorkDoneProgressReport) and "1/6" in (v.message or "")
-                                for v in _reports(client)))
+    await _wait_for(
+        lambda: any(
+            isinstance(v, types.WorkDoneProgressReport) and "1/6" in (v.message or "") for v in _reports(client)
+        )
+    )
     (token,) = client.progress_reports
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
     assert await running is None
@@ -223,6 +251,8 @@ async def test_huge_selection_gets_a_message(client: LanguageClient):
 
 @pytest.mark.asyncio
 async def test_status_command(client: LanguageClient):
-    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="voiced.status"))
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="voiced.cli.status_report")
+    )
     assert result["voices"] == ["mine"]
     assert any("mine: base model" in m.message for m in client.messages)

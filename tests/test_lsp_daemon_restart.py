@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-
 from conftest import run_voiced
 from job_support import fake_adapter
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from test_daemon_process import kill9
 from test_lsp_daemon import DOC, LONG_DOC, PARAGRAPH, _configure
-from voiced.client import DaemonClient
+
 from voiced.config import load_config, save_config
+from voiced.daemon.client import DaemonClient
 from voiced.daemon.state import read_record, write_record
 from voiced.paths import get_paths
 
@@ -58,11 +58,13 @@ def voiced_home(module_home, monkeypatch):
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp"]))
 async def client(lsp_client: LanguageClient, module_home, voiced_home):
     lsp_client.applied = []
-    await lsp_client.initialize_session(
-        types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
     lsp_client.uri = (module_home[1] / "chapter.md").as_uri()
-    lsp_client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)))
+    lsp_client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)
+        )
+    )
     yield
     await lsp_client.shutdown_session()
 
@@ -80,14 +82,18 @@ def _restart_after_kill9() -> int:
 
 async def _command(client: LanguageClient, command: str, *arguments):
     return await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command=command, arguments=list(arguments) or None))
+        types.ExecuteCommandParams(command=command, arguments=list(arguments) or None)
+    )
 
 
 async def _rewrite(client: LanguageClient, version: int = 1) -> types.TextEdit | None:
-    (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=client.uri),
-        range=types.Range(start=types.Position(line=2, character=0), end=types.Position(line=2, character=0)),
-        context=types.CodeActionContext(diagnostics=[])))
+    (action, *_) = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=client.uri),
+            range=types.Range(start=types.Position(line=2, character=0), end=types.Position(line=2, character=0)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
     resolved = await client.code_action_resolve_async(action)
     if resolved.edit is None:
         return None
@@ -101,24 +107,28 @@ def _errors(client: LanguageClient, since: int = 0) -> list[str]:
 
 def _active_v1_over_the_base(tmp_path: Path) -> None:
     """A finished version made active in the registry (its history: the base model)."""
-    from voiced.trainer.registry import Registry
+    from voiced.registry import Registry
 
     registry = Registry.open("mine")
-    version = registry.finish_version(registry.begin_version({"corpus": {"words": 1000}}),
-                                      fake_adapter(tmp_path / "adapter"), None, {"status": "candidate"})
+    version = registry.finish_version(
+        registry.begin_version({"corpus": {"words": 1000}}),
+        fake_adapter(tmp_path / "adapter"),
+        None,
+        {"status": "candidate"},
+    )
     registry.activate(version.number)
 
 
 @pytest.mark.timeout(1200)
 @pytest.mark.asyncio
 async def test_commands_and_rewrites_follow_a_daemon_killed_and_started_again(client: LanguageClient, tmp_path):
-    before = await _command(client, "voiced.status", {"quiet": True})
+    before = await _command(client, "voiced.cli.status_report", {"quiet": True})
     assert before is not None
     _active_v1_over_the_base(tmp_path)
     new_pid = _restart_after_kill9()  # a new port and a new token; the server is not told
     shown = len(client.messages)
 
-    status = await _command(client, "voiced.status", {"quiet": True})
+    status = await _command(client, "voiced.cli.status_report", {"quiet": True})
     assert status is not None and status["pid"] == new_pid, client.log_messages[-3:]
     rolled = await _command(client, "voiced.rollback", {"voice": "mine"})
     assert rolled is not None and rolled["active"] is None, _errors(client, shown)
@@ -136,13 +146,13 @@ async def test_a_restart_on_the_same_port_with_a_new_token(client: LanguageClien
     config.daemon.port = port  # the next daemon must come back on this very port
     save_config(config)
     try:
-        assert (await _command(client, "voiced.status", {"quiet": True})) is not None
+        assert (await _command(client, "voiced.cli.status_report", {"quiet": True})) is not None
         _restart_after_kill9()
         assert read_record().port == port
         shown = len(client.messages)
         edit = await _rewrite(client)  # the old token gets a 401; the server re-reads daemon.json
         assert edit is not None and edit.new_text.strip(), _errors(client, shown)
-        assert (await _command(client, "voiced.status")) is not None
+        assert (await _command(client, "voiced.cli.status_report")) is not None
         assert not any("token" in m for m in _errors(client, shown))
     finally:
         config.daemon.port = 0
@@ -150,6 +160,7 @@ async def test_a_restart_on_the_same_port_with_a_new_token(client: LanguageClien
 
 
 # --- cancellation costs nothing for requests that finished ------------------------------------
+
 
 class RequestTap:
     """A loopback TCP relay in front of the daemon that keeps what clients send, to count requests."""
@@ -164,8 +175,11 @@ class RequestTap:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def requests(self) -> list[tuple[str, str]]:
-        return [(m.group(1).decode(), m.group(2).decode())
-                for buffer in list(self.sent) for m in self.REQUEST_LINE.finditer(bytes(buffer))]
+        return [
+            (m.group(1).decode(), m.group(2).decode())
+            for buffer in list(self.sent)
+            for m in self.REQUEST_LINE.finditer(bytes(buffer))
+        ]
 
     def cancels(self) -> list[str]:
         return [path for method, path in self.requests() if method == "POST" and path.endswith("/cancel")]
@@ -218,20 +232,30 @@ def _threads(pid: int) -> int:
 
 
 async def _select_all(client: LanguageClient, text: str) -> types.CodeAction:
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
-        text_document=types.VersionedTextDocumentIdentifier(uri=client.uri, version=2),
-        content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)]))
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=client.uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
     last = len(text.split("\n")) - 1
-    (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri=client.uri),
-        range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=last, character=0)),
-        context=types.CodeActionContext(diagnostics=[])))
+    (action, *_) = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=client.uri),
+            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=last, character=0)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
     return action
 
 
 def _reports(client: LanguageClient) -> list[str]:
-    return [v.message or "" for values in client.progress_reports.values() for v in values
-            if isinstance(v, types.WorkDoneProgressReport)]
+    return [
+        v.message or ""
+        for values in client.progress_reports.values()
+        for v in values
+        if isinstance(v, types.WorkDoneProgressReport)
+    ]
 
 
 THREE_PARAGRAPHS = "# Three\n\n" + "\n\n".join([PARAGRAPH] * 3) + "\n"
@@ -240,7 +264,7 @@ THREE_PARAGRAPHS = "# Three\n\n" + "\n\n".join([PARAGRAPH] * 3) + "\n"
 @pytest.mark.timeout(1200)
 @pytest.mark.asyncio
 async def test_finished_paragraphs_cost_no_thread_and_no_cancel(tap: RequestTap, client: LanguageClient):
-    assert (await _command(client, "voiced.status", {"quiet": True})) is not None  # the worker thread exists
+    assert (await _command(client, "voiced.cli.status_report", {"quiet": True})) is not None  # the worker thread exists
     server_pid = client._server.pid
     idle = _threads(server_pid)
     action = await _select_all(client, THREE_PARAGRAPHS)
@@ -303,15 +327,16 @@ def test_the_client_remembers_no_finished_or_foreign_request(voiced_home):
 async def test_an_active_version_without_a_gguf_lora_is_not_called_missing(client: LanguageClient, tmp_path):
     """A base that is not a GGUF file (a Hugging Face folder) gets no GGUF LoRA: its active version holds
     only the PEFT files. The server asks the registry, so it does not tell the writer that no adapter exists."""
-    from voiced.trainer.registry import Registry
+    from voiced.registry import Registry
 
     peft = tmp_path / "peft"
     peft.mkdir()
     (peft / "adapter_model.safetensors").write_bytes(b"\0" * 64)
     (peft / "adapter_config.json").write_text('{"r": 4}')
     registry = Registry.open("mine")
-    version = registry.finish_version(registry.begin_version({"corpus": {"words": 1000}}), peft, None,
-                                      {"status": "candidate"})
+    version = registry.finish_version(
+        registry.begin_version({"corpus": {"words": 1000}}), peft, None, {"status": "candidate"}
+    )
     registry.activate(version.number)
     try:
         assert not (version.path / "adapter.gguf").exists()

@@ -21,20 +21,25 @@ async def client(lsp_client: LanguageClient, tmp_path):
     notes.mkdir()
     voices_lib.init_config(voice="mine")
     voices_lib.add_folder(notes, "mine")
-    await lsp_client.initialize_session(
-        types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
     lsp_client.uri = (notes / "a.md").as_uri()
-    lsp_client.text_document_did_open(types.DidOpenTextDocumentParams(
-        types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=TEXT)))
+    lsp_client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=TEXT)
+        )
+    )
     yield
     await lsp_client.shutdown_session()
 
 
 async def _resolve(client: LanguageClient) -> types.CodeAction:
-    (action,) = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(client.uri),
-        range=types.Range(types.Position(0, 0), types.Position(0, 0)),
-        context=types.CodeActionContext(diagnostics=[])))
+    (action,) = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(client.uri),
+            range=types.Range(types.Position(0, 0), types.Position(0, 0)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
     return await client.code_action_resolve_async(action)
 
 
@@ -49,10 +54,13 @@ async def test_daemon_that_cannot_start_is_explained(client: LanguageClient):
     assert message.message.startswith("voiced: ") and "daemon" in message.message
     assert any(m.type == types.MessageType.Error for m in client.log_messages)
     # The server is still alive and answering.
-    assert (await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(client.uri),
-        range=types.Range(types.Position(0, 0), types.Position(0, 0)),
-        context=types.CodeActionContext(diagnostics=[]))))
+    assert await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(client.uri),
+            range=types.Range(types.Position(0, 0), types.Position(0, 0)),
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
 
 
 @pytest.mark.asyncio
@@ -66,6 +74,7 @@ async def test_model_that_fails_to_load_is_explained(client: LanguageClient, tmp
         resolved = await _resolve(client)
     finally:
         from conftest import run_voiced
+
         run_voiced("daemon", "stop", check=False)
     assert resolved.edit is None
     errors = [m.message for m in client.messages if m.type == types.MessageType.Error]

@@ -19,16 +19,22 @@ import sys
 import time
 
 import pytest
-
 from job_support import fake_adapter
 from test_lsp_daemon import PARAGRAPH, daemon_home, voiced_home  # noqa: F401 - the module's daemon and home
-from voiced.client import DaemonClient
-from voiced.lsp.tcp_auth import token_file
-from voiced.trainer.registry import Registry
 
-CAPABILITIES = {"textDocument": {"codeAction": {
-    "dataSupport": True, "resolveSupport": {"properties": ["edit"]},
-    "codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["refactor.rewrite"]}}}}}
+from voiced.daemon.client import DaemonClient
+from voiced.lsp.tcp_auth import token_file
+from voiced.registry import Registry
+
+CAPABILITIES = {
+    "textDocument": {
+        "codeAction": {
+            "dataSupport": True,
+            "resolveSupport": {"properties": ["edit"]},
+            "codeActionLiteralSupport": {"codeActionKind": {"valueSet": ["refactor.rewrite"]}},
+        }
+    }
+}
 
 
 def frame(message: dict) -> bytes:
@@ -94,7 +100,7 @@ class RawClient:
 
     def drop(self) -> None:
         """Vanish mid-session: half a frame, then a reset instead of an orderly close."""
-        self.sock.sendall(b"Content-Length: 500\r\n\r\n{\"jsonrpc\"")
+        self.sock.sendall(b'Content-Length: 500\r\n\r\n{"jsonrpc"')
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.sock.close()
 
@@ -104,26 +110,42 @@ class RawClient:
 
 def initialize(token, request_id: int = 1) -> dict:
     options = {"token": token} if token is not None else None
-    return {"jsonrpc": "2.0", "id": request_id, "method": "initialize",
-            "params": {"processId": None, "rootUri": None, "capabilities": CAPABILITIES,
-                       "initializationOptions": options}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "initialize",
+        "params": {"processId": None, "rootUri": None, "capabilities": CAPABILITIES, "initializationOptions": options},
+    }
 
 
 def command(request_id: int, name: str, *arguments) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "workspace/executeCommand",
-            "params": {"command": name, "arguments": list(arguments)}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "workspace/executeCommand",
+        "params": {"command": name, "arguments": list(arguments)},
+    }
 
 
 def did_open(uri: str, text: str) -> dict:
-    return {"jsonrpc": "2.0", "method": "textDocument/didOpen",
-            "params": {"textDocument": {"uri": uri, "languageId": "markdown", "version": 1, "text": text}}}
+    return {
+        "jsonrpc": "2.0",
+        "method": "textDocument/didOpen",
+        "params": {"textDocument": {"uri": uri, "languageId": "markdown", "version": 1, "text": text}},
+    }
 
 
 def code_action(request_id: int, uri: str) -> dict:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "textDocument/codeAction",
-            "params": {"textDocument": {"uri": uri},
-                       "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
-                       "context": {"diagnostics": []}}}
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "textDocument/codeAction",
+        "params": {
+            "textDocument": {"uri": uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+            "context": {"diagnostics": []},
+        },
+    }
 
 
 def session(port: int, token: str) -> RawClient:
@@ -138,8 +160,12 @@ def session(port: int, token: str) -> RawClient:
 def tcp_server(daemon_home, tmp_path):  # noqa: F811
     """`voiced lsp --port 0`; the port, pid and token come from lsp-tcp.json once it names this process."""
     log = (tmp_path / "lsp-tcp.stderr").open("wb")  # a file, not a pipe: the servers' logs never block them
-    process = subprocess.Popen([sys.executable, "-m", "voiced", "lsp", "--port", "0"],
-                               stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voiced", "lsp", "--port", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env=os.environ.copy(),
+    )
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -208,15 +234,19 @@ def _nothing_changes(registry: Registry, training: dict, seconds: float = 3.0) -
 def _commands_that_would_act(notes) -> list[dict]:
     """What an intruder pipelines: switch the adapter, start training, open a document and ask for actions."""
     uri = (notes / "intruder.md").as_uri()
-    return [command(2, "voiced.activate", {"voice": "mine", "version": 2}), command(3, "voiced.train", {"voice": "mine"}),
-            did_open(uri, PARAGRAPH + "\n"), code_action(4, uri)]
+    return [
+        command(2, "voiced.activate", {"voice": "mine", "version": 2}),
+        command(3, "voiced.train", {"voice": "mine"}),
+        did_open(uri, PARAGRAPH + "\n"),
+        code_action(4, uri),
+    ]
 
 
 def test_requests_before_initialize_are_not_executed(tcp_server, registry, daemon_home):  # noqa: F811
     _process, record = tcp_server
     before = _training()
     client = RawClient(record["port"])
-    client.send(command(1, "voiced.status"), *_commands_that_would_act(daemon_home[1]))
+    client.send(command(1, "voiced.cli.status_report"), *_commands_that_would_act(daemon_home[1]))
     reply = client.next()
     assert reply is not None and reply["id"] == 1 and "result" not in reply, reply  # no daemon status leaks
     assert reply["error"]["code"] == -32002 and "initializationOptions.token" in reply["error"]["message"]
@@ -226,12 +256,16 @@ def test_requests_before_initialize_are_not_executed(tcp_server, registry, daemo
 
 @pytest.mark.parametrize("token", ["guessed", "jeton-\u00e9t\u00e9-\u6f22\u5b57", "\ud800", 42, None])
 def test_initialize_without_the_token_is_refused_and_what_follows_is_not_executed(
-        tcp_server, registry, daemon_home, token):  # noqa: F811
+    tcp_server, registry, daemon_home, token
+):  # noqa: F811
     _process, record = tcp_server
     before = _training()
     client = RawClient(record["port"])
-    client.send(initialize(token), {"jsonrpc": "2.0", "method": "initialized", "params": {}},
-                *_commands_that_would_act(daemon_home[1]))
+    client.send(
+        initialize(token),
+        {"jsonrpc": "2.0", "method": "initialized", "params": {}},
+        *_commands_that_would_act(daemon_home[1]),
+    )
     reply = client.next()
     assert reply is not None and reply["id"] == 1 and "result" not in reply, reply
     assert "initializationOptions.token" in reply["error"]["message"]
@@ -244,7 +278,7 @@ def test_two_clients_each_get_only_their_own_answers(tcp_server, daemon_home):  
     notes = daemon_home[1]
     first, second = session(record["port"], record["token"]), session(record["port"], record["token"])
     uris = [(notes / "first.md").as_uri(), (notes / "second.md").as_uri()]
-    for client, uri in zip((first, second), uris):
+    for client, uri in zip((first, second), uris, strict=False):
         client.send(did_open(uri, PARAGRAPH + "\n"), code_action(2, uri))  # the same request id on both
     for client, uri, other in ((first, *uris), (second, *reversed(uris))):
         actions = client.response(2)["result"]
@@ -292,12 +326,17 @@ def test_a_malformed_or_oversized_first_frame_is_refused(tcp_server):
 
 def test_stdio_needs_no_token(tmp_path):
     """Over stdio only the editor that started the server can talk to it."""
-    process = subprocess.Popen([sys.executable, "-m", "voiced", "lsp"], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voiced", "lsp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
     process.stdin.write(frame(initialize(None)))
     process.stdin.flush()
     headers = {}
-    while (line := process.stdout.readline().strip()):
+    while line := process.stdout.readline().strip():
         name, _, value = line.partition(b":")
         headers[name.strip().lower()] = value.strip()
     length = int(headers[b"content-length"])
@@ -312,7 +351,12 @@ def test_a_port_in_use_is_a_clear_error():
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "voiced", "lsp", "--port", str(port)],
-                                capture_output=True, text=True, env=os.environ.copy(), timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "voiced", "lsp", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+            timeout=60,
+        )
     assert result.returncode == 1 and "cannot listen on 127.0.0.1" in result.stderr
     assert "--port 0" in result.stderr and "Traceback" not in result.stderr

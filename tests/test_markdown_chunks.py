@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voiced.daemon.markdown_chunks import reassemble, render, split_long, split_markdown, until_blank_line
+from voiced.inference.markdown_chunks import reassemble, render, split_long, split_markdown, until_blank_line
 
 DOCUMENT = """\
 ---
@@ -54,17 +54,20 @@ def _prose_texts(text: str) -> list[str]:
     return [s.text for s in split_markdown(text) if s.is_prose]
 
 
-@pytest.mark.parametrize("text", [
-    DOCUMENT,
-    DOCUMENT.replace("\n", "\r\n"),
-    "",
-    "\n\n  \n",
-    "Just one line.",
-    "  leading spaces and trailing newlines\n\n\n",
-    "\tTabbed first line.\n",
-    "---\nnot closed front matter\n",
-    "* a\n* b\n\n  continuation paragraph of b\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        DOCUMENT,
+        DOCUMENT.replace("\n", "\r\n"),
+        "",
+        "\n\n  \n",
+        "Just one line.",
+        "  leading spaces and trailing newlines\n\n\n",
+        "\tTabbed first line.\n",
+        "---\nnot closed front matter\n",
+        "* a\n* b\n\n  continuation paragraph of b\n",
+    ],
+)
 def test_identity_rewrite_returns_the_input_byte_for_byte(text: str) -> None:
     assert reassemble(split_markdown(text), lambda prose: prose) == text
 
@@ -99,7 +102,7 @@ def test_extra_lines_in_a_rewrite_get_the_continuation_prefix() -> None:
 
 
 def test_streamed_pieces_render_like_the_joined_text() -> None:
-    from voiced.daemon.markdown_chunks import render_stream
+    from voiced.inference.markdown_chunks import render_stream
 
     (item,) = [s for s in split_markdown("- an item\n") if s.is_prose]
     pieces = ["  ", "\n", " New", " words", "\n", "and", " more", "\n\n"]
@@ -123,7 +126,7 @@ def test_long_paragraphs_split_at_sentence_ends() -> None:
 
 
 def test_a_marker_the_model_repeats_is_not_doubled() -> None:
-    from voiced.daemon.markdown_chunks import render_stream
+    from voiced.inference.markdown_chunks import render_stream
 
     (item,) = [s for s in split_markdown("- an item\n") if s.is_prose]
     assert "".join(render_stream(item, ["-", " New", " words"])) == "- New words\n"
@@ -153,21 +156,26 @@ class _Tokens:
         self.closed = True
 
 
-@pytest.mark.parametrize("pieces, kept", [
-    # the paragraph, then the model starts another version: cut at the blank line, at any split
-    (["The meeting went on.", "\n", "\n", "Rewrite:", "\n\"So the"], "The meeting went on."),
-    (["The meeting went on.\n", " \t", "\nRewrite: again"], "The meeting went on."),
-    (["The meeting", " went on.\n\nRewrite:"], "The meeting went on."),
-    (["The meeting went on.\r\n", "\r\n", "Rewrite:"], "The meeting went on."),
-    # whitespace around the text goes, blank lines before it included
-    (["\n\n", "  The meeting", " went on."], "The meeting went on."),
-    (["The end.", "\n", "  "], "The end."),
-    # single newlines inside the paragraph (a list item's lines, a poem) are kept
-    (["One line\n", "and the next\n", "and the last."], "One line\nand the next\nand the last."),
-    # an introduction is not the paragraph: the rewrite goes on to the next blank line
-    (["Here is the rewrite:", "\n\n", "The meeting went on.", "\n\nMore"],
-     "Here is the rewrite:\n\nThe meeting went on."),
-])
+@pytest.mark.parametrize(
+    "pieces, kept",
+    [
+        # the paragraph, then the model starts another version: cut at the blank line, at any split
+        (["The meeting went on.", "\n", "\n", "Rewrite:", '\n"So the'], "The meeting went on."),
+        (["The meeting went on.\n", " \t", "\nRewrite: again"], "The meeting went on."),
+        (["The meeting", " went on.\n\nRewrite:"], "The meeting went on."),
+        (["The meeting went on.\r\n", "\r\n", "Rewrite:"], "The meeting went on."),
+        # whitespace around the text goes, blank lines before it included
+        (["\n\n", "  The meeting", " went on."], "The meeting went on."),
+        (["The end.", "\n", "  "], "The end."),
+        # single newlines inside the paragraph (a list item's lines, a poem) are kept
+        (["One line\n", "and the next\n", "and the last."], "One line\nand the next\nand the last."),
+        # an introduction is not the paragraph: the rewrite goes on to the next blank line
+        (
+            ["Here is the rewrite:", "\n\n", "The meeting went on.", "\n\nMore"],
+            "Here is the rewrite:\n\nThe meeting went on.",
+        ),
+    ],
+)
 def test_a_paragraphs_rewrite_ends_at_the_first_blank_line_after_its_text(pieces, kept):
     stream = _Tokens(pieces)
     assert "".join(until_blank_line(stream)) == kept

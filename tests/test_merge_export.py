@@ -26,8 +26,15 @@ def tiny_base(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-base")
     tokenizer = load_tokenizer(EMBEDDED_MODEL)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+    )
     LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
@@ -73,9 +80,17 @@ def test_ollama_modelfile_points_at_the_base_and_the_adapter(tmp_path: Path, tin
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     rng = np.random.default_rng(0)
-    save_file({"base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight": rng.normal(size=(4, 576)).astype(np.float32),
-               "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight": rng.normal(size=(192, 4)).astype(np.float32)},
-              str(adapter / "adapter_model.safetensors"))
+    save_file(
+        {
+            "base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight": rng.normal(size=(4, 576)).astype(
+                np.float32
+            ),
+            "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight": rng.normal(size=(192, 4)).astype(
+                np.float32
+            ),
+        },
+        str(adapter / "adapter_model.safetensors"),
+    )
     (adapter / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 8}))
     lora = export_gguf_lora(adapter, embedded_model_path(), tmp_path / "lora.gguf")
 
@@ -96,7 +111,7 @@ def test_ollama_modelfile_points_at_the_base_and_the_adapter(tmp_path: Path, tin
 def test_merged_gguf_runs_like_base_plus_lora_in_llama_cpp(tmp_path: Path):
     from gguf import GGUFReader
 
-    from voiced.llama_runtime import open_llama
+    from voiced.inference.llama_runtime import open_llama
     from voiced.trainer.merge_export import export_merged_gguf
 
     rng = np.random.default_rng(3)
@@ -127,10 +142,13 @@ def test_merged_gguf_runs_like_base_plus_lora_in_llama_cpp(tmp_path: Path):
         finally:
             llm.close()
 
-    with_lora, from_merged, base = (logits(embedded_model_path(), lora), logits(merged, None),
-                                    logits(embedded_model_path(), None))
+    with_lora, from_merged, base = (
+        logits(embedded_model_path(), lora),
+        logits(merged, None),
+        logits(embedded_model_path(), None),
+    )
     delta_lora, delta_merged = with_lora - base, from_merged - base
-    assert np.sqrt(np.mean(delta_lora ** 2)) > 2.0, "the adapter must change the logits"
+    assert np.sqrt(np.mean(delta_lora**2)) > 2.0, "the adapter must change the logits"
     # What remains is the float32 merged matrices against Q4_1 products (about 0.25 rms
     # with an all-zero adapter), far below the adapter's own effect.
     assert np.sqrt(np.mean((with_lora - from_merged) ** 2)) < 0.5

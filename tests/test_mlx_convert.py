@@ -24,11 +24,23 @@ def tiny_peft(tmp_path: Path):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=48, num_hidden_layers=N_LAYERS,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=32)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=N_LAYERS,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=32,
+    )
     base = LlamaForCausalLM(config).eval()
-    lora = LoraConfig(r=4, lora_alpha=12, lora_dropout=0.0, layers_to_transform=[1, 2],
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    lora = LoraConfig(
+        r=4,
+        lora_alpha=12,
+        lora_dropout=0.0,
+        layers_to_transform=[1, 2],
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
     model = get_peft_model(base, lora).eval()
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -95,9 +107,13 @@ def test_rslora_scale_is_folded_for_mlx(tmp_path: Path):
     a, b = rng.normal(size=(4, 8)).astype(np.float32), rng.normal(size=(8, 4)).astype(np.float32)
     folder = tmp_path / "rs"
     folder.mkdir()
-    save_file({"base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight": a,
-               "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight": b},
-              str(folder / "adapter_model.safetensors"))
+    save_file(
+        {
+            "base_model.model.model.layers.0.self_attn.v_proj.lora_A.weight": a,
+            "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight": b,
+        },
+        str(folder / "adapter_model.safetensors"),
+    )
     (folder / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 8, "use_rslora": True}))
     peft_to_mlx(folder, tmp_path / "mlx", n_layers=1)
     mlx = load_file(str(tmp_path / "mlx" / "adapters.safetensors"))
@@ -110,13 +126,17 @@ def test_bad_mlx_adapters_are_refused(tmp_path: Path):
     folder = tmp_path / "mlx"
     folder.mkdir()
     (folder / "adapter_config.json").write_text(json.dumps({"fine_tune_type": "full", "num_layers": 2}))
-    save_file({"model.layers.0.self_attn.q_proj.weight": np.zeros((2, 2), np.float32)}, str(folder / "adapters.safetensors"))
+    save_file(
+        {"model.layers.0.self_attn.q_proj.weight": np.zeros((2, 2), np.float32)}, str(folder / "adapters.safetensors")
+    )
     with pytest.raises(AdapterConversionError, match="Only LoRA"):
         mlx_to_peft(folder, tmp_path / "out")
     (folder / "adapter_config.json").write_text(json.dumps({"lora_parameters": {"rank": 2, "scale": 2.0}}))
     with pytest.raises(AdapterConversionError, match="Unsupported MLX adapter tensor"):
         mlx_to_peft(folder, tmp_path / "out")
-    save_file({"model.layers.0.self_attn.q_proj.lora_a": np.zeros((8, 3), np.float32)}, str(folder / "adapters.safetensors"))
+    save_file(
+        {"model.layers.0.self_attn.q_proj.lora_a": np.zeros((8, 3), np.float32)}, str(folder / "adapters.safetensors")
+    )
     with pytest.raises(AdapterConversionError, match="does not fit rank 2"):
         mlx_to_peft(folder, tmp_path / "out")
     assert not (tmp_path / "out").exists()

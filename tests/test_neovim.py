@@ -12,14 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_voiced
 from test_lsp_daemon import _configure as configure_voice
 
 PLUGIN = REPO / "editor-extensions" / "neovim"
 VOICED = Path(sys.executable).parent / "voiced"
-PARAGRAPH = ("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
-             "must be in want of a wife.")
+PARAGRAPH = (
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+    "must be in want of a wife."
+)
 DOC = f"# Chapter 1\n\n{PARAGRAPH}\n\nThe end.\n"
 
 INIT = """
@@ -134,12 +135,32 @@ def run_nvim(env_paths, tmp_path: Path, script: str, note: Path) -> str:
     (tmp_path / "init.lua").write_text(INIT)
     (tmp_path / "test.lua").write_text(script)
     result_file = tmp_path / "result"
-    env = dict(os.environ, VOICED_HOME=str(home), VOICED_PLUGIN=str(PLUGIN), VOICED_BIN=str(VOICED),
-               VOICED_NOTE=str(note), VOICED_RESULT=str(result_file),
-               XDG_STATE_HOME=str(tmp_path / "state"), XDG_DATA_HOME=str(tmp_path / "data"))
-    done = subprocess.run([str(nvim_binary()), "--headless", "--clean", "-u", str(tmp_path / "init.lua"),
-                           "-c", f"luafile {tmp_path / 'test.lua'}"],
-                          capture_output=True, text=True, env=env, timeout=400, stdin=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        VOICED_HOME=str(home),
+        VOICED_PLUGIN=str(PLUGIN),
+        VOICED_BIN=str(VOICED),
+        VOICED_NOTE=str(note),
+        VOICED_RESULT=str(result_file),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+    )
+    done = subprocess.run(
+        [
+            str(nvim_binary()),
+            "--headless",
+            "--clean",
+            "-u",
+            str(tmp_path / "init.lua"),
+            "-c",
+            f"luafile {tmp_path / 'test.lua'}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=400,
+        stdin=subprocess.DEVNULL,
+    )
     assert result_file.exists(), f"nvim exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return result_file.read_text()
 
@@ -183,7 +204,8 @@ def test_train_status_and_right_click_entries(voiced_env, tmp_path):
 
 def test_activate_offers_the_versions_and_activates_the_chosen_one(voiced_env, tmp_path, monkeypatch):
     from adapter_support import real_adapter
-    from voiced.trainer.registry import Registry
+
+    from voiced.registry import Registry
 
     monkeypatch.setenv("VOICED_HOME", str(voiced_env[0]))  # the module's home, where its daemon runs
     registry = Registry.open("mine")

@@ -9,10 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-
 from adapter_support import finish, peft_adapter, real_adapter
-from voiced.trainer.registry import (
-    ACTIVE, MANIFEST, CorruptAdapter, NotFound, NotUsable, Registry, RegistryError,
+
+from voiced.registry import (
+    ACTIVE,
+    MANIFEST,
+    CorruptAdapter,
+    NotFound,
+    NotUsable,
+    Registry,
+    RegistryError,
 )
 
 
@@ -69,8 +75,8 @@ def test_validate_names_the_broken_file_and_is_cheap(tmp_path: Path) -> None:
 def test_a_gguf_that_is_not_a_lora_and_a_lora_without_partners_are_refused(tmp_path: Path) -> None:
     from safetensors.numpy import load_file, save_file
 
+    from voiced.adapter_check import AdapterDamaged, check_gguf_lora, check_peft_folder
     from voiced.models import embedded_model_path
-    from voiced.trainer.adapter_check import AdapterDamaged, check_gguf_lora, check_peft_folder
 
     with pytest.raises(AdapterDamaged, match="general.type is 'model', not 'adapter'"):
         check_gguf_lora(embedded_model_path())
@@ -113,8 +119,12 @@ def test_error_types_say_what_went_wrong(tmp_path: Path) -> None:
 def test_a_rejected_version_made_active_keeps_its_rejection(tmp_path: Path) -> None:
     registry = Registry.open("austen")
     first = finish(registry, real_adapter(tmp_path / "a"))
-    rejected = finish(registry, real_adapter(tmp_path / "b", seed=1), "rejected",
-                      reason="test NLL 2.5 is not better than active v1's 2.3")
+    rejected = finish(
+        registry,
+        real_adapter(tmp_path / "b", seed=1),
+        "rejected",
+        reason="test NLL 2.5 is not better than active v1's 2.3",
+    )
     registry.activate(first.number)
     registry.activate(rejected.number)
     now = registry.get(rejected.number)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import run_voiced
 from adapter_support import real_adapter
+from conftest import run_voiced
+
 from voiced.config import Config, VoiceConfig, save_config
-from voiced.trainer.registry import Registry
+from voiced.registry import Registry
 
 
 def two_versions(tmp_path: Path) -> Registry:
@@ -17,10 +18,17 @@ def two_versions(tmp_path: Path) -> Registry:
     for number, (status, nll) in enumerate([("candidate", 2.31), ("rejected", 2.52)], start=1):
         version = registry.begin_version({"corpus": {"documents": 3, "passages": 40, "words": 1234 * number}})
         source = real_adapter(tmp_path / f"a{number}", seed=number)
-        registry.finish_version(version, source, source / "adapter.gguf", {
-            "status": status, "reason": "test NLL 2.520 is not better than active v1's 2.310" if number == 2 else "",
-            "scores": {"test_nll": {"base": 2.6, "candidate": nll}},
-            "losses": {"train": [[1, 3.0], [2, 2.5]], "valid": [[2, 2.7]]}})
+        registry.finish_version(
+            version,
+            source,
+            source / "adapter.gguf",
+            {
+                "status": status,
+                "reason": "test NLL 2.520 is not better than active v1's 2.310" if number == 2 else "",
+                "scores": {"test_nll": {"base": 2.6, "candidate": nll}},
+                "losses": {"train": [[1, 3.0], [2, 2.5]], "valid": [[2, 2.7]]},
+            },
+        )
     registry.activate(1)
     return registry
 

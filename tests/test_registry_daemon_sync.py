@@ -7,22 +7,27 @@ import time
 from pathlib import Path
 
 import httpx
-
 from adapter_support import finish, real_adapter
 from conftest import run_voiced
 from engine_support import TEXT
 from served_support import misshapen_gguf
+
 from voiced.config import Config, VoiceConfig, save_config
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.daemon.state import read_record
-from voiced.trainer.registry import Registry
+from voiced.registry import Registry
 
 GREEDY = {"temperature": 0.0, "seed": 7, "max_tokens": 8}
 
 
 def _call(record, method: str, path: str, **kwargs) -> httpx.Response:
-    return httpx.request(method, f"http://127.0.0.1:{record.port}{path}", timeout=180,
-                         headers={"Authorization": f"Bearer {record.token}"}, **kwargs)
+    return httpx.request(
+        method,
+        f"http://127.0.0.1:{record.port}{path}",
+        timeout=180,
+        headers={"Authorization": f"Bearer {record.token}"},
+        **kwargs,
+    )
 
 
 def _served(record) -> dict:

@@ -9,16 +9,21 @@ from pathlib import Path
 
 from adapter_support import finish, real_adapter
 from conftest import run_voiced
+
 from voiced.config import Config, VoiceConfig, save_config
-from voiced.trainer.registry import MANIFEST, Registry
+from voiced.registry import MANIFEST, Registry
 
 
 def three_versions(tmp_path: Path) -> Registry:
     save_config(Config(voices={"austen": VoiceConfig(name="austen")}))
     registry = Registry.open("austen")
     finish(registry, real_adapter(tmp_path / "a"))
-    finish(registry, real_adapter(tmp_path / "b", seed=1), "rejected",
-           reason="test NLL 2.520 is not better than active v1's 2.310")
+    finish(
+        registry,
+        real_adapter(tmp_path / "b", seed=1),
+        "rejected",
+        reason="test NLL 2.520 is not better than active v1's 2.310",
+    )
     finish(registry, real_adapter(tmp_path / "c"))
     registry.activate(1)
     registry.activate(3)
@@ -35,7 +40,10 @@ def test_a_torn_pointer_is_rebuilt_and_every_command_works(tmp_path: Path) -> No
     assert "active.json is unreadable" in listed.stderr and "rebuilt it from the versions' manifests" in listed.stderr
     assert "active adapter v3" in listed.stderr
     assert [line.split()[:2] for line in listed.stdout.splitlines()[1:] if line.split()[0].startswith("v")] == [
-        ["v1", "candidate"], ["v2", "rejected"], ["v3", "active"]]
+        ["v1", "candidate"],
+        ["v2", "rejected"],
+        ["v3", "active"],
+    ]
     assert json.loads(registry.pointer_path.read_text())["version"] == 3  # written back whole
     assert "now uses v1" in run_voiced("adapters", "rollback").stdout
     assert "v2 is now the active adapter" in run_voiced("adapters", "activate", "2").stdout

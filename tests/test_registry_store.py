@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from job_support import fake_adapter
-from voiced.trainer.registry import GGUF_FILE, MANIFEST, DiskFullError, Registry, RegistryError
+
+from voiced.registry import GGUF_FILE, MANIFEST, DiskFullError, Registry, RegistryError
 
 
 def finished(registry: Registry, tmp_path: Path, status: str = "candidate", words: int = 100):
@@ -94,11 +94,16 @@ def test_open_removes_leftover_temporaries_and_fails_dead_training_runs(tmp_path
     active = finished(registry, tmp_path)
     registry.activate(active.number)
     # a training run in a process that is gone: start it in a child that exits at once
-    code = ("import sys; from voiced.trainer.registry import Registry; "
-            "r = Registry.open('austen'); v = r.begin_version({}); "
-            "(r.work_dir(v) / 'partial.bin').write_bytes(b'x'); print(v.number)")
-    number = int(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
-                                env=os.environ.copy()).stdout)
+    code = (
+        "import sys; from voiced.registry import Registry; "
+        "r = Registry.open('austen'); v = r.begin_version({}); "
+        "(r.work_dir(v) / 'partial.bin').write_bytes(b'x'); print(v.number)"
+    )
+    number = int(
+        subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=os.environ.copy()
+        ).stdout
+    )
     leftover = registry.root / ".tmp-final-7"
     fake_adapter(leftover)
     (registry.root / ".tmp-active.json.abcd").write_text("{")
@@ -137,13 +142,16 @@ def test_a_swap_cut_in_half_is_completed_at_open(tmp_path: Path) -> None:
 def test_a_kill_during_finish_leaves_no_half_version(tmp_path: Path) -> None:
     """SIGKILL a child at random points of finish_version; every reopen sees a whole version or a failed one."""
     source = fake_adapter(tmp_path / "big", b"\1" * 8_000_000)
-    code = ("import sys, pathlib; from voiced.trainer.registry import Registry; "
-            "r = Registry.open('austen'); v = r.begin_version({}); print(v.number, flush=True); "
-            "p = pathlib.Path(sys.argv[1]); "
-            "[r.finish_version(v, p, p / 'adapter.gguf', {'status': 'candidate'}) for _ in range(1000)]")
+    code = (
+        "import sys, pathlib; from voiced.registry import Registry; "
+        "r = Registry.open('austen'); v = r.begin_version({}); print(v.number, flush=True); "
+        "p = pathlib.Path(sys.argv[1]); "
+        "[r.finish_version(v, p, p / 'adapter.gguf', {'status': 'candidate'}) for _ in range(1000)]"
+    )
     for delay in (0.05, 0.2, 0.4):
-        child = subprocess.Popen([sys.executable, "-c", code, str(source)], stdout=subprocess.PIPE, text=True,
-                                 env=os.environ.copy())
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, str(source)], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+        )
         number = int(child.stdout.readline())
         try:
             child.wait(timeout=delay + 0.5)
@@ -167,16 +175,19 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_behind(tmp_path: Path) 
     registry = Registry.open("austen")
     keep = finished(registry, tmp_path)
     registry.activate(keep.number)
-    code = ("import resource, signal, sys, pathlib\n"
-            "from voiced.trainer.registry import Registry, DiskFullError\n"
-            "r = Registry.open('austen'); v = r.begin_version({})\n"
-            "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, resource.RLIM_INFINITY))\n"
-            "p = pathlib.Path(sys.argv[1])\n"
-            "try:\n    r.finish_version(v, p, p / 'adapter.gguf', {'status': 'candidate'})\n"
-            "except DiskFullError as exc:\n    print(v.number); print(exc); sys.exit(3)\n")
-    result = subprocess.run([sys.executable, "-c", code, str(source)], capture_output=True, text=True,
-                            env=os.environ.copy())
+    code = (
+        "import resource, signal, sys, pathlib\n"
+        "from voiced.registry import Registry, DiskFullError\n"
+        "r = Registry.open('austen'); v = r.begin_version({})\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, resource.RLIM_INFINITY))\n"
+        "p = pathlib.Path(sys.argv[1])\n"
+        "try:\n    r.finish_version(v, p, p / 'adapter.gguf', {'status': 'candidate'})\n"
+        "except DiskFullError as exc:\n    print(v.number); print(exc); sys.exit(3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(source)], capture_output=True, text=True, env=os.environ.copy()
+    )
     assert result.returncode == 3, result.stderr
     number, message = result.stdout.split("\n", 1)
     assert "disk is full" in message and "active adapter is the same" in message
@@ -190,7 +201,7 @@ def test_disk_full_errno_is_translated(tmp_path: Path, monkeypatch: pytest.Monke
     """ENOSPC itself cannot be produced without a small filesystem; inject it at os.write for this one check."""
     import errno
 
-    from voiced.trainer import registry as registry_module
+    from voiced import registry as registry_module
 
     registry = Registry.open("austen")
     version = registry.begin_version({})

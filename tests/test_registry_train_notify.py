@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import run_voiced
 from engine_support import TEXT
 from job_support import make_voice
+
 from voiced.config import save_config
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.daemon.state import read_record
@@ -30,8 +30,12 @@ def test_a_promotion_by_the_cli_is_served_at_once(tmp_path: Path) -> None:
         record = read_record()
         headers = {"Authorization": f"Bearer {record.token}"}
         base = f"http://127.0.0.1:{record.port}"
-        loaded = httpx.post(f"{base}/v1/rewrite", headers=headers, timeout=180,
-                            json={"voice": "austen", "text": TEXT, "temperature": 0.0, "max_tokens": 4})
+        loaded = httpx.post(
+            f"{base}/v1/rewrite",
+            headers=headers,
+            timeout=180,
+            json={"voice": "austen", "text": TEXT, "temperature": 0.0, "max_tokens": 4},
+        )
         assert loaded.status_code == 200
         trained = run_voiced("train", "--max-steps", "4", "--progress-json", timeout=1200)
         result = json.loads(trained.stdout.strip().splitlines()[-1])  # stdout stays JSON lines only

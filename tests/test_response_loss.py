@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from train_support import austen_paragraphs, fast_settings, load_embedded
+
 from voiced.trainer.peft_backend import lora_config, to_tensors
 from voiced.trainer.response_loss import has_plain_head, response_loss
 from voiced.trainer.tokenize import IGNORE_INDEX, epoch_batches
@@ -32,7 +32,7 @@ def prompt_and_response_examples(tokenizer) -> list[dict]:
     """Real passages with a long masked prompt (half the tokens or more), as in rewrite examples."""
     out = []
     for i, text in enumerate(austen_paragraphs()[:8]):
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:20 + 5 * i]
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][: 20 + 5 * i]
         prompt = len(ids) // 2 + i
         out.append({"input_ids": ids, "labels": [IGNORE_INDEX] * prompt + ids[prompt:]})
     return out

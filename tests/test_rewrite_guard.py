@@ -11,13 +11,23 @@ from pathlib import Path
 import pytest
 
 from voiced.config import InferenceSettings
-from voiced.daemon.rewrite_guard import (
-    GuardLimits, GuardReport, content_kept, describe, guarded, judge, names_and_numbers,
+from voiced.inference.rewrite_guard import (
+    GuardLimits,
+    GuardReport,
+    content_kept,
+    describe,
+    guarded,
+    judge,
+    names_and_numbers,
 )
 
 LIMITS = GuardLimits.from_settings(InferenceSettings())
-FIXTURES = [json.loads(line) for line in
-            (Path(__file__).parent / "fixtures" / "base_model_rewrites.jsonl").read_text(encoding="utf-8").splitlines()]
+FIXTURES = [
+    json.loads(line)
+    for line in (Path(__file__).parent / "fixtures" / "base_model_rewrites.jsonl")
+    .read_text(encoding="utf-8")
+    .splitlines()
+]
 
 
 @pytest.mark.parametrize("case", FIXTURES, ids=[f"{c['paragraph']}-{c['code'] or 'ok'}" for c in FIXTURES])
@@ -41,26 +51,32 @@ DRAFT = "The rain had stopped by the time we reached the harbour, and the boats 
 REWRITE = "By the time we reached the harbour the rain had stopped, and the boats came in on the tide."
 
 
-@pytest.mark.parametrize("answer", [
-    "Here is the rewrite:\n\n" + REWRITE,
-    "Sure! Here's a rewritten version in my voice:\n" + REWRITE,
-    "**Rewritten:**\n" + REWRITE,
-    "Rewrite: " + REWRITE,
-    f"\u201c{REWRITE}\u201d",
-    REWRITE + "\n\nI hope this helps!",
-    REWRITE + " I have kept the meaning of the text.",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Here is the rewrite:\n\n" + REWRITE,
+        "Sure! Here's a rewritten version in my voice:\n" + REWRITE,
+        "**Rewritten:**\n" + REWRITE,
+        "Rewrite: " + REWRITE,
+        f"\u201c{REWRITE}\u201d",
+        REWRITE + "\n\nI hope this helps!",
+        REWRITE + " I have kept the meaning of the text.",
+    ],
+)
 def test_a_label_quotes_or_a_remark_around_a_rewrite_are_cut(answer: str) -> None:
     verdict = judge(DRAFT, answer, LIMITS)
     assert (verdict.outcome, verdict.text) == ("cleaned", REWRITE)
 
 
-@pytest.mark.parametrize("answer", [
-    "I'll make that sound even more vivid. The text is written in my voice, with a focus on the harbour.",
-    "This text describes a harbour after the rain. The boats are coming in.",
-    "The passage is already polished and concise.",
-    REWRITE.rstrip(".") + ". This version keeps the harbour. " + REWRITE,
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "I'll make that sound even more vivid. The text is written in my voice, with a focus on the harbour.",
+        "This text describes a harbour after the rain. The boats are coming in.",
+        "The passage is already polished and concise.",
+        REWRITE.rstrip(".") + ". This version keeps the harbour. " + REWRITE,
+    ],
+)
 def test_commentary_is_rejected_and_says_what_was_said(answer: str) -> None:
     verdict = judge(DRAFT, answer, LIMITS)
     assert (verdict.outcome, verdict.code, verdict.text) == ("rejected", "commentary", DRAFT)
@@ -68,10 +84,14 @@ def test_commentary_is_rejected_and_says_what_was_said(answer: str) -> None:
 
 
 def test_a_writer_s_own_words_are_not_taken_for_commentary() -> None:
-    draft = ("'I will try to make it right,' I said. Her voice shook; the text of the letter lay open "
-             "on the table, and I'm sure she had read it twice.")
-    rewrite = ("'I will try to make it right,' said I. Her voice trembled; the text of the letter lay open "
-               "upon the table, and I am sure she had read it twice.")
+    draft = (
+        "'I will try to make it right,' I said. Her voice shook; the text of the letter lay open "
+        "on the table, and I'm sure she had read it twice."
+    )
+    rewrite = (
+        "'I will try to make it right,' said I. Her voice trembled; the text of the letter lay open "
+        "upon the table, and I am sure she had read it twice."
+    )
     assert judge(draft, rewrite, LIMITS).outcome == "ok"
     dialogue = "\u2018You think me cold,\u2019 said Rose, \u2018but I am only tired.\u2019"
     kept = "\u2018You think me cold,\u2019 Rose said, \u2018but I am merely tired.\u2019"
@@ -88,7 +108,9 @@ def test_length_and_content_drift_are_rejected_with_numbers() -> None:
     assert (short.code, "3 words for 20" in short.reason) == ("too_short", True)
     long = judge(DRAFT, REWRITE + " " + REWRITE.replace("harbour", "quay"), LIMITS)
     assert long.code == "too_long"
-    drift = judge(DRAFT, "Snow lay thick on every roof of the sleeping village, and nobody stirred until noon came.", LIMITS)
+    drift = judge(
+        DRAFT, "Snow lay thick on every roof of the sleeping village, and nobody stirred until noon came.", LIMITS
+    )
     assert drift.code == "content_dropped" and "%" in drift.reason
 
 
@@ -100,7 +122,9 @@ def test_a_capped_request_is_judged_for_commentary_only() -> None:
 def test_names_are_capitalised_words_inside_a_sentence_and_numbers() -> None:
     text = "\u2018Yes,\u2019 cried Rose. In 1827 Mr. Markham rode to Lindenhope. And then I\u2019m sure I left."
     assert names_and_numbers(text) == {"Rose", "1827", "Mr", "Lindenhope"}
-    verdict = judge(text, "\u2018Yes,\u2019 said she. In 1827 Mr. Markham went to Lindenhope. Then I\u2019m sure I left.", LIMITS)
+    verdict = judge(
+        text, "\u2018Yes,\u2019 said she. In 1827 Mr. Markham went to Lindenhope. Then I\u2019m sure I left.", LIMITS
+    )
     assert (verdict.code, "Rose" in verdict.reason) == ("names_dropped", True)
 
 
@@ -124,8 +148,19 @@ def test_guarded_retries_once_with_another_seed_then_keeps_the_draft_and_reports
         yield "even more vivid."
 
     reports: list[GuardReport] = []
-    out = "".join(guarded(DRAFT, attempt, Params(seed=5, temperature=0.0), LIMITS, paragraph=3, retries=1,
-                          retry_temperature=0.5, stop=threading.Event(), report=reports.append))
+    out = "".join(
+        guarded(
+            DRAFT,
+            attempt,
+            Params(seed=5, temperature=0.0),
+            LIMITS,
+            paragraph=3,
+            retries=1,
+            retry_temperature=0.5,
+            stop=threading.Event(),
+            report=reports.append,
+        )
+    )
     assert out == DRAFT
     assert [p.seed for p in seen][0] == 5 and seen[1].seed != 5 and seen[1].temperature == 0.5
     assert [(r.paragraph, r.outcome, r.code, r.attempts) for r in reports] == [(3, "rejected", "commentary", 2)]
@@ -134,8 +169,19 @@ def test_guarded_retries_once_with_another_seed_then_keeps_the_draft_and_reports
 def test_guarded_takes_a_good_retry_and_says_why_it_retried() -> None:
     answers = iter(["The text is lovely.", REWRITE])
     reports: list[GuardReport] = []
-    out = "".join(guarded(DRAFT, lambda params: [next(answers)], Params(1, 0.3), LIMITS, paragraph=1, retries=1,
-                          retry_temperature=0.5, stop=threading.Event(), report=reports.append))
+    out = "".join(
+        guarded(
+            DRAFT,
+            lambda params: [next(answers)],
+            Params(1, 0.3),
+            LIMITS,
+            paragraph=1,
+            retries=1,
+            retry_temperature=0.5,
+            stop=threading.Event(),
+            report=reports.append,
+        )
+    )
     assert out == REWRITE
     assert [(r.outcome, r.code, r.attempts) for r in reports] == [("ok", "commentary", 2)]
 
@@ -148,17 +194,36 @@ def test_guarded_yields_nothing_once_cancelled() -> None:
         return ["The text is lovely."]
 
     calls = []
-    assert list(guarded(DRAFT, attempt, Params(1, 0.3), LIMITS, paragraph=1, retries=1, retry_temperature=0.5,
-                        stop=stop, report=calls.append)) == []
+    assert (
+        list(
+            guarded(
+                DRAFT,
+                attempt,
+                Params(1, 0.3),
+                LIMITS,
+                paragraph=1,
+                retries=1,
+                retry_temperature=0.5,
+                stop=stop,
+                report=calls.append,
+            )
+        )
+        == []
+    )
     assert calls == []
 
 
 def test_describe_tells_the_writer_which_paragraphs_were_left_and_why() -> None:
-    reports = [GuardReport(2, "rejected", "commentary", "the model commented on the text instead of rewriting it", 2),
-               GuardReport(3, "ok", "commentary", "x", 2), GuardReport(5, "unchanged", "unchanged", "y", 1)]
+    reports = [
+        GuardReport(2, "rejected", "commentary", "the model commented on the text instead of rewriting it", 2),
+        GuardReport(3, "ok", "commentary", "x", 2),
+        GuardReport(5, "unchanged", "unchanged", "y", 1),
+    ]
     message = describe(r.to_dict() for r in reports)
-    assert message == ("Paragraph 2 was left as it was, because the model commented on the text instead of "
-                       "rewriting it. Try again, or rewrite it by hand. Paragraph 5 came back unchanged.")
+    assert message == (
+        "Paragraph 2 was left as it was, because the model commented on the text instead of "
+        "rewriting it. Try again, or rewrite it by hand. Paragraph 5 came back unchanged."
+    )
     assert describe([GuardReport(1, "ok", "commentary", "x", 2).to_dict()]) is None
     two = describe([GuardReport(n, "rejected", "too_long", "r", 2).to_dict() for n in (1, 4)])
     assert two.startswith("Paragraphs 1 and 4 were left as they were, because 1: r; 4: r.")
@@ -166,8 +231,16 @@ def test_describe_tells_the_writer_which_paragraphs_were_left_and_why() -> None:
 
 def test_a_sentence_that_opens_like_an_assistant_is_prose_when_it_goes_on_like_prose() -> None:
     draft = "She was glad of it, and she said so to her sister before the evening was over."
-    assert judge(draft, "Of course she was glad of it, and said so to her sister before the evening ended.",
-                 LIMITS).outcome == "ok"
-    labelled = judge(draft, "Certainly! Here is the text: she was glad of it, and told her sister so before evening.",
-                     LIMITS)
-    assert (labelled.outcome, labelled.text) == ("cleaned", "she was glad of it, and told her sister so before evening.")
+    assert (
+        judge(
+            draft, "Of course she was glad of it, and said so to her sister before the evening ended.", LIMITS
+        ).outcome
+        == "ok"
+    )
+    labelled = judge(
+        draft, "Certainly! Here is the text: she was glad of it, and told her sister so before evening.", LIMITS
+    )
+    assert (labelled.outcome, labelled.text) == (
+        "cleaned",
+        "she was glad of it, and told her sister so before evening.",
+    )

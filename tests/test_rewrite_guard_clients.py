@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lsprotocol import types
-from pytest_lsp import LanguageClient
-
 import test_lsp_daemon
 from conftest import run_voiced
+from lsprotocol import types
+from pytest_lsp import LanguageClient
 from test_rewrite_guard_engine import HAVEN
+
 from voiced import voices as voices_lib
 from voiced.config import load_config, save_config
 
@@ -60,17 +60,23 @@ client = test_lsp_daemon.client  # a real LSP client (VS Code's, Neovim's capabi
 @pytest.mark.asyncio
 async def test_the_language_server_says_which_paragraphs_were_left_and_why(client: LanguageClient, daemon_home) -> None:
     uri = (daemon_home[1] / "home.md").as_uri()
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        types.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=DOC)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="markdown", version=1, text=DOC))
+    )
     whole = types.Range(types.Position(2, 0), types.Position(4, len(HAVEN)))
-    (action, *_) = await client.text_document_code_action_async(types.CodeActionParams(
-        text_document=types.TextDocumentIdentifier(uri), range=whole,
-        context=types.CodeActionContext(diagnostics=[])))
+    (action, *_) = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri),
+            range=whole,
+            context=types.CodeActionContext(diagnostics=[]),
+        )
+    )
     if action.data is not None:
         edit = (await client.code_action_resolve_async(action)).edit
     else:
-        await client.workspace_execute_command_async(types.ExecuteCommandParams(
-            command=action.command.command, arguments=action.command.arguments))
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=action.command.command, arguments=action.command.arguments)
+        )
         edit = client.applied[-1]
     (change,) = edit.document_changes
     (text_edit,) = change.edits

@@ -12,16 +12,18 @@ import threading
 import time
 
 import pytest
+from engine_support import TEXT, embedded_config
 from fastapi.testclient import TestClient
 
-from engine_support import TEXT, embedded_config
 from voiced.daemon.api import DaemonContext, create_app
-from voiced.daemon.engine import Engine, GenerationCancelled, GenerationParams
-from voiced.daemon.rewrite_guard import GuardLimits, GuardReport, judge
+from voiced.inference.engine import Engine, GenerationCancelled, GenerationParams
+from voiced.inference.rewrite_guard import GuardLimits, GuardReport, judge
 
-HAVEN = ("However, that haven of bliss must not be entered till I had exchanged my miry boots for a clean pair "
-         "of shoes, and my rough surtout for a respectable coat, and made myself generally presentable before "
-         "decent society. For my mother, with all her kindness, was vastly particular on certain points.")
+HAVEN = (
+    "However, that haven of bliss must not be entered till I had exchanged my miry boots for a clean pair "
+    "of shoes, and my rough surtout for a respectable coat, and made myself generally presentable before "
+    "decent society. For my mother, with all her kindness, was vastly particular on certain points."
+)
 GREEDY = GenerationParams(temperature=0.0, seed=7)
 
 
@@ -55,7 +57,9 @@ def test_a_rejected_answer_never_reaches_the_output_and_is_reported(engine: Engi
     assert "".join(pieces) == text  # the paragraph is the writer's draft
     assert HAVEN in pieces  # held until judged: the paragraph comes as one piece
     assert [(r.paragraph, r.outcome, r.code, r.attempts) for r in reports] == [
-        (1, "rejected", "commentary", 1), (2, "unchanged", "unchanged", 1)]
+        (1, "rejected", "commentary", 1),
+        (2, "unchanged", "unchanged", 1),
+    ]
     assert "commented on the text" in reports[0].reason
 
 
@@ -89,7 +93,9 @@ def test_the_api_reports_the_guard_in_json_and_in_the_stream(engine: Engine, com
         answer = client.post("/v1/rewrite", json=body, headers=auth).json()
         assert answer["text"] == body["text"] and commentary not in answer["text"]
         assert [(g["paragraph"], g["outcome"], g["code"]) for g in answer["guard"]] == [
-            (1, "rejected", "commentary"), (2, "unchanged", "unchanged")]
+            (1, "rejected", "commentary"),
+            (2, "unchanged", "unchanged"),
+        ]
         with client.stream("POST", "/v1/rewrite", json={**body, "stream": True}, headers=auth) as response:
             events = [json.loads(line) for line in response.iter_lines() if line.strip()]
         kinds = [e["type"] for e in events]

@@ -14,8 +14,10 @@ from voiced.corpus.scanner import scan
 from voiced.daemon.scheduler import Scheduler, next_run_after, read_schedule_state
 from voiced.paths import get_paths
 
-PARAGRAPH = ("The morning was grey and the street below was quiet, so she wrote slowly and without hurry, "
-             "weighing each sentence before she let it stand on the page. ")
+PARAGRAPH = (
+    "The morning was grey and the street below was quiet, so she wrote slowly and without hurry, "
+    "weighing each sentence before she let it stand on the page. "
+)
 
 
 def at(day: int, hour: int, minute: int = 0) -> float:
@@ -65,8 +67,9 @@ def config(tmp_path: Path) -> Config:
 
 
 def scheduler(config: Config, clock: Clock, jobs: Jobs) -> Scheduler:
-    return Scheduler(config, get_paths(), start_training=jobs.start, is_busy=lambda: jobs.busy,
-                     now=clock.now, wait=clock.wait)
+    return Scheduler(
+        config, get_paths(), start_training=jobs.start, is_busy=lambda: jobs.busy, now=clock.now, wait=clock.wait
+    )
 
 
 def test_next_run_is_the_next_nightly_time() -> None:

@@ -3,17 +3,17 @@ says which key, which value and which range, prints no traceback, and leaves not
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 import tomli_w
+import tomllib
 from conftest import run_voiced
-
 from job_support import make_voice
+
 from voiced.paths import get_paths
+from voiced.registry import Registry
 from voiced.trainer.dataset import dataset_dir
-from voiced.trainer.registry import Registry
 
 
 def set_setting(section: str, key: str, value) -> Path:
@@ -39,7 +39,7 @@ def test_train_refuses_a_zero_setting_before_building_or_loading_anything(tmp_pa
     result = run_voiced("train", "--max-steps", "1", check=False)
     assert_clear_error(result, f"`training.{key}` must be at least 1, not 0")
     assert str(config_file) in result.stderr
-    assert Registry.open("austen").versions() == []              # no failed version left behind
+    assert Registry.open("austen").versions() == []  # no failed version left behind
     assert not dataset_dir(get_paths().data_dir, "austen").exists()  # failed before the dataset build
 
 
@@ -56,6 +56,7 @@ def test_a_port_past_65535_is_refused_in_the_file_and_on_the_flag(tmp_path: Path
 def test_dataset_build_refuses_a_fraction_of_two(tmp_path: Path) -> None:
     make_voice(tmp_path)
     set_setting("dataset", "valid_fraction", 2.0)
-    assert_clear_error(run_voiced("dataset", "build", check=False),
-                       "`dataset.valid_fraction` must be at least 0 and below 1, not 2.0")
+    assert_clear_error(
+        run_voiced("dataset", "build", check=False), "`dataset.valid_fraction` must be at least 0 and below 1, not 2.0"
+    )
     assert not dataset_dir(get_paths().data_dir, "austen").exists()

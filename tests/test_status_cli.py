@@ -8,19 +8,27 @@ from pathlib import Path
 
 from conftest import run_voiced
 from job_support import fake_adapter, make_voice
+
 from voiced.daemon.process import start_daemon, stop_daemon
-from voiced.trainer.registry import Registry
+from voiced.registry import Registry
 
 
 def registry_with_history(tmp_path: Path) -> None:
     time.sleep(1.1)  # manifests keep whole seconds: v1 must be newer than the scanned passages
     registry = Registry.open("austen")
-    kept = registry.finish_version(registry.begin_version({}), fake_adapter(tmp_path / "a"), None,
-                                   {"status": "candidate", "corpus": {"words": 1234},
-                                    "scores": {"test_nll": {"base": 2.5, "candidate": 2.25}}})
+    kept = registry.finish_version(
+        registry.begin_version({}),
+        fake_adapter(tmp_path / "a"),
+        None,
+        {"status": "candidate", "corpus": {"words": 1234}, "scores": {"test_nll": {"base": 2.5, "candidate": 2.25}}},
+    )
     registry.activate(kept.number)
-    registry.finish_version(registry.begin_version({}), fake_adapter(tmp_path / "b"), None,
-                            {"status": "rejected", "reason": "not better than active v1"})
+    registry.finish_version(
+        registry.begin_version({}),
+        fake_adapter(tmp_path / "b"),
+        None,
+        {"status": "rejected", "reason": "not better than active v1"},
+    )
 
 
 def test_status_with_the_daemon_down(tmp_path: Path) -> None:

@@ -41,8 +41,11 @@ def test_training_lowers_the_loss_and_keeps_a_loadable_best_adapter(embedded, ex
 
     best = result.adapter_dir
     assert best == tmp_path / "run" / "best"
-    assert {p.name for p in best.iterdir()} >= {"adapter_model.safetensors", "adapter_config.json",
-                                                  "training_state.json"}
+    assert {p.name for p in best.iterdir()} >= {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "training_state.json",
+    }
     assert not list(best.glob("*.bin")) and not list((tmp_path / "run").glob(".best.*"))
     assert stat.S_IMODE(best.stat().st_mode) == 0o700
     assert stat.S_IMODE((best / "adapter_model.safetensors").stat().st_mode) == 0o600
@@ -91,8 +94,7 @@ def test_early_stopping_with_patience_keeps_the_best_step(embedded, examples, tm
     """A learning rate far too high makes the validation loss worse after the first evaluation."""
     model, _ = embedded
     train_set, valid_set = examples
-    settings = fast_settings(epochs=5, learning_rate=0.5, warmup_fraction=0, eval_every=1, patience=2,
-                             max_grad_norm=0)
+    settings = fast_settings(epochs=5, learning_rate=0.5, warmup_fraction=0, eval_every=1, patience=2, max_grad_norm=0)
     result = train(model, train_set, valid_set, settings, tmp_path / "run")
     assert result.stopped == "early_stopping", result.valid_losses
     assert result.steps < result.total_steps
@@ -107,8 +109,15 @@ def test_cancel_ends_cleanly_keeping_the_best_adapter(embedded, examples, tmp_pa
     train_set, valid_set = examples
     recorder = RecordingProgress()
     stop_after = 3
-    result = train(model, train_set, valid_set, fast_settings(epochs=5, eval_every=2), tmp_path / "run",
-                   progress=recorder, should_stop=lambda: len(recorder.of("step")) >= stop_after)
+    result = train(
+        model,
+        train_set,
+        valid_set,
+        fast_settings(epochs=5, eval_every=2),
+        tmp_path / "run",
+        progress=recorder,
+        should_stop=lambda: len(recorder.of("step")) >= stop_after,
+    )
     assert (result.stopped, result.steps) == ("cancelled", stop_after)
     assert result.best_step == 2 and (result.adapter_dir / "adapter_model.safetensors").is_file()
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["best"]

@@ -60,8 +60,14 @@ def test_a_real_cpu_allocation_failure_is_recognised():
 
 def test_training_that_runs_out_of_memory_says_what_to_change(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "run")], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "run")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 3, done.stdout + done.stderr[-3000:]
     message = done.stdout.strip().splitlines()[-1]
     assert "ran out of memory at step 1 (batch size 8)" in message
@@ -70,9 +76,9 @@ def test_training_that_runs_out_of_memory_says_what_to_change(tmp_path):
 
 
 def test_the_job_explains_an_allocation_failure_outside_the_loop():
-    from voiced.trainer.job import _expected, _failure_reason
-
     import torch
+
+    from voiced.daemon.training_job import _expected, _failure_reason
 
     with pytest.raises(RuntimeError) as caught:
         torch.empty(10**13)

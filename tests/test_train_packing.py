@@ -9,8 +9,15 @@ import pytest
 from tests.train_support import austen_paragraphs, fast_settings, load_embedded
 from voiced.config import ConfigError, config_from_dict
 from voiced.trainer.tokenize import (
-    IGNORE_INDEX, epoch_batches, make_packed_batches, model_inputs, pack_batch, pack_plan, packed_rows,
-    padding_efficiency, real_tokens,
+    IGNORE_INDEX,
+    epoch_batches,
+    make_packed_batches,
+    model_inputs,
+    pack_batch,
+    pack_plan,
+    packed_rows,
+    padding_efficiency,
+    real_tokens,
 )
 
 
@@ -25,8 +32,8 @@ def embedded():
 def varied_examples(tokenizer, count: int, offset: int = 0) -> list[dict]:
     """Real Austen passages cut to 12..40 tokens, the first four masked as a prompt: short, so steps are quick."""
     out = []
-    for i, text in enumerate(austen_paragraphs()[offset:offset + count]):
-        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:12 + (i * 7) % 29]
+    for i, text in enumerate(austen_paragraphs()[offset : offset + count]):
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][: 12 + (i * 7) % 29]
         out.append({"input_ids": ids, "labels": [IGNORE_INDEX] * 4 + ids[4:]})
     return out
 
@@ -56,18 +63,23 @@ def test_packed_rows_keep_examples_apart(embedded):
     budget = max(len(e["input_ids"]) for e in examples)
     seen = []
     for batch in batches:
-        for ids, labels, positions, mask in zip(batch["input_ids"], batch["labels"], batch["position_ids"],
-                                                batch["attention_mask"]):
+        for ids, labels, positions, mask in zip(
+            batch["input_ids"], batch["labels"], batch["position_ids"], batch["attention_mask"], strict=False
+        ):
             real = sum(mask)
             assert real <= budget and mask == [1] * real + [0] * (len(mask) - real)
             starts = [i for i, p in enumerate(positions[:real]) if p == 0]
-            for start, end in zip(starts, starts[1:] + [real]):
+            for start, end in zip(starts, starts[1:] + [real], strict=False):
                 assert positions[start:end] == list(range(end - start))
                 assert labels[start] == IGNORE_INDEX  # nothing predicts the next example's first token
                 seen.append(ids[start:end])
             assert labels[real:] == [IGNORE_INDEX] * (len(mask) - real)
-        assert model_inputs(batch) == {"input_ids": batch["input_ids"], "labels": batch["labels"],
-                                       "position_ids": batch["position_ids"], "use_cache": False}
+        assert model_inputs(batch) == {
+            "input_ids": batch["input_ids"],
+            "labels": batch["labels"],
+            "position_ids": batch["position_ids"],
+            "use_cache": False,
+        }
     assert sorted(map(tuple, seen)) == sorted(tuple(e["input_ids"]) for e in examples)
     assert sum(real_tokens(b) for b in batches) == sum(len(e["input_ids"]) for e in examples)
     padded = epoch_batches(examples, 4, "pad", seed=3)
@@ -91,8 +103,10 @@ def test_a_packed_row_scores_as_its_examples_run_alone(embedded, attention):
                 n = sum(label != IGNORE_INDEX for label in ex["labels"][1:])
                 loss = model(input_ids=torch.tensor([ex["input_ids"]]), labels=torch.tensor([ex["labels"]])).loss
                 total, count = total + float(loss) * n, count + n
-            packed = {k: torch.tensor(v) if isinstance(v, list) else v
-                      for k, v in model_inputs(pack_batch([examples])).items()}
+            packed = {
+                k: torch.tensor(v) if isinstance(v, list) else v
+                for k, v in model_inputs(pack_batch([examples])).items()
+            }
             packed_loss = float(model(**packed).loss)
             packed["position_ids"] = torch.arange(packed["input_ids"].shape[1]).unsqueeze(0)
             crossing_loss = float(model(**packed).loss)
@@ -109,8 +123,14 @@ def test_training_with_packing_lowers_the_loss(embedded, tmp_path):
     model, tokenizer = embedded
     train_set = varied_examples(tokenizer, 12)
     recorder = RecordingProgress()
-    result = train(model, train_set, [], fast_settings(epochs=4, batch_size=2, batching="pack"), tmp_path / "run",
-                   progress=recorder)
+    result = train(
+        model,
+        train_set,
+        [],
+        fast_settings(epochs=4, batch_size=2, batching="pack"),
+        tmp_path / "run",
+        progress=recorder,
+    )
     rows = packed_rows(train_set)
     assert rows < len(train_set) and result.steps == result.total_steps == -(-rows // 2) * 4
     assert recorder.events[0]["batching"] == "pack"

@@ -7,9 +7,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
 from dataset_support import austen_documents, embedded_tokenizer
 from train_support import austen_paragraphs, fast_settings, load_embedded, make_examples
+
 from voiced.config import DatasetSettings, TrainingSettings
 from voiced.trainer.callbacks import RecordingProgress, TqdmProgress
 from voiced.trainer.dataset import build_dataset
@@ -37,8 +37,8 @@ def test_the_stage_split_and_its_learning_rate() -> None:
     assert lm_warmup_steps(60, 0.0) == 0 and lm_warmup_steps(1, 0.5) == 0
     assert lm_warmup_steps(60, 0.25) == 15 and lm_warmup_steps(4, 0.01) == 1 and lm_warmup_steps(4, 0.99) == 3
     factors = [staged_lr_factor(step, 4, 10, 0.25) for step in range(10)]
-    assert factors[0] < factors[1] == 1.0 and factors[3] < 1.0   # the warm-up stage ramps up and decays
-    assert factors[4] < factors[5] < factors[6] == 1.0            # the rewrite stage ramps up again
+    assert factors[0] < factors[1] == 1.0 and factors[3] < 1.0  # the warm-up stage ramps up and decays
+    assert factors[4] < factors[5] < factors[6] == 1.0  # the rewrite stage ramps up again
     assert factors[9] < factors[6]
 
 
@@ -53,11 +53,11 @@ def test_prose_examples_are_the_training_splits_own_text_with_every_token_traine
     held_out = {ex.document for split in ("valid", "test") for ex in dataset.examples[split]}
     assert held_out and not held_out & {ex.example_id.split(":")[1] for ex in prose}
     text = "".join(tokenizer.decode(ex.input_ids) for ex in prose)
-    assert "<|im_start|>" not in text and SYSTEM not in text          # no chat template, no system prompt
+    assert "<|im_start|>" not in text and SYSTEM not in text  # no chat template, no system prompt
     drafts = [d for ex in dataset.examples["train"] if ex.task == "rewrite" for d in ex.prompt_parts]
     originals = [p for passages in training_documents(dataset.examples["train"]).values() for p in passages]
     assert any(p[:40] in text for p in originals[:5])
-    assert not any(d[:60] in text for d in drafts if d[:60] not in " ".join(originals))   # drafts are not prose
+    assert not any(d[:60] in text for d in drafts if d[:60] not in " ".join(originals))  # drafts are not prose
 
 
 @pytest.fixture(scope="module")
@@ -81,19 +81,20 @@ def test_the_warm_up_stage_trains_prose_on_every_token_then_the_rewrite_stage(em
     # LoRA's B starts at zero, so the first step's loss is the base model's on the first prose batch
     first = epoch_batches(prose, settings.batch_size, settings.batching, seed=settings.seed)[0]
     with torch.no_grad():
-        expected = float(model(**{k: torch.as_tensor(v) if isinstance(v, list) else v
-                                  for k, v in model_inputs(first).items()}).loss)
+        expected = float(
+            model(**{k: torch.as_tensor(v) if isinstance(v, list) else v for k, v in model_inputs(first).items()}).loss
+        )
     recorder = RecordingProgress()
     result = train(model, rewrites, valid, settings, tmp_path / "run", progress=recorder, prose=prose)
 
     assert [e["stage"] for e in recorder.of("step")] == ["lm", "lm", "rewrite", "rewrite"]
     assert recorder.of("start")[0]["stages"] == {"lm": 2, "rewrite": 2}
     assert result.steps == 4 and result.train_losses[0] == pytest.approx(expected, rel=1e-4)
-    assert all(ex["labels"] == ex["input_ids"] for ex in prose)   # labels not masked: every token trained
+    assert all(ex["labels"] == ex["input_ids"] for ex in prose)  # labels not masked: every token trained
     # only the rewrite stage validates and keeps adapters
     assert [e["step"] for e in recorder.of("eval")] == [3, 4] and result.best_step in (3, 4)
     lrs = [e["lr"] for e in recorder.of("step")]
-    assert lrs[2] < lrs[1] or lrs[2] < settings.learning_rate   # the rewrite stage warms up from low again
+    assert lrs[2] < lrs[1] or lrs[2] < settings.learning_rate  # the rewrite stage warms up from low again
 
 
 def test_without_prose_or_fraction_the_run_is_the_rewrite_stage_alone(embedded, tmp_path: Path) -> None:
@@ -101,8 +102,7 @@ def test_without_prose_or_fraction_the_run_is_the_rewrite_stage_alone(embedded, 
     paragraphs = austen_paragraphs()
     rewrites = make_examples(tokenizer, paragraphs[:8])
     recorder = RecordingProgress()
-    train(model, rewrites, [], fast_settings(max_steps=2, lm_warmup_fraction=0.5), tmp_path / "run",
-          progress=recorder)
+    train(model, rewrites, [], fast_settings(max_steps=2, lm_warmup_fraction=0.5), tmp_path / "run", progress=recorder)
     assert [e["stage"] for e in recorder.of("step")] == ["rewrite", "rewrite"]
     assert recorder.of("start")[0]["stages"] == {"lm": 0, "rewrite": 2}
 
@@ -127,7 +127,6 @@ def test_the_mlx_backend_says_it_ignores_the_warm_up() -> None:
 
 def test_the_setting_is_range_checked_and_read_from_the_config_file(tmp_path: Path) -> None:
     from voiced.config import ConfigError, load_config
-
     from voiced.paths import get_paths
 
     paths = get_paths()  # the test's own VOICED_HOME
@@ -144,9 +143,10 @@ def test_the_setting_is_range_checked_and_read_from_the_config_file(tmp_path: Pa
 
 def test_the_fraction_in_the_config_file_gives_the_job_its_prose(tmp_path: Path) -> None:
     from job_support import make_voice
+
     from voiced.config import load_config, save_config
+    from voiced.daemon.training_job import _Job
     from voiced.paths import get_paths
-    from voiced.trainer.job import _Job
 
     config = make_voice(tmp_path)
     save_config(dataclasses.replace(config, training=dataclasses.replace(config.training, lm_warmup_fraction=0.5)))

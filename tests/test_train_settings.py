@@ -91,11 +91,27 @@ def test_lora_settings_convert_to_mlx():
 
 EVENTS = [
     {"event": "start", "total_steps": 3},
-    {"event": "step", "step": 1, "total_steps": 3, "loss": 2.5, "lr": 1e-3, "tokens_per_second": 200.0,
-     "eta_seconds": 2.0, "epoch": 0.3},
+    {
+        "event": "step",
+        "step": 1,
+        "total_steps": 3,
+        "loss": 2.5,
+        "lr": 1e-3,
+        "tokens_per_second": 200.0,
+        "eta_seconds": 2.0,
+        "epoch": 0.3,
+    },
     {"event": "eval", "step": 1, "valid_loss": float("nan"), "best": None, "improved": False},
-    {"event": "step", "step": 3, "total_steps": 3, "loss": 2.0, "lr": 0.0, "tokens_per_second": 210.0,
-     "eta_seconds": 0.0, "epoch": 1.0},
+    {
+        "event": "step",
+        "step": 3,
+        "total_steps": 3,
+        "loss": 2.0,
+        "lr": 0.0,
+        "tokens_per_second": 210.0,
+        "eta_seconds": 0.0,
+        "epoch": 1.0,
+    },
     {"event": "end", "stopped": "completed", "step": 3},
 ]
 

@@ -16,10 +16,10 @@ import textwrap
 import time
 
 import pytest
-
 from test_daemon_process import wait_for
+
 from voiced.paths import get_paths
-from voiced.trainer.registry import Registry
+from voiced.registry import Registry
 from voiced.trainer.voice_lock import TrainingRunning, lock_path, running_training, training_lock
 
 

@@ -15,19 +15,27 @@ from engine_support import GREEDY, embedded_config
 from voiced.config import Config, VoiceConfig
 from voiced.corpus.records import FileState
 from voiced.corpus.store import CorpusStore
-from voiced.daemon.engine import Engine
-from voiced.daemon.voice_examples import PassageIndex, VoiceExamples, VoicePassage, fit_examples
+from voiced.inference.engine import Engine
+from voiced.inference.voice_examples import PassageIndex, VoiceExamples, VoicePassage, fit_examples
 from voiced.paths import get_paths
 from voiced.prompts import EXAMPLES_HEADING, rewrite_messages
 
-SHIP = ("The frigate rode at anchor off Plymouth for three weeks, and the captain, who had served in the navy "
-        "since boyhood, spent every morning on deck watching the tide and the sailors at the rigging.")
-GARDEN = ("Her garden that summer was a wonder of roses and honeysuckle; she walked among the borders every "
-          "evening, cutting the blooms for the drawing-room and scolding the gardener about the gravel paths.")
-BALL = ("The ball at the Crown was thought the most brilliant of the winter, for there were nine couples dancing "
-        "before supper, and the musicians from the town played until two in the morning without once tiring.")
-DRAFT_SHIP = ("The captain had been in the navy all his life, and while the ship sat at anchor near Plymouth he "
-              "was out on deck each morning looking at the tide and at the sailors working the rigging.")
+SHIP = (
+    "The frigate rode at anchor off Plymouth for three weeks, and the captain, who had served in the navy "
+    "since boyhood, spent every morning on deck watching the tide and the sailors at the rigging."
+)
+GARDEN = (
+    "Her garden that summer was a wonder of roses and honeysuckle; she walked among the borders every "
+    "evening, cutting the blooms for the drawing-room and scolding the gardener about the gravel paths."
+)
+BALL = (
+    "The ball at the Crown was thought the most brilliant of the winter, for there were nine couples dancing "
+    "before supper, and the musicians from the town played until two in the morning without once tiring."
+)
+DRAFT_SHIP = (
+    "The captain had been in the navy all his life, and while the ship sat at anchor near Plymouth he "
+    "was out on deck each morning looking at the tide and at the sailors working the rigging."
+)
 
 
 class _Passage:
@@ -55,11 +63,18 @@ def _passages(*texts: str) -> list[VoicePassage]:
 
 # -- choosing -----------------------------------------------------------------
 
+
 def test_a_draft_about_a_subject_picks_the_passage_about_it() -> None:
     index = PassageIndex(_passages(GARDEN, BALL, SHIP, *austen_paragraphs("emma")[:200]))
     assert index.choose(DRAFT_SHIP, 1)[0].text == SHIP
-    assert index.choose("She cut roses and honeysuckle in the garden borders every evening of the summer, "
-                        "and scolded the gardener about the paths.", 1)[0].text == GARDEN
+    assert (
+        index.choose(
+            "She cut roses and honeysuckle in the garden borders every evening of the summer, "
+            "and scolded the gardener about the paths.",
+            1,
+        )[0].text
+        == GARDEN
+    )
     assert [p.text for p in index.choose(DRAFT_SHIP, 3)][0] == SHIP and len(index.choose(DRAFT_SHIP, 3)) == 3
 
 
@@ -79,6 +94,7 @@ def test_the_worst_examples_are_dropped_until_the_rest_fit() -> None:
 
 # -- the training split only ---------------------------------------------------
 
+
 @pytest.fixture
 def corpus(tmp_path: Path):
     """A voice of 30 documents of Austen paragraphs in a real store, its dataset built and saved, and the
@@ -87,7 +103,7 @@ def corpus(tmp_path: Path):
 
     folder = tmp_path / "writing"
     paragraphs = [p for p in austen_paragraphs("emma") if 30 <= len(p.split()) <= 90]
-    texts = {f"chapter-{n:02d}.txt": paragraphs[n * 4:n * 4 + 4] for n in range(30)}
+    texts = {f"chapter-{n:02d}.txt": paragraphs[n * 4 : n * 4 + 4] for n in range(30)}
     with CorpusStore.open() as store:
         for name, chapter in texts.items():
             _write(store, "default", folder, name, chapter)
@@ -102,7 +118,7 @@ def corpus(tmp_path: Path):
 def _half(text: str) -> str:
     """A draft about what ``text`` is about, too short to count as a copy of it."""
     words = text.split()
-    return " ".join(words[:len(words) // 2])
+    return " ".join(words[: len(words) // 2])
 
 
 def test_examples_come_from_the_training_split_only(corpus) -> None:
@@ -166,10 +182,12 @@ def test_no_corpus_means_no_examples_and_no_error(tmp_path: Path) -> None:
 
 # -- the prompt and the engine --------------------------------------------------
 
+
 def test_without_examples_the_prompt_is_the_training_shape() -> None:
     plain = rewrite_messages("S", "T")
-    assert plain == [{"role": "system", "content": "S"},
-                     {"role": "user", "content": plain[1]["content"]}] and plain[1]["content"].endswith("\n\nT")
+    assert plain == [{"role": "system", "content": "S"}, {"role": "user", "content": plain[1]["content"]}] and plain[1][
+        "content"
+    ].endswith("\n\nT")
     with_examples = rewrite_messages("S", "T", ["one passage", "two\nlines"])
     assert with_examples[1] == plain[1]
     assert with_examples[0]["content"] == f"S\n\n{EXAMPLES_HEADING}\n\n> one passage\n\n> two\n> lines"

@@ -9,18 +9,27 @@ SETTINGS = EvalSettings()
 
 
 def rows(gains, copy=(), commentary=(), kept=1.0):
-    return [{"chrf_gain": g, "copy": float(i in copy), "commentary": float(i in commentary),
-             "kept_names_numbers": kept, "length_ratio": 1.0} for i, g in enumerate(gains)]
+    return [
+        {
+            "chrf_gain": g,
+            "copy": float(i in copy),
+            "commentary": float(i in commentary),
+            "kept_names_numbers": kept,
+            "length_ratio": 1.0,
+        }
+        for i, g in enumerate(gains)
+    ]
 
 
 REFERENCE = rows([-2.0, -1.0, 0.0, -3.0, -1.5, -0.5, -2.5, -1.0, 0.5, -2.0] * 2)
-BETTER = rows([g + d for g, d in zip([r["chrf_gain"] for r in REFERENCE], [3, 2, 4, 1, 3, 2, 5, 2, 1, 3] * 2)])
+BETTER = rows([g + d for g, d in zip([r["chrf_gain"] for r in REFERENCE], [3, 2, 4, 1, 3, 2, 5, 2, 1, 3] * 2, strict=False)])
 NLL = {"reference": 0.60, "candidate": 0.55}
 
 
 def decide(candidate, reference=REFERENCE, nll=NLL, training_family=None):
-    return decide_voice(reference, candidate, SETTINGS, reference_label="the base model", nll=nll,
-                        training_family=training_family)
+    return decide_voice(
+        reference, candidate, SETTINGS, reference_label="the base model", nll=nll, training_family=training_family
+    )
 
 
 def test_a_candidate_that_recovers_more_of_the_writer_is_promoted():
@@ -28,11 +37,14 @@ def test_a_candidate_that_recovers_more_of_the_writer_is_promoted():
     assert decision.promote
     assert decision.gain_difference > 2 and decision.confidence >= 0.99
     assert decision.reason.startswith("The new voice's rewrites of 20 drafts it never trained on come closer")
-    assert decision.to_dict()["held_out"]["candidate"]["chrf_gain"] > decision.to_dict()["held_out"]["reference"]["chrf_gain"]
+    assert (
+        decision.to_dict()["held_out"]["candidate"]["chrf_gain"]
+        > decision.to_dict()["held_out"]["reference"]["chrf_gain"]
+    )
 
 
 def test_a_candidate_that_copies_the_draft_is_rejected_even_if_it_gains():
-    decision = decide(rows([r["chrf_gain"] + 3 for r in BETTER], copy=(0, 5)))   # 2 of 20 = 10% > 5%
+    decision = decide(rows([r["chrf_gain"] + 3 for r in BETTER], copy=(0, 5)))  # 2 of 20 = 10% > 5%
     assert not decision.promote
     assert decision.reason.startswith("The new voice copies the draft: it gave back 2 of 20")
     assert not decide(rows([r["chrf_gain"] for r in BETTER], copy=(0,))).reason.startswith("The new voice copies")
@@ -51,7 +63,7 @@ def test_a_candidate_that_loses_names_is_rejected():
 def test_the_nll_guard_rejects_a_candidate_that_models_the_writer_worse():
     decision = decide(BETTER, nll={"reference": 0.60, "candidate": 0.70})
     assert not decision.promote and "predicts your held-out writing worse than the base model" in decision.reason
-    within = decide(BETTER, nll={"reference": 0.60, "candidate": 0.64})   # inside the 0.05 tolerance
+    within = decide(BETTER, nll={"reference": 0.60, "candidate": 0.64})  # inside the 0.05 tolerance
     assert within.promote
 
 
@@ -60,14 +72,15 @@ def test_a_candidate_that_only_undoes_the_training_roughener_is_named_so():
 
     def training_family():
         asked.append(True)
-        return rows([-5.0] * 20), rows([+4.0] * 20)   # gains 9 chrF more on the drafts it trained to undo
+        return rows([-5.0] * 20), rows([+4.0] * 20)  # gains 9 chrF more on the drafts it trained to undo
 
     decision = decide(rows([r["chrf_gain"] for r in REFERENCE]), training_family=training_family)
     assert asked and not decision.promote
     assert decision.reason.startswith("The new voice only learned to undo voiced's own practice drafts")
     assert decision.training_family_gain == {"reference": -5.0, "candidate": 4.0}
-    plain = decide(rows([r["chrf_gain"] for r in REFERENCE]), training_family=lambda: (rows([-5.0] * 20),
-                                                                                      rows([-4.5] * 20)))
+    plain = decide(
+        rows([r["chrf_gain"] for r in REFERENCE]), training_family=lambda: (rows([-5.0] * 20), rows([-4.5] * 20))
+    )
     assert "are not closer to your own text than the base model's" in plain.reason
 
 

@@ -39,8 +39,9 @@ def make_examples(tokenizer, paragraphs: list[str], max_tokens: int = 64) -> lis
     out = []
     for text in paragraphs:
         draft = " ".join(text.split()[:4])  # a short prompt leaves most of the tokens to the response
-        prompt = tokenizer.apply_chat_template(rewrite_messages("Austen.", draft),
-                                               add_generation_prompt=True, tokenize=True)
+        prompt = tokenizer.apply_chat_template(
+            rewrite_messages("Austen.", draft), add_generation_prompt=True, tokenize=True
+        )
         if isinstance(prompt, dict) or hasattr(prompt, "input_ids"):
             prompt = prompt["input_ids"]
         response = tokenizer(text + "<|im_end|>", add_special_tokens=False)["input_ids"]
@@ -57,6 +58,15 @@ def fast_settings(**changes) -> TrainingSettings:
     One thread because the two cores here are shared: with two threads on an
     oversubscribed machine a step took about ten times longer.
     """
-    base = TrainingSettings(batch_size=4, epochs=1, eval_every=4, patience=0, max_minutes=0, learning_rate=2e-3,
-                            warmup_fraction=0.1, device="cpu", torch_threads=1)
+    base = TrainingSettings(
+        batch_size=4,
+        epochs=1,
+        eval_every=4,
+        patience=0,
+        max_minutes=0,
+        learning_rate=2e-3,
+        warmup_fraction=0.1,
+        device="cpu",
+        torch_threads=1,
+    )
     return dataclasses.replace(base, **changes)

@@ -9,14 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from voiced.config import VoiceConfig
+from voiced.registry import Registry
 from voiced.trainer.merge_export import ExportError, export_merged, export_ollama
-from voiced.trainer.registry import Registry
 
 __all__ = ["ExportError", "export_version"]
 
 
-def export_version(registry: Registry, number: int, out_dir: Path, voice: VoiceConfig, *,
-                   merged: bool = True) -> dict[str, Path]:
+def export_version(
+    registry: Registry, number: int, out_dir: Path, voice: VoiceConfig, *, merged: bool = True
+) -> dict[str, Path]:
     """Write ``out_dir/ollama`` (Modelfile using ADAPTER, adapter.gguf) and ``out_dir/merged``; returns them by label."""
     version = registry.get(number)
     if version.status in ("training", "failed"):
@@ -26,14 +27,17 @@ def export_version(registry: Registry, number: int, out_dir: Path, voice: VoiceC
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     if version.artifact("llama.cpp") is not None:
-        written["Ollama Modelfile"] = export_ollama(version.adapter_dir, version.gguf_path, base, out_dir / "ollama",
-                                                    voice.system_prompt)
+        written["Ollama Modelfile"] = export_ollama(
+            version.adapter_dir, version.gguf_path, base, out_dir / "ollama", voice.system_prompt
+        )
         written["GGUF LoRA"] = out_dir / "ollama" / "adapter.gguf"
     if merged:
         written["merged model"] = export_merged(version.adapter_dir, base, out_dir / "merged")
     if not written:
-        raise ExportError(f"v{number} has no GGUF LoRA (its base {base!r} is not a GGUF model); "
-                          "drop --no-merged to export a merged model instead.")
+        raise ExportError(
+            f"v{number} has no GGUF LoRA (its base {base!r} is not a GGUF model); "
+            "drop --no-merged to export a merged model instead."
+        )
     return written
 
 
@@ -45,4 +49,3 @@ def _check_intact(version, base: str) -> None:
     version.validate("transformers")
     if version.artifact("llama.cpp") is not None:
         usable_for(version, "llama.cpp", base)
-

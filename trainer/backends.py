@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib.util
 import platform
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from voiced.config import TrainingSettings
 from voiced.trainer.results import TrainingError, TrainResult
@@ -35,7 +36,7 @@ class Backend(Protocol):
         out_dir: Path,
         progress: Progress,
         should_stop: ShouldStop,
-        prose: Sequence[Any] = (),   # the language-modelling stage's examples (TrainingSettings.lm_warmup_fraction)
+        prose: Sequence[Any] = (),  # the language-modelling stage's examples (TrainingSettings.lm_warmup_fraction)
     ) -> TrainResult: ...
 
 
@@ -48,8 +49,7 @@ def mlx_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("mlx", "mlx_lm"))
 
 
-def backend_name(preference: str = "auto", *, apple_silicon: bool | None = None,
-                 has_mlx: bool | None = None) -> str:
+def backend_name(preference: str = "auto", *, apple_silicon: bool | None = None, has_mlx: bool | None = None) -> str:
     """Which backend a preference means on this machine (the arguments stand in for the machine)."""
     apple_silicon = is_apple_silicon() if apple_silicon is None else apple_silicon
     has_mlx = mlx_available() if has_mlx is None else has_mlx
@@ -59,11 +59,13 @@ def backend_name(preference: str = "auto", *, apple_silicon: bool | None = None,
         return "peft"
     if preference == "mlx":
         if not apple_silicon:
-            raise TrainingError("The mlx backend runs only on Apple Silicon (macOS arm64). "
-                                "Set `training.backend` to \"auto\" or \"peft\".")
+            raise TrainingError(
+                'The mlx backend runs only on Apple Silicon (macOS arm64). Set `training.backend` to "auto" or "peft".'
+            )
         if not has_mlx:
-            raise TrainingError("The mlx backend needs mlx-lm: run `pip install mlx-lm`, "
-                                "or set `training.backend` to \"peft\".")
+            raise TrainingError(
+                'The mlx backend needs mlx-lm: run `pip install mlx-lm`, or set `training.backend` to "peft".'
+            )
         return "mlx"
     raise TrainingError(f"Unknown training backend {preference!r}; use one of: auto, {', '.join(BACKENDS)}.")
 

@@ -31,10 +31,10 @@ class BaseModelError(Exception):
 class BaseModelInfo:
     """What a trained adapter records about its base, so a mismatch can be detected later."""
 
-    id: str               # the voice's base_model setting (spec)
-    kind: str             # "gguf", "hf_dir" or "hf_id"
-    sha256: str | None    # of the GGUF file, or of the folder's weight files; None for hub ids
-    architecture: str     # e.g. "llama"
+    id: str  # the voice's base_model setting (spec)
+    kind: str  # "gguf", "hf_dir" or "hf_id"
+    sha256: str | None  # of the GGUF file, or of the folder's weight files; None for hub ids
+    architecture: str  # e.g. "llama"
     n_head: int
     n_head_kv: int
     hidden_size: int
@@ -59,9 +59,9 @@ def pick_device(preference: str = "auto") -> str:
     if preference not in DEVICE_CHOICES:
         raise BaseModelError(f"Unknown device {preference!r}; choose one of {', '.join(DEVICE_CHOICES)}.")
     if preference == "cuda" and not torch.cuda.is_available():
-        raise BaseModelError("device = \"cuda\" but this torch build sees no CUDA GPU; set device = \"auto\" or \"cpu\".")
+        raise BaseModelError('device = "cuda" but this torch build sees no CUDA GPU; set device = "auto" or "cpu".')
     if preference == "mps" and not torch.backends.mps.is_available():
-        raise BaseModelError("device = \"mps\" but MPS is not available here; set device = \"auto\" or \"cpu\".")
+        raise BaseModelError('device = "mps" but MPS is not available here; set device = "auto" or "cpu".')
     if preference != "auto":
         return preference
     if torch.cuda.is_available():
@@ -71,7 +71,7 @@ def pick_device(preference: str = "auto") -> str:
     return "cpu"
 
 
-def dtype_for(device: str) -> "torch.dtype":
+def dtype_for(device: str) -> torch.dtype:
     """bfloat16 on GPUs that compute in it natively; float32 elsewhere (CPU, MPS, older GPUs)."""
     import torch
 
@@ -118,7 +118,7 @@ def load_tokenizer(ref_or_spec: BaseModelRef | str):
     return tokenizer
 
 
-def load_base_model(ref_or_spec: BaseModelRef | str, device: str = "cpu", dtype: "torch.dtype | None" = None):
+def load_base_model(ref_or_spec: BaseModelRef | str, device: str = "cpu", dtype: torch.dtype | None = None):
     """Load ``(model, tokenizer)`` ready for LoRA training on ``device``.
 
     GGUF weights are dequantised into ``dtype`` (float32 by default). Folders
@@ -267,4 +267,3 @@ def base_model_info(ref_or_spec: BaseModelRef | str) -> BaseModelInfo:
             ) from exc
         return BaseModelInfo(ref.spec, ref.kind, None, **_hf_config_fields(config))
     raise BaseModelError(f"Unknown base model kind {ref.kind!r} for {ref.spec!r}.")
-

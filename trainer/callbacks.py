@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 Progress = Callable[[dict], None]
 STAGE_LABELS = {"lm": "warm-up on prose", "rewrite": "training"}  # a step event's "stage", as the bar names it
@@ -49,8 +50,7 @@ class TqdmProgress:
 
         kind = event.get("event")
         if kind == "start":
-            self.bar = tqdm(total=event["total_steps"], unit="step", desc="training", file=self.stream,
-                            **self.options)
+            self.bar = tqdm(total=event["total_steps"], unit="step", desc="training", file=self.stream, **self.options)
         elif kind == "step" and self.bar is not None:
             label = STAGE_LABELS.get(event.get("stage", ""), "training")
             if self.bar.desc != label:  # the language-modelling warm-up, then the rewrite stage
@@ -59,8 +59,10 @@ class TqdmProgress:
             self.bar.set_postfix(self._postfix(event), refresh=False)
         elif kind == "eval" and self.bar is not None:
             self.valid_loss = event["valid_loss"]
-            self.bar.write(f"step {event['step']}: validation loss {event['valid_loss']:.4f}"
-                           + (" (best so far, saved)" if event.get("improved") else ""))
+            self.bar.write(
+                f"step {event['step']}: validation loss {event['valid_loss']:.4f}"
+                + (" (best so far, saved)" if event.get("improved") else "")
+            )
         elif kind == "end" and self.bar is not None:
             self.bar.close()
             self.bar = None

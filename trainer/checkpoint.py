@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from voiced.trainer.results import BEST_ADAPTER_DIR, TRAINING_STATE_FILE
 

@@ -16,11 +16,22 @@ import json
 import os
 import random
 from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Protocol
 
 from voiced.config import Config, DatasetSettings
+from voiced.corpus.splits import (  # noqa: F401  (part of this module's interface)
+    SPLITS,
+    assign_splits,
+    dataset_dir,
+    document_key,
+    hash_fraction,
+    saved_document_splits,
+    split_of,
+    split_rule,
+)
 from voiced.paths import Paths, get_paths, make_private_dirs
 from voiced.prompts import continue_messages, rewrite_messages
 from voiced.trainer.draft_report import draft_statistics
@@ -28,7 +39,6 @@ from voiced.trainer.roughen import RoughDraft, roughen, split_sentences
 from voiced.trainer.roughen_signature import WriterProfile, writer_profile
 from voiced.trainer.tokenize import make_batches, padding_efficiency  # noqa: F401  (the training loop imports them from here)
 
-SPLITS = ("train", "valid", "test")
 TASKS = ("rewrite", "continue")
 SHAPES = ("paragraph", "section", "document")
 
@@ -62,17 +72,17 @@ class Example:
     example that is too long can be shortened at a passage boundary (``shortened``)."""
 
     id: str
-    task: str                    # rewrite | continue
-    shape: str                   # paragraph | section | document
-    split: str                   # train | valid | test
-    document: str                # path relative to the voice folder
+    task: str  # rewrite | continue
+    shape: str  # paragraph | section | document
+    split: str  # train | valid | test
+    document: str  # path relative to the voice folder
     section: tuple[str, ...]
     system_prompt: str
-    prompt_parts: tuple[str, ...]    # rewrite: one rough draft per response part; continue: the opening
+    prompt_parts: tuple[str, ...]  # rewrite: one rough draft per response part; continue: the opening
     response_parts: tuple[str, ...]  # the writer's own text, verbatim
     rough_style: str = ""
     notes: tuple[str, ...] = ()
-    part_styles: tuple[str, ...] = ()   # rewrite: the family of each draft in prompt_parts
+    part_styles: tuple[str, ...] = ()  # rewrite: the family of each draft in prompt_parts
 
     @property
     def prompt_text(self) -> str:
@@ -113,25 +123,28 @@ class Example:
 @dataclass
 class Dataset:
     voice: str
-    examples: dict[str, list[Example]]          # by split
+    examples: dict[str, list[Example]]  # by split
     notes: list[str] = field(default_factory=list)
-    documents: dict[str, str] = field(default_factory=dict)   # document -> split
+    documents: dict[str, str] = field(default_factory=dict)  # document -> split
     split_rule: dict[str, float] = field(default_factory=dict)  # the settings that made the split (split_rule())
-    signature_words: list[str] = field(default_factory=list)  # the writer's words the drafts replace, most distinctive first
+    signature_words: list[str] = field(
+        default_factory=list
+    )  # the writer's words the drafts replace, most distinctive first
 
     def draft_pairs(self) -> list[tuple[str, str, str]]:
         """(family, draft, original) for every rewrite part of every split."""
         pairs = []
         for ex in (ex for rows in self.examples.values() for ex in rows if ex.task == "rewrite"):
             styles = ex.part_styles or (ex.rough_style,) * len(ex.prompt_parts)
-            pairs.extend(zip(styles, ex.prompt_parts, ex.response_parts))
+            pairs.extend(zip(styles, ex.prompt_parts, ex.response_parts, strict=False))
         return pairs
 
     def summary(self) -> dict:
         counts = {split: len(rows) for split, rows in self.examples.items()}
         every = [ex for rows in self.examples.values() for ex in rows]
         return {
-            "voice": self.voice, "examples": counts,
+            "voice": self.voice,
+            "examples": counts,
             "documents": dict(Counter(self.documents.values())),
             "tasks": dict(Counter(ex.task for ex in every)),
             "shapes": dict(Counter(ex.shape for ex in every)),
@@ -142,54 +155,8 @@ class Dataset:
         }
 
 
-# -- the split ---------------------------------------------------------------
-
-def document_key(path: str, folders: Iterable[str] = ()) -> str:
-    """The path relative to the voice folder holding it (POSIX), else the path as stored."""
-    target = Path(path)
-    for folder in folders:
-        base = Path(folder).expanduser()
-        if target.is_relative_to(base):
-            return target.relative_to(base).as_posix()
-    return target.as_posix()
-
-
-def hash_fraction(key: str) -> float:
-    """A stable number in [0, 1) for a document key."""
-    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
-
-
-def split_of(key: str, valid_fraction: float, test_fraction: float) -> str:
-    u = hash_fraction(key)
-    if u < test_fraction:
-        return "test"
-    if u < test_fraction + valid_fraction:
-        return "valid"
-    return "train"
-
-
-def split_rule(settings: DatasetSettings) -> dict[str, float]:
-    """The settings that shape the split; a saved split is carried into the next build only under the same rule."""
-    return {"valid_fraction": settings.valid_fraction, "test_fraction": settings.test_fraction}
-
-
-def assign_splits(keys: Iterable[str], valid_fraction: float, test_fraction: float,
-                  previous: dict[str, str] | None = None) -> dict[str, str]:
-    """Hash rule per document; with 3+ documents, an empty valid or test split takes the training
-    document with the lowest hash (deterministic; only tiny corpora need it). Documents in
-    ``previous`` (the last build's assignment) keep their split, so a fallback choice also stays held out."""
-    previous = previous or {}
-    splits = {key: previous.get(key) if previous.get(key) in SPLITS else split_of(key, valid_fraction, test_fraction)
-              for key in sorted(set(keys))}
-    if len(splits) >= 3:
-        for wanted in ("test", "valid"):
-            if wanted not in splits.values():
-                spare = sorted((k for k, s in splits.items() if s == "train"), key=hash_fraction)
-                splits[spare[0]] = wanted
-    return splits
-
-
 # -- shapes ------------------------------------------------------------------
+
 
 def estimate_tokens(text: str) -> int:
     """A cautious token count for English prose (about 3.5 characters per token)."""
@@ -206,8 +173,13 @@ def _runs_by_section(passages: Sequence[PassageLike]) -> list[list[PassageLike]]
     return runs
 
 
-def _shape_units(passages: Sequence[PassageLike], settings: DatasetSettings, rng: random.Random,
-                 count: Callable[[str], int], overhead: int) -> list[tuple[str, list[PassageLike]]]:
+def _shape_units(
+    passages: Sequence[PassageLike],
+    settings: DatasetSettings,
+    rng: random.Random,
+    count: Callable[[str], int],
+    overhead: int,
+) -> list[tuple[str, list[PassageLike]]]:
     """Cut a document into (shape, passages) units: each passage lands in exactly one unit.
 
     A short document that fits the budget becomes one whole-document unit with
@@ -217,8 +189,12 @@ def _shape_units(passages: Sequence[PassageLike], settings: DatasetSettings, rng
     """
     budget = settings.max_example_tokens - overhead
     whole = _pair_tokens(passages, count)
-    if (len(passages) >= 2 and whole <= budget and settings.document_weight > 0
-            and rng.random() < settings.document_weight / (settings.document_weight + settings.paragraph_weight)):
+    if (
+        len(passages) >= 2
+        and whole <= budget
+        and settings.document_weight > 0
+        and rng.random() < settings.document_weight / (settings.document_weight + settings.paragraph_weight)
+    ):
         return [("document", list(passages))]
     units: list[tuple[str, list[PassageLike]]] = []
     shape_weights = [settings.paragraph_weight, settings.section_weight]
@@ -226,11 +202,15 @@ def _shape_units(passages: Sequence[PassageLike], settings: DatasetSettings, rng
         i = 0
         while i < len(run):
             take = 1
-            if len(run) - i >= 2 and sum(shape_weights) > 0 and rng.choices(("paragraph", "section"), shape_weights)[0] == "section":
+            if (
+                len(run) - i >= 2
+                and sum(shape_weights) > 0
+                and rng.choices(("paragraph", "section"), shape_weights)[0] == "section"
+            ):
                 take = rng.randint(2, max(2, min(settings.max_section_passages, len(run) - i)))
-                while take > 1 and _pair_tokens(run[i:i + take], count) > budget:
+                while take > 1 and _pair_tokens(run[i : i + take], count) > budget:
                     take -= 1
-            units.append(("section" if take > 1 else "paragraph", run[i:i + take]))
+            units.append(("section" if take > 1 else "paragraph", run[i : i + take]))
             i += take
     return units
 
@@ -253,8 +233,11 @@ def _opening_and_rest(text: str) -> tuple[str, str] | None:
         return " ".join(sentences[:cut]), " ".join(sentences[cut:])
     words = text.split()
     middle = len(words) / 2
-    cuts = [i + 1 for i, word in enumerate(words[:-1]) if word[-1] in ";:,"
-            and MIN_CLAUSE_WORDS <= i + 1 <= len(words) - MIN_CLAUSE_WORDS]
+    cuts = [
+        i + 1
+        for i, word in enumerate(words[:-1])
+        if word[-1] in ";:," and MIN_CLAUSE_WORDS <= i + 1 <= len(words) - MIN_CLAUSE_WORDS
+    ]
     if not cuts:
         return None
     cut = min(cuts, key=lambda i: (abs(i - middle), i))
@@ -268,8 +251,16 @@ def _example_id(key: str, shape: str, first_order: int, task: str) -> str:
 Roughener = Callable[[str, int], RoughDraft]
 
 
-def _make_example(key: str, split: str, shape: str, unit: list[PassageLike], task: str, system_prompt: str,
-                  seed: int, rough: Roughener) -> Example | None:
+def _make_example(
+    key: str,
+    split: str,
+    shape: str,
+    unit: list[PassageLike],
+    task: str,
+    system_prompt: str,
+    seed: int,
+    rough: Roughener,
+) -> Example | None:
     common = dict(split=split, document=key, section=tuple(unit[0].section), system_prompt=system_prompt)
     texts = [p.text for p in unit]
     if task == "continue":
@@ -280,13 +271,26 @@ def _make_example(key: str, split: str, shape: str, unit: list[PassageLike], tas
             if halves is None:
                 return None
             prompt, response = (halves[0],), (halves[1],)
-        return Example(id=_example_id(key, shape, unit[0].order, task), task=task, shape=shape,
-                       prompt_parts=prompt, response_parts=response, **common)
+        return Example(
+            id=_example_id(key, shape, unit[0].order, task),
+            task=task,
+            shape=shape,
+            prompt_parts=prompt,
+            response_parts=response,
+            **common,
+        )
     drafts = [rough(text, seed) for text in texts]
     styles = sorted({d.style.split("+")[0] for d in drafts})
-    return Example(id=_example_id(key, shape, unit[0].order, task), task=task, shape=shape,
-                   prompt_parts=tuple(d.text for d in drafts), response_parts=tuple(texts),
-                   rough_style="+".join(styles), part_styles=tuple(d.style for d in drafts), **common)
+    return Example(
+        id=_example_id(key, shape, unit[0].order, task),
+        task=task,
+        shape=shape,
+        prompt_parts=tuple(d.text for d in drafts),
+        response_parts=tuple(texts),
+        rough_style="+".join(styles),
+        part_styles=tuple(d.style for d in drafts),
+        **common,
+    )
 
 
 def _roughener_for(roughener: Roughener | None, profile: WriterProfile, settings: DatasetSettings) -> Roughener:
@@ -299,9 +303,17 @@ def _roughener_for(roughener: Roughener | None, profile: WriterProfile, settings
     return roughener
 
 
-def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: str, settings: DatasetSettings,
-                  *, folders: Iterable[str] = (), count_tokens: Callable[[str], int] | None = None,
-                  roughener: Roughener | None = None, previous_splits: dict[str, str] | None = None) -> Dataset:
+def build_dataset(
+    voice: str,
+    documents: Iterable[DocumentLike],
+    system_prompt: str,
+    settings: DatasetSettings,
+    *,
+    folders: Iterable[str] = (),
+    count_tokens: Callable[[str], int] | None = None,
+    roughener: Roughener | None = None,
+    previous_splits: dict[str, str] | None = None,
+) -> Dataset:
     """Examples for every passage of the voice, split by document.
 
     ``count_tokens`` (the base model's tokenizer, when at hand) sizes the
@@ -320,8 +332,13 @@ def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: 
     profile = writer_profile(p.text for key, passages in docs if splits[key] == "train" for p in passages)
     rough = _roughener_for(roughener, profile, settings)
     overhead = count(system_prompt) + 32
-    dataset = Dataset(voice, {split: [] for split in SPLITS}, documents=dict(splits), split_rule=split_rule(settings),
-                      signature_words=profile.top(100))
+    dataset = Dataset(
+        voice,
+        {split: [] for split in SPLITS},
+        documents=dict(splits),
+        split_rule=split_rule(settings),
+        signature_words=profile.top(100),
+    )
     for key, passages in sorted(docs, key=lambda item: item[0]):
         rng = random.Random(f"{settings.seed}:{key}")
         for shape, unit in _shape_units(passages, settings, rng, count, overhead):
@@ -338,9 +355,6 @@ def build_dataset(voice: str, documents: Iterable[DocumentLike], system_prompt: 
 
 
 # -- storage -----------------------------------------------------------------
-
-def dataset_dir(data_dir: Path, voice: str) -> Path:
-    return Path(data_dir) / "datasets" / voice
 
 
 def _private_dir(path: Path) -> Path:
@@ -378,34 +392,24 @@ class DatasetMissing(Exception):
     """No dataset has been built for the voice yet."""
 
 
-def saved_document_splits(directory: Path, rule: dict[str, float]) -> dict[str, str]:
-    """The document -> split map of the last saved build, when it was made under ``rule``.
-
-    Empty when there is none, it is unreadable, or other settings made it (a
-    build without a recorded rule included): a split made under settings since
-    changed (a ``valid_fraction`` that held every document out) must not outlive them.
-    """
-    try:
-        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
-        if summary.get("split_rule") != rule:
-            return {}
-        return {str(k): str(v) for k, v in dict(summary.get("document_splits", {})).items()}
-    except (OSError, ValueError, TypeError, AttributeError):
-        return {}
-
-
 def load_dataset(directory: Path, voice: str) -> Dataset:
     if not (directory / "summary.json").is_file():
-        raise DatasetMissing(f"No dataset has been built for voice {voice!r} yet ({directory}). "
-                             "Run `voiced dataset build` first.")
+        raise DatasetMissing(
+            f"No dataset has been built for voice {voice!r} yet ({directory}). Run `voiced dataset build` first."
+        )
     summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
     examples = {}
     for split in SPLITS:
         lines = (directory / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
         examples[split] = [Example.from_json(json.loads(line)) for line in lines if line.strip()]
-    return Dataset(voice, examples, list(summary.get("notes", [])), dict(summary.get("document_splits", {})),
-                   split_rule=dict(summary.get("split_rule", {})),
-                   signature_words=list(summary.get("signature_words", [])))
+    return Dataset(
+        voice,
+        examples,
+        list(summary.get("notes", [])),
+        dict(summary.get("document_splits", {})),
+        split_rule=dict(summary.get("split_rule", {})),
+        signature_words=list(summary.get("signature_words", [])),
+    )
 
 
 def export_chat(dataset: Dataset, out_dir: Path) -> list[Path]:
@@ -418,7 +422,9 @@ def export_chat(dataset: Dataset, out_dir: Path) -> list[Path]:
     return written
 
 
-def build_voice_dataset(config: Config, voice: str | None = None, paths: Paths | None = None) -> tuple[Dataset, list[Path]]:
+def build_voice_dataset(
+    config: Config, voice: str | None = None, paths: Paths | None = None
+) -> tuple[Dataset, list[Path]]:
     """Read the voice's corpus, build its dataset and save it under the data directory."""
     from voiced.corpus.store import CorpusStore
     from voiced.trainer.rough_endpoint import EndpointRoughener
@@ -428,12 +434,22 @@ def build_voice_dataset(config: Config, voice: str | None = None, paths: Paths |
     settings = config.dataset
     roughener = None
     if settings.rough_draft_endpoint:
-        roughener = EndpointRoughener(settings.rough_draft_endpoint, settings.rough_draft_model,
-                                      settings.rough_draft_timeout_seconds, settings.structural_noise)
+        roughener = EndpointRoughener(
+            settings.rough_draft_endpoint,
+            settings.rough_draft_model,
+            settings.rough_draft_timeout_seconds,
+            settings.structural_noise,
+        )
     with CorpusStore.open(paths) as store:
         documents = list(store.documents_with_passages(voice_config.name))
     directory = dataset_dir(paths.data_dir, voice_config.name)
-    dataset = build_dataset(voice_config.name, documents, voice_config.system_prompt, settings,
-                            folders=voice_config.folders, roughener=roughener,
-                            previous_splits=saved_document_splits(directory, split_rule(settings)))
+    dataset = build_dataset(
+        voice_config.name,
+        documents,
+        voice_config.system_prompt,
+        settings,
+        folders=voice_config.folders,
+        roughener=roughener,
+        previous_splits=saved_document_splits(directory, split_rule(settings)),
+    )
     return dataset, save_dataset(dataset, directory)

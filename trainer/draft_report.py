@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
+from collections.abc import Iterable
 from difflib import SequenceMatcher
-from typing import Iterable
 
 from voiced.trainer.roughen import keeps_names_and_numbers, protected_tokens
 
 TARGET_MEDIAN = (0.65, 0.82)
-MAX_NEAR_COPIES = 0.15   # at most this share of drafts at 0.9 or more (issue 18 found 58%)
+MAX_NEAR_COPIES = 0.15  # at most this share of drafts at 0.9 or more (issue 18 found 58%)
 
 
 def word_similarity(draft: str, original: str) -> float:
@@ -45,8 +45,13 @@ def _quartiles(values: list[float]) -> dict:
         q1 = median = q3 = values[0]
     else:
         q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return {"drafts": len(values), "median": round(median, 3), "q1": round(q1, 3), "q3": round(q3, 3),
-            "share_at_least_0.9": round(sum(v >= 0.9 for v in values) / len(values), 3)}
+    return {
+        "drafts": len(values),
+        "median": round(median, 3),
+        "q1": round(q1, 3),
+        "q3": round(q3, 3),
+        "share_at_least_0.9": round(sum(v >= 0.9 for v in values) / len(values), 3),
+    }
 
 
 def draft_statistics(pairs: Iterable[tuple[str, str, str]]) -> dict:
@@ -71,8 +76,9 @@ def draft_statistics(pairs: Iterable[tuple[str, str, str]]) -> dict:
         **overall,
         "target_median": list(TARGET_MEDIAN),
         "max_near_copies": MAX_NEAR_COPIES,
-        "within_target": (bool(every) and low <= overall["median"] <= high
-                          and overall["share_at_least_0.9"] <= MAX_NEAR_COPIES),
+        "within_target": (
+            bool(every) and low <= overall["median"] <= high and overall["share_at_least_0.9"] <= MAX_NEAR_COPIES
+        ),
         "families": {name: _quartiles(values) for name, values in sorted(by_family.items())},
         "names_and_numbers_kept": round(kept / total, 4) if total else 1.0,
         "drafts_keeping_all_names": round(drafts_all_kept / drafts, 4) if drafts else 1.0,
@@ -85,11 +91,15 @@ def describe(stats: dict) -> list[str]:
         return ["drafts: none (no rewrite examples)"]
     low, high = stats["target_median"]
     verdict = "within" if stats["within_target"] else "OUTSIDE"
-    lines = [f"draft similarity to the original (word level): median {stats['median']:.2f} "
-             f"(quartiles {stats['q1']:.2f}-{stats['q3']:.2f}, {stats['share_at_least_0.9']:.0%} at 0.9 or more; "
-             f"target median {low:.2f}-{high:.2f} with at most {stats['max_near_copies']:.0%} at 0.9: {verdict}); "
-             f"names and numbers kept {stats['names_and_numbers_kept']:.1%}"]
+    lines = [
+        f"draft similarity to the original (word level): median {stats['median']:.2f} "
+        f"(quartiles {stats['q1']:.2f}-{stats['q3']:.2f}, {stats['share_at_least_0.9']:.0%} at 0.9 or more; "
+        f"target median {low:.2f}-{high:.2f} with at most {stats['max_near_copies']:.0%} at 0.9: {verdict}); "
+        f"names and numbers kept {stats['names_and_numbers_kept']:.1%}"
+    ]
     for name, fam in stats["families"].items():
-        lines.append(f"  {name}: {fam['drafts']} drafts, median {fam['median']:.2f} "
-                     f"(quartiles {fam['q1']:.2f}-{fam['q3']:.2f}), {fam['share_at_least_0.9']:.0%} at 0.9 or more")
+        lines.append(
+            f"  {name}: {fam['drafts']} drafts, median {fam['median']:.2f} "
+            f"(quartiles {fam['q1']:.2f}-{fam['q3']:.2f}), {fam['share_at_least_0.9']:.0%} at 0.9 or more"
+        )
     return lines

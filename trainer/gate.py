@@ -9,9 +9,10 @@ the adapters disabled, so all three see exactly the same tokens.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from voiced.trainer.peft_backend import IGNORE_INDEX, pad_batch, to_tensors
 
@@ -45,12 +46,18 @@ def response_nll(model: Any, examples: Sequence[Any], *, batch_size: int = 4) ->
     try:
         with torch.no_grad():
             for start in range(0, len(ordered), batch_size):
-                batch = to_tensors(pad_batch(ordered[start:start + batch_size]), str(device))
+                batch = to_tensors(pad_batch(ordered[start : start + batch_size]), str(device))
                 logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
                 targets = batch["labels"][:, 1:]
                 logits = logits[:, :-1].float()
-                total += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                                               ignore_index=IGNORE_INDEX, reduction="sum"))
+                total += float(
+                    F.cross_entropy(
+                        logits.reshape(-1, logits.size(-1)),
+                        targets.reshape(-1),
+                        ignore_index=IGNORE_INDEX,
+                        reduction="sum",
+                    )
+                )
                 count += int((targets != IGNORE_INDEX).sum())
     finally:
         model.train(was_training)
@@ -65,7 +72,7 @@ class GateResult:
 
     promote: bool
     reason: str
-    scores: dict[str, float] = field(default_factory=dict)   # "base", "active" (if any), "candidate"
+    scores: dict[str, float] = field(default_factory=dict)  # "base", "active" (if any), "candidate"
     active_version: int | None = None
     margin: float = 0.0
     test_examples: int = 0
@@ -74,9 +81,15 @@ class GateResult:
     voice: dict[str, Any] = field(default_factory=dict)  # the "voice" gate's figures and decision, when it ran
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"test_nll": {k: round(v, 5) for k, v in self.scores.items()}, "active_version": self.active_version,
-               "min_margin": self.margin, "test_examples": self.test_examples, "test_tokens": self.test_tokens,
-               "promoted": self.promote, "reason": self.reason}
+        out = {
+            "test_nll": {k: round(v, 5) for k, v in self.scores.items()},
+            "active_version": self.active_version,
+            "min_margin": self.margin,
+            "test_examples": self.test_examples,
+            "test_tokens": self.test_tokens,
+            "promoted": self.promote,
+            "reason": self.reason,
+        }
         if self.towards_writer:
             out["towards_writer"] = {k: round(v, 5) for k, v in self.towards_writer.items()}
         if self.voice:
@@ -92,8 +105,14 @@ def decide(candidate: float, reference: float, reference_label: str, margin: flo
     return False, f"test NLL {candidate:.3f} is not better than {reference_label}'s {reference:.3f}{needed}"
 
 
-def score_adapters(base_model: Any, examples: Sequence[Any], candidate_dir: Path,
-                   active_dir: Path | None = None, *, batch_size: int = 4) -> dict[str, NllScore]:
+def score_adapters(
+    base_model: Any,
+    examples: Sequence[Any],
+    candidate_dir: Path,
+    active_dir: Path | None = None,
+    *,
+    batch_size: int = 4,
+) -> dict[str, NllScore]:
     """Score the base, the active adapter (if any) and the candidate with one loaded base model.
 
     The adapters are attached to ``base_model`` and removed again before
@@ -117,12 +136,21 @@ def score_adapters(base_model: Any, examples: Sequence[Any], candidate_dir: Path
         model.unload()
 
 
-def run_gate(base_model: Any, examples: Sequence[Any], candidate_dir: Path, *, active_dir: Path | None = None,
-             active_version: int | None = None, margin: float = 0.01, batch_size: int = 4) -> GateResult:
+def run_gate(
+    base_model: Any,
+    examples: Sequence[Any],
+    candidate_dir: Path,
+    *,
+    active_dir: Path | None = None,
+    active_version: int | None = None,
+    margin: float = 0.01,
+    batch_size: int = 4,
+) -> GateResult:
     """Score all three and decide; the reason names the numbers so the writer can see why."""
     if not examples:
-        return GateResult(False, "there are no test examples to evaluate on (the voice's test split is empty)",
-                          margin=margin)
+        return GateResult(
+            False, "there are no test examples to evaluate on (the voice's test split is empty)", margin=margin
+        )
     scores = score_adapters(base_model, examples, candidate_dir, active_dir, batch_size=batch_size)
     nll = {name: score.nll for name, score in scores.items()}
     if "active" in nll:

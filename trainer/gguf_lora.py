@@ -77,7 +77,9 @@ def read_adapter_config(adapter_dir: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise GGUFExportError(f"Cannot read {path} ({exc}); the adapter folder is incomplete: retrain or restore it.") from exc
+        raise GGUFExportError(
+            f"Cannot read {path} ({exc}); the adapter folder is incomplete: retrain or restore it."
+        ) from exc
 
 
 def peft_scale(config: dict, module: str) -> float:
@@ -130,7 +132,9 @@ def read_peft_lora(adapter_dir: Path) -> tuple[dict, list[LoraPair]]:
     pairs = []
     for (layer, module), half in sorted(halves.items()):
         if set(half) != {"A", "B"}:
-            raise GGUFExportError(f"Layer {layer} {module} has lora_{''.join(half)} without its partner; the adapter is damaged.")
+            raise GGUFExportError(
+                f"Layer {layer} {module} has lora_{''.join(half)} without its partner; the adapter is damaged."
+            )
         a, b = half["A"], half["B"]
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
             raise GGUFExportError(f"Layer {layer} {module}: A {a.shape} and B {b.shape} are not a LoRA pair.")
@@ -189,7 +193,9 @@ def to_llama_cpp(adapter_dir: Path, base_reader, base_gguf: Path, *, permute_qk:
     for pair in pairs:
         expected = base_shapes.get(pair.gguf_name)
         if expected is None:
-            raise GGUFExportError(f"The base {base_gguf} has no tensor {pair.gguf_name}; the adapter was trained for another model.")
+            raise GGUFExportError(
+                f"The base {base_gguf} has no tensor {pair.gguf_name}; the adapter was trained for another model."
+            )
         if expected != (pair.a.shape[1], pair.b.shape[0]):
             raise GGUFExportError(
                 f"{pair.gguf_name}: the adapter maps {pair.a.shape[1]} -> {pair.b.shape[0]} but the base maps "
@@ -201,7 +207,9 @@ def to_llama_cpp(adapter_dir: Path, base_reader, base_gguf: Path, *, permute_qk:
                 b = permute_rotary_rows(b, fields["n_head"])
             elif pair.module == "self_attn.k_proj":
                 b = permute_rotary_rows(b, fields["n_head_kv"])
-        tensors.append((pair.gguf_name, np.ascontiguousarray(pair.a, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32)))
+        tensors.append(
+            (pair.gguf_name, np.ascontiguousarray(pair.a, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32))
+        )
     return LlamaCppLora(fields["architecture"], alpha, tensors)
 
 

@@ -58,7 +58,9 @@ def modelfile_text(base_gguf: Path, adapter_file: str, system_prompt: str | None
     """An Ollama Modelfile: the base model, the LoRA on top, optionally the voice's system prompt."""
     for value in (str(base_gguf), adapter_file):
         if "\n" in value or '"' in value:
-            raise ExportError(f"The path {value!r} cannot be written into a Modelfile; move the file to a plainer path.")
+            raise ExportError(
+                f"The path {value!r} cannot be written into a Modelfile; move the file to a plainer path."
+            )
     lines = [f"FROM {base_gguf}", f"ADAPTER {adapter_file}"]
     if system_prompt:
         lines.append('SYSTEM """' + system_prompt.replace('"""', '"') + '"""')
@@ -120,7 +122,9 @@ def export_merged(adapter_dir: Path, base_ref: BaseModelRef | str, out_dir: Path
     try:
         merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ExportError(f"Cannot apply the adapter in {adapter_dir} to its base ({exc}); was it trained for this base?") from exc
+        raise ExportError(
+            f"Cannot apply the adapter in {adapter_dir} to its base ({exc}); was it trained for this base?"
+        ) from exc
     out_dir = Path(out_dir)
     staging = _staging_dir(out_dir)
     try:

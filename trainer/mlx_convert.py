@@ -47,7 +47,9 @@ def peft_to_mlx(peft_dir: Path, mlx_dir: Path, n_layers: int) -> Path:
         raise AdapterConversionError(str(exc)) from exc
     ranks = {pair.rank for pair in pairs}
     if len(ranks) != 1:
-        raise AdapterConversionError(f"mlx-lm needs one rank for every layer; this adapter mixes ranks {sorted(ranks)}.")
+        raise AdapterConversionError(
+            f"mlx-lm needs one rank for every layer; this adapter mixes ranks {sorted(ranks)}."
+        )
     rank = ranks.pop()
     scale = float(config.get("lora_alpha", rank)) / rank
     tensors: dict[str, np.ndarray] = {}
@@ -58,7 +60,9 @@ def peft_to_mlx(peft_dir: Path, mlx_dir: Path, n_layers: int) -> Path:
         tensors[prefix + ".lora_b"] = np.ascontiguousarray(pair.b.T * np.float32(pair.scale / scale))
     first_layer = min(pair.layer for pair in pairs)
     if max(pair.layer for pair in pairs) >= n_layers:
-        raise AdapterConversionError(f"The adapter has layers beyond the base model's {n_layers}; it belongs to another model.")
+        raise AdapterConversionError(
+            f"The adapter has layers beyond the base model's {n_layers}; it belongs to another model."
+        )
     mlx_config = {
         "fine_tune_type": "lora",
         "num_layers": n_layers - first_layer,
@@ -82,7 +86,9 @@ def mlx_to_peft(mlx_dir: Path, peft_dir: Path, base_model_name: str = "") -> Pat
         config = json.loads((mlx_dir / MLX_CONFIG).read_text(encoding="utf-8"))
         weights = load_file(str(mlx_dir / MLX_WEIGHTS))
     except (OSError, ValueError) as exc:
-        raise AdapterConversionError(f"Cannot read the MLX adapter in {mlx_dir} ({exc}); retrain or restore it.") from exc
+        raise AdapterConversionError(
+            f"Cannot read the MLX adapter in {mlx_dir} ({exc}); retrain or restore it."
+        ) from exc
     fine_tune_type = config.get("fine_tune_type", "lora")
     if fine_tune_type != "lora":
         raise AdapterConversionError(f"Only LoRA adapters convert to PEFT; this one is {fine_tune_type!r}.")
@@ -98,7 +104,9 @@ def mlx_to_peft(mlx_dir: Path, peft_dir: Path, base_model_name: str = "") -> Pat
     for key, value in weights.items():
         match = _MLX_KEY.match(key)
         if not match:
-            raise AdapterConversionError(f"Unsupported MLX adapter tensor {key!r}: only LoRA on decoder layers converts.")
+            raise AdapterConversionError(
+                f"Unsupported MLX adapter tensor {key!r}: only LoRA on decoder layers converts."
+            )
         rank_axis = 1 if match["which"] == "a" else 0
         if value.ndim != 2 or value.shape[rank_axis] != rank:
             raise AdapterConversionError(f"{key} has shape {value.shape}, which does not fit rank {rank}.")
@@ -129,7 +137,9 @@ def mlx_to_peft(mlx_dir: Path, peft_dir: Path, base_model_name: str = "") -> Pat
     return Path(peft_dir)
 
 
-def _write_adapter(directory: Path, weights_name: str, tensors: dict[str, np.ndarray], config_name: str, config: dict) -> None:
+def _write_adapter(
+    directory: Path, weights_name: str, tensors: dict[str, np.ndarray], config_name: str, config: dict
+) -> None:
     """Write weights and config into a private folder, each file atomically (temp file, then rename)."""
     from safetensors.numpy import save_file
 

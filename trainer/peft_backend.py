@@ -11,20 +11,26 @@ import math
 import os
 import random
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from voiced.config import TrainingSettings
 from voiced.trainer import stopping
 from voiced.trainer.backends import Progress, ShouldStop
 from voiced.trainer.checkpoint import discard_partial, save_best
-from voiced.trainer.results import TrainingError, TrainResult
 from voiced.trainer.response_loss import response_loss
+from voiced.trainer.results import TrainingError, TrainResult
+from voiced.trainer.schedule import (
+    lm_warmup_steps,
+    resolve_learning_rate,
+    staged_lr_factor,
+    steps_per_epoch,
+    total_steps,
+)
 from voiced.trainer.tokenize import IGNORE_INDEX, epoch_batches, model_inputs, pad_batch, real_tokens, rows_per_epoch
-from voiced.trainer.schedule import lm_warmup_steps, resolve_learning_rate, staged_lr_factor, steps_per_epoch, total_steps
 
 LM_STAGE, REWRITE_STAGE = "lm", "rewrite"  # the stages a step event names
-
 
 
 def pick_torch_device(preference: str = "auto") -> str:
@@ -37,7 +43,7 @@ def pick_torch_device(preference: str = "auto") -> str:
         raise TrainingError(str(exc)) from exc
 
 
-def training_dtype(device: str) -> "Any":
+def training_dtype(device: str) -> Any:
     """bf16 on CUDA devices that support it; float32 elsewhere (CPU and MPS train stably in it)."""
     from voiced.trainer.base_model import dtype_for
 
@@ -72,8 +78,14 @@ def target_modules(settings: TrainingSettings) -> Any:
 def lora_config(settings: TrainingSettings) -> Any:
     from peft import LoraConfig
 
-    return LoraConfig(r=settings.lora_rank, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
-                      target_modules=target_modules(settings), bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=settings.lora_rank,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=target_modules(settings),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 def _field(example: Any, name: str) -> list[int]:
@@ -86,10 +98,15 @@ def to_tensors(batch: Any, device: str) -> dict[str, Any]:
     import torch
 
     if not isinstance(batch, dict):
-        batch = {name: getattr(batch, name) for name in ("input_ids", "labels", "attention_mask", "position_ids")
-                 if hasattr(batch, name)}
-    return {name: torch.as_tensor(value, dtype=torch.long).to(device) if isinstance(value, list) else value
-            for name, value in model_inputs(batch).items()}
+        batch = {
+            name: getattr(batch, name)
+            for name in ("input_ids", "labels", "attention_mask", "position_ids")
+            if hasattr(batch, name)
+        }
+    return {
+        name: torch.as_tensor(value, dtype=torch.long).to(device) if isinstance(value, list) else value
+        for name, value in model_inputs(batch).items()
+    }
 
 
 def keeps_packed_examples_apart(model: Any) -> bool:
@@ -106,9 +123,15 @@ def keeps_packed_examples_apart(model: Any) -> bool:
     try:
         with torch.no_grad():
             alone = model(input_ids=torch.tensor([second], device=device), use_cache=False).logits[0].float()
-            packed = model(input_ids=torch.tensor([first + second], device=device), use_cache=False,
-                           position_ids=torch.tensor([list(range(6)) + list(range(4))], device=device)
-                           ).logits[0, len(first):].float()
+            packed = (
+                model(
+                    input_ids=torch.tensor([first + second], device=device),
+                    use_cache=False,
+                    position_ids=torch.tensor([list(range(6)) + list(range(4))], device=device),
+                )
+                .logits[0, len(first) :]
+                .float()
+            )
     finally:
         model.train(was_training)
     return float((alone - packed).abs().max()) <= 0.02 * max(1.0, float(alone.abs().max()))
@@ -152,9 +175,17 @@ class PeftBackend:
 
     name = "peft"
 
-    def train(self, model_spec: Any, tokenized_train: Sequence[Any], tokenized_valid: Sequence[Any],
-              settings: TrainingSettings, out_dir: Path, progress: Progress, should_stop: ShouldStop,
-              prose: Sequence[Any] = ()) -> TrainResult:
+    def train(
+        self,
+        model_spec: Any,
+        tokenized_train: Sequence[Any],
+        tokenized_valid: Sequence[Any],
+        settings: TrainingSettings,
+        out_dir: Path,
+        progress: Progress,
+        should_stop: ShouldStop,
+        prose: Sequence[Any] = (),
+    ) -> TrainResult:
         """``prose`` (plain-text examples, see :mod:`voiced.trainer.prose`) is trained on first for
         ``settings.lm_warmup_fraction`` of the steps; without any the run is the rewrite stage alone."""
         if not tokenized_train:
@@ -168,8 +199,18 @@ class PeftBackend:
 
         model = get_peft_model(base, lora_config(settings))
         try:
-            run = _Run(model, tokenized_train, tokenized_valid, settings, Path(out_dir), progress, should_stop,
-                       device, dtype, prose)
+            run = _Run(
+                model,
+                tokenized_train,
+                tokenized_valid,
+                settings,
+                Path(out_dir),
+                progress,
+                should_stop,
+                device,
+                dtype,
+                prose,
+            )
             return run.execute()
         finally:
             if not owned:
@@ -191,9 +232,19 @@ class PeftBackend:
 class _Run:
     """One training run's state; ``execute`` is the loop."""
 
-    def __init__(self, model: Any, train_set: Sequence[Any], valid_set: Sequence[Any], settings: TrainingSettings,
-                 out_dir: Path, progress: Progress, should_stop: ShouldStop, device: str, dtype: Any,
-                 prose: Sequence[Any] = ()) -> None:
+    def __init__(
+        self,
+        model: Any,
+        train_set: Sequence[Any],
+        valid_set: Sequence[Any],
+        settings: TrainingSettings,
+        out_dir: Path,
+        progress: Progress,
+        should_stop: ShouldStop,
+        device: str,
+        dtype: Any,
+        prose: Sequence[Any] = (),
+    ) -> None:
         import torch
 
         self.model, self.train_set, self.valid_set, self.prose = model, train_set, valid_set, list(prose)
@@ -210,7 +261,8 @@ class _Run:
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=settings.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: staged_lr_factor(step, self.lm_steps, self.total, settings.warmup_fraction))
+            self.optimizer, lambda step: staged_lr_factor(step, self.lm_steps, self.total, settings.warmup_fraction)
+        )
         self.params = params
         self.early = stopping.EarlyStopping(settings.patience)
         self.step = 0
@@ -219,20 +271,31 @@ class _Run:
         self.losses: list[float] = []
         self.valid_losses: list[tuple[int, float]] = []
         self.adapter_dir: Path | None = None
-        self.valid_batches = [to_tensors(b, device) for b in
-                              _plain_batches(valid_set, settings.batch_size)] if valid_set else []
+        self.valid_batches = (
+            [to_tensors(b, device) for b in _plain_batches(valid_set, settings.batch_size)] if valid_set else []
+        )
 
     def execute(self) -> TrainResult:
         discard_partial(self.out_dir)
         budget = stopping.TimeBudget(self.settings.max_minutes)
-        self.progress({"event": "start", "backend": "peft", "total_steps": self.total, "epochs": self.settings.epochs,
-                       "examples": len(self.train_set), "valid_examples": len(self.valid_set),
-                       "stages": {LM_STAGE: self.lm_steps, REWRITE_STAGE: self.total - self.lm_steps},
-                       "prose_examples": len(self.prose) if self.lm_steps else 0,
-                       "batch_size": self.settings.batch_size, "batching": self.batching,
-                       **({"batching_note": self.batching_note} if self.batching_note else {}),
-                       "learning_rate": self.lr, "device": self.device,
-                       "dtype": str(self.dtype).removeprefix("torch.")})
+        self.progress(
+            {
+                "event": "start",
+                "backend": "peft",
+                "total_steps": self.total,
+                "epochs": self.settings.epochs,
+                "examples": len(self.train_set),
+                "valid_examples": len(self.valid_set),
+                "stages": {LM_STAGE: self.lm_steps, REWRITE_STAGE: self.total - self.lm_steps},
+                "prose_examples": len(self.prose) if self.lm_steps else 0,
+                "batch_size": self.settings.batch_size,
+                "batching": self.batching,
+                **({"batching_note": self.batching_note} if self.batching_note else {}),
+                "learning_rate": self.lr,
+                "device": self.device,
+                "dtype": str(self.dtype).removeprefix("torch."),
+            }
+        )
         self.model.train()
         try:
             stopped = self._loop(budget)
@@ -244,21 +307,45 @@ class _Run:
                 "Lower `training.batch_size` or `dataset.max_example_tokens` and train again"
                 + (f"; the best adapter so far is kept in {self.adapter_dir}." if self.adapter_dir else ".")
             ) from exc
-        if stopped != stopping.CANCELLED and self.valid_set and self.step > 0 \
-                and (not self.valid_losses or self.valid_losses[-1][0] != self.step):
+        if (
+            stopped != stopping.CANCELLED
+            and self.valid_set
+            and self.step > 0
+            and (not self.valid_losses or self.valid_losses[-1][0] != self.step)
+        ):
             self._validate()
         if stopped != stopping.CANCELLED and not self.valid_set and self.step > 0:
             self._keep(float("nan"))  # nothing to validate on: the final adapter is the best we have
         seconds = budget.elapsed
         result = TrainResult(
-            backend="peft", adapter_dir=self.adapter_dir, stopped=stopped, steps=self.step, total_steps=self.total,
-            best_step=self.early.best_step, best_valid_loss=self.early.best, learning_rate=self.lr,
-            seconds=seconds, tokens=self.tokens, train_losses=self.losses, valid_losses=self.valid_losses,
-            device=self.device, dtype=str(self.dtype).removeprefix("torch."))
-        self.progress({"event": "end", "stopped": stopped, "step": self.step, "total_steps": self.total,
-                       "best_step": result.best_step, "best_valid_loss": result.best_valid_loss,
-                       "adapter_dir": str(self.adapter_dir) if self.adapter_dir else None,
-                       "seconds": round(seconds, 3), "tokens_per_second": round(self.tokens / max(self.train_seconds, 1e-9), 2)})
+            backend="peft",
+            adapter_dir=self.adapter_dir,
+            stopped=stopped,
+            steps=self.step,
+            total_steps=self.total,
+            best_step=self.early.best_step,
+            best_valid_loss=self.early.best,
+            learning_rate=self.lr,
+            seconds=seconds,
+            tokens=self.tokens,
+            train_losses=self.losses,
+            valid_losses=self.valid_losses,
+            device=self.device,
+            dtype=str(self.dtype).removeprefix("torch."),
+        )
+        self.progress(
+            {
+                "event": "end",
+                "stopped": stopped,
+                "step": self.step,
+                "total_steps": self.total,
+                "best_step": result.best_step,
+                "best_valid_loss": result.best_valid_loss,
+                "adapter_dir": str(self.adapter_dir) if self.adapter_dir else None,
+                "seconds": round(seconds, 3),
+                "tokens_per_second": round(self.tokens / max(self.train_seconds, 1e-9), 2),
+            }
+        )
         return result
 
     def _loop(self, budget: stopping.TimeBudget) -> str:
@@ -269,8 +356,11 @@ class _Run:
         stopped = self._stage(REWRITE_STAGE, self.train_set, self.total, budget)
         if stopped:
             return stopped
-        if self.settings.max_steps > 0 and self.total == self.settings.max_steps \
-                and self.total < self.per_epoch * self.settings.epochs:
+        if (
+            self.settings.max_steps > 0
+            and self.total == self.settings.max_steps
+            and self.total < self.per_epoch * self.settings.epochs
+        ):
             return stopping.MAX_STEPS
         return stopping.COMPLETED
 
@@ -284,8 +374,9 @@ class _Run:
         per_epoch = steps_per_epoch(rows_per_epoch(examples, self.batching), self.settings.batch_size)
         epoch = 0
         while self.step < end:
-            for batch in epoch_batches(examples, self.settings.batch_size, self.batching,
-                                       seed=self.settings.seed + epoch):
+            for batch in epoch_batches(
+                examples, self.settings.batch_size, self.batching, seed=self.settings.seed + epoch
+            ):
                 if self.should_stop():
                     return stopping.CANCELLED
                 if budget.exhausted:
@@ -306,8 +397,11 @@ class _Run:
                 self.tokens += real_tokens(batch)
                 self.losses.append(loss_value)
                 self._report_step(loss_value, lr, (self.step - first) / max(per_epoch, 1), budget, stage)
-                if stage == REWRITE_STAGE and self.valid_set \
-                        and ((self.step - first) % self.settings.eval_every == 0 or self.step == self.total):
+                if (
+                    stage == REWRITE_STAGE
+                    and self.valid_set
+                    and ((self.step - first) % self.settings.eval_every == 0 or self.step == self.total)
+                ):
                     self._validate()
                     if self.early.should_stop:
                         return stopping.EARLY_STOPPING
@@ -321,9 +415,19 @@ class _Run:
         eta = per_step * (self.total - self.step)
         if budget.remaining is not None:
             eta = min(eta, budget.remaining)
-        self.progress({"event": "step", "step": self.step, "total_steps": self.total, "loss": round(loss, 5),
-                       "lr": lr, "tokens_per_second": round(self.tokens / max(self.train_seconds, 1e-9), 2),
-                       "eta_seconds": round(eta, 1), "epoch": round(epoch, 3), "stage": stage})
+        self.progress(
+            {
+                "event": "step",
+                "step": self.step,
+                "total_steps": self.total,
+                "loss": round(loss, 5),
+                "lr": lr,
+                "tokens_per_second": round(self.tokens / max(self.train_seconds, 1e-9), 2),
+                "eta_seconds": round(eta, 1),
+                "epoch": round(epoch, 3),
+                "stage": stage,
+            }
+        )
 
     def _validate(self) -> None:
         loss = evaluate(self.model, self.valid_batches)
@@ -331,19 +435,33 @@ class _Run:
         improved = self.early.update(self.step, loss)
         if improved:
             self._keep(loss)
-        self.progress({"event": "eval", "step": self.step, "valid_loss": round(loss, 5),
-                       "best": self.early.best, "improved": improved})
+        self.progress(
+            {
+                "event": "eval",
+                "step": self.step,
+                "valid_loss": round(loss, 5),
+                "best": self.early.best,
+                "improved": improved,
+            }
+        )
 
     def _keep(self, valid_loss: float) -> None:
-        state = {"step": self.step, "valid_loss": None if math.isnan(valid_loss) else valid_loss,
-                 "learning_rate": self.lr, "total_steps": self.total}
+        state = {
+            "step": self.step,
+            "valid_loss": None if math.isnan(valid_loss) else valid_loss,
+            "learning_rate": self.lr,
+            "total_steps": self.total,
+        }
         # The vocabulary is never resized, so the embeddings are not saved; "auto" would look for the base's
         # config.json (on the Hub, for an id) on every save just to find that out.
-        self.adapter_dir = save_best(self.out_dir, lambda folder: self.model.save_pretrained(
-            folder, safe_serialization=True, save_embedding_layers=False), state)
+        self.adapter_dir = save_best(
+            self.out_dir,
+            lambda folder: self.model.save_pretrained(folder, safe_serialization=True, save_embedding_layers=False),
+            state,
+        )
 
 
 def _plain_batches(examples: Sequence[Any], batch_size: int) -> list[dict[str, list[list[int]]]]:
     """Validation batches in a fixed order, sorted by length so little is padded."""
     ordered = sorted(examples, key=lambda ex: len(_field(ex, "input_ids")))
-    return [pad_batch(ordered[i:i + batch_size]) for i in range(0, len(ordered), batch_size)]
+    return [pad_batch(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size)]

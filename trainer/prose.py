@@ -9,7 +9,8 @@ by blank lines, with no chat template: the loss is on every token.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from voiced.trainer.tokenize import TokenizedExample
 
@@ -51,7 +52,7 @@ def prose_examples(tokenizer: Any, dataset: Any, max_tokens: int) -> list[Tokeni
     for document, passages in sorted(training_documents(dataset.examples.get("train", [])).items()):
         ids = list(tokenizer("\n\n".join(passages), add_special_tokens=False)["input_ids"]) + eos
         for index, start in enumerate(range(0, len(ids), max_tokens)):
-            window = ids[start:start + max_tokens]
+            window = ids[start : start + max_tokens]
             if len(window) >= MIN_WINDOW_TOKENS:
                 out.append(TokenizedExample(window, list(window), f"prose:{document}:{index}", int(pad or 0)))
     return out

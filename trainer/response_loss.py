@@ -31,8 +31,11 @@ def causal_lm(model: Any) -> Any:
 def has_plain_head(model: Any) -> bool:
     """Whether :func:`response_loss` can skip the head on unlabelled positions for this model."""
     inner = causal_lm(model)
-    return (getattr(inner.config, "model_type", None) in PLAIN_HEAD_MODELS
-            and hasattr(inner, "model") and getattr(inner, "lm_head", None) is not None)
+    return (
+        getattr(inner.config, "model_type", None) in PLAIN_HEAD_MODELS
+        and hasattr(inner, "model")
+        and getattr(inner, "lm_head", None) is not None
+    )
 
 
 def response_loss(model: Any, inputs: dict[str, Any]) -> Any:

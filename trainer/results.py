@@ -20,19 +20,19 @@ class TrainResult:
 
     backend: str
     adapter_dir: Path | None
-    stopped: str                      # completed | max_steps | max_minutes | early_stopping | cancelled
-    steps: int                        # optimizer steps taken
-    total_steps: int                  # steps planned at the start
+    stopped: str  # completed | max_steps | max_minutes | early_stopping | cancelled
+    steps: int  # optimizer steps taken
+    total_steps: int  # steps planned at the start
     best_step: int | None
     best_valid_loss: float | None
-    learning_rate: float              # peak rate used
-    seconds: float                    # wall time of the run, loading excluded
-    tokens: int                       # non-padding tokens trained on
-    train_losses: list[float] = field(default_factory=list)           # one per step
+    learning_rate: float  # peak rate used
+    seconds: float  # wall time of the run, loading excluded
+    tokens: int  # non-padding tokens trained on
+    train_losses: list[float] = field(default_factory=list)  # one per step
     valid_losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss)
     device: str = "cpu"
     dtype: str = "float32"
-    adapter_format: str = "peft"      # "mlx" until voiced.trainer.mlx_convert has turned it into PEFT
+    adapter_format: str = "peft"  # "mlx" until voiced.trainer.mlx_convert has turned it into PEFT
 
     @property
     def tokens_per_second(self) -> float:

@@ -38,8 +38,10 @@ def check_loopback(url: str) -> str:
     except ValueError:
         loopback = False
     if not loopback:
-        raise EndpointError(f"rough_draft_endpoint {url!r} is not on this machine; only loopback addresses "
-                            "(127.0.0.1, ::1, localhost) are allowed, so your prose never leaves it.")
+        raise EndpointError(
+            f"rough_draft_endpoint {url!r} is not on this machine; only loopback addresses "
+            "(127.0.0.1, ::1, localhost) are allowed, so your prose never leaves it."
+        )
     path = parts.path.rstrip("/")
     if not path.endswith("/chat/completions"):
         path = (path if path.endswith("/v1") else path + "/v1") + "/chat/completions"
@@ -48,11 +50,15 @@ def check_loopback(url: str) -> str:
 
 def request_draft(url: str, model: str, text: str, seed: int, timeout: float) -> str:
     """One chat completion; the reply's first message content."""
-    body = json.dumps({
-        "model": model,
-        "messages": [{"role": "system", "content": DRAFT_INSTRUCTION}, {"role": "user", "content": text}],
-        "temperature": 0.7, "seed": seed, "stream": False,
-    }).encode()
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": "system", "content": DRAFT_INSTRUCTION}, {"role": "user", "content": text}],
+            "temperature": 0.7,
+            "seed": seed,
+            "stream": False,
+        }
+    ).encode()
     request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -67,7 +73,7 @@ class EndpointRoughener:
 
     def __init__(self, url: str, model: str, timeout: float, structural_noise: float) -> None:
         self.model, self.timeout, self.structural_noise = model, timeout, structural_noise
-        self.profile: WriterProfile | None = None   # the writer's signature words, set by build_dataset
+        self.profile: WriterProfile | None = None  # the writer's signature words, set by build_dataset
         self.failures: list[str] = []
         self.fallbacks = 0
         try:
@@ -79,8 +85,14 @@ class EndpointRoughener:
     @property
     def notes(self) -> list[str]:
         """What the build summary should say about the endpoint."""
-        rejected = [f"{self.fallbacks} endpoint drafts lost a name or a number or changed nothing; "
-                    "offline roughening replaced them."] if self.fallbacks else []
+        rejected = (
+            [
+                f"{self.fallbacks} endpoint drafts lost a name or a number or changed nothing; "
+                "offline roughening replaced them."
+            ]
+            if self.fallbacks
+            else []
+        )
         return [*self.failures, *rejected]
 
     def __call__(self, text: str, seed: int) -> RoughDraft:

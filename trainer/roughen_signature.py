@@ -4,7 +4,7 @@ A draft a writer would select to "rewrite in my voice" lacks exactly these
 words, so the drafts made for training swap them for everyday synonyms first.
 Keyness is the writer's rate over a baseline: the geometric mean of the rate in
 everyday English (wordfreq) and the rate in the reference authors' profiles
-(voiced.evaluation.reference), so a word counts when it is rare in both the
+(voiced.reference_profiles), so a word counts when it is rare in both the
 modern language and the other authors, and a period word every reference author
 shares still counts against modern English.
 """
@@ -14,16 +14,16 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from voiced.trainer.roughen_lexicon import rate, readings
 
 _LOWER_WORD = re.compile(r"(?<![\w'\u2019])[a-z]+(?![\w'\u2019])")
 _ANY_WORD = re.compile(r"[A-Za-z]+")
 
-MIN_COUNT = 3          # a word seen fewer times says nothing about the writer
-MIN_KEYNESS = 4.0      # at least four times the baseline rate
+MIN_COUNT = 3  # a word seen fewer times says nothing about the writer
+MIN_KEYNESS = 4.0  # at least four times the baseline rate
 MAX_SIGNATURE = 500
 
 
@@ -53,7 +53,7 @@ def _lower_counts(texts: Iterable[str]) -> tuple[Counter, int]:
 def writer_profile(texts: Iterable[str], references: Mapping[str, str] | None = None) -> WriterProfile:
     """Signature words of the writer's ``texts`` against ``references`` (name -> text; default: the shipped profiles)."""
     if references is None:
-        from voiced.evaluation.reference import reference_profiles
+        from voiced.reference_profiles import reference_profiles
 
         try:
             references = reference_profiles()

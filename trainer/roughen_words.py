@@ -13,32 +13,40 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from voiced.trainer.roughen_lexicon import everyday_synonyms, readings
 
 _SWAPPABLE = re.compile(r"(?<![\w'\u2019\-])[a-z]{3,}(?![\w'\u2019\-])")
 
-DETERMINERS = frozenset("the a an his her my your our their its this that these those some any no every each "
-                        "such whose what which own one".split())
-VERB_BEFORE = frozenset("to will would shall should can could may might must cannot i he she they we you who "
-                        "not never also".split())
+DETERMINERS = frozenset(
+    "the a an his her my your our their its this that these those some any no every each "
+    "such whose what which own one".split()
+)
+VERB_BEFORE = frozenset(
+    "to will would shall should can could may might must cannot i he she they we you who not never also".split()
+)
 DEGREE = frozenset("very so too more most quite rather less least how as".split())
 BE = frozenset("be been being is was were are am seem seemed seems looked become became".split())
 HAVE = frozenset("have has had having".split())
-_CLOSING_QUOTES = ("\"", "\u201d", "\u2019", "'")
-PREPOSITIONS = frozenset("of in with for by from at on into about without upon towards toward after before "
-                         "under over through between against among".split())
+_CLOSING_QUOTES = ('"', "\u201d", "\u2019", "'")
+PREPOSITIONS = frozenset(
+    "of in with for by from at on into about without upon towards toward after before "
+    "under over through between against among".split()
+)
 
 
 def _words_around(text: str, start: int, end: int) -> tuple[str, str, str]:
     """The word before, the word after and the word two before, lower-cased; '' across punctuation."""
-    window = text[max(0, start - 60):start]   # a short window: a $-anchored search scans all it is given
+    window = text[max(0, start - 60) : start]  # a short window: a $-anchored search scans all it is given
     before = re.search(r"([A-Za-z]+)(\s+)$", window)
-    after = re.match(r"\s+([A-Za-z]+)", text[end:end + 40])
+    after = re.match(r"\s+([A-Za-z]+)", text[end : end + 40])
     before2 = re.search(r"([A-Za-z]+)\s+[A-Za-z]+\s+$", window)
-    return ((before.group(1).lower() if before else ""), (after.group(1).lower() if after else ""),
-            (before2.group(1).lower() if before2 else ""))
+    return (
+        (before.group(1).lower() if before else ""),
+        (after.group(1).lower() if after else ""),
+        (before2.group(1).lower() if before2 else ""),
+    )
 
 
 def choose_reading(word: str, before: str, after: str, before2: str = "") -> tuple[str, str, str] | None:
@@ -87,8 +95,16 @@ def _article_for(word: str) -> str:
     return "an" if vowel or word.startswith(("hour", "honest", "honour", "honor", "heir")) else "a"
 
 
-def swap_words(text: str, rng: random.Random, signature: Mapping[str, float], *, signature_rate: float,
-               common_rate: float, pick_top: int = 1, common_gain: float = 1.0) -> str:
+def swap_words(
+    text: str,
+    rng: random.Random,
+    signature: Mapping[str, float],
+    *,
+    signature_rate: float,
+    common_rate: float,
+    pick_top: int = 1,
+    common_gain: float = 1.0,
+) -> str:
     """Replace signature words (rate ``signature_rate``) and other rare words that have a far commoner
     synonym (``common_gain`` Zipf or more; rate ``common_rate``) with everyday synonyms.
 
@@ -102,7 +118,7 @@ def swap_words(text: str, rng: random.Random, signature: Mapping[str, float], *,
         is_signature = word in signature
         if rng.random() >= (signature_rate if is_signature else common_rate):
             continue
-        if text[max(0, match.start() - 3):match.start()].rstrip().endswith(_CLOSING_QUOTES):
+        if text[max(0, match.start() - 3) : match.start()].rstrip().endswith(_CLOSING_QUOTES):
             continue  # a speech tag ("...," continued she): "kept she" would not say who spoke
         before, after, before2 = _words_around(text, match.start(), match.end())
         reading = choose_reading(word, before, after, before2)
@@ -113,12 +129,12 @@ def swap_words(text: str, rng: random.Random, signature: Mapping[str, float], *,
         if not options:
             continue
         replacement = rng.choice(options[:pick_top])
-        head = text[last:match.start()]
+        head = text[last : match.start()]
         article = re.search(r"\b([Aa]n?)(\s+)$", head)
         if article:
             wanted = _article_for(replacement)
             wanted = wanted.capitalize() if article.group(1)[0] == "A" else wanted
-            head = head[:article.start(1)] + wanted + article.group(2)
+            head = head[: article.start(1)] + wanted + article.group(2)
         pieces.append(head + replacement)
         last = match.end()
     pieces.append(text[last:])

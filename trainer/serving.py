@@ -8,9 +8,13 @@ it is exported again instead of refusing the version.
 
 from __future__ import annotations
 
+import os
+import shutil
+import uuid
 from pathlib import Path
 
-from voiced.trainer.registry import CorruptAdapter, Version, runtime_for_base
+from voiced.adapter_check import check_gguf_lora
+from voiced.registry import GGUF_FILE, TMP_PREFIX, CorruptAdapter, Version, runtime_for_base
 
 
 def serving_runtime(base_model: str) -> str | None:
@@ -35,14 +39,16 @@ def usable_for(version: Version, runtime: str, base_model: str) -> list[str]:
         base = _base_gguf(base_model)
         if base is None:
             raise
-        from voiced.daemon.active_adapter import rebuild_gguf
-
         try:
             rebuilt = rebuild_gguf(version, base)
         except Exception as exc:  # noqa: BLE001 - the export's own error says why; the damage is reported
-            raise CorruptAdapter(f"{damaged.message} Rebuilding it from the PEFT adapter failed too ({exc}).",
-                                 damaged.fix, path=damaged.path, version=version.number,
-                                 runtime=runtime) from exc
+            raise CorruptAdapter(
+                f"{damaged.message} Rebuilding it from the PEFT adapter failed too ({exc}).",
+                damaged.fix,
+                path=damaged.path,
+                version=version.number,
+                runtime=runtime,
+            ) from exc
         version.validate(runtime)
         return [f"{damaged.message} It was rebuilt from the intact PEFT adapter: {rebuilt}."]
 
@@ -63,3 +69,29 @@ def _base_gguf(base_model: str) -> Path | None:
     except ModelNotFound:
         return None
     return Path(ref.location) if ref.kind == "gguf" else None
+
+
+def rebuild_gguf(version: Version, base_gguf: Path) -> Path:
+    """Export the version's PEFT adapter again as its GGUF LoRA, check it, then rename it over the broken one.
+
+    Built in a ``.tmp-`` folder of the registry (removed by the registry's
+    recovery if this process dies), so the version folder only ever holds
+    the old file or the complete new one.
+    """
+    from voiced.trainer.gguf_lora import export_gguf_lora
+
+    scratch = version.path.parent.parent / f"{TMP_PREFIX}rebuild-{version.number}-{uuid.uuid4().hex[:8]}"
+    scratch.mkdir(mode=0o700)
+    try:
+        built = export_gguf_lora(version.adapter_dir, base_gguf, scratch / GGUF_FILE)
+        check_gguf_lora(built)
+        target = version.path / GGUF_FILE
+        os.replace(built, target)
+        fd = os.open(version.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return target
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from voiced.trainer.dataset import Example
@@ -57,10 +58,12 @@ def tokenize_example(tokenizer: Any, example: Example) -> TokenizedExample:
     prompt = _render(tokenizer, example.prompt_messages(), True)
     full = _render(tokenizer, example.messages(), False)
     if not full.startswith(prompt):
-        raise ValueError("The base model's chat template renders the prompt differently with and without "
-                         "the answer; it cannot be used for response-only training.")
+        raise ValueError(
+            "The base model's chat template renders the prompt differently with and without "
+            "the answer; it cannot be used for response-only training."
+        )
     content = example.response_text
-    reply = full[len(prompt):]
+    reply = full[len(prompt) :]
     end = reply.find(content)
     if end < 0:
         raise ValueError("The chat template altered the response text; cannot locate it for the labels.")
@@ -69,8 +72,8 @@ def tokenize_example(tokenizer: Any, example: Example) -> TokenizedExample:
     trained_end = end + len(eos) if eos and reply.startswith(eos, end) else len(reply)
     # What the template adds after the end-of-turn token (a newline) is left out, so the ignored
     # labels are exactly a prefix: mlx-lm can only leave out a prompt prefix from the loss.
-    prompt_ids = _ids(tokenizer, prompt + reply[:end - len(content)])
-    trained_ids = _ids(tokenizer, reply[end - len(content):trained_end])
+    prompt_ids = _ids(tokenizer, prompt + reply[: end - len(content)])
+    trained_ids = _ids(tokenizer, reply[end - len(content) : trained_end])
     input_ids = prompt_ids + trained_ids
     labels = [IGNORE_INDEX] * len(prompt_ids) + trained_ids
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -89,7 +92,9 @@ def fit_example(tokenizer: Any, example: Example, max_tokens: int) -> tuple[Toke
     return None, 0
 
 
-def tokenize_examples(tokenizer: Any, examples: Sequence[Example], max_tokens: int) -> tuple[list[TokenizedExample], FitReport]:
+def tokenize_examples(
+    tokenizer: Any, examples: Sequence[Example], max_tokens: int
+) -> tuple[list[TokenizedExample], FitReport]:
     """Every example that fits (shortened where possible) and the count of what was shortened or dropped."""
     out: list[TokenizedExample] = []
     report = FitReport()
@@ -105,12 +110,15 @@ def tokenize_examples(tokenizer: Any, examples: Sequence[Example], max_tokens: i
     return out, report
 
 
-def tokenize_dataset(tokenizer: Any, dataset: Any, max_tokens: int) -> dict[str, tuple[list[TokenizedExample], FitReport]]:
+def tokenize_dataset(
+    tokenizer: Any, dataset: Any, max_tokens: int
+) -> dict[str, tuple[list[TokenizedExample], FitReport]]:
     """Every split of a :class:`~voiced.trainer.dataset.Dataset`, fitted to ``max_tokens``."""
     return {split: tokenize_examples(tokenizer, rows, max_tokens) for split, rows in dataset.examples.items()}
 
 
 # -- batching ----------------------------------------------------------------
+
 
 def _get(example: Any, name: str) -> list[int]:
     return list(example[name] if isinstance(example, dict) else getattr(example, name))
@@ -132,8 +140,9 @@ def pad_batch(examples: Sequence[Any], pad_id: int | None = None) -> dict[str, l
     return batch
 
 
-def batch_groups(lengths: Sequence[int], batch_size: int, *, bucketing: bool, seed: int,
-                 chunk_batches: int = 16) -> list[list[int]]:
+def batch_groups(
+    lengths: Sequence[int], batch_size: int, *, bucketing: bool, seed: int, chunk_batches: int = 16
+) -> list[list[int]]:
     """One epoch's batches as lists of indices into ``lengths``.
 
     With ``bucketing``, the shuffled indices are cut into chunks of
@@ -147,18 +156,25 @@ def batch_groups(lengths: Sequence[int], batch_size: int, *, bucketing: bool, se
     order = list(range(len(lengths)))
     rng.shuffle(order)
     if not bucketing:
-        return [order[j:j + batch_size] for j in range(0, len(order), batch_size)]
+        return [order[j : j + batch_size] for j in range(0, len(order), batch_size)]
     groups: list[list[int]] = []
     chunk = batch_size * max(1, chunk_batches)
     for start in range(0, len(order), chunk):
-        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
-        groups.extend(part[j:j + batch_size] for j in range(0, len(part), batch_size))
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        groups.extend(part[j : j + batch_size] for j in range(0, len(part), batch_size))
     rng.shuffle(groups)
     return groups
 
 
-def make_batches(tokenized: Sequence[Any], batch_size: int, *, bucketing: bool, seed: int,
-                 pad_id: int | None = None, chunk_batches: int = 16) -> list[dict[str, list[list[int]]]]:
+def make_batches(
+    tokenized: Sequence[Any],
+    batch_size: int,
+    *,
+    bucketing: bool,
+    seed: int,
+    pad_id: int | None = None,
+    chunk_batches: int = 16,
+) -> list[dict[str, list[list[int]]]]:
     """One epoch of padded batches (dicts of input_ids, labels, attention_mask as lists), grouped by
     :func:`batch_groups` (similar lengths together with ``bucketing``)."""
     lengths = [len(_get(ex, "input_ids")) for ex in tokenized]
@@ -229,8 +245,9 @@ def pack_batch(rows: Sequence[Sequence[Any]], pad_id: int | None = None) -> dict
     return batch
 
 
-def make_packed_batches(tokenized: Sequence[Any], batch_size: int, *, seed: int, budget: int | None = None,
-                        pad_id: int | None = None) -> list[dict[str, list[list[int]]]]:
+def make_packed_batches(
+    tokenized: Sequence[Any], batch_size: int, *, seed: int, budget: int | None = None, pad_id: int | None = None
+) -> list[dict[str, list[list[int]]]]:
     """One epoch of packed batches: ``batch_size`` rows of up to ``budget`` tokens each.
 
     The budget defaults to the longest example, so a packed step never holds
@@ -246,8 +263,10 @@ def make_packed_batches(tokenized: Sequence[Any], batch_size: int, *, seed: int,
         return []
     plan = pack_plan(lengths, budget or max(lengths))
     filled = [sum(lengths[i] for i in row) for row in plan]
-    return [pack_batch([[tokenized[i] for i in plan[r]] for r in group], pad_id)
-            for group in batch_groups(filled, batch_size, bucketing=True, seed=seed)]
+    return [
+        pack_batch([[tokenized[i] for i in plan[r]] for r in group], pad_id)
+        for group in batch_groups(filled, batch_size, bucketing=True, seed=seed)
+    ]
 
 
 def packed_rows(tokenized: Sequence[Any], budget: int | None = None) -> int:
@@ -256,8 +275,9 @@ def packed_rows(tokenized: Sequence[Any], budget: int | None = None) -> int:
     return len(pack_plan(lengths, budget or max(lengths))) if lengths else 0
 
 
-def epoch_batches(tokenized: Sequence[Any], batch_size: int, batching: str, *, seed: int,
-                  pad_id: int | None = None) -> list[dict[str, list[list[int]]]]:
+def epoch_batches(
+    tokenized: Sequence[Any], batch_size: int, batching: str, *, seed: int, pad_id: int | None = None
+) -> list[dict[str, list[list[int]]]]:
     """One epoch of batches in the configured shape: "pack", "bucket" or "pad"."""
     if batching == "pack":
         return make_packed_batches(tokenized, batch_size, seed=seed, pad_id=pad_id)
@@ -279,7 +299,11 @@ def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     per-example causal mask from the positions only when there is neither an
     attention mask nor a cache (and training never needs a cache).
     """
-    names = ("input_ids", "labels", "position_ids") if "position_ids" in batch else ("input_ids", "labels", "attention_mask")
+    names = (
+        ("input_ids", "labels", "position_ids")
+        if "position_ids" in batch
+        else ("input_ids", "labels", "attention_mask")
+    )
     return {**{name: batch[name] for name in names}, "use_cache": False}
 
 

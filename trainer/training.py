@@ -6,8 +6,9 @@ daemon only pass callbacks from ``voiced.trainer.callbacks``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from voiced.config import TrainingSettings
 from voiced.trainer.backends import Progress, ShouldStop, choose_backend
@@ -41,5 +42,13 @@ def train(
     of the steps spend before the rewrite stage. Raises ``TrainingError`` for expected failures.
     """
     backend = choose_backend(settings.backend)
-    return backend.train(model_spec, tokenized_train, tokenized_valid, settings, Path(out_dir),
-                         progress or _ignore, should_stop or _never, prose=prose)
+    return backend.train(
+        model_spec,
+        tokenized_train,
+        tokenized_valid,
+        settings,
+        Path(out_dir),
+        progress or _ignore,
+        should_stop or _never,
+        prose=prose,
+    )

@@ -8,8 +8,8 @@ in the prose can run as markup.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from voiced.trainer.dataset import Example, write_private
 from voiced.trainer.draft_report import word_similarity
@@ -57,11 +57,24 @@ def _article(example: Example) -> str:
     esc = html.escape
     left = "Rough draft" if example.task == "rewrite" else "Opening"
     right = "Original (trained response)" if example.task == "rewrite" else "Continuation (trained response)"
-    similarity = (f"similarity {word_similarity(example.prompt_text, example.response_text):.2f}"
-                  if example.task == "rewrite" else "")
-    meta = "".join(f"<span>{esc(label)}</span>" for label in (
-        example.split, example.task, example.shape, example.document,
-        " / ".join(example.section), example.rough_style, similarity) if label)
+    similarity = (
+        f"similarity {word_similarity(example.prompt_text, example.response_text):.2f}"
+        if example.task == "rewrite"
+        else ""
+    )
+    meta = "".join(
+        f"<span>{esc(label)}</span>"
+        for label in (
+            example.split,
+            example.task,
+            example.shape,
+            example.document,
+            " / ".join(example.section),
+            example.rough_style,
+            similarity,
+        )
+        if label
+    )
     return (
         f'<article data-split="{esc(example.split)}" data-task="{esc(example.task)}" data-shape="{esc(example.shape)}">'
         f'<div class="meta">{meta}</div>'
@@ -77,15 +90,16 @@ def _drafts_block(drafts: dict | None) -> str:
     low, high = drafts["target_median"]
     verdict = "within the target" if drafts["within_target"] else '<span class="outside">outside the target</span>'
     rows = "".join(
-        f"<tr><td style=\"text-align:left\">{html.escape(name)}</td><td>{fam['drafts']}</td><td>{fam['median']:.2f}</td>"
+        f'<tr><td style="text-align:left">{html.escape(name)}</td><td>{fam["drafts"]}</td><td>{fam["median"]:.2f}</td>'
         f"<td>{fam['q1']:.2f}-{fam['q3']:.2f}</td><td>{fam['share_at_least_0.9']:.0%}</td></tr>"
-        for name, fam in drafts["families"].items())
+        for name, fam in drafts["families"].items()
+    )
     return (
         f'<section class="drafts"><strong>Rough drafts against the originals</strong> (word-level similarity, 1 = a copy): '
         f"median {drafts['median']:.2f}, quartiles {drafts['q1']:.2f}-{drafts['q3']:.2f}, "
         f"{drafts['share_at_least_0.9']:.0%} at 0.9 or more; {verdict} (median {low:.2f}-{high:.2f}, at most "
         f"{drafts['max_near_copies']:.0%} at 0.9 or more); names and numbers kept {drafts['names_and_numbers_kept']:.1%}."
-        "<table><tr><th style=\"text-align:left\">family</th><th>drafts</th><th>median</th><th>quartiles</th>"
+        '<table><tr><th style="text-align:left">family</th><th>drafts</th><th>median</th><th>quartiles</th>'
         f"<th>at 0.9 or more</th></tr>{rows}</table></section>"
     )
 
@@ -94,11 +108,11 @@ def render_html(examples: Iterable[Example], title: str, drafts: dict | None = N
     """The whole page as a string; ``drafts`` (``draft_statistics``) adds the drafts' similarity block."""
     body = _drafts_block(drafts) + "\n".join(_article(ex) for ex in examples)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<header><strong>{html.escape(title)}</strong><input id=\"q\" type=\"search\" placeholder=\"Search (/); j/k or arrows to move\">"
-        f"<span id=\"count\"></span></header><main>{body}</main><script>{_JS}</script></body></html>\n"
+        f'<header><strong>{html.escape(title)}</strong><input id="q" type="search" placeholder="Search (/); j/k or arrows to move">'
+        f'<span id="count"></span></header><main>{body}</main><script>{_JS}</script></body></html>\n'
     )
 
 

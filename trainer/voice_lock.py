@@ -15,9 +15,9 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from voiced.errors import VoicedError
 from voiced.paths import Paths
@@ -31,9 +31,11 @@ class TrainingRunning(VoicedError):
     def __init__(self, voice: str, pid: int | None) -> None:
         self.voice, self.pid = voice, pid
         who = f" (pid {pid})" if pid else ""
-        super().__init__(f"Training for voice {voice!r} is already running{who}.",
-                         "Wait for it to finish, or stop it: a run of the daemon with `POST /v1/train/cancel`, "
-                         "a `voiced train` with Ctrl-C in its terminal.")
+        super().__init__(
+            f"Training for voice {voice!r} is already running{who}.",
+            "Wait for it to finish, or stop it: a run of the daemon with `POST /v1/train/cancel`, "
+            "a `voiced train` with Ctrl-C in its terminal.",
+        )
 
 
 def lock_path(voice: str, paths: Paths) -> Path:
@@ -81,7 +83,7 @@ def running_training(voice: str, paths: Paths) -> int | None:
 
 def _fail_abandoned_versions(voice: str, paths: Paths) -> list[int]:
     """Mark the voice's "training" versions failed; only with the voice's lock held (no live run has one)."""
-    from voiced.trainer.registry import Registry
+    from voiced.registry import Registry
 
     registry = Registry.open(voice, paths)
     abandoned = [v.number for v in registry.versions() if v.manifest.get("status") == "training"]

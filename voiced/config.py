@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 import tomli_w
+import tomllib
 
 from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
@@ -32,19 +32,35 @@ DEFAULT_SYSTEM_PROMPT = (
 
 # The formats the extractors understand, by file extension.
 SUPPORTED_EXTENSIONS = (
-    ".md", ".markdown", ".txt", ".text", ".rst", ".org", ".tex", ".docx", ".odt",
+    ".md",
+    ".markdown",
+    ".txt",
+    ".text",
+    ".rst",
+    ".org",
+    ".tex",
+    ".docx",
+    ".odt",
 )
 
 
 BOUNDS = ("ge", "gt", "le", "lt")  # pydantic's names: at least, above, at most, below
 
 
-def _help(text: str, choices: tuple[str, ...] = (), *, ge: float | None = None, gt: float | None = None,
-          le: float | None = None, lt: float | None = None, **kwargs: Any) -> Any:
+def _help(
+    text: str,
+    choices: tuple[str, ...] = (),
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    **kwargs: Any,
+) -> Any:
     """A dataclass field carrying its help string (shown by docs and ``--help``) and its allowed values:
     ``choices`` for text, a range (``ge``/``gt``/``le``/``lt``) for numbers. The loader, the CLI flags
     and the docs all read them from here."""
-    bounds = {name: value for name, value in zip(BOUNDS, (ge, gt, le, lt)) if value is not None}
+    bounds = {name: value for name, value in zip(BOUNDS, (ge, gt, le, lt), strict=False) if value is not None}
     return field(metadata={"help": text, "choices": choices, **bounds}, **kwargs)
 
 
@@ -79,11 +95,14 @@ class ExtractionSettings:
     max_file_bytes: int = _help("Files larger than this are skipped (bytes).", ge=1, default=20_000_000)
     max_unpacked_bytes: int = _help(
         "Largest uncompressed size accepted from a .docx/.odt archive (bytes); guards against zip bombs.",
-        ge=1, default=100_000_000,
+        ge=1,
+        default=100_000_000,
     )
     min_passage_words: int = _help("Paragraphs with fewer words are not prose passages.", ge=0, default=6)
     max_passage_words: int = _help(
-        "Longer paragraphs are split at sentence boundaries into passages of about this size.", ge=1, default=400,
+        "Longer paragraphs are split at sentence boundaries into passages of about this size.",
+        ge=1,
+        default=400,
     )
 
 
@@ -93,14 +112,18 @@ class WatchSettings:
 
     debounce_seconds: float = _help(
         "Quiet time after the last event on a file before it is re-read; editors save in bursts.",
-        ge=0, default=0.15,
+        ge=0,
+        default=0.15,
     )
     rescan_missing_seconds: float = _help(
-        "How often a watched folder that disappeared is checked for its return.", gt=0, default=2.0,
+        "How often a watched folder that disappeared is checked for its return.",
+        gt=0,
+        default=2.0,
     )
     scan_workers: int = _help(
         "Processes that extract files in parallel during a large scan; 0 means one per CPU core, 1 means none.",
-        ge=0, default=0,
+        ge=0,
+        default=0,
     )
 
 
@@ -109,28 +132,53 @@ class DatasetSettings:
     """How a voice's passages become training examples (owned by voiced.trainer.dataset)."""
 
     seed: int = _help("Seed for roughening and shape sampling; the same corpus gives the same dataset.", default=1234)
-    max_example_tokens: int = _help("Longest training example, prompt and response together (tokens).", ge=64, default=512)
-    valid_fraction: float = _help("Share of documents held out for validation (stable, by path hash).", ge=0, lt=1, default=0.1)
-    test_fraction: float = _help("Share of documents held out for the evaluation gate (stable, by path hash).", ge=0, lt=1, default=0.1)
+    max_example_tokens: int = _help(
+        "Longest training example, prompt and response together (tokens).", ge=64, default=512
+    )
+    valid_fraction: float = _help(
+        "Share of documents held out for validation (stable, by path hash).", ge=0, lt=1, default=0.1
+    )
+    test_fraction: float = _help(
+        "Share of documents held out for the evaluation gate (stable, by path hash).", ge=0, lt=1, default=0.1
+    )
     min_corpus_words: int = _help("A voice with fewer words of prose is too small to train on.", ge=0, default=2000)
-    rewrite_share: float = _help("Share of examples that are rewrites (rough draft -> original); the rest are continuations.", ge=0, le=1, default=0.7)
+    rewrite_share: float = _help(
+        "Share of examples that are rewrites (rough draft -> original); the rest are continuations.",
+        ge=0,
+        le=1,
+        default=0.7,
+    )
     paragraph_weight: float = _help("Relative weight of one-paragraph examples in the shape mix.", ge=0, default=0.5)
-    section_weight: float = _help("Relative weight of multi-paragraph examples (consecutive passages of one section).", ge=0, default=0.3)
-    document_weight: float = _help("Relative weight of whole-document examples (short documents that fit max_example_tokens).", ge=0, default=0.2)
+    section_weight: float = _help(
+        "Relative weight of multi-paragraph examples (consecutive passages of one section).", ge=0, default=0.3
+    )
+    document_weight: float = _help(
+        "Relative weight of whole-document examples (short documents that fit max_example_tokens).", ge=0, default=0.2
+    )
     max_section_passages: int = _help("Most passages in one multi-paragraph example.", ge=2, default=4)
-    structural_noise: float = _help("Probability that a rough draft also has sentences split, merged or reordered.", ge=0, le=1, default=0.5)
+    structural_noise: float = _help(
+        "Probability that a rough draft also has sentences split, merged or reordered.", ge=0, le=1, default=0.5
+    )
     rough_draft_endpoint: str = _help(
         "Optional OpenAI-compatible server on loopback (e.g. http://127.0.0.1:1234) that writes the rough drafts; "
-        "empty means offline roughening.", default="",
+        "empty means offline roughening.",
+        default="",
     )
     rough_draft_model: str = _help("Model name sent to rough_draft_endpoint.", default="local-model")
-    rough_draft_timeout_seconds: float = _help("How long one rough-draft request may take before offline roughening takes over.", gt=0, default=30.0)
+    rough_draft_timeout_seconds: float = _help(
+        "How long one rough-draft request may take before offline roughening takes over.", gt=0, default=30.0
+    )
 
     def conflicts(self) -> list[tuple[str, str]]:
         """Rules between fields, as (key, the rule broken): the held-out shares must leave documents to train on."""
         if self.valid_fraction + self.test_fraction >= 1:
-            return [("valid_fraction", f"valid_fraction + test_fraction must be below 1 (the rest of the documents "
-                                       f"are the training split), not {self.valid_fraction} + {self.test_fraction}")]
+            return [
+                (
+                    "valid_fraction",
+                    f"valid_fraction + test_fraction must be below 1 (the rest of the documents "
+                    f"are the training split), not {self.valid_fraction} + {self.test_fraction}",
+                )
+            ]
         return []
 
 
@@ -142,45 +190,65 @@ class TrainingSettings:
     lora_alpha: float = _help("LoRA alpha (the update is scaled by alpha / r).", gt=0, default=32.0)
     lora_dropout: float = _help("Dropout on the LoRA input.", ge=0, lt=1, default=0.05)
     target_modules: list[str] = _help(
-        "Linear layers that get adapters, by name; [\"all-linear\"] means every linear layer but the output head.",
+        'Linear layers that get adapters, by name; ["all-linear"] means every linear layer but the output head.',
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
     )
     seed: int = _help("Seed for initialisation and batch order.", default=1234)
     learning_rate: float = _help(
         "Peak learning rate; 0 means the LoRA heuristic 5e-4 * (2000 / hidden_size)^0.781, capped by max_learning_rate.",
-        ge=0, default=0.0,
+        ge=0,
+        default=0.0,
     )
     max_learning_rate: float = _help(
         "Cap on the heuristic learning rate: small models (hidden 576 gives 1.3e-3) diverge above about 1e-3 with alpha/r = 2.",
-        gt=0, default=1e-3,
+        gt=0,
+        default=1e-3,
     )
-    warmup_fraction: float = _help("Share of the steps spent warming the learning rate up from 0; then it decays linearly to 0.", ge=0, lt=1, default=0.05)
+    warmup_fraction: float = _help(
+        "Share of the steps spent warming the learning rate up from 0; then it decays linearly to 0.",
+        ge=0,
+        lt=1,
+        default=0.05,
+    )
     lm_warmup_fraction: float = _help(
         "Share of the planned steps spent first on language modelling of the writer's own prose (the training "
         "split's passages as plain text, loss on every token, the same LoRA adapter) before the rewrite and "
         "continue examples; each stage has its own learning-rate warm-up and decay. 0 skips the stage. The PEFT "
         "backend runs it; the MLX backend ignores it and says so.",
-        ge=0, lt=1, default=0.0,
+        ge=0,
+        lt=1,
+        default=0.0,
     )
-    batch_size: int = _help("Rows per optimiser step: examples, or with batching \"pack\" packed rows.", ge=1, default=4)
+    batch_size: int = _help('Rows per optimiser step: examples, or with batching "pack" packed rows.', ge=1, default=4)
     batching: str = _help(
-        "How the PEFT backend fills a step: \"bucket\" (examples of similar length share a batch; as fast as "
-        "\"pack\" on CPU in bench/bench_train.py, with the same examples per step), \"pack\" (several examples "
+        'How the PEFT backend fills a step: "bucket" (examples of similar length share a batch; as fast as '
+        '"pack" on CPU in bench/bench_train.py, with the same examples per step), "pack" (several examples '
         "share a row up to the longest example's length, each attending only to itself: almost no padding, and an "
-        "epoch takes fewer, fuller steps) or \"pad\" (shuffled, padded to the longest; the baseline). "
+        'epoch takes fewer, fuller steps) or "pad" (shuffled, padded to the longest; the baseline). '
         "The MLX backend ignores it: mlx-lm sorts by length itself.",
-        default="bucket", choices=("pack", "bucket", "pad"),
+        default="bucket",
+        choices=("pack", "bucket", "pad"),
     )
     epochs: int = _help("Passes over the training examples.", ge=1, default=3)
     weight_decay: float = _help("AdamW weight decay on the LoRA weights.", ge=0, default=0.0)
     max_grad_norm: float = _help("Gradients are clipped to this norm; 0 disables clipping.", ge=0, default=1.0)
-    eval_every: int = _help("Validate every this many steps (and at the end); the best adapter so far is kept.", ge=1, default=50)
-    patience: int = _help("Stop after this many validations in a row without improvement; 0 never stops early.", ge=0, default=3)
+    eval_every: int = _help(
+        "Validate every this many steps (and at the end); the best adapter so far is kept.", ge=1, default=50
+    )
+    patience: int = _help(
+        "Stop after this many validations in a row without improvement; 0 never stops early.", ge=0, default=3
+    )
     max_steps: int = _help("Stop after this many optimiser steps (a smoke run); 0 means no limit.", ge=0, default=0)
-    max_minutes: float = _help("Stop after this many minutes of training, keeping the best adapter; 0 means no limit.", ge=0, default=180.0)
-    backend: str = _help("Training backend: auto (MLX on Apple Silicon when installed, else PEFT), peft or mlx.", default="auto")
+    max_minutes: float = _help(
+        "Stop after this many minutes of training, keeping the best adapter; 0 means no limit.", ge=0, default=180.0
+    )
+    backend: str = _help(
+        "Training backend: auto (MLX on Apple Silicon when installed, else PEFT), peft or mlx.", default="auto"
+    )
     device: str = _help("PEFT device: auto (CUDA, then MPS, then CPU), cuda, mps or cpu.", default="auto")
-    torch_threads: int = _help("CPU threads for training; 0 means one per core available to the process.", ge=0, default=0)
+    torch_threads: int = _help(
+        "CPU threads for training; 0 means one per core available to the process.", ge=0, default=0
+    )
 
 
 @dataclass
@@ -190,71 +258,94 @@ class AdapterSettings:
     gate_min_margin: float = _help(
         "A candidate is promoted only if its test NLL (nats per response token) is lower than the active adapter's "
         "(or the base model's, for the first) by at least this much.",
-        ge=0, default=0.01,
+        ge=0,
+        default=0.01,
     )
     gate_batch_size: int = _help("Test examples scored per forward pass by the evaluation gate.", ge=1, default=4)
-    child_niceness: int = _help("Niceness added to the training child process (0-19), so editing stays responsive.",
-                                ge=0, le=19, default=10)
+    child_niceness: int = _help(
+        "Niceness added to the training child process (0-19), so editing stays responsive.", ge=0, le=19, default=10
+    )
 
 
 @dataclass
 class EvalSettings:
     """`voiced eval` and `voiced arena`: offline metrics on the voice's test split (owned by voiced.evaluation)."""
 
-    passages: int = _help("Test passages rewritten per adapter by `voiced eval` (the first N of the fixed test split).",
-                          ge=1, default=20)
+    passages: int = _help(
+        "Test passages rewritten per adapter by `voiced eval` (the first N of the fixed test split).", ge=1, default=20
+    )
     max_tokens: int = _help("Longest rewrite generated per passage during evaluation (tokens).", ge=1, default=256)
-    seed: int = _help("Sampling seed for evaluation rewrites (temperature is 0, so rewrites are deterministic).",
-                      default=1234)
+    seed: int = _help(
+        "Sampling seed for evaluation rewrites (temperature is 0, so rewrites are deterministic).", default=1234
+    )
     char_ngram_features: int = _help("Most frequent character 3-grams used by Cosine Delta.", ge=1, default=2000)
     word_features: int = _help("Most frequent words used by Cosine Delta.", ge=1, default=300)
     draft_endpoint: str = _help(
         "Optional OpenAI-compatible server on loopback whose model writes a second draft of each test passage for "
         "`voiced eval` (beside the held-out roughening family); empty means none. Name a model other than "
-        "[dataset] rough_draft_model, so these drafts come from a process training never used.", default="",
+        "[dataset] rough_draft_model, so these drafts come from a process training never used.",
+        default="",
     )
     draft_model: str = _help("Model name sent to draft_endpoint.", default="local-model")
     draft_timeout_seconds: float = _help("How long one evaluation draft request may take.", gt=0, default=30.0)
     gate_mode: str = _help(
-        "What the evaluation gate checks after training: \"voice\" (its rewrites of held-out drafts must "
+        'What the evaluation gate checks after training: "voice" (its rewrites of held-out drafts must '
         "recover more of the writer's text than the reference's, with test NLL as a guard; docs/evaluation.md), "
-        "\"nll\" (test NLL alone) or \"nll+voice\" (NLL, then towards-writer may not fall).",
-        default="voice", choices=("voice", "nll", "nll+voice"),
+        '"nll" (test NLL alone) or "nll+voice" (NLL, then towards-writer may not fall).',
+        default="voice",
+        choices=("voice", "nll", "nll+voice"),
     )
     gate_passages: int = _help(
         "Held-out drafts (the first N test passages, roughened by the held-out family with [evaluation] seed) "
-        "each side rewrites in the \"voice\" gate; each costs two rewrites, four when the candidate fails.",
-        ge=1, default=24,
+        'each side rewrites in the "voice" gate; each costs two rewrites, four when the candidate fails.',
+        ge=1,
+        default=24,
     )
     gate_min_gain: float = _help(
-        "The \"voice\" gate promotes only if the candidate's mean chrF gain over the draft beats the "
-        "reference's by at least this (chrF points, paired by passage).", ge=0, default=0.5,
+        'The "voice" gate promotes only if the candidate\'s mean chrF gain over the draft beats the '
+        "reference's by at least this (chrF points, paired by passage).",
+        ge=0,
+        default=0.5,
     )
     gate_confidence: float = _help(
-        "...and in at least this share of paired bootstrap resamples of the passages.", gt=0.5, le=1, default=0.9,
+        "...and in at least this share of paired bootstrap resamples of the passages.",
+        gt=0.5,
+        le=1,
+        default=0.9,
     )
     gate_nll_tolerance: float = _help(
         "The \"voice\" gate's guard: a candidate whose held-out test NLL is worse than the reference's by more "
-        "than this (nats per token) is rejected however it rewrites.", ge=0, default=0.05,
+        "than this (nats per token) is rejected however it rewrites.",
+        ge=0,
+        default=0.05,
     )
     gate_max_copy_rate: float = _help(
-        "Largest share of held-out drafts a candidate may return unchanged.", ge=0, le=1, default=0.05,
+        "Largest share of held-out drafts a candidate may return unchanged.",
+        ge=0,
+        le=1,
+        default=0.05,
     )
     gate_max_commentary_rate: float = _help(
         "Largest share of held-out drafts a candidate may answer with commentary instead of a rewrite.",
-        ge=0, le=1, default=0.0,
+        ge=0,
+        le=1,
+        default=0.0,
     )
     gate_min_names_kept: float = _help(
         "Smallest mean share of the originals' names and numbers a candidate's rewrites must keep.",
-        ge=0, le=1, default=0.98,
+        ge=0,
+        le=1,
+        default=0.98,
     )
     gate_undo_margin: float = _help(
         "A candidate that fails on held-out drafts but gains this much more chrF than the reference on "
         "training-family drafts of the same passages is reported as having learned only to undo the "
-        "training roughener.", ge=0, default=2.0,
+        "training roughener.",
+        ge=0,
+        default=2.0,
     )
     voice_gate_tolerance: float = _help(
-        "For the \"nll+voice\" gate check (voiced.evaluation.voice_gate): how far a candidate's mean "
+        'For the "nll+voice" gate check (voiced.evaluation.voice_gate): how far a candidate\'s mean '
         "towards-writer Cosine Delta may fall below the reference's before it is rejected.",
         default=0.02,
     )
@@ -264,14 +355,30 @@ class EvalSettings:
 class DaemonSettings:
     """The background daemon and its local HTTP API (owned by voiced.daemon)."""
 
-    host: str = _help("Address the API listens on; only loopback (127.0.0.1, ::1, localhost) is accepted.", default="127.0.0.1")
-    port: int = _help("TCP port of the API; 0 lets the system pick a free one (recorded in daemon.json).", ge=0, le=65535, default=0)
-    max_body_bytes: int = _help("Largest request body accepted (bytes); larger requests get 413.", ge=1, default=1_000_000)
-    max_text_chars: int = _help("Longest text accepted for a rewrite or continuation (characters); split longer text.", ge=1, default=20_000)
-    max_tokens: int = _help("Cap on the max_tokens a request may ask for; larger values are lowered to it.", ge=1, default=2048)
-    start_timeout_seconds: float = _help("How long `voiced daemon start` waits for the API to answer (model load included).", gt=0, default=60.0)
-    stop_timeout_seconds: float = _help("How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", ge=0, default=10.0)
-    watch_folders: bool = _help("Keep the corpus current while the daemon runs (scan at start, then watch the folders).", default=True)
+    host: str = _help(
+        "Address the API listens on; only loopback (127.0.0.1, ::1, localhost) is accepted.", default="127.0.0.1"
+    )
+    port: int = _help(
+        "TCP port of the API; 0 lets the system pick a free one (recorded in daemon.json).", ge=0, le=65535, default=0
+    )
+    max_body_bytes: int = _help(
+        "Largest request body accepted (bytes); larger requests get 413.", ge=1, default=1_000_000
+    )
+    max_text_chars: int = _help(
+        "Longest text accepted for a rewrite or continuation (characters); split longer text.", ge=1, default=20_000
+    )
+    max_tokens: int = _help(
+        "Cap on the max_tokens a request may ask for; larger values are lowered to it.", ge=1, default=2048
+    )
+    start_timeout_seconds: float = _help(
+        "How long `voiced daemon start` waits for the API to answer (model load included).", gt=0, default=60.0
+    )
+    stop_timeout_seconds: float = _help(
+        "How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", ge=0, default=10.0
+    )
+    watch_folders: bool = _help(
+        "Keep the corpus current while the daemon runs (scan at start, then watch the folders).", default=True
+    )
 
 
 @dataclass
@@ -279,55 +386,95 @@ class SchedulerSettings:
     """Nightly retraining by the daemon (owned by voiced.daemon.scheduler)."""
 
     enabled: bool = _help("Retrain voices in the background while the daemon runs.", default=True)
-    nightly_at: str = _help("Local time (HH:MM, 24-hour) of the nightly retraining; a run missed while "
-                            "the machine slept happens at the next daemon start.", default="03:00")
-    min_new_words: int = _help("Retrain a voice only when its corpus has at least this many new words "
-                               "since its active adapter was trained.", ge=0, default=2000)
-    max_minutes: float = _help("Time budget of a scheduled training run (minutes); 0 keeps training.max_minutes.",
-                               ge=0, default=0.0)
+    nightly_at: str = _help(
+        "Local time (HH:MM, 24-hour) of the nightly retraining; a run missed while "
+        "the machine slept happens at the next daemon start.",
+        default="03:00",
+    )
+    min_new_words: int = _help(
+        "Retrain a voice only when its corpus has at least this many new words since its active adapter was trained.",
+        ge=0,
+        default=2000,
+    )
+    max_minutes: float = _help(
+        "Time budget of a scheduled training run (minutes); 0 keeps training.max_minutes.", ge=0, default=0.0
+    )
 
 
 @dataclass
 class InferenceSettings:
-    """How the daemon's engine generates (owned by voiced.daemon.engine)."""
+    """How the daemon's engine generates (owned by voiced.inference.engine)."""
 
-    temperature: float = _help("Sampling temperature; low keeps a rewrite close to the text's meaning, 0 is greedy.", ge=0, default=0.3)
-    top_p: float = _help("Nucleus sampling: keep the most likely tokens up to this probability mass.", gt=0, le=1, default=0.9)
+    temperature: float = _help(
+        "Sampling temperature; low keeps a rewrite close to the text's meaning, 0 is greedy.", ge=0, default=0.3
+    )
+    top_p: float = _help(
+        "Nucleus sampling: keep the most likely tokens up to this probability mass.", gt=0, le=1, default=0.9
+    )
     top_k: int = _help("Sample only among this many most likely tokens; 0 means no limit.", ge=0, default=40)
     repeat_penalty: float = _help("Penalty on tokens already generated; 1 disables it.", gt=0, default=1.1)
     seed: int = _help("Sampling seed; -1 picks a new one per request.", ge=-1, default=-1)
     max_tokens_factor: float = _help(
         "A rewrite may be this many times as long as its input (tokens), plus max_tokens_extra; "
-        "a rewrite keeps the content, and small models ramble when given room.", gt=0, default=1.5,
+        "a rewrite keeps the content, and small models ramble when given room.",
+        gt=0,
+        default=1.5,
     )
     max_tokens_extra: int = _help("Tokens allowed beyond max_tokens_factor x the input's tokens.", ge=0, default=16)
-    continue_tokens: int = _help("Tokens generated by a continuation (or a chat turn) unless the request asks for fewer.", ge=1, default=200)
-    max_chunk_chars: int = _help(
-        "Paragraphs longer than this are rewritten in pieces split at sentence ends (characters).", ge=1, default=2000,
+    continue_tokens: int = _help(
+        "Tokens generated by a continuation (or a chat turn) unless the request asks for fewer.", ge=1, default=200
     )
-    n_ctx: int = _help("Context window of the loaded model (tokens); prompt and output must fit in it.", ge=256, default=4096)
-    n_threads: int = _help("CPU threads for generation; 0 means one per core available to the process.", ge=0, default=0)
-    # The rewrite guard (voiced.daemon.rewrite_guard): a rewrite that is commentary, or drifts this far from
+    max_chunk_chars: int = _help(
+        "Paragraphs longer than this are rewritten in pieces split at sentence ends (characters).",
+        ge=1,
+        default=2000,
+    )
+    n_ctx: int = _help(
+        "Context window of the loaded model (tokens); prompt and output must fit in it.", ge=256, default=4096
+    )
+    n_threads: int = _help(
+        "CPU threads for generation; 0 means one per core available to the process.", ge=0, default=0
+    )
+    # The rewrite guard (voiced.inference.rewrite_guard): a rewrite that is commentary, or drifts this far from
     # its draft, is retried and then replaced by the draft. The bands come from bench/bench_guard.py (docs/daemon.md).
-    guard: bool = _help("Check each paragraph's rewrite before it is returned: strip labels, reject commentary and "
-                        "drift (retried, then the paragraph is left as it was and the reason reported).", default=True)
+    guard: bool = _help(
+        "Check each paragraph's rewrite before it is returned: strip labels, reject commentary and "
+        "drift (retried, then the paragraph is left as it was and the reason reported).",
+        default=True,
+    )
     guard_min_length_ratio: float = _help(
-        "A rewrite with fewer words than this times its paragraph's (less two) left part of it out.", ge=0, default=0.65)
+        "A rewrite with fewer words than this times its paragraph's (less two) left part of it out.", ge=0, default=0.65
+    )
     guard_max_length_ratio: float = _help(
-        "A rewrite with more words than this times its paragraph's (plus two) added text of its own.", gt=0, default=1.5)
+        "A rewrite with more words than this times its paragraph's (plus two) added text of its own.", gt=0, default=1.5
+    )
     guard_min_content_kept: float = _help(
         "Least share of the paragraph's content words (four letters or more, stemmed; numbers) a rewrite keeps.",
-        ge=0, le=1, default=0.5)
+        ge=0,
+        le=1,
+        default=0.5,
+    )
     guard_min_names_kept: float = _help(
-        "Least share of the paragraph's names and numbers a rewrite keeps.", ge=0, le=1, default=1.0)
-    guard_retries: int = _help("Tries after a rejected rewrite, each with another seed, before the paragraph is left as it was.",
-                               ge=0, default=1)
+        "Least share of the paragraph's names and numbers a rewrite keeps.", ge=0, le=1, default=1.0
+    )
+    guard_retries: int = _help(
+        "Tries after a rejected rewrite, each with another seed, before the paragraph is left as it was.",
+        ge=0,
+        default=1,
+    )
     guard_retry_temperature: float = _help(
-        "A retry samples at least this warm, so a greedy request does not repeat the rejected answer.", ge=0, default=0.5)
+        "A retry samples at least this warm, so a greedy request does not repeat the rejected answer.",
+        ge=0,
+        default=0.5,
+    )
     voice_examples: int = _help(
         "Passages of the writer's own prose (training split only, closest to the draft in subject and length) "
-        "quoted in each rewrite's prompt as examples of the voice (voiced.daemon.voice_examples); 0 leaves them "
-        "out. Those that do not fit n_ctx beside the paragraph and its rewrite are dropped.", ge=0, le=8, default=0)
+        "quoted in each rewrite's prompt as examples of the voice (voiced.inference.voice_examples); 0 leaves them "
+        "out. Those that do not fit n_ctx beside the paragraph and its rewrite are dropped.",
+        ge=0,
+        le=8,
+        default=0,
+    )
 
 
 @dataclass
@@ -340,7 +487,8 @@ class EditorSettings:
     )
     max_selection_chars: int = _help(
         "Largest selection rewritten in one action (characters); larger selections get a message instead.",
-        ge=1, default=20_000,
+        ge=1,
+        default=20_000,
     )
 
 
@@ -369,8 +517,10 @@ class Config:
             return next(iter(self.voices.values()))
         if name not in self.voices:
             known = ", ".join(self.voices)
-            raise ConfigError(f"There is no voice named {name!r} (configured: {known}).",
-                              fix=f"Create it with `voiced voices create {name}` or pick one of those.")
+            raise ConfigError(
+                f"There is no voice named {name!r} (configured: {known}).",
+                fix=f"Create it with `voiced voices create {name}` or pick one of those.",
+            )
         return self.voices[name]
 
     def voice_for_path(self, path: Path) -> VoiceConfig | None:
@@ -434,13 +584,19 @@ def describe_bounds(bounds: dict[str, float]) -> str:
 
 
 def in_bounds(value: float, bounds: dict[str, float]) -> bool:
-    return (value >= bounds.get("ge", value) and value <= bounds.get("le", value)
-            and ("gt" not in bounds or value > bounds["gt"]) and ("lt" not in bounds or value < bounds["lt"]))
+    return (
+        value >= bounds.get("ge", value)
+        and value <= bounds.get("le", value)
+        and ("gt" not in bounds or value > bounds["gt"])
+        and ("lt" not in bounds or value < bounds["lt"])
+    )
 
 
 def _out_of_range(key: str, value: Any, bounds: dict[str, float], where: Path | None) -> ConfigError:
-    return ConfigError(f"Invalid configuration: `{key}` must be {describe_bounds(bounds)}, not {value!r}.",
-                       fix=f"Edit {where or 'the config file'} and set `{key}` to a value in that range.")
+    return ConfigError(
+        f"Invalid configuration: `{key}` must be {describe_bounds(bounds)}, not {value!r}.",
+        fix=f"Edit {where or 'the config file'} and set `{key}` to a value in that range.",
+    )
 
 
 def check_settings(settings: Any, section: str, where: Path | None = None) -> Any:
@@ -452,16 +608,19 @@ def check_settings(settings: Any, section: str, where: Path | None = None) -> An
         if bounds and not in_bounds(value, bounds):
             raise _out_of_range(f"{section}.{f.name}", value, bounds, where)
     for name, rule in getattr(settings, "conflicts", list)():
-        raise ConfigError(f"Invalid configuration: {rule}.",
-                          fix=f"Edit {where or 'the config file'} and correct `{section}.{name}`.")
+        raise ConfigError(
+            f"Invalid configuration: {rule}.", fix=f"Edit {where or 'the config file'} and correct `{section}.{name}`."
+        )
     return settings
 
 
 def _build(cls: type, table: Any, prefix: str, where: Path | None, **extra: Any) -> Any:
     """Instantiate a settings dataclass from a TOML table, rejecting unknown keys."""
     if not isinstance(table, dict):
-        raise ConfigError(f"Invalid configuration: `{prefix}` must be a table.",
-                          fix=f"Edit {where or 'the config file'}: write it as [{prefix}].")
+        raise ConfigError(
+            f"Invalid configuration: `{prefix}` must be a table.",
+            fix=f"Edit {where or 'the config file'}: write it as [{prefix}].",
+        )
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     known = set(fields)
@@ -490,8 +649,10 @@ def config_from_dict(data: dict[str, Any], where: Path | None = None) -> Config:
     for key, value in data.items():
         if key == "voices":
             if not isinstance(value, dict):
-                raise ConfigError("Invalid configuration: `voices` must be a table of voices.",
-                                  fix=f"Edit {where}: write each voice as [voices.NAME].")
+                raise ConfigError(
+                    "Invalid configuration: `voices` must be a table of voices.",
+                    fix=f"Edit {where}: write each voice as [voices.NAME].",
+                )
             for name, table in value.items():
                 check_voice_name(name)
                 config.voices[name] = _build(VoiceConfig, table, f"voices.{name}", where, name=name)
@@ -519,8 +680,9 @@ def load_config(paths: Paths | None = None, *, required: bool = True) -> Config:
     where = paths.config_file
     if not where.exists():
         if required:
-            raise ConfigError(f"voiced is not set up yet: {where} does not exist.",
-                              fix="Run `voiced init` to create it.")
+            raise ConfigError(
+                f"voiced is not set up yet: {where} does not exist.", fix="Run `voiced init` to create it."
+            )
         return Config(path=where)
     try:
         data = tomllib.loads(where.read_text(encoding="utf-8"))
@@ -534,8 +696,11 @@ def load_config(paths: Paths | None = None, *, required: bool = True) -> Config:
 def _non_default(obj: Any) -> dict[str, Any]:
     """The fields of a settings dataclass that differ from their defaults."""
     defaults = type(obj)()
-    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)
-            if getattr(obj, f.name) != getattr(defaults, f.name)}
+    return {
+        f.name: getattr(obj, f.name)
+        for f in dataclasses.fields(obj)
+        if getattr(obj, f.name) != getattr(defaults, f.name)
+    }
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -588,6 +753,7 @@ def settings_defaults() -> dict[str, list[tuple[str, Any, str]]]:
         ]
     out["voices.NAME"] = [
         (f.name, getattr(VoiceConfig(), f.name), f.metadata.get("help", ""))
-        for f in dataclasses.fields(VoiceConfig) if f.name != "name"
+        for f in dataclasses.fields(VoiceConfig)
+        if f.name != "name"
     ]
     return out

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import ipaddress
 
-HOST_REFUSED = ("This server answers only requests addressed to a loopback name (localhost, 127.0.0.1, [::1]); "
-                "this one was addressed to {host!r}. Use http://127.0.0.1:PORT (a page on another name cannot "
-                "reach voiced, on purpose).")
+HOST_REFUSED = (
+    "This server answers only requests addressed to a loopback name (localhost, 127.0.0.1, [::1]); "
+    "this one was addressed to {host!r}. Use http://127.0.0.1:PORT (a page on another name cannot "
+    "reach voiced, on purpose)."
+)
 
 
 def is_loopback_host(host: str | None) -> bool:

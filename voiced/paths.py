@@ -14,6 +14,8 @@ from pathlib import Path
 
 import platformdirs
 
+from voiced.private_files import make_private_dirs  # noqa: F401  (re-exported: callers import it from here)
+
 APP_NAME = "voiced"
 HOME_ENV = "VOICED_HOME"
 
@@ -46,33 +48,6 @@ class Paths:
     def ensure_private(self, directory: Path) -> Path:
         """Create ``directory`` (and parents) readable by the user alone."""
         return make_private_dirs(directory)
-
-
-def make_private_dirs(directory: Path | str) -> Path:
-    """Create ``directory`` and every missing level above it 0700, and make ``directory`` itself 0700.
-
-    ``mkdir(parents=True)`` would give the levels above the default mode
-    (0755 under the usual umask), so the state folder of a first `voiced train`
-    would be readable by everyone. Levels that already exist are left as they are,
-    except ``directory`` itself.
-    """
-    directory = Path(directory)
-    missing = []
-    level = directory
-    while not level.exists():
-        missing.append(level)
-        if level.parent == level:
-            break
-        level = level.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=0o700)
-        except FileExistsError:  # another process made it meanwhile
-            pass
-        else:
-            os.chmod(folder, 0o700)  # mkdir's mode is narrowed by the umask, never widened
-    os.chmod(directory, 0o700)
-    return directory
 
 
 def get_paths() -> Paths:

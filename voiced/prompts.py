@@ -11,10 +11,10 @@ from collections.abc import Sequence
 
 REWRITE_INSTRUCTION = "Rewrite the following text in my voice. Keep its meaning, names and facts."
 CONTINUE_INSTRUCTION = "Continue the following text in my voice."
-# The writer's own passages, when the engine adds them (voiced.daemon.voice_examples); training leaves them out.
+# The writer's own passages, when the engine adds them (voiced.inference.voice_examples); training leaves them out.
 EXAMPLES_HEADING = "Passages written by this writer, as examples of the voice:"
 EXAMPLE_LAYOUTS = ("system", "user")
-EXAMPLE_LAYOUT = "system"   # chosen by bench/bench_voice_examples.py (docs/evaluation.md)
+EXAMPLE_LAYOUT = "system"  # chosen by bench/bench_voice_examples.py (docs/evaluation.md)
 
 
 def _messages(system_prompt: str, instruction: str, text: str) -> list[dict[str, str]]:
@@ -24,8 +24,9 @@ def _messages(system_prompt: str, instruction: str, text: str) -> list[dict[str,
     ]
 
 
-def rewrite_messages(system_prompt: str, text: str, examples: Sequence[str] = (),
-                     layout: str | None = None) -> list[dict[str, str]]:
+def rewrite_messages(
+    system_prompt: str, text: str, examples: Sequence[str] = (), layout: str | None = None
+) -> list[dict[str, str]]:
     """Chat messages asking for ``text`` rewritten in the voice.
 
     ``examples`` (the writer's own passages) are quoted after the system prompt (``layout`` "system") or

@@ -36,13 +36,15 @@ def add_folder(folder: str | Path, voice: str | None = None, paths: Paths | None
         for existing in other.folders:
             known = _folder_key(existing)
             if known == target:
-                raise ConfigError(f"{target} is already a folder of voice {other.name!r}.",
-                                  fix="Nothing to do; `voiced voices` lists every folder.")
+                raise ConfigError(
+                    f"{target} is already a folder of voice {other.name!r}.",
+                    fix="Nothing to do; `voiced voices` lists every folder.",
+                )
             if target.is_relative_to(known) or known.is_relative_to(target):
                 raise ConfigError(
                     f"{target} overlaps {known}, a folder of voice {other.name!r}.",
                     fix="A file belongs to one voice: remove one of them with `voiced remove`, "
-                        "or exclude the subfolder with an `exclude` glob.",
+                    "or exclude the subfolder with an `exclude` glob.",
                 )
     chosen.folders.append(str(target))
     save_config(config, paths)
@@ -62,8 +64,9 @@ def remove_folder(folder: str | Path, paths: Paths | None = None) -> tuple[Voice
     raise ConfigError(f"{target} is not a folder of any voice.", fix="`voiced voices` lists the folders.")
 
 
-def create_voice(name: str, *, system_prompt: str | None = None, base_model: str | None = None,
-                 paths: Paths | None = None) -> VoiceConfig:
+def create_voice(
+    name: str, *, system_prompt: str | None = None, base_model: str | None = None, paths: Paths | None = None
+) -> VoiceConfig:
     """Add a new, empty voice."""
     check_voice_name(name)
     config = load_config(paths)

@@ -5,11 +5,25 @@ it up to date while files change; `selection` decides which files count.
 """
 
 from voiced.corpus.records import (
-    CorpusError, CorpusStats, DocumentPassages, ErrorRow, ExportRow, FolderStats, StoredPassage, VoiceStats,
+    CorpusError,
+    CorpusStats,
+    DocumentPassages,
+    ErrorRow,
+    ExportRow,
+    FolderStats,
+    StoredPassage,
+    VoiceStats,
 )
 from voiced.corpus.store import CorpusStore
 
 __all__ = [
-    "CorpusError", "CorpusStats", "CorpusStore", "DocumentPassages", "ErrorRow", "ExportRow", "FolderStats",
-    "StoredPassage", "VoiceStats",
+    "CorpusError",
+    "CorpusStats",
+    "CorpusStore",
+    "DocumentPassages",
+    "ErrorRow",
+    "ExportRow",
+    "FolderStats",
+    "StoredPassage",
+    "VoiceStats",
 ]

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from voiced.corpus.records import CorpusError
 
-REBUILD = ("Your writing folders are untouched: the corpus is only voiced's copy of their prose. "
-           "Run `voiced corpus rebuild` (it moves the damaged file aside and reads your folders again); "
-           "by hand: stop the daemon, move {db} aside, run `voiced scan`.")
+REBUILD = (
+    "Your writing folders are untouched: the corpus is only voiced's copy of their prose. "
+    "Run `voiced corpus rebuild` (it moves the damaged file aside and reads your folders again); "
+    "by hand: stop the daemon, move {db} aside, run `voiced scan`."
+)
 DAMAGED_CODES = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 BUSY_CODES = {"SQLITE_BUSY", "SQLITE_LOCKED"}
 SIDE_FILES = ("", "-wal", "-shm")  # SQLite's write-ahead log and index travel with the database
@@ -38,14 +40,18 @@ def database_error(db_path: Path, exc: sqlite3.Error) -> CorpusError:
     if code in BUSY_CODES:
         return CorpusError(
             f"The corpus database {db_path} stayed busy: another voiced process held it too long ({exc}).",
-            fix="Nothing is damaged. Try again in a moment; if it keeps happening, `voiced daemon restart`.")
+            fix="Nothing is damaged. Try again in a moment; if it keeps happening, `voiced daemon restart`.",
+        )
     if code == "SQLITE_FULL":
-        return CorpusError(f"The disk holding the corpus database {db_path} is full ({exc}).",
-                           fix="Free some space and try again; nothing was changed.")
+        return CorpusError(
+            f"The disk holding the corpus database {db_path} is full ({exc}).",
+            fix="Free some space and try again; nothing was changed.",
+        )
     if code in ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM"):
         return CorpusError(
             f"voiced cannot open or write the corpus database {db_path} ({exc}).",
-            fix=f"Check that {db_path.parent} is yours and writable. " + REBUILD.format(db=db_path))
+            fix=f"Check that {db_path.parent} is yours and writable. " + REBUILD.format(db=db_path),
+        )
     what = "is damaged" if code in DAMAGED_CODES else "failed"
     return CorpusError(f"The corpus database {db_path} {what} ({exc}).", fix=REBUILD.format(db=db_path))
 
@@ -53,8 +59,9 @@ def database_error(db_path: Path, exc: sqlite3.Error) -> CorpusError:
 def damaged(db_path: Path, problems: list[str]) -> CorpusError:
     """The CorpusError for a database whose integrity check found problems."""
     shown = "; ".join(problems[:3]) + ("; ..." if len(problems) > 3 else "")
-    return CorpusError(f"The corpus database {db_path} is damaged (integrity check: {shown}).",
-                       fix=REBUILD.format(db=db_path))
+    return CorpusError(
+        f"The corpus database {db_path} is damaged (integrity check: {shown}).", fix=REBUILD.format(db=db_path)
+    )
 
 
 def check_file(db_path: Path) -> list[str]:

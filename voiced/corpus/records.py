@@ -103,8 +103,14 @@ class ExportRow:
     words: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"voice": self.voice, "path": self.path, "section": list(self.section),
-                "order": self.order, "text": self.text, "words": self.words}
+        return {
+            "voice": self.voice,
+            "path": self.path,
+            "section": list(self.section),
+            "order": self.order,
+            "text": self.text,
+            "words": self.words,
+        }
 
 
 @dataclass(frozen=True)

@@ -82,15 +82,25 @@ def _extract(path: str, settings: ExtractionSettings) -> Extracted:
         return "error", _read_error(exc)
 
 
-def _prepare(store: CorpusStore, voice: str, folder: str, seen: SeenFile, known: KnownDocument | None,
-             settings: ExtractionSettings, moved_from: MovedFrom) -> str | FileState:
+def _prepare(
+    store: CorpusStore,
+    voice: str,
+    folder: str,
+    seen: SeenFile,
+    known: KnownDocument | None,
+    settings: ExtractionSettings,
+    moved_from: MovedFrom,
+) -> str | FileState:
     """Everything short of extraction: an outcome when that settles the file, else the state to extract."""
     if known is not None and known.size == seen.size and known.mtime_ns == seen.mtime_ns:
         return "unchanged"
     state = FileState(voice, seen.path, folder, seen.size, seen.mtime_ns, "")
     if seen.size > settings.max_file_bytes:
-        store.write_error(state, f"The file is larger than extraction.max_file_bytes ({settings.max_file_bytes} "
-                                 "bytes). Raise that setting to read it, or exclude the file.")
+        store.write_error(
+            state,
+            f"The file is larger than extraction.max_file_bytes ({settings.max_file_bytes} "
+            "bytes). Raise that setting to read it, or exclude the file.",
+        )
         return "errors"
     try:
         with open(seen.path, "rb") as handle:
@@ -123,8 +133,15 @@ def _finish(store: CorpusStore, state: FileState, known: KnownDocument | None, e
     return "added" if known is None else "updated"
 
 
-def sync_file(store: CorpusStore, voice: str, folder: str, seen: SeenFile, known: KnownDocument | None,
-              settings: ExtractionSettings, moved_from: MovedFrom | None = None) -> str:
+def sync_file(
+    store: CorpusStore,
+    voice: str,
+    folder: str,
+    seen: SeenFile,
+    known: KnownDocument | None,
+    settings: ExtractionSettings,
+    moved_from: MovedFrom | None = None,
+) -> str:
     """Bring one file's record up to date; returns the outcome (a ScanReport counter name).
 
     ``moved_from(content_hash)`` names the record of a file that disappeared
@@ -175,9 +192,16 @@ class _Batches:
             context.__exit__(type(exc) if exc else None, exc, exc.__traceback__ if exc else None)
 
 
-def scan_voice(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSettings,
-               progress: Progress | None = None, *, under: str | None = None,
-               selector: FileSelector | None = None, workers: int = 1) -> ScanReport:
+def scan_voice(
+    store: CorpusStore,
+    voice: VoiceConfig,
+    settings: ExtractionSettings,
+    progress: Progress | None = None,
+    *,
+    under: str | None = None,
+    selector: FileSelector | None = None,
+    workers: int = 1,
+) -> ScanReport:
     """Scan the folders of one voice (or only the directory ``under`` inside one of them).
 
     ``workers`` extraction processes run when there is much to read (0: one per core).
@@ -202,16 +226,24 @@ def scan_voice(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSetti
         known = store.known_documents(voice.name)
     # Records under a folder that is missing right now (an unmounted disk) or that cannot be listed
     # (permissions, a link loop) are kept until it can be read again.
-    gone = {path: doc for path, doc in known.items()
-            if path not in seen and doc.folder not in report.missing_folders
-            and not _inside_any(path, report.unreadable)}
+    gone = {
+        path: doc
+        for path, doc in known.items()
+        if path not in seen and doc.folder not in report.missing_folders and not _inside_any(path, report.unreadable)
+    }
     vanished = {doc.content_hash: doc for doc in gone.values() if doc.status == "ok"}
     # A whole-voice scan knows every vanished record; a directory scan asks the store (the source may be elsewhere).
-    moved_from: MovedFrom = ((lambda digest: vanished.pop(digest, None)) if under is None
-                             else (lambda digest: store.vanished_with_hash(voice.name, digest)))
+    moved_from: MovedFrom = (
+        (lambda digest: vanished.pop(digest, None))
+        if under is None
+        else (lambda digest: store.vanished_with_hash(voice.name, digest))
+    )
 
-    todo = [(folder, file) for folder, file in seen.values()
-            if not ((doc := known.get(file.path)) and doc.size == file.size and doc.mtime_ns == file.mtime_ns)]
+    todo = [
+        (folder, file)
+        for folder, file in seen.values()
+        if not ((doc := known.get(file.path)) and doc.size == file.size and doc.mtime_ns == file.mtime_ns)
+    ]
     report.unchanged = len(seen) - len(todo)
     _emit(progress, voice=voice.name, phase="read", done=0, total=len(todo), path=None)
     batches = _Batches(store)
@@ -272,18 +304,26 @@ def _emit(progress: Progress | None, **event: Any) -> None:
         progress(event)
 
 
-def scan(store: CorpusStore, config: Config, voices: Iterable[str] | None = None,
-         progress: Progress | None = None) -> list[ScanReport]:
+def scan(
+    store: CorpusStore, config: Config, voices: Iterable[str] | None = None, progress: Progress | None = None
+) -> list[ScanReport]:
     """Scan every voice (or the named ones); a full scan also forgets voices no longer configured."""
     names = list(config.voices) if voices is None else list(voices)
-    reports = [scan_voice(store, config.voice(name), config.extraction, progress, workers=config.watch.scan_workers)
-               for name in names]
+    reports = [
+        scan_voice(store, config.voice(name), config.extraction, progress, workers=config.watch.scan_workers)
+        for name in names
+    ]
     if voices is None:
         store.remove_voices_except(config.voices)
     return reports
 
 
-def rescan_directory(store: CorpusStore, voice: VoiceConfig, settings: ExtractionSettings, directory: str,
-                     selector: FileSelector | None = None) -> ScanReport:
+def rescan_directory(
+    store: CorpusStore,
+    voice: VoiceConfig,
+    settings: ExtractionSettings,
+    directory: str,
+    selector: FileSelector | None = None,
+) -> ScanReport:
     """Re-sync one directory of a voice (a folder created, moved in or out, or a changed `.voicedignore`)."""
     return scan_voice(store, voice, settings, under=os.path.abspath(directory), selector=selector)

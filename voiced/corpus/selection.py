@@ -64,19 +64,26 @@ class FolderWalk:
         self.problems.append(WalkProblem(path, self.folder, reason))
 
 
-LOOP_REASON = ("A symbolic link back to a folder that contains it (a loop); it is not followed. "
-               "Remove the link, or exclude it.")
+LOOP_REASON = (
+    "A symbolic link back to a folder that contains it (a loop); it is not followed. Remove the link, or exclude it."
+)
 
 
 def unlistable_reason(exc: OSError) -> str:
     """Why a folder (or a link) could not be entered, and what to do; its documents are kept meanwhile."""
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return ("Permission denied: voiced may not list this folder; its documents are kept as they were. "
-                "Change its permissions, or exclude it.")
+        return (
+            "Permission denied: voiced may not list this folder; its documents are kept as they were. "
+            "Change its permissions, or exclude it."
+        )
     if exc.errno == errno.ELOOP:
-        return "The path is a symbolic link loop (it points back to itself); it is not followed. Fix or remove the link."
-    return (f"Cannot list this folder ({exc.strerror or exc}); its documents are kept as they were. "
-            "Check the disk, or exclude the folder.")
+        return (
+            "The path is a symbolic link loop (it points back to itself); it is not followed. Fix or remove the link."
+        )
+    return (
+        f"Cannot list this folder ({exc.strerror or exc}); its documents are kept as they were. "
+        "Check the disk, or exclude the folder."
+    )
 
 
 def _identities_above(path: str) -> frozenset[tuple[int, int]]:

@@ -24,16 +24,28 @@ from typing import Any, Protocol
 from voiced.corpus.damage import database_error
 from voiced.corpus.migrations import MIGRATIONS, applied_migrations, migrate
 from voiced.corpus.records import (
-    CorpusError, CorpusStats, DocumentPassages, ErrorRow, ExportRow, FileState, FolderStats,
-    KnownDocument, StoredPassage, VoiceStats, WalkProblem, passage_hash,
+    CorpusError,
+    CorpusStats,
+    DocumentPassages,
+    ErrorRow,
+    ExportRow,
+    FileState,
+    FolderStats,
+    KnownDocument,
+    StoredPassage,
+    VoiceStats,
+    WalkProblem,
+    passage_hash,
 )
 from voiced.paths import Paths, get_paths, make_private_dirs
 
 BUSY_TIMEOUT_MS = 10_000
 
 # A passage counts unless an older passage of the same voice has the same normalised text.
-KEPT = ("NOT EXISTS (SELECT 1 FROM passages AS older "
-        "WHERE older.voice = p.voice AND older.hash = p.hash AND older.id < p.id)")
+KEPT = (
+    "NOT EXISTS (SELECT 1 FROM passages AS older "
+    "WHERE older.voice = p.voice AND older.hash = p.hash AND older.id < p.id)"
+)
 
 
 class PassageLike(Protocol):
@@ -174,8 +186,9 @@ class CorpusStore:
                 with self.batch():
                     yield self._db
 
-    def _upsert_document(self, db: sqlite3.Connection, state: FileState, status: str,
-                         error: str | None, notes: Sequence[str], now: float) -> int:
+    def _upsert_document(
+        self, db: sqlite3.Connection, state: FileState, status: str, error: str | None, notes: Sequence[str], now: float
+    ) -> int:
         row = db.execute(
             """
             INSERT INTO documents (voice, path, folder, size, mtime_ns, content_hash, status, error, notes,
@@ -187,8 +200,19 @@ class CorpusStore:
                 notes = excluded.notes, updated = excluded.updated
             RETURNING id
             """,
-            (state.voice, state.path, state.folder, state.size, state.mtime_ns, state.content_hash,
-             status, error, json.dumps(list(notes)), now, now),
+            (
+                state.voice,
+                state.path,
+                state.folder,
+                state.size,
+                state.mtime_ns,
+                state.content_hash,
+                status,
+                error,
+                json.dumps(list(notes)),
+                now,
+                now,
+            ),
         ).fetchone()
         return int(row[0])
 
@@ -201,17 +225,29 @@ class CorpusStore:
         now = time.time()
         with self._write() as db:
             doc_id = self._upsert_document(db, state, "ok", None, notes, now)
-            previous = dict(db.execute("SELECT hash, MIN(added) FROM passages WHERE document_id = ? GROUP BY hash",
-                                       (doc_id,)))
+            previous = dict(
+                db.execute("SELECT hash, MIN(added) FROM passages WHERE document_id = ? GROUP BY hash", (doc_id,))
+            )
             db.execute("DELETE FROM passages WHERE document_id = ?", (doc_id,))
             rows = []
             for passage in passages:
                 digest = passage_hash(passage.text)
-                rows.append((doc_id, state.voice, json.dumps(list(passage.section)), passage.order,
-                             passage.text, passage.words, digest, previous.get(digest, now)))
+                rows.append(
+                    (
+                        doc_id,
+                        state.voice,
+                        json.dumps(list(passage.section)),
+                        passage.order,
+                        passage.text,
+                        passage.words,
+                        digest,
+                        previous.get(digest, now),
+                    )
+                )
             db.executemany(
                 "INSERT INTO passages (document_id, voice, section, ord, text, words, hash, added) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows,
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
         return doc_id
 
@@ -225,8 +261,10 @@ class CorpusStore:
     def touch(self, voice: str, path: str, size: int, mtime_ns: int) -> None:
         """A file whose bytes did not change: remember its new mtime so the next scan skips it cheaply."""
         with self._write() as db:
-            db.execute("UPDATE documents SET size = ?, mtime_ns = ? WHERE voice = ? AND path = ?",
-                       (size, mtime_ns, voice, path))
+            db.execute(
+                "UPDATE documents SET size = ?, mtime_ns = ? WHERE voice = ? AND path = ?",
+                (size, mtime_ns, voice, path),
+            )
 
     def rename(self, voice: str, old: str, new: str, folder: str) -> bool:
         """Move a document to a new path (a rename in the folder), replacing whatever was recorded there."""
@@ -234,8 +272,10 @@ class CorpusStore:
             if db.execute("SELECT 1 FROM documents WHERE voice = ? AND path = ?", (voice, old)).fetchone() is None:
                 return False
             db.execute("DELETE FROM documents WHERE voice = ? AND path = ?", (voice, new))
-            db.execute("UPDATE documents SET path = ?, folder = ?, updated = ? WHERE voice = ? AND path = ?",
-                       (new, folder, time.time(), voice, old))
+            db.execute(
+                "UPDATE documents SET path = ?, folder = ?, updated = ? WHERE voice = ? AND path = ?",
+                (new, folder, time.time(), voice, old),
+            )
         return True
 
     def rename_tree(self, voice: str, old_dir: str, new_dir: str, folder: str) -> int:
@@ -243,7 +283,7 @@ class CorpusStore:
         moved = 0
         with self.batch():
             for doc in self.known_documents(voice, under=old_dir).values():
-                moved += self.rename(voice, doc.path, new_dir + doc.path[len(old_dir):], folder)
+                moved += self.rename(voice, doc.path, new_dir + doc.path[len(old_dir) :], folder)
         return moved
 
     def remove(self, voice: str, paths: Iterable[str]) -> int:
@@ -269,12 +309,14 @@ class CorpusStore:
             db.execute(f"DELETE FROM walk_problems WHERE voice = ?{scope}", [voice, *args])
             db.executemany(
                 "INSERT OR REPLACE INTO walk_problems (voice, path, folder, reason, seen) VALUES (?, ?, ?, ?, ?)",
-                [(voice, p.path, p.folder, p.reason, now) for p in problems])
+                [(voice, p.path, p.folder, p.reason, now) for p in problems],
+            )
 
     # ------------------------------------------------------------ scan support
 
-    def known_documents(self, voice: str, *, under: str | None = None,
-                        folder: str | None = None) -> dict[str, KnownDocument]:
+    def known_documents(
+        self, voice: str, *, under: str | None = None, folder: str | None = None
+    ) -> dict[str, KnownDocument]:
         """The recorded documents of a voice (optionally under a directory or in a folder), by path."""
         sql = "SELECT id, path, folder, size, mtime_ns, content_hash, status FROM documents WHERE voice = ?"
         args: list[Any] = [voice]
@@ -291,7 +333,9 @@ class CorpusStore:
         with self._locked() as db:
             row = db.execute(
                 "SELECT id, path, folder, size, mtime_ns, content_hash, status FROM documents "
-                "WHERE voice = ? AND path = ?", (voice, path)).fetchone()
+                "WHERE voice = ? AND path = ?",
+                (voice, path),
+            ).fetchone()
         return KnownDocument(*row) if row else None
 
     def vanished_with_hash(self, voice: str, digest: str) -> KnownDocument | None:
@@ -299,7 +343,9 @@ class CorpusStore:
         with self._locked() as db:
             rows = db.execute(
                 "SELECT id, path, folder, size, mtime_ns, content_hash, status FROM documents "
-                "WHERE voice = ? AND content_hash = ? AND status = 'ok'", (voice, digest)).fetchall()
+                "WHERE voice = ? AND content_hash = ? AND status = 'ok'",
+                (voice, digest),
+            ).fetchall()
         return next((KnownDocument(*row) for row in rows if not os.path.lexists(row[1])), None)
 
     # ----------------------------------------------------------------- reads
@@ -324,7 +370,9 @@ class CorpusStore:
                 FROM passages AS p JOIN documents AS d ON d.id = p.document_id
                 WHERE p.voice = ? AND {KEPT}
                 ORDER BY d.path, p.ord
-                """, (voice,))
+                """,
+                (voice,),
+            )
             current: str | None = None
             passages: list[StoredPassage] = []
             for path, section, order, text, words, digest in rows:
@@ -346,7 +394,9 @@ class CorpusStore:
                 FROM passages AS p JOIN documents AS d ON d.id = p.document_id
                 WHERE {where}{KEPT}
                 ORDER BY p.voice, d.path, p.ord
-                """, (voice,) if voice is not None else ())
+                """,
+                (voice,) if voice is not None else (),
+            )
             for voice_name, path, section, order, text, words in rows:
                 yield ExportRow(voice_name, path, tuple(json.loads(section)), order, text, words)
 
@@ -358,7 +408,7 @@ class CorpusStore:
             def rank(row: tuple[int, str]) -> bytes:
                 return hashlib.blake2b(f"{seed}:{row[1]}".encode(), digest_size=8).digest()
 
-            chosen = [row[0] for row in sorted(ids, key=rank)[:max(count, 0)]]
+            chosen = [row[0] for row in sorted(ids, key=rank)[: max(count, 0)]]
             if not chosen:
                 return []
             found = {
@@ -366,7 +416,9 @@ class CorpusStore:
                 for row in db.execute(
                     f"""SELECT p.id, p.voice, d.path, p.section, p.ord, p.text, p.words
                     FROM passages AS p JOIN documents AS d ON d.id = p.document_id
-                    WHERE p.id IN ({",".join("?" * len(chosen))})""", chosen)
+                    WHERE p.id IN ({",".join("?" * len(chosen))})""",
+                    chosen,
+                )
             }
         return [found[i] for i in chosen]
 
@@ -376,7 +428,9 @@ class CorpusStore:
         with self._reader() as db:
             docs = db.execute(
                 f"SELECT voice, folder, COUNT(*), SUM(status = 'error'), MAX(updated) FROM documents {where} "
-                "GROUP BY voice, folder", args).fetchall()
+                "GROUP BY voice, folder",
+                args,
+            ).fetchall()
             unreadable = dict(db.execute(f"SELECT voice, COUNT(*) FROM walk_problems {where} GROUP BY voice", args))
             texts = {
                 (row[0], row[1]): row[2:]
@@ -385,20 +439,25 @@ class CorpusStore:
                     FROM (SELECT p.voice AS voice, d.folder AS folder, p.words AS words, {KEPT} AS kept
                           FROM passages AS p JOIN documents AS d ON d.id = p.document_id
                           {where.replace("voice", "p.voice")})
-                    GROUP BY voice, folder""", args)
+                    GROUP BY voice, folder""",
+                    args,
+                )
             }
         folders: dict[str, dict[str, FolderStats]] = {}
         for voice_name, folder, n_docs, n_errors, last in docs:
             kept, words, dupes = texts.get((voice_name, folder), (0, 0, 0))
             folders.setdefault(voice_name, {})[folder] = FolderStats(
-                folder, n_docs, n_errors or 0, kept or 0, words or 0, dupes or 0, last)
+                folder, n_docs, n_errors or 0, kept or 0, words or 0, dupes or 0, last
+            )
         voices = {}
         for voice_name, by_folder in folders.items():
             rows = by_folder.values()
             voices[voice_name] = VoiceStats(
                 voice_name,
-                documents=sum(f.documents for f in rows), errors=sum(f.errors for f in rows),
-                passages=sum(f.passages for f in rows), words=sum(f.words for f in rows),
+                documents=sum(f.documents for f in rows),
+                errors=sum(f.errors for f in rows),
+                passages=sum(f.passages for f in rows),
+                words=sum(f.words for f in rows),
                 duplicates=sum(f.duplicates for f in rows),
                 last_change=max((f.last_change for f in rows if f.last_change is not None), default=None),
                 folders=dict(sorted(by_folder.items())),
@@ -416,12 +475,15 @@ class CorpusStore:
                 f"""SELECT voice, path, error, updated, 'file' FROM documents WHERE status = 'error' {where}
                 UNION ALL
                 SELECT voice, path, reason, seen, 'folder' FROM walk_problems WHERE 1 {where}
-                ORDER BY 4 DESC, 2""", args * 2).fetchall()
+                ORDER BY 4 DESC, 2""",
+                args * 2,
+            ).fetchall()
         return [ErrorRow(*row) for row in rows]
 
     def words_changed_since(self, voice: str, since: float) -> int:
         """Words in kept passages that appeared after ``since`` (the scheduler's retrain trigger)."""
         with self._reader() as db:
-            row = db.execute(f"SELECT SUM(p.words) FROM passages AS p WHERE p.voice = ? AND p.added > ? AND {KEPT}",
-                             (voice, since)).fetchone()
+            row = db.execute(
+                f"SELECT SUM(p.words) FROM passages AS p WHERE p.voice = ? AND p.added > ? AND {KEPT}", (voice, since)
+            ).fetchone()
         return int(row[0] or 0)

@@ -62,8 +62,15 @@ class CorpusWatcher:
     touched, renamed, removed, errors, folder-missing, folder-back, scanned.
     """
 
-    def __init__(self, store: CorpusStore, config: Config, on_change: OnChange | None = None, *,
-                 scan_first: bool = False, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        store: CorpusStore,
+        config: Config,
+        on_change: OnChange | None = None,
+        *,
+        scan_first: bool = False,
+        progress: Progress | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.on_change = on_change
@@ -344,7 +351,7 @@ class CorpusWatcher:
         if os.path.islink(path) and _identity(path) is not None and path not in self._linked:
             self._linked.add(path)  # a symlinked folder appeared: watch inside it too
             self._observer.schedule(_Forward(self), path, recursive=True)
-        changed = (report.added + report.updated + report.removed + report.renamed + report.errors)
+        changed = report.added + report.updated + report.removed + report.renamed + report.errors
         if changed or moved:
             self._emit(voice, path, "scanned")
 
@@ -357,8 +364,14 @@ class CorpusWatcher:
             log.exception("on_change callback failed")
 
 
-def watch_forever(store: CorpusStore, config: Config, *, on_change: OnChange | None = None,
-                  progress: Progress | None = None, stop: threading.Event | None = None) -> None:
+def watch_forever(
+    store: CorpusStore,
+    config: Config,
+    *,
+    on_change: OnChange | None = None,
+    progress: Progress | None = None,
+    stop: threading.Event | None = None,
+) -> None:
     """Scan, then keep watching until ``stop`` is set or the process is interrupted (for `voiced watch`)."""
     stop = stop or threading.Event()
     with CorpusWatcher(store, config, on_change, scan_first=True, progress=progress):

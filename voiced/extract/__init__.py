@@ -20,8 +20,14 @@ from voiced.extract.prose import Block, Passage, assemble, strip_gutenberg
 from voiced.extract.reading import ExtractionError, FileVanishedError, decode_text, read_bytes
 
 __all__ = [
-    "Extraction", "ExtractionError", "FileVanishedError", "Passage", "extract_file", "extract_text",
-    "is_supported", "FORMATS",
+    "Extraction",
+    "ExtractionError",
+    "FileVanishedError",
+    "Passage",
+    "extract_file",
+    "extract_text",
+    "is_supported",
+    "FORMATS",
 ]
 
 EMPTY_NOTE = "The file is empty."
@@ -53,8 +59,10 @@ ARCHIVE_FORMATS: dict[str, ArchiveReader] = {
 
 # File extension -> format name.
 FORMATS: dict[str, str] = {
-    ".md": "markdown", ".markdown": "markdown",
-    ".txt": "text", ".text": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
     ".rst": "rst",
     ".org": "org",
     ".tex": "latex",
@@ -85,8 +93,10 @@ def extract_file(path: Path, settings: ExtractionSettings) -> Extraction:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise ExtractionError(f"Files ending in {path.suffix or '(no extension)'!r} are not a format voiced reads; "
-                              f"supported: {', '.join(sorted(FORMATS))}.")
+        raise ExtractionError(
+            f"Files ending in {path.suffix or '(no extension)'!r} are not a format voiced reads; "
+            f"supported: {', '.join(sorted(FORMATS))}."
+        )
     data = read_bytes(path, settings)
     if not data.strip():
         return Extraction([], [EMPTY_NOTE])

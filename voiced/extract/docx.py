@@ -23,13 +23,34 @@ DOCUMENT = "word/document.xml"
 STYLES = "word/styles.xml"
 
 # Elements whose text is not part of the document's running prose.
-SKIPPED = {W + "del", W + "moveFrom", W + "delText", W + "instrText", W + "drawing", W + "pict",
-           W + "object", W + "txbxContent", MC + "AlternateContent", W + "footnoteReference",
-           W + "endnoteReference", W + "commentReference"}
+SKIPPED = {
+    W + "del",
+    W + "moveFrom",
+    W + "delText",
+    W + "instrText",
+    W + "drawing",
+    W + "pict",
+    W + "object",
+    W + "txbxContent",
+    MC + "AlternateContent",
+    W + "footnoteReference",
+    W + "endnoteReference",
+    W + "commentReference",
+}
 BREAKS = {W + "tab", W + "br", W + "cr"}
 HEADING_NAME = re.compile(r"^heading\s*(\d)$")
-NOT_PROSE_STYLES = {"caption", "bibliography", "subtitle", "toc heading", "table of figures", "footnote text",
-                    "endnote text", "header", "footer", "quote source"}
+NOT_PROSE_STYLES = {
+    "caption",
+    "bibliography",
+    "subtitle",
+    "toc heading",
+    "table of figures",
+    "footnote text",
+    "endnote text",
+    "header",
+    "footer",
+    "quote source",
+}
 PSEUDO_HEADING_LEVEL = 9  # a short bold line: a section mark below any styled heading
 PSEUDO_HEADING_WORDS = 10
 

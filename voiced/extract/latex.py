@@ -17,25 +17,127 @@ from voiced.extract.prose import Block, Heading, Paragraph, close_gaps, paragrap
 
 SECTION_LEVELS = {"part": 1, "chapter": 2, "section": 3, "subsection": 4, "subsubsection": 5, "paragraph": 6}
 DROPPED_ENVIRONMENTS = (
-    "figure", "table", "tabular", "tabularx", "longtable", "equation", "align", "alignat", "gather", "multline",
-    "eqnarray", "displaymath", "math", "verbatim", "Verbatim", "lstlisting", "minted", "thebibliography",
-    "tikzpicture", "comment", "filecontents", "titlepage", "wrapfigure", "subfigure", "algorithm", "algorithmic",
+    "figure",
+    "table",
+    "tabular",
+    "tabularx",
+    "longtable",
+    "equation",
+    "align",
+    "alignat",
+    "gather",
+    "multline",
+    "eqnarray",
+    "displaymath",
+    "math",
+    "verbatim",
+    "Verbatim",
+    "lstlisting",
+    "minted",
+    "thebibliography",
+    "tikzpicture",
+    "comment",
+    "filecontents",
+    "titlepage",
+    "wrapfigure",
+    "subfigure",
+    "algorithm",
+    "algorithmic",
 )
 # Commands whose arguments are not prose: the command and its arguments go.
 DROPPED_COMMANDS = (
-    "cite", "citep", "citet", "citealp", "citeauthor", "citeyear", "parencite", "textcite", "autocite", "footcite",
-    "nocite", "ref", "eqref", "autoref", "cref", "Cref", "pageref", "vref", "label", "footnote", "footnotetext",
-    "marginpar", "index", "glossary", "includegraphics", "input", "include", "bibliography", "bibliographystyle",
-    "printbibliography", "url", "hspace", "vspace", "setlength", "addtolength", "setcounter", "newcommand",
-    "renewcommand", "thanks", "caption", "todo", "pagestyle", "thispagestyle", "documentclass", "usepackage",
-    "addcontentsline", "hypersetup", "color", "colorbox", "fontsize",
+    "cite",
+    "citep",
+    "citet",
+    "citealp",
+    "citeauthor",
+    "citeyear",
+    "parencite",
+    "textcite",
+    "autocite",
+    "footcite",
+    "nocite",
+    "ref",
+    "eqref",
+    "autoref",
+    "cref",
+    "Cref",
+    "pageref",
+    "vref",
+    "label",
+    "footnote",
+    "footnotetext",
+    "marginpar",
+    "index",
+    "glossary",
+    "includegraphics",
+    "input",
+    "include",
+    "bibliography",
+    "bibliographystyle",
+    "printbibliography",
+    "url",
+    "hspace",
+    "vspace",
+    "setlength",
+    "addtolength",
+    "setcounter",
+    "newcommand",
+    "renewcommand",
+    "thanks",
+    "caption",
+    "todo",
+    "pagestyle",
+    "thispagestyle",
+    "documentclass",
+    "usepackage",
+    "addcontentsline",
+    "hypersetup",
+    "color",
+    "colorbox",
+    "fontsize",
 )
-ACCENTS = {"`": "\u0300", "'": "\u0301", "^": "\u0302", "~": "\u0303", '"': "\u0308", "=": "\u0304", ".": "\u0307",
-           "c": "\u0327", "v": "\u030c", "u": "\u0306", "H": "\u030b"}
-SYMBOLS = {"ldots": "…", "dots": "…", "textemdash": "—", "textendash": "–", "ss": "ß", "ae": "æ", "AE": "Æ",
-           "oe": "œ", "OE": "Œ", "o": "ø", "O": "Ø", "aa": "å", "AA": "Å", "l": "ł", "L": "Ł", "S": "§",
-           "P": "¶", "dag": "†", "copyright": "©", "pounds": "£", "textquoteleft": "‘", "textquoteright": "’",
-           "textquotedblleft": "“", "textquotedblright": "”", "LaTeX": "LaTeX", "TeX": "TeX"}
+ACCENTS = {
+    "`": "\u0300",
+    "'": "\u0301",
+    "^": "\u0302",
+    "~": "\u0303",
+    '"': "\u0308",
+    "=": "\u0304",
+    ".": "\u0307",
+    "c": "\u0327",
+    "v": "\u030c",
+    "u": "\u0306",
+    "H": "\u030b",
+}
+SYMBOLS = {
+    "ldots": "…",
+    "dots": "…",
+    "textemdash": "—",
+    "textendash": "–",
+    "ss": "ß",
+    "ae": "æ",
+    "AE": "Æ",
+    "oe": "œ",
+    "OE": "Œ",
+    "o": "ø",
+    "O": "Ø",
+    "aa": "å",
+    "AA": "Å",
+    "l": "ł",
+    "L": "Ł",
+    "S": "§",
+    "P": "¶",
+    "dag": "†",
+    "copyright": "©",
+    "pounds": "£",
+    "textquoteleft": "‘",
+    "textquoteright": "’",
+    "textquotedblleft": "“",
+    "textquotedblright": "”",
+    "LaTeX": "LaTeX",
+    "TeX": "TeX",
+}
 
 COMMENT = re.compile(r"(?<!\\)%.*")
 VERBATIM = re.compile(r"\\(verb|lstinline)\*?([^A-Za-z\s{])(.*?)\2|\\(lstinline|mintinline)(\{[^}]*\})?\{[^}]*\}")
@@ -73,15 +175,15 @@ def _drop_commands(text: str) -> str:
     for match in DROPPED.finditer(text):
         if match.start() < position:
             continue
-        out.append(text[position:match.start()])
+        out.append(text[position : match.start()])
         index = match.end()
         while True:
             rest = text[index:]
             stripped = len(rest) - len(rest.lstrip(" \t"))
-            if rest[stripped:stripped + 1] == "[":
+            if rest[stripped : stripped + 1] == "[":
                 close = text.find("]", index + stripped)
                 index = close + 1 if close >= 0 else len(text)
-            elif rest[stripped:stripped + 1] == "{":
+            elif rest[stripped : stripped + 1] == "{":
                 index = _group_end(text, index + stripped + 1)
             else:
                 break
@@ -94,14 +196,14 @@ def _replace_braced(pattern: re.Pattern[str], text: str, render) -> str:  # type
     """Replace ``\\command{...}`` (pattern ends at the opening brace) by render(match, argument)."""
     while match := pattern.search(text):
         end = _group_end(text, match.end())
-        text = text[:match.start()] + render(match, text[match.end():end - 1]) + text[end:]
+        text = text[: match.start()] + render(match, text[match.end() : end - 1]) + text[end:]
     return text
 
 
 def _body(text: str) -> str:
     begin = text.find("\\begin{document}")
     if begin >= 0:
-        text = text[begin + len("\\begin{document}"):]
+        text = text[begin + len("\\begin{document}") :]
     end = text.find("\\end{document}")
     return text[:end] if end >= 0 else text
 
@@ -134,17 +236,19 @@ def blocks(text: str) -> Iterator[Block]:
     text = _drop_commands(text)
     text = _replace_braced(HREF, text, lambda match, url: "")  # \href{url}{text}: the text group stays
     text = _replace_braced(
-        SECTION, text,
+        SECTION,
+        text,
         lambda match, title: f"\n\n{HEADING_MARK}{SECTION_LEVELS[match.group(1)]} {' '.join(title.split())}\n\n",
     )
     text = BEGIN_END.sub("\n\n", text)
     text = ITEM.sub("\n\n", text)
-    text = re.sub(r"\\(par|bigskip|medskip|smallskip|noindent|newpage|clearpage|maketitle|tableofcontents)\b",
-                  "\n\n", text)
+    text = re.sub(
+        r"\\(par|bigskip|medskip|smallskip|noindent|newpage|clearpage|maketitle|tableofcontents)\b", "\n\n", text
+    )
     for paragraph in paragraphs_from_lines(text.split("\n")):
         raw = paragraph.text.strip()
         if raw.startswith(HEADING_MARK):
-            level, _, title = raw[len(HEADING_MARK):].partition(" ")
+            level, _, title = raw[len(HEADING_MARK) :].partition(" ")
             yield Heading(int(level), _plain(title))
         else:
             yield Paragraph(close_gaps(_plain(raw)))

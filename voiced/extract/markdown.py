@@ -80,7 +80,7 @@ def _drop_front_matter(lines: list[str]) -> list[str]:
     closers = FRONT_MATTER[lines[0].strip()]
     for index in range(1, len(lines)):
         if lines[index].strip() in closers:
-            return lines[index + 1:]
+            return lines[index + 1 :]
     return lines  # no closing marker: not front matter after all
 
 
@@ -97,8 +97,12 @@ def _drop_fences(lines: list[str]) -> list[str]:
             fence = match.group(1)
             out.append("")
         elif fence is not None:
-            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) \
-                    and not body.strip().strip(fence[0]):
+            if (
+                match
+                and match.group(1)[0] == fence[0]
+                and len(match.group(1)) >= len(fence)
+                and not body.strip().strip(fence[0])
+            ):
                 fence = None
             out.append("")
         else:
@@ -196,7 +200,7 @@ def blocks(text: str) -> Iterator[Block]:
         if item:
             yield from flush()
             in_list = True
-            current.append(line[item.end():])
+            current.append(line[item.end() :])
             continue
         current.append(line.strip())
     yield from flush()

@@ -20,9 +20,19 @@ TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 DRAW = "{urn:oasis:names:tc:opendocument:xmlns:drawing:1.0}"
 CONTENT = "content.xml"
 
-SKIPPED = {TEXT + "note", OFFICE + "annotation", OFFICE + "annotation-end", TEXT + "tracked-changes",
-           DRAW + "frame", TABLE + "table", TEXT + "table-of-content", TEXT + "bibliography",
-           TEXT + "alphabetical-index", TEXT + "sequence-decls", TEXT + "variable-decls"}
+SKIPPED = {
+    TEXT + "note",
+    OFFICE + "annotation",
+    OFFICE + "annotation-end",
+    TEXT + "tracked-changes",
+    DRAW + "frame",
+    TABLE + "table",
+    TEXT + "table-of-content",
+    TEXT + "bibliography",
+    TEXT + "alphabetical-index",
+    TEXT + "sequence-decls",
+    TEXT + "variable-decls",
+}
 CONTAINERS = {TEXT + "list", TEXT + "list-item", TEXT + "list-header", TEXT + "section", OFFICE + "text"}
 NOT_PROSE_STYLES = {"caption", "subtitle", "bibliography", "illustration", "table", "figure", "drawing"}
 

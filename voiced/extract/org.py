@@ -109,8 +109,13 @@ def blocks(text: str) -> Iterator[Block]:
             yield from flush()
             in_footnote = True
             continue
-        if KEYWORD.match(line) or COMMENT.match(line) or PLANNING.match(line) or TABLE.match(line) \
-                or FIXED_WIDTH.match(line):
+        if (
+            KEYWORD.match(line)
+            or COMMENT.match(line)
+            or PLANNING.match(line)
+            or TABLE.match(line)
+            or FIXED_WIDTH.match(line)
+        ):
             yield from flush()
             continue
         item = LIST_ITEM.match(line)
@@ -118,5 +123,5 @@ def blocks(text: str) -> Iterator[Block]:
         if item or (item_indent is not None and indent <= item_indent):
             yield from flush()  # a new item, or a line out-dented past the item: the list item ended
             item_indent = indent if item else None
-        current.append(line[item.end():] if item else line.strip())
+        current.append(line[item.end() :] if item else line.strip())
     yield from flush()

@@ -26,7 +26,7 @@ def _indented_paragraphs(lines: list[str]) -> list[list[str]]:
     if len(lines) < 3 or not indented or indented[0] != 0 or len(indented) < 2 or len(indented) == len(lines):
         return [lines]
     bounds = indented + [len(lines)]
-    return [lines[start:end] for start, end in zip(bounds, bounds[1:])]
+    return [lines[start:end] for start, end in zip(bounds, bounds[1:], strict=False)]
 
 
 def blocks(text: str) -> Iterator[Block]:

@@ -43,9 +43,11 @@ class Paragraph:
 Block = Heading | Paragraph
 
 _ROMAN = r"[ivxlcdm]+"
-_NUMBER_WORDS = (r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
-                 r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|first|second|third|fourth|"
-                 r"fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth|last")
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|first|second|third|fourth|"
+    r"fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth|last"
+)
 CHAPTER_LINE = re.compile(
     rf"^(chapter|book|part|volume|vol\.|canto|letter|section|act|scene)\s+(the\s+)?(\d+|{_ROMAN}|({_NUMBER_WORDS})([- ]\w+)?)"
     rf"\s*[.:]?$",
@@ -60,24 +62,57 @@ REFERENCE_HEADINGS = re.compile(
 # Licence markers name the edition ("*** START OF THE PROJECT GUTENBERG EBOOK X ***"), so a writer's own
 # "*** Start of part two ***" scene break is never taken for one.
 _EDITION = r"(PROJECT GUTENBERG|E-?BOOK|E-?TEXT)"
-GUTENBERG_START = re.compile(rf"^\s*(\*{{3}}\s*START OF\b.*{_EDITION}.*|\*END\*\s*THE SMALL PRINT.*)$",
-                             re.IGNORECASE | re.MULTILINE)
-GUTENBERG_END = re.compile(rf"^\s*(\*{{3}}\s*END OF\b.*{_EDITION}.*|End of (the )?Project Gutenberg.*)$",
-                           re.IGNORECASE | re.MULTILINE)
+GUTENBERG_START = re.compile(
+    rf"^\s*(\*{{3}}\s*START OF\b.*{_EDITION}.*|\*END\*\s*THE SMALL PRINT.*)$", re.IGNORECASE | re.MULTILINE
+)
+GUTENBERG_END = re.compile(
+    rf"^\s*(\*{{3}}\s*END OF\b.*{_EDITION}.*|End of (the )?Project Gutenberg.*)$", re.IGNORECASE | re.MULTILINE
+)
 
 LINK_STARTS = ("http://", "https://", "ftp://", "www.", "mailto:", "<http", "(http", "[http")
 _YEAR = re.compile(r"\(?\b(1[5-9]\d\d|20\d\d)[a-z]?\)?")
 _CITATION_START = re.compile(
     r"^(\[\d+\]|\d+\.\s+[A-Z][\w'-]+,|[A-Z][\w'-]+(\s[A-Z][\w'-]+)?,\s+([A-Z]\.\s?)+([,&]|and\b|\(|\d))"
 )
-_CITATION_MARKS = re.compile(r"\bdoi:|\bISBN\b|\bpp?\.\s*\d|\bvol\.\s*\d|\bed(s)?\.\s|\bet al\.|\bUniversity Press\b"
-                             r"|\bJournal of\b|\bRetrieved from\b|\bIn:\s", re.IGNORECASE)
+_CITATION_MARKS = re.compile(
+    r"\bdoi:|\bISBN\b|\bpp?\.\s*\d|\bvol\.\s*\d|\bed(s)?\.\s|\bet al\.|\bUniversity Press\b"
+    r"|\bJournal of\b|\bRetrieved from\b|\bIn:\s",
+    re.IGNORECASE,
+)
 _MAYBE_LINK = re.compile(r"https?:|ftp:|www\.|mailto:|@", re.IGNORECASE)
 _WORDLESS_TOKEN = re.compile(r"(?<!\S)[\W\d_]+(?!\S)")  # a token without a single letter
 _NON_LETTERS = re.compile(r"[\W\d_\s]+")
 _CODE_CHARS = "{}[]<>=\\|^~`"  # rare in prose, common in code (semicolons, $ and # are both)
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "prof", "sr", "jr", "rev", "hon", "capt", "col", "gen", "lt",
-                  "messrs", "mme", "mlle", "no", "vs", "etc", "e.g", "i.e", "cf", "viz", "fig", "vol", "p", "pp"}
+_ABBREVIATIONS = {
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "prof",
+    "sr",
+    "jr",
+    "rev",
+    "hon",
+    "capt",
+    "col",
+    "gen",
+    "lt",
+    "messrs",
+    "mme",
+    "mlle",
+    "no",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "cf",
+    "viz",
+    "fig",
+    "vol",
+    "p",
+    "pp",
+}
 _GAP = re.compile(r"(?<!\s)\s+([.,;:!?])(?=\s|$)")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])([\"'”’)\]]*)\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
@@ -96,10 +131,10 @@ def strip_gutenberg(text: str) -> str:
     """Keep only the book between Project Gutenberg's START and END markers, when present."""
     start = GUTENBERG_START.search(text)
     if start:
-        text = text[start.end():]
+        text = text[start.end() :]
     end = GUTENBERG_END.search(text)
     if end:
-        text = text[:end.start()]
+        text = text[: end.start()]
     return text
 
 
@@ -154,7 +189,7 @@ def sentences(text: str) -> list[str]:
     pieces: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        candidate = text[start:match.start()] + match.group(1)
+        candidate = text[start : match.start()] + match.group(1)
         last_word = candidate.rstrip("\"'”’)]").rsplit(None, 1)[-1] if candidate.strip() else ""
         stem = last_word.rstrip(".").lower().lstrip("\"'“‘([")
         if last_word.endswith(".") and (stem in _ABBREVIATIONS or (len(stem) == 1 and stem.isalpha())):
@@ -185,7 +220,7 @@ def split_long(text: str, max_words: int) -> list[str]:
             if current:
                 chunks.append(" ".join(current))
                 current, count = [], 0
-            chunks.extend(" ".join(words[i:i + max_words]) for i in range(0, len(words), max_words))
+            chunks.extend(" ".join(words[i : i + max_words]) for i in range(0, len(words), max_words))
             continue
         if current and (count + len(words) > max_words or count >= target):
             chunks.append(" ".join(current))

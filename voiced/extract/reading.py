@@ -59,7 +59,9 @@ def _os_reason(exc: OSError, path: Path) -> ExtractionError:
     if code == errno.ENOENT:
         return FileVanishedError("The file disappeared while it was being read; it will be read again if it returns.")
     if code in (errno.EACCES, errno.EPERM):
-        return ExtractionError("Permission denied: voiced may not read this file. Change its permissions or exclude it.")
+        return ExtractionError(
+            "Permission denied: voiced may not read this file. Change its permissions or exclude it."
+        )
     if code == errno.ELOOP:
         return ExtractionError("The path is a symbolic link loop (it points back to itself). Fix or remove the link.")
     if code == errno.EISDIR:
@@ -119,21 +121,27 @@ def decode_text(data: bytes) -> tuple[str, list[str]]:
     for mark, codec, label in BOMS:
         if data.startswith(mark):
             try:
-                text = data[len(mark):].decode(codec)
+                text = data[len(mark) :].decode(codec)
             except UnicodeDecodeError:
-                text = data[len(mark):].decode(codec, errors="replace")
-                notes.append(f"The file starts with a {label} byte-order mark but is not valid {label}; "
-                             "undecodable bytes were replaced with U+FFFD.")
+                text = data[len(mark) :].decode(codec, errors="replace")
+                notes.append(
+                    f"The file starts with a {label} byte-order mark but is not valid {label}; "
+                    "undecodable bytes were replaced with U+FFFD."
+                )
             return _unix_newlines(text), notes
     if _looks_binary(data):
-        raise ExtractionError("The file looks binary (NUL or control bytes), not text; "
-                              "rename it if the extension is wrong, or exclude it.")
+        raise ExtractionError(
+            "The file looks binary (NUL or control bytes), not text; "
+            "rename it if the extension is wrong, or exclude it."
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         text = data.decode("utf-8", errors="replace")
-        notes.append(f"The file is not valid UTF-8 (first bad byte at offset {exc.start}); undecodable bytes "
-                     "were replaced with U+FFFD. Re-save it as UTF-8 to keep every character.")
+        notes.append(
+            f"The file is not valid UTF-8 (first bad byte at offset {exc.start}); undecodable bytes "
+            "were replaced with U+FFFD. Re-save it as UTF-8 to keep every character."
+        )
     return _unix_newlines(text), notes
 
 
@@ -153,16 +161,19 @@ class Archive:
         self.budget = settings.max_unpacked_bytes
         self.settings = settings
         if data.startswith(OLE_SIGNATURE):
-            raise ExtractionError(f"This {kind} file is encrypted or an old binary Word document renamed; "
-                                  f"remove its password or save it as {kind} again.")
+            raise ExtractionError(
+                f"This {kind} file is encrypted or an old binary Word document renamed; "
+                f"remove its password or save it as {kind} again."
+            )
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as exc:
             raise self.damaged(f"it is not a readable zip archive ({exc})") from exc
 
     def damaged(self, what: str) -> ExtractionError:
-        return ExtractionError(f"This {self.kind} file is damaged or truncated: {what}. "
-                               "Open and re-save it in your word processor.")
+        return ExtractionError(
+            f"This {self.kind} file is damaged or truncated: {what}. Open and re-save it in your word processor."
+        )
 
     def has(self, name: str) -> bool:
         return name in self.zip.namelist()

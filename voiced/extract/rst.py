@@ -65,8 +65,13 @@ def _is_title(lines: list[str], index: int) -> tuple[int, bool] | None:
     after = lines[index + 2] if index + 2 < len(lines) else ""
     if ADORNMENT.match(line) and following.strip() and ADORNMENT.match(after) and after.strip()[0] == line.strip()[0]:
         return 3, True
-    if line.strip() and not ADORNMENT.match(line) and _indent(line) == 0 and ADORNMENT.match(following) \
-            and len(following.strip()) >= len(line.strip()) - 1:
+    if (
+        line.strip()
+        and not ADORNMENT.match(line)
+        and _indent(line) == 0
+        and ADORNMENT.match(following)
+        and len(following.strip()) >= len(line.strip()) - 1
+    ):
         return 2, False
     return None
 
@@ -133,7 +138,7 @@ def blocks(text: str) -> Iterator[Block]:
         bullet = BULLET.match(line)
         if bullet:
             yield from flush()
-            current.append(line[bullet.end():])
+            current.append(line[bullet.end() :])
         else:
             current.append(line.strip())
         if current and current[-1].rstrip() == "::":
