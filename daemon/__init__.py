@@ -1,2 +1,2 @@
-"""voiced.daemon: the per-user background process that holds the model, runs
-the corpus watcher and the training schedule, and serves every editor."""
+"""voiced.daemon: the per-user background service that holds the model, runs the corpus watcher, the
+training schedule and the training job, and serves every editor; with the client that reaches it."""

@@ -1,9 +1,10 @@
 """voiced: learns a writer's voice from their own prose, entirely on their machine.
 
-The import package mirrors the top level of the repository: this folder is the
-shared core (configuration, paths, prose extraction, the corpus and the CLI);
-``voiced.daemon``, ``voiced.lsp`` and ``voiced.trainer`` live in ``daemon/``,
-``lsp/`` and ``trainer/``.
+This folder is the floor of the import package: configuration, paths, errors,
+private files, model lookup, prompts, extraction, the corpus and the adapter
+registry. The layers above live in top-level folders of their own (inference/,
+trainer/, evaluation/, daemon/, lsp/, cli/) and map onto ``voiced.inference``
+and so on; docs/architecture.md shows which may import which.
 """
 
 __version__ = "0.1.0"
