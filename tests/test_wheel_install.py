@@ -172,7 +172,7 @@ def test_the_fresh_environment_imports_the_wheel_not_the_checkout(fresh_venv, tm
     assert "voiced" not in checked.stdout, checked.stdout  # the wheel's requirements are all met
 
 
-@pytest.mark.slow  # about 35 s on two busy cores: doctor loads torch and the model, the daemon loads it again
+@pytest.mark.slow  # 30-60 s on two busy cores: doctor loads torch and the model, the daemon loads it again
 def test_the_installed_wheel_runs_doctor_and_a_rewrite(fresh_venv, voiced_home: Path, tmp_path: Path) -> None:
     writing = tmp_path / "writing"
     writing.mkdir()
