@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from lsprotocol import types
 from pytest_lsp import LanguageClient
@@ -19,4 +19,4 @@ def parse_code_actions_by_the_spec(client: LanguageClient) -> None:
             return converter.structure(obj, types.Command)
         return converter.structure(obj, types.CodeAction)
 
-    converter.register_structure_hook(Union[types.Command, types.CodeAction], structure)
+    converter.register_structure_hook(types.Command | types.CodeAction, structure)

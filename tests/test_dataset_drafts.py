@@ -108,7 +108,9 @@ def test_same_seed_same_draft(emma):
     assert [roughen(t, 9, profile=profile) for t in texts] == [roughen(t, 9, profile=profile) for t in texts]
     assert [held_out_draft(t, 9, profile) for t in texts] == [held_out_draft(t, 9, profile) for t in texts]
     other = [roughen(t, 10, profile=profile) for t in texts]
-    assert sum(a.text != b.text for a, b in zip(other, [roughen(t, 9, profile=profile) for t in texts], strict=False)) > 20
+    assert (
+        sum(a.text != b.text for a, b in zip(other, [roughen(t, 9, profile=profile) for t in texts], strict=False)) > 20
+    )
 
 
 @pytest.mark.parametrize(

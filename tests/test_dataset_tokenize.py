@@ -74,7 +74,7 @@ def test_long_examples_are_shortened_at_passage_boundaries_or_dropped(tokenizer)
     for ident in ("section", "continue"):
         tokens = by_id[ident]
         assert len(tokens) <= budget
-        text = tokenizer.decode([l for l in tokens.labels if l != IGNORE_INDEX])
+        text = tokenizer.decode([label for label in tokens.labels if label != IGNORE_INDEX])
         kept = text.removesuffix(tokenizer.eos_token).split("\n\n")
         source = paragraphs if ident == "section" else paragraphs[1:]
         assert 1 <= len(kept) < len(source) and kept == source[: len(kept)]  # whole passages, in order

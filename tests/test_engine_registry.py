@@ -33,7 +33,7 @@ def reference(adapters: dict[str, Path]) -> dict[str, str]:
     outputs = {}
     for name, folder in (("base", None), ("one", adapters["one"]), ("two", adapters["two"])):
         gguf = folder / "adapter.gguf" if folder else None
-        with Engine(embedded_config(), adapter_resolver=lambda voice: gguf) as engine:
+        with Engine(embedded_config(), adapter_resolver=lambda voice, gguf=gguf: gguf) as engine:
             outputs[name] = engine.rewrite("default", TEXT, GREEDY)
     assert len(set(outputs.values())) == 3, outputs  # each adapter visibly changes the rewrite
     return outputs

@@ -134,7 +134,8 @@ def test_odt_headings_paragraphs_lists_and_skipped_parts(tmp_path: Path) -> None
 <text:tracked-changes><text:changed-region text:id="c1"><text:deletion>
   <text:p>{DELETED}</text:p></text:deletion></text:changed-region></text:tracked-changes>
 <text:h text:outline-level="1">Kellynch Hall</text:h>
-<text:p text:style-name="Text_20_body">{escape(p[0][:40])}<text:note text:note-class="footnote"><text:note-citation>1</text:note-citation>
+<text:p text:style-name="Text_20_body">{escape(p[0][:40])}<text:note text:note-class="footnote">\
+<text:note-citation>1</text:note-citation>
 <text:note-body><text:p>{FOOTNOTE}</text:p></text:note-body></text:note>{escape(p[0][40:])}</text:p>
 <text:p><office:annotation><dc:creator>R</dc:creator><text:p>{COMMENT}</text:p></office:annotation>{x[1]}</text:p>
 <text:h text:outline-level="2">The <text:span>family</text:span></text:h>

@@ -53,14 +53,15 @@ def runs(tmp_path_factory):
     ids = tokenizer(PROMPT).input_ids
     assert tokenizer.bos_token_id is None or ids[0] != tokenizer.bos_token_id
 
-    def hf_logits() -> np.ndarray:
+    def hf_logits(adapted) -> np.ndarray:
+        # The model is an argument, not a closure over ``peft_model``: that name is deleted below to free memory.
         with torch.no_grad():
-            return peft_model(torch.tensor([ids])).logits[0].double().numpy()
+            return adapted(torch.tensor([ids])).logits[0].double().numpy()
 
     out = {"ids": ids}
     with peft_model.disable_adapter():
-        out["hf_base"] = hf_logits()
-    out["hf_full"] = hf_logits()
+        out["hf_base"] = hf_logits(peft_model)
+    out["hf_full"] = hf_logits(peft_model)
     full_dir = work / "full"
     peft_model.save_pretrained(full_dir, safe_serialization=True)
 
@@ -70,7 +71,7 @@ def runs(tmp_path_factory):
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:
                 param.mul_(QK_GAIN if any(m in name for m in ("q_proj", "k_proj")) else 0.0)
-    out["hf_qk"] = hf_logits()
+    out["hf_qk"] = hf_logits(peft_model)
     qk_dir = work / "qk"
     peft_model.save_pretrained(qk_dir, safe_serialization=True)
     del peft_model, model

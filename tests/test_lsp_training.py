@@ -1,4 +1,5 @@
-"""`voiced.train`, `voiced.activate`, `voiced.rollback` and `voiced.cli.status_report` executed by the language server against the real daemon."""
+"""`voiced.train`, `voiced.activate`, `voiced.rollback` and `voiced.cli.status_report` executed by the language
+server against the real daemon."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ Setext heading
 ~~~
 tilde fence
 ~~~
-Last paragraph without a newline at the end.   """
+Last paragraph without a newline at the end.   """  # noqa: W291 - two trailing spaces are a hard line break
 
 
 def _prose_texts(text: str) -> list[str]:

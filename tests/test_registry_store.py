@@ -68,8 +68,8 @@ def test_failed_versions_cannot_be_activated(tmp_path: Path) -> None:
 def test_remove_refuses_the_active_one_without_force(tmp_path: Path) -> None:
     registry = Registry.open("austen")
     v1, v2 = finished(registry, tmp_path), finished(registry, tmp_path)
-    registry.activate(1)
-    registry.activate(2)
+    registry.activate(v1.number)
+    registry.activate(v2.number)
     with pytest.raises(RegistryError, match="active adapter.*--force"):
         registry.remove(2)
     assert registry.get(2).path.is_dir()

@@ -22,7 +22,9 @@ def rows(gains, copy=(), commentary=(), kept=1.0):
 
 
 REFERENCE = rows([-2.0, -1.0, 0.0, -3.0, -1.5, -0.5, -2.5, -1.0, 0.5, -2.0] * 2)
-BETTER = rows([g + d for g, d in zip([r["chrf_gain"] for r in REFERENCE], [3, 2, 4, 1, 3, 2, 5, 2, 1, 3] * 2, strict=False)])
+BETTER = rows(
+    [g + d for g, d in zip([r["chrf_gain"] for r in REFERENCE], [3, 2, 4, 1, 3, 2, 5, 2, 1, 3] * 2, strict=False)]
+)
 NLL = {"reference": 0.60, "candidate": 0.55}
 
 
