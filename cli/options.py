@@ -23,15 +23,12 @@ def given_options(ctx: click.Context, names: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def apply_overrides(settings: Any, overrides: dict[str, Any], section: str | None = None) -> Any:
-    """Set each override on a settings dataclass (a new copy); with ``section``, the result is range-checked
-    as the config file is (a ``ConfigError`` naming ``section.key``)."""
+def apply_overrides(settings: Any, overrides: dict[str, Any]) -> Any:
+    """Set each override on a settings dataclass (a new copy), validated as the config file is
+    (a ``ConfigError`` naming ``section.key``)."""
     import dataclasses
 
-    from voiced.config import check_settings
-
-    updated = dataclasses.replace(settings, **overrides)
-    return check_settings(updated, section) if section else updated
+    return dataclasses.replace(settings, **overrides)
 
 
 def setting_type(cls: type, name: str) -> click.ParamType:

@@ -1,26 +1,36 @@
 """Configuration: every default lives here, once.
 
-One dataclass per concern, each field with a help string, is the contract.
-The TOML file in the user config directory overrides the defaults, and CLI
-flags override the file, but only flags the user actually gave (see
-``voiced.cli.options``). Invalid files raise :class:`ConfigError` naming the
-key and the fix.
+One dataclass per concern, each field with a help string and its allowed
+values, is the contract. The TOML file in the user config directory overrides
+the defaults, and CLI flags override the file, but only flags the user actually
+gave (see ``voiced.cli.options``).
+
+The dataclasses are pydantic dataclasses: still real dataclasses
+(``dataclasses.replace``, ``asdict`` and ``fields`` work), but building one
+validates it, defaults included. So no settings object exists with a value of
+the wrong type or out of its range: the file is checked once, when it is loaded,
+and an override when it is applied (``dataclasses.replace`` builds a new object).
+Every problem is a :class:`ConfigError` naming the file, the ``section.key``,
+the value and what is allowed.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Literal, get_type_hints
 
 import tomli_w
 import tomllib
+from pydantic import ConfigDict, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs, ErrorDetails
 
 from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
+from voiced.private_files import write_private
 
 EMBEDDED_MODEL = "embedded:SmolLM2-135M-Instruct"
 
@@ -47,9 +57,12 @@ SUPPORTED_EXTENSIONS = (
 BOUNDS = ("ge", "gt", "le", "lt")  # pydantic's names: at least, above, at most, below
 
 
+class ConfigError(VoicedError):
+    """An invalid or missing configuration, with what to do about it."""
+
+
 def _help(
     text: str,
-    choices: tuple[str, ...] = (),
     *,
     ge: float | None = None,
     gt: float | None = None,
@@ -57,16 +70,110 @@ def _help(
     lt: float | None = None,
     **kwargs: Any,
 ) -> Any:
-    """A dataclass field carrying its help string (shown by docs and ``--help``) and its allowed values:
-    ``choices`` for text, a range (``ge``/``gt``/``le``/``lt``) for numbers. The loader, the CLI flags
-    and the docs all read them from here."""
+    """A dataclass field carrying its help string (shown by docs and ``--help``) and, for numbers, its range
+    (``ge``/``gt``/``le``/``lt``), which pydantic reads from the field's metadata and enforces. Numbers and
+    booleans are strict: the file's ``"6"`` or ``true`` for a count, or ``1.5`` for an integer, is refused, not
+    converted (an integer for a decimal is fine). Text with a few allowed values is typed ``Literal``."""
     bounds = {name: value for name, value in zip(BOUNDS, (ge, gt, le, lt), strict=False) if value is not None}
-    return field(metadata={"help": text, "choices": choices, **bounds}, **kwargs)
+    strict = {"strict": True} if isinstance(kwargs.get("default"), (int, float)) else {}
+    return field(metadata={"help": text, **strict, **bounds}, **kwargs)
 
 
-@dataclass
-class VoiceConfig:
+# Unknown keys are refused; defaults are validated like values from the file, so a default out of its own range
+# fails the first time the dataclass is built.
+_CHECKED = ConfigDict(extra="forbid", validate_default=True)
+
+
+class _Checked:
+    """The base of the configuration's dataclasses: what pydantic refuses becomes one :class:`ConfigError`.
+
+    Validation runs when a dataclass is built: from the file (``load_config`` passes the file's path as the
+    validation context, so the error names it), or from keywords (``Settings(...)``, ``dataclasses.replace``).
+    """
+
+    _not_in_file: ClassVar[tuple[str, ...]] = ()  # fields the file does not set (a voice's name is its table's)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _refuse_invalid(cls, value: Any, handler: Any, info: ValidationInfo) -> Any:
+        where = (info.context or {}).get("file")
+        prefix = cls._key_prefix(value)
+        try:
+            checked = handler(value)
+        except ValidationError as exc:
+            raise _config_error([_problem(cls, prefix, error) for error in exc.errors()], where) from exc
+        problems = [(rule, f"correct `{prefix}.{key}`") for key, rule in checked.conflicts()]
+        if problems:
+            raise _config_error(problems, where)
+        return checked
+
+    @classmethod
+    def _key_prefix(cls, value: Any) -> str:
+        """How the file names this table: ``inference``, ``voices.NAME``, or nothing for the whole file."""
+        return next((name for name, hint in _SETTINGS_SECTIONS.items() if hint is cls), cls.__name__)
+
+    @classmethod
+    def _keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls) if f.name not in cls._not_in_file]  # type: ignore[arg-type]
+
+    def conflicts(self) -> list[tuple[str, str]]:
+        """Rules between fields, as (key, the rule broken); none unless a section says otherwise."""
+        return []
+
+
+_TYPE_ERRORS = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+}
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_TABLE_ERRORS = {"dict_type", "dataclass_type", "dataclass_exact_type"}
+_UNKNOWN_ERRORS = {"unexpected_keyword_argument", "extra_forbidden"}
+
+
+def _problem(cls: Any, prefix: str, error: ErrorDetails) -> tuple[str, str]:
+    """One error pydantic found in a table of ``cls``, as (what is wrong, what to do), in the file's words."""
+    loc, kind, value = error["loc"], error["type"], error["input"]
+    key = prefix
+    for part in loc:
+        key = f"{key}[{part}]" if isinstance(part, int) else f"{key}.{part}" if key else str(part)
+    if kind in _UNKNOWN_ERRORS:
+        return _unknown(cls, key)
+    if kind in _TABLE_ERRORS:
+        header = "voices.NAME" if key == "voices" else key
+        return f"`{key}` must be a table", f"write it as [{header}]"
+    if kind in _RANGE_ERRORS and loc and isinstance(loc[0], str):
+        allowed = describe_bounds(bounds_of(cls, loc[0]))
+        return f"`{key}` must be {allowed}, not {value!r}", f"set `{key}` to a value in that range"
+    if kind == "literal_error":
+        allowed = (error.get("ctx") or {}).get("expected", "")
+        return f"`{key}` must be one of {allowed}, not {value!r}", f"correct `{key}`"
+    wanted = _TYPE_ERRORS.get(kind)
+    what = f"must be {wanted}" if wanted else error["msg"].replace("Input should be", "must be")
+    return f"`{key}` {what}, not {value!r}", f"correct `{key}`"
+
+
+def _unknown(cls: Any, key: str) -> tuple[str, str]:
+    what = "key" if "." in key else "section"
+    return f"unknown {what} `{key}`", f"remove it, or use one of: {', '.join(cls._keys())}"
+
+
+def _config_error(problems: list[tuple[str, str]], where: Path | None) -> ConfigError:
+    """All the problems found in one table as one error: each key, its value and what is allowed."""
+    fixes = "; ".join(dict.fromkeys(fix for _, fix in problems))
+    return ConfigError(
+        "Invalid configuration: " + "; ".join(problem for problem, _ in problems) + ".",
+        fix=f"Edit {where or 'the config file'}: {fixes}.",
+    )
+
+
+@dataclass(config=_CHECKED)
+class VoiceConfig(_Checked):
     """One voice: the folders it learns from and the model it adapts."""
+
+    _not_in_file = ("name",)
 
     name: str = _help("Name of the voice, used by --voice.", default="default")
     folders: list[str] = _help("Folders whose prose makes up this voice.", default_factory=list)
@@ -83,13 +190,19 @@ class VoiceConfig:
         default=DEFAULT_SYSTEM_PROMPT,
     )
     base_model: str = _help(
-        "Base model: the embedded SmolLM2-135M-Instruct, a local Hugging Face folder or GGUF file, or a Hugging Face id.",
+        "Base model: the embedded SmolLM2-135M-Instruct, a local Hugging Face folder or GGUF file, "
+        "or a Hugging Face id.",
         default=EMBEDDED_MODEL,
     )
 
+    @classmethod
+    def _key_prefix(cls, value: Any) -> str:
+        given = value.kwargs if isinstance(value, ArgsKwargs) else value
+        return f"voices.{given.get('name') if isinstance(given, dict) else 'NAME'}"
 
-@dataclass
-class ExtractionSettings:
+
+@dataclass(config=_CHECKED)
+class ExtractionSettings(_Checked):
     """How files become passages."""
 
     max_file_bytes: int = _help("Files larger than this are skipped (bytes).", ge=1, default=20_000_000)
@@ -106,8 +219,8 @@ class ExtractionSettings:
     )
 
 
-@dataclass
-class WatchSettings:
+@dataclass(config=_CHECKED)
+class WatchSettings(_Checked):
     """How the corpus follows the writing folders: the watcher's reaction to edits, and scans."""
 
     debounce_seconds: float = _help(
@@ -127,8 +240,8 @@ class WatchSettings:
     )
 
 
-@dataclass
-class DatasetSettings:
+@dataclass(config=_CHECKED)
+class DatasetSettings(_Checked):
     """How a voice's passages become training examples (owned by voiced.trainer.dataset)."""
 
     seed: int = _help("Seed for roughening and shape sampling; the same corpus gives the same dataset.", default=1234)
@@ -182,8 +295,8 @@ class DatasetSettings:
         return []
 
 
-@dataclass
-class TrainingSettings:
+@dataclass(config=_CHECKED)
+class TrainingSettings(_Checked):
     """LoRA training (owned by voiced.trainer)."""
 
     lora_rank: int = _help("LoRA rank r.", ge=1, default=16)
@@ -195,12 +308,14 @@ class TrainingSettings:
     )
     seed: int = _help("Seed for initialisation and batch order.", default=1234)
     learning_rate: float = _help(
-        "Peak learning rate; 0 means the LoRA heuristic 5e-4 * (2000 / hidden_size)^0.781, capped by max_learning_rate.",
+        "Peak learning rate; 0 means the LoRA heuristic 5e-4 * (2000 / hidden_size)^0.781, "
+        "capped by max_learning_rate.",
         ge=0,
         default=0.0,
     )
     max_learning_rate: float = _help(
-        "Cap on the heuristic learning rate: small models (hidden 576 gives 1.3e-3) diverge above about 1e-3 with alpha/r = 2.",
+        "Cap on the heuristic learning rate: small models (hidden 576 gives 1.3e-3) diverge above about 1e-3 "
+        "with alpha/r = 2.",
         gt=0,
         default=1e-3,
     )
@@ -220,14 +335,13 @@ class TrainingSettings:
         default=0.0,
     )
     batch_size: int = _help('Rows per optimiser step: examples, or with batching "pack" packed rows.', ge=1, default=4)
-    batching: str = _help(
+    batching: Literal["pack", "bucket", "pad"] = _help(
         'How the PEFT backend fills a step: "bucket" (examples of similar length share a batch; as fast as '
         '"pack" on CPU in bench/bench_train.py, with the same examples per step), "pack" (several examples '
         "share a row up to the longest example's length, each attending only to itself: almost no padding, and an "
         'epoch takes fewer, fuller steps) or "pad" (shuffled, padded to the longest; the baseline). '
         "The MLX backend ignores it: mlx-lm sorts by length itself.",
         default="bucket",
-        choices=("pack", "bucket", "pad"),
     )
     epochs: int = _help("Passes over the training examples.", ge=1, default=3)
     weight_decay: float = _help("AdamW weight decay on the LoRA weights.", ge=0, default=0.0)
@@ -242,7 +356,7 @@ class TrainingSettings:
     max_minutes: float = _help(
         "Stop after this many minutes of training, keeping the best adapter; 0 means no limit.", ge=0, default=180.0
     )
-    backend: str = _help(
+    backend: Literal["auto", "peft", "mlx"] = _help(
         "Training backend: auto (MLX on Apple Silicon when installed, else PEFT), peft or mlx.", default="auto"
     )
     device: str = _help("PEFT device: auto (CUDA, then MPS, then CPU), cuda, mps or cpu.", default="auto")
@@ -251,8 +365,8 @@ class TrainingSettings:
     )
 
 
-@dataclass
-class AdapterSettings:
+@dataclass(config=_CHECKED)
+class AdapterSettings(_Checked):
     """The adapter registry, the evaluation gate and the training job around them (owned by voiced.trainer)."""
 
     gate_min_margin: float = _help(
@@ -267,8 +381,8 @@ class AdapterSettings:
     )
 
 
-@dataclass
-class EvalSettings:
+@dataclass(config=_CHECKED)
+class EvalSettings(_Checked):
     """`voiced eval` and `voiced arena`: offline metrics on the voice's test split (owned by voiced.evaluation)."""
 
     passages: int = _help(
@@ -288,12 +402,11 @@ class EvalSettings:
     )
     draft_model: str = _help("Model name sent to draft_endpoint.", default="local-model")
     draft_timeout_seconds: float = _help("How long one evaluation draft request may take.", gt=0, default=30.0)
-    gate_mode: str = _help(
+    gate_mode: Literal["voice", "nll", "nll+voice"] = _help(
         'What the evaluation gate checks after training: "voice" (its rewrites of held-out drafts must '
         "recover more of the writer's text than the reference's, with test NLL as a guard; docs/evaluation.md), "
         '"nll" (test NLL alone) or "nll+voice" (NLL, then towards-writer may not fall).',
         default="voice",
-        choices=("voice", "nll", "nll+voice"),
     )
     gate_passages: int = _help(
         "Held-out drafts (the first N test passages, roughened by the held-out family with [evaluation] seed) "
@@ -351,8 +464,8 @@ class EvalSettings:
     )
 
 
-@dataclass
-class DaemonSettings:
+@dataclass(config=_CHECKED)
+class DaemonSettings(_Checked):
     """The background daemon and its local HTTP API (owned by voiced.daemon)."""
 
     host: str = _help(
@@ -381,8 +494,8 @@ class DaemonSettings:
     )
 
 
-@dataclass
-class SchedulerSettings:
+@dataclass(config=_CHECKED)
+class SchedulerSettings(_Checked):
     """Nightly retraining by the daemon (owned by voiced.daemon.scheduler)."""
 
     enabled: bool = _help("Retrain voices in the background while the daemon runs.", default=True)
@@ -401,8 +514,8 @@ class SchedulerSettings:
     )
 
 
-@dataclass
-class InferenceSettings:
+@dataclass(config=_CHECKED)
+class InferenceSettings(_Checked):
     """How the daemon's engine generates (owned by voiced.inference.engine)."""
 
     temperature: float = _help(
@@ -477,9 +590,11 @@ class InferenceSettings:
     )
 
 
-@dataclass
-class EditorSettings:
-    """The language server, `voiced lsp`. Editors add `voice`, `temperature` and `languages` under the `voiced` section of their settings."""
+@dataclass(config=_CHECKED)
+class EditorSettings(_Checked):
+    """The language server, `voiced lsp`.
+
+    Editors add `voice`, `temperature` and `languages` under the `voiced` section of their settings."""
 
     languages: list[str] = _help(
         "Editor language ids that get voiced's code actions; editors can add more.",
@@ -492,9 +607,11 @@ class EditorSettings:
     )
 
 
-@dataclass
-class Config:
+@dataclass(config=_CHECKED)
+class Config(_Checked):
     """The whole configuration: voices plus one settings section per concern."""
+
+    _not_in_file = ("path",)
 
     voices: dict[str, VoiceConfig] = field(default_factory=dict)
     extraction: ExtractionSettings = field(default_factory=ExtractionSettings)
@@ -507,7 +624,31 @@ class Config:
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
-    path: Path | None = None
+    path: Path | None = None  # where it was read from
+
+    @classmethod
+    def _key_prefix(cls, value: Any) -> str:
+        return ""
+
+    @field_validator("voices", mode="before")
+    @classmethod
+    def _name_each_voice(cls, voices: Any, info: ValidationInfo) -> Any:
+        """A voice is named by its table, ``[voices.NAME]``; the table itself has no ``name``."""
+        if not isinstance(voices, dict):
+            return voices
+        where = (info.context or {}).get("file")
+        named = {}
+        for name, table in voices.items():
+            check_voice_name(name)
+            if isinstance(table, dict):
+                if "name" in table:
+                    problem = f"unknown key `voices.{name}.name`", f"remove it; the voice is named by [voices.{name}]"
+                    raise _config_error([problem], where)
+                table = {**table, "name": name}
+            elif not isinstance(table, VoiceConfig):
+                raise _config_error([(f"`voices.{name}` must be a table", f"write it as [voices.{name}]")], where)
+            named[name] = table
+        return named
 
     def voice(self, name: str | None = None) -> VoiceConfig:
         """The named voice, or the only/first voice when no name is given."""
@@ -533,45 +674,16 @@ class Config:
         return None
 
 
-class ConfigError(VoicedError):
-    """An invalid or missing configuration, with what to do about it."""
-
-
 _SETTINGS_SECTIONS: dict[str, type] = {
-    name: hint for name, hint in get_type_hints(Config).items() if name not in ("voices", "path")
+    f.name: get_type_hints(Config)[f.name] for f in dataclasses.fields(Config) if f.name not in ("voices", "path")
 }
 _VOICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def _check_value(value: Any, expected: Any, key: str, where: Path | None) -> Any:
-    """Type-check one TOML value against a dataclass annotation."""
-    origin = get_origin(expected)
-    ok: bool
-    if origin is list:
-        (item_type,) = get_args(expected)
-        ok = isinstance(value, list) and all(isinstance(v, item_type) for v in value)
-        label = f"a list of {item_type.__name__}"
-    elif expected is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-        label = "a number"
-    elif expected is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        label = "an integer"
-    else:
-        ok = isinstance(value, expected)
-        label = f"a {getattr(expected, '__name__', expected)}"
-    if not ok:
-        raise ConfigError(
-            f"Invalid configuration: `{key}` must be {label}, not {value!r}.",
-            fix=f"Edit {where or 'the config file'} and correct `{key}`.",
-        )
-    return value
+_DOCUMENT = TypeAdapter(Config)
 
 
 def bounds_of(cls: type, name: str) -> dict[str, float]:
     """The range of a numeric setting (``ge``/``gt``/``le``/``lt``), as declared next to its default."""
-    metadata = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
+    metadata = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]  # type: ignore[arg-type]
     return {key: metadata[key] for key in BOUNDS if key in metadata}
 
 
@@ -583,86 +695,13 @@ def describe_bounds(bounds: dict[str, float]) -> str:
     return " and ".join(f"{words[key]} {bounds[key]}" for key in BOUNDS if key in bounds)
 
 
-def in_bounds(value: float, bounds: dict[str, float]) -> bool:
-    return (
-        value >= bounds.get("ge", value)
-        and value <= bounds.get("le", value)
-        and ("gt" not in bounds or value > bounds["gt"])
-        and ("lt" not in bounds or value < bounds["lt"])
-    )
-
-
-def _out_of_range(key: str, value: Any, bounds: dict[str, float], where: Path | None) -> ConfigError:
-    return ConfigError(
-        f"Invalid configuration: `{key}` must be {describe_bounds(bounds)}, not {value!r}.",
-        fix=f"Edit {where or 'the config file'} and set `{key}` to a value in that range.",
-    )
-
-
-def check_settings(settings: Any, section: str, where: Path | None = None) -> Any:
-    """Every numeric field of a settings dataclass within its range, and the rules between fields;
-    a :class:`ConfigError` naming the key, the value, the range and the file otherwise. Returns ``settings``."""
-    for f in dataclasses.fields(settings):
-        bounds = bounds_of(type(settings), f.name)
-        value = getattr(settings, f.name)
-        if bounds and not in_bounds(value, bounds):
-            raise _out_of_range(f"{section}.{f.name}", value, bounds, where)
-    for name, rule in getattr(settings, "conflicts", list)():
-        raise ConfigError(
-            f"Invalid configuration: {rule}.", fix=f"Edit {where or 'the config file'} and correct `{section}.{name}`."
-        )
-    return settings
-
-
-def _build(cls: type, table: Any, prefix: str, where: Path | None, **extra: Any) -> Any:
-    """Instantiate a settings dataclass from a TOML table, rejecting unknown keys."""
-    if not isinstance(table, dict):
-        raise ConfigError(
-            f"Invalid configuration: `{prefix}` must be a table.",
-            fix=f"Edit {where or 'the config file'}: write it as [{prefix}].",
-        )
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    known = set(fields)
-    kwargs: dict[str, Any] = dict(extra)
-    for key, value in table.items():
-        if key not in known or key in extra:
-            choices = ", ".join(sorted(known - set(extra)))
-            raise ConfigError(
-                f"Invalid configuration: unknown key `{prefix}.{key}`.",
-                fix=f"Edit {where or 'the config file'}: remove it, or use one of: {choices}.",
-            )
-        kwargs[key] = _check_value(value, hints[key], f"{prefix}.{key}", where)
-        choices = fields[key].metadata.get("choices") if key in fields else ()
-        if choices and kwargs[key] not in choices:
-            raise ConfigError(
-                f"Invalid configuration: `{prefix}.{key}` must be one of {', '.join(map(repr, choices))}, "
-                f"not {value!r}.",
-                fix=f"Edit {where or 'the config file'} and correct `{prefix}.{key}`.",
-            )
-    return check_settings(cls(**kwargs), prefix, where)
-
-
 def config_from_dict(data: dict[str, Any], where: Path | None = None) -> Config:
-    """Validate a parsed TOML document and build the :class:`Config`."""
-    config = Config(path=where)
-    for key, value in data.items():
-        if key == "voices":
-            if not isinstance(value, dict):
-                raise ConfigError(
-                    "Invalid configuration: `voices` must be a table of voices.",
-                    fix=f"Edit {where}: write each voice as [voices.NAME].",
-                )
-            for name, table in value.items():
-                check_voice_name(name)
-                config.voices[name] = _build(VoiceConfig, table, f"voices.{name}", where, name=name)
-        elif key in _SETTINGS_SECTIONS:
-            setattr(config, key, _build(_SETTINGS_SECTIONS[key], value, key, where))
-        else:
-            raise ConfigError(
-                f"Invalid configuration: unknown section `{key}`.",
-                fix=f"Edit {where}: remove it, or use one of: voices, {', '.join(_SETTINGS_SECTIONS)}.",
-            )
+    """Validate a parsed TOML document and build the :class:`Config`; a :class:`ConfigError` naming ``where``,
+    the key, the value and what is allowed otherwise."""
+    if "path" in data:  # where the file lives is not one of its settings
+        raise _config_error([_unknown(Config, "path")], where)
+    config: Config = _DOCUMENT.validate_python(data, context={"file": where})
+    config.path = where
     return config
 
 
@@ -728,13 +767,7 @@ def save_config(config: Config, paths: Paths | None = None) -> Path:
     """Write the config atomically, readable by the user alone."""
     paths = paths or get_paths()
     paths.ensure_private(paths.config_dir)
-    target = paths.config_file
-    tmp = target.with_suffix(".toml.tmp")
-    text = _HEADER + "\n" + tomli_w.dumps(config_to_dict(config))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, target)
+    target = write_private(paths.config_file, _HEADER + "\n" + tomli_w.dumps(config_to_dict(config)))
     config.path = target
     return target
 
