@@ -1,9 +1,11 @@
 """Markdown split into prose to rewrite and structure to keep, and put back together.
 
-The model sees one paragraph of plain prose at a time: headings, code (fenced
-and indented), front matter, tables, HTML, rules and blank lines pass through
-untouched, and list/quote markers and indentation are kept as line prefixes
-while only the item text is rewritten. Reassembling with an identity rewrite
+The note is read by ``voiced.markdown_reader``, the CommonMark reader the
+corpus extraction uses too. The model sees one paragraph of plain prose at a
+time: headings, code (fenced and indented), front matter, tables, math, HTML,
+footnote definitions, ``%%`` comments, callout titles, rules and blank lines
+pass through untouched, and list/quote markers, task boxes and indentation are
+kept as line prefixes while only the item text is rewritten. Reassembling with an identity rewrite
 returns the input byte for byte, so nothing the model does not rewrite can
 change. Pure functions, no model: the daemon and the LSP server both use it.
 """
@@ -11,21 +13,15 @@ change. Pure functions, no model: the daemon and the LSP server both use it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from voiced.markdown_reader import PARAGRAPH, Block, Line, read, words
 
 PROSE = "prose"
 VERBATIM = "verbatim"
 
-_QUOTE = re.compile(r"[ \t]{0,3}>[ \t]?")
-_LIST_ITEM = re.compile(r"[ \t]*(?:[-*+]|\d{1,9}[.)])(?:[ \t]+(?:\[[ xX]\][ \t]+)?|(?=$))")
-_FENCE_OPEN = re.compile(r"[ \t]*(`{3,}|~{3,})")
-_ATX_HEADING = re.compile(r"[ \t]{0,3}#{1,6}(?:[ \t]|$)")
-_SETEXT_UNDERLINE = re.compile(r"[ \t]{0,3}(?:=+|-+)[ \t]*$")
-_RULE = re.compile(r"[ \t]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
-_INDENTED_CODE = re.compile(r"(?: {4}|\t)")
-_OTHER_BLOCK = re.compile(r"[ \t]{0,3}(?:\||<|\[[^\]]+\]:|\$\$)")
-_LEADING_SPACE = re.compile(r"[ \t]*")
+_QUOTE = re.compile(r"(?:[ \t]{0,3}>[ \t]?)+")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)\]]*[ \t]+(?=\S)")
 _BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 
@@ -57,173 +53,49 @@ class Segment:
         return "\r\n" if self.line_ends and self.line_ends[0].endswith("\r\n") else "\n"
 
 
-@dataclass
-class _Line:
-    raw: str  # the line without its ending
-    end: str  # "\n", "\r\n" or "" (last line without newline)
-    quote: str  # blockquote markers at the start ("> > ")
-    body: str  # the rest after the quote markers
-
-
-@dataclass
-class _Paragraph:
-    lines: list[_Line] = field(default_factory=list)
-    prefixes: list[str] = field(default_factory=list)
-    contents: list[str] = field(default_factory=list)
-
-
-def _split_lines(text: str) -> list[_Line]:
-    lines = []
-    for chunk in text.splitlines(keepends=True):
-        body = chunk.rstrip("\r\n")
-        end = chunk[len(body) :]
-        quote_match = re.match(r"(?:[ \t]{0,3}>[ \t]?)+", body)
-        quote = quote_match.group(0) if quote_match else ""
-        lines.append(_Line(body, end, quote, body[len(quote) :]))
-    return lines
-
-
-def _front_matter_end(lines: list[_Line]) -> int:
-    """Number of lines of YAML (---) or TOML (+++) front matter at the start, 0 if none."""
-    if not lines or lines[0].raw.rstrip() not in ("---", "+++"):
-        return 0
-    opener = lines[0].raw.rstrip()
-    closers = ("---", "...") if opener == "---" else ("+++",)
-    for index in range(1, len(lines)):
-        if lines[index].raw.rstrip() in closers:
-            return index + 1
-    return 0
-
-
 def _continuation_of(prefix: str) -> str:
     """The prefix for wrapped lines: quote markers kept, list markers turned into spaces."""
-    quote_match = re.match(r"(?:[ \t]{0,3}>[ \t]?)+", prefix)
+    quote_match = _QUOTE.match(prefix)
     quote = quote_match.group(0) if quote_match else ""
     return quote + " " * len(prefix[len(quote) :])
 
 
-class _Splitter:
-    def __init__(self, text: str) -> None:
-        self.lines = _split_lines(text)
-        self.segments: list[Segment] = []
-        self.verbatim: list[str] = []
-        self.paragraph: _Paragraph | None = None
-        self.in_list = False
+def _source(lines: Sequence[Line]) -> str:
+    return "".join(line.text + line.end for line in lines)
 
-    def keep(self, line: _Line) -> None:
-        self.flush_paragraph()
-        self.verbatim.append(line.raw + line.end)
 
-    def flush_verbatim(self) -> None:
-        if self.verbatim:
-            self.segments.append(Segment(VERBATIM, "".join(self.verbatim)))
-            self.verbatim = []
-
-    def flush_paragraph(self) -> None:
-        para, self.paragraph = self.paragraph, None
-        if para is None:
-            return
-        self.flush_verbatim()
-        contents = list(para.contents)
-        ends = [line.end for line in para.lines]
-        stripped_last = contents[-1].rstrip(" \t")
-        ends[-1] = contents[-1][len(stripped_last) :] + ends[-1]
-        contents[-1] = stripped_last
-        self.segments.append(
-            Segment(
-                PROSE,
-                "".join(line.raw + line.end for line in para.lines),
-                "\n".join(contents),
-                tuple(para.prefixes),
-                tuple(ends),
-                _continuation_of(para.prefixes[0]),
-            )
-        )
-
-    def add_to_paragraph(self, line: _Line, prefix: str, new: bool) -> None:
-        if new or self.paragraph is None:
-            self.flush_paragraph()
-            self.paragraph = _Paragraph()
-        self.paragraph.lines.append(line)
-        self.paragraph.prefixes.append(prefix)
-        self.paragraph.contents.append(line.raw[len(prefix) :])
-
-    def skip_fence(self, start: int, fence: str, quote: str) -> int:
-        """Keep the fenced block opened at ``start``; returns the index after it."""
-        self.keep(self.lines[start])
-        index = start + 1
-        while index < len(self.lines):
-            line = self.lines[index]
-            self.keep(line)
-            index += 1
-            inner = line.body.strip()
-            if (
-                line.quote.strip() == quote.strip()
-                and inner.startswith(fence[0] * len(fence))
-                and inner.strip(fence[0]) == ""
-            ):
-                break
-        return index
-
-    def run(self) -> list[Segment]:
-        index = _front_matter_end(self.lines)
-        for line in self.lines[:index]:
-            self.keep(line)
-        previous_blank = True
-        while index < len(self.lines):
-            line = self.lines[index]
-            body = line.body
-            if not body.strip():
-                self.keep(line)
-                previous_blank = True
-                index += 1
-                continue
-            if not line.raw[:1].isspace() and not _LIST_ITEM.match(line.raw):
-                self.in_list = False  # something at the margin ends the list
-            fence = _FENCE_OPEN.match(body)
-            if fence:
-                index = self.skip_fence(index, fence.group(1), line.quote)
-                previous_blank = False
-                continue
-            if _ATX_HEADING.match(body) or _OTHER_BLOCK.match(body):
-                self.keep(line)
-            elif (
-                self.paragraph is not None
-                and not previous_blank
-                and _SETEXT_UNDERLINE.match(body)
-                and not _LIST_ITEM.fullmatch(body.strip())
-            ):
-                self.keep_setext_heading(line)
-            elif _RULE.match(body):
-                self.keep(line)
-            elif (item := _LIST_ITEM.match(body)) and body[item.end() :].strip():
-                self.in_list = True
-                self.add_to_paragraph(line, line.quote + item.group(0), new=True)
-            elif _INDENTED_CODE.match(body) and previous_blank and not self.in_list:
-                self.keep(line)
-                previous_blank = True  # further indented lines stay code
-                index += 1
-                continue
-            else:
-                indent = _LEADING_SPACE.match(body).group(0)
-                self.add_to_paragraph(line, line.quote + indent, new=previous_blank)
-            previous_blank = False
-            index += 1
-        self.flush_paragraph()
-        self.flush_verbatim()
-        return self.segments
-
-    def keep_setext_heading(self, underline: _Line) -> None:
-        """A paragraph followed by === or --- is a heading: keep it whole."""
-        para, self.paragraph = self.paragraph, None
-        for line in para.lines:
-            self.verbatim.append(line.raw + line.end)
-        self.verbatim.append(underline.raw + underline.end)
+def _prose(block: Block, lines: Sequence[Line]) -> Segment:
+    """A paragraph as the model sees it, with each line's markers and indentation kept aside."""
+    own = lines[block.start : block.end]
+    prefixes = tuple(line.text[:start] for line, start in zip(own, block.starts, strict=True))
+    contents = [line.text[start:] for line, start in zip(own, block.starts, strict=True)]
+    ends = [line.end for line in own]
+    stripped_last = contents[-1].rstrip(" \t")
+    ends[-1] = contents[-1][len(stripped_last) :] + ends[-1]
+    contents[-1] = stripped_last
+    return Segment(PROSE, _source(own), "\n".join(contents), prefixes, tuple(ends), _continuation_of(prefixes[0]))
 
 
 def split_markdown(text: str) -> list[Segment]:
-    """Cut Markdown (or plain text) into prose paragraphs and verbatim structure."""
-    return _Splitter(text).run()
+    """Cut Markdown (or plain text) into prose paragraphs and verbatim structure.
+
+    The paragraphs are those of ``voiced.markdown_reader`` that hold words (a
+    paragraph of only an embed, code or math is structure); every other line is
+    kept verbatim.
+    """
+    note = read(text)
+    segments: list[Segment] = []
+    done = 0  # lines before this one are in a segment
+    for block in note.blocks:
+        if block.kind != PARAGRAPH or not words(block)[0].strip():
+            continue
+        if block.start > done:
+            segments.append(Segment(VERBATIM, _source(note.lines[done : block.start])))
+        segments.append(_prose(block, note.lines))
+        done = block.end
+    if done < len(note.lines):
+        segments.append(Segment(VERBATIM, _source(note.lines[done:])))
+    return segments
 
 
 def until_blank_line(pieces: Iterable[str], min_chars: int = 0) -> Iterator[str]:
