@@ -10,6 +10,7 @@ import click
 
 from voiced.cli.errors import UserFacingError
 from voiced.config import load_config
+from voiced.private_files import write_private
 
 
 def _format_table(labels: list[str], metrics: dict, nll: dict) -> str:
@@ -78,8 +79,7 @@ def register(main: click.Group) -> None:
             except (ValueError, RegistryError) as exc:
                 raise UserFacingError(str(exc)) from exc
         if html_file:
-            html_file.write_text(render_html(result), encoding="utf-8")
-            html_file.chmod(0o600)
+            write_private(html_file, render_html(result))
         if as_json:
             click.echo(json.dumps(result.to_dict(), indent=2))
         else:

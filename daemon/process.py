@@ -22,6 +22,7 @@ import httpx
 from voiced.daemon.state import DaemonRecord, live_record, lock_is_held, log_path, read_record, remove_record
 from voiced.paths import Paths, get_paths
 
+from voiced.private_files import open_private
 POLL_SECONDS = 0.1
 
 
@@ -89,7 +90,7 @@ def start_daemon(
     command = [sys.executable, "-m", "voiced", "daemon", "run"]
     if port is not None:
         command += ["--port", str(port)]
-    log_fd = os.open(log_path(paths), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    log_fd = open_private(log_path(paths), os.O_WRONLY | os.O_APPEND)
     try:
         child = subprocess.Popen(
             command,

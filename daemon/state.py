@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from voiced.paths import Paths, get_paths
+from voiced.private_files import open_private, write_private
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -55,14 +56,7 @@ def write_record(record: DaemonRecord, paths: Paths | None = None) -> Path:
     """Write ``daemon.json`` atomically, readable by the user alone (it holds the token)."""
     paths = paths or get_paths()
     paths.ensure_private(paths.state_dir)
-    target = record_path(paths)
-    tmp = target.with_name(f".daemon.json.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(asdict(record), handle)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, target)
-    return target
+    return write_private(record_path(paths), json.dumps(asdict(record)))
 
 
 def read_record(paths: Paths | None = None) -> DaemonRecord | None:
@@ -131,7 +125,7 @@ class DaemonLock:
 
     def acquire(self) -> None:
         self.paths.ensure_private(self.paths.state_dir)
-        fd = os.open(lock_path(self.paths), os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_private(lock_path(self.paths), os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

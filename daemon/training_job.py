@@ -25,6 +25,7 @@ from typing import Any
 
 from voiced.config import Config, ConfigError, load_config
 from voiced.paths import Paths, get_paths
+from voiced.private_files import open_private
 
 Progress = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
@@ -583,7 +584,7 @@ def run_training_job_in_child(
     ]
     from voiced.trainer import lifeline
 
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    log_fd = open_private(log_path, os.O_WRONLY | os.O_TRUNC)
     try:  # the child dies with this process (and this thread): never an orphan that keeps training
         child = lifeline.spawn(command, stdout=subprocess.PIPE, stderr=log_fd, text=True, env=os.environ.copy())
     finally:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from voiced.corpus.migrations import migrate
-from voiced.paths import make_private_dirs
+from voiced.private_files import make_private_dirs, open_private
 
 CHOICES = ("A", "B", "tie", "skip")
 
@@ -83,9 +83,7 @@ class ArenaStore:
 
     def __init__(self, path: Path) -> None:
         make_private_dirs(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
+        os.close(open_private(path, os.O_RDWR))
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         migrate(self.db, ARENA_MIGRATIONS)
 

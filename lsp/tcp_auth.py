@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from voiced.paths import get_paths
+from voiced.private_files import write_private
 
 
 def token_file() -> Path:
@@ -21,12 +22,8 @@ def publish_token(port: int) -> str:
     paths = get_paths()
     paths.ensure_private(paths.state_dir)
     token = secrets.token_urlsafe(32)
-    target = token_file()
-    tmp = target.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"host": "127.0.0.1", "port": port, "pid": os.getpid(), "token": token}, handle)
-    os.replace(tmp, target)
+    record = {"host": "127.0.0.1", "port": port, "pid": os.getpid(), "token": token}
+    write_private(token_file(), json.dumps(record))
     return token
 
 

@@ -55,7 +55,7 @@ def test_first_commands_create_every_level_private(tmp_path: Path, voiced_home: 
 
 
 def test_make_private_dirs_makes_each_missing_level_private(tmp_path: Path, usual_umask) -> None:
-    from voiced.paths import make_private_dirs
+    from voiced.private_files import make_private_dirs
 
     existing = tmp_path / "existing"
     existing.mkdir(mode=0o755)

@@ -13,28 +13,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from voiced.private_files import make_private_dir, make_private_dirs, make_private_tree
 from voiced.trainer.results import BEST_ADAPTER_DIR, TRAINING_STATE_FILE
-
-
-def _make_private(folder: Path) -> None:
-    os.chmod(folder, 0o700)
-    for path in folder.rglob("*"):
-        os.chmod(path, 0o700 if path.is_dir() else 0o600)
 
 
 def save_best(out_dir: Path, write: Callable[[Path], None], state: dict[str, Any]) -> Path:
     """Write an adapter with ``write(folder)`` plus ``state`` as JSON, then swap it in as ``best``."""
-    out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dirs(out_dir)
     target = out_dir / BEST_ADAPTER_DIR
     partial = out_dir / f".{BEST_ADAPTER_DIR}.partial"
     old = out_dir / f".{BEST_ADAPTER_DIR}.old"
     for leftover in (partial, old):
         shutil.rmtree(leftover, ignore_errors=True)
-    partial.mkdir(mode=0o700)
+    make_private_dir(partial)
     try:
         write(partial)
         (partial / TRAINING_STATE_FILE).write_text(json.dumps(state, indent=2), encoding="utf-8")
-        _make_private(partial)
+        make_private_tree(partial)
         if target.exists():
             os.replace(target, old)
         os.replace(partial, target)

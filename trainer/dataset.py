@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +31,8 @@ from voiced.corpus.splits import (  # noqa: F401  (part of this module's interfa
     split_of,
     split_rule,
 )
-from voiced.paths import Paths, get_paths, make_private_dirs
+from voiced.paths import Paths, get_paths
+from voiced.private_files import make_private_dirs, write_private
 from voiced.prompts import continue_messages, rewrite_messages
 from voiced.trainer.draft_report import draft_statistics
 from voiced.trainer.roughen import RoughDraft, roughen, split_sentences
@@ -357,27 +357,13 @@ def build_dataset(
 # -- storage -----------------------------------------------------------------
 
 
-def _private_dir(path: Path) -> Path:
-    return make_private_dirs(path)  # every level it creates, not only the last
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write atomically, readable by the user alone (the files hold their prose)."""
-    _private_dir(path.parent)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def _jsonl(rows: Iterable[dict]) -> str:
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def save_dataset(dataset: Dataset, directory: Path) -> list[Path]:
     """``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` (full examples) and ``summary.json``."""
+    make_private_dirs(directory)  # every level it creates, and the folder itself if it was wider
     written = []
     for split in SPLITS:
         target = directory / f"{split}.jsonl"
@@ -414,6 +400,7 @@ def load_dataset(directory: Path, voice: str) -> Dataset:
 
 def export_chat(dataset: Dataset, out_dir: Path) -> list[Path]:
     """``{"messages": [...]}`` per line, the chat format mlx-lm and most trainers read."""
+    make_private_dirs(out_dir)
     written = []
     for split in SPLITS:
         target = Path(out_dir) / f"{split}.jsonl"

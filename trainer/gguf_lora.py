@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from voiced.private_files import write_private_with
 from voiced.trainer.base_model import architecture_fields_from_reader
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -243,20 +242,12 @@ def write_gguf_atomically(out_path: Path, architecture: str, fill) -> None:
     """
     import gguf
 
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent)
-    os.close(fd)
-    try:
-        os.chmod(temp_name, 0o600)
-        writer = gguf.GGUFWriter(temp_name, architecture)
+    def write(temporary: Path) -> None:
+        writer = gguf.GGUFWriter(str(temporary), architecture)
         fill(writer)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
-        with open(temp_name, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp_name, out_path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+
+    write_private_with(out_path, write)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from voiced.models import BaseModelRef
+from voiced.private_files import make_private, make_private_tree, write_private
 from voiced.trainer.base_model import as_ref, load_base_model
 from voiced.trainer.gguf_lora import (
     ADAPTER_WEIGHTS,
@@ -49,9 +50,7 @@ def _replace_dir(built: Path, out_dir: Path) -> None:
 
 def _staging_dir(out_dir: Path) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    os.chmod(staging, 0o700)
-    return staging
+    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))  # 0700, never through the umask
 
 
 def modelfile_text(base_gguf: Path, adapter_file: str, system_prompt: str | None = None) -> str:
@@ -94,10 +93,9 @@ def export_ollama(
     staging = _staging_dir(out_dir)
     try:
         shutil.copyfile(gguf_lora_path, staging / OLLAMA_ADAPTER_NAME)
-        os.chmod(staging / OLLAMA_ADAPTER_NAME, 0o600)
+        make_private(staging / OLLAMA_ADAPTER_NAME)
         text = modelfile_text(ref.path.resolve(), f"./{OLLAMA_ADAPTER_NAME}", system_prompt)
-        (staging / MODELFILE).write_text(text, encoding="utf-8")
-        os.chmod(staging / MODELFILE, 0o600)
+        write_private(staging / MODELFILE, text, durable=False)  # the staging folder is renamed whole
         _replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -132,8 +130,7 @@ def export_merged(adapter_dir: Path, base_ref: BaseModelRef | str, out_dir: Path
         tokenizer.save_pretrained(staging)
         if as_ref(base_ref).kind == "gguf":
             export_merged_gguf(adapter_dir, base_ref, staging / MERGED_GGUF_NAME)
-        for path in staging.iterdir():
-            os.chmod(path, 0o600)
+        make_private_tree(staging)
         _replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

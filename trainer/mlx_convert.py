@@ -16,13 +16,12 @@ So A = lora_a.T, B = lora_b.T and alpha = scale * r.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from voiced.private_files import make_private_dirs, write_private, write_private_with
 from voiced.trainer.gguf_lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, GGUFExportError, read_peft_lora
 
 MLX_WEIGHTS = "adapters.safetensors"
@@ -143,18 +142,6 @@ def _write_adapter(
     """Write weights and config into a private folder, each file atomically (temp file, then rename)."""
     from safetensors.numpy import save_file
 
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-    for name, write in (
-        (weights_name, lambda path: save_file(tensors, path)),
-        (config_name, lambda path: Path(path).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")),
-    ):
-        fd, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-        os.close(fd)
-        try:
-            os.chmod(temp, 0o600)
-            write(temp)
-            os.replace(temp, directory / name)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+    make_private_dirs(directory)
+    write_private_with(directory / weights_name, lambda path: save_file(tensors, str(path)))
+    write_private(directory / config_name, json.dumps(config, indent=2) + "\n")

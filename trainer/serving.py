@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from voiced.adapter_check import check_gguf_lora
+from voiced.private_files import make_private_dir, sync_folder
 from voiced.registry import GGUF_FILE, TMP_PREFIX, CorruptAdapter, Version, runtime_for_base
 
 
@@ -81,17 +82,13 @@ def rebuild_gguf(version: Version, base_gguf: Path) -> Path:
     from voiced.trainer.gguf_lora import export_gguf_lora
 
     scratch = version.path.parent.parent / f"{TMP_PREFIX}rebuild-{version.number}-{uuid.uuid4().hex[:8]}"
-    scratch.mkdir(mode=0o700)
+    make_private_dir(scratch)
     try:
         built = export_gguf_lora(version.adapter_dir, base_gguf, scratch / GGUF_FILE)
         check_gguf_lora(built)
         target = version.path / GGUF_FILE
         os.replace(built, target)
-        fd = os.open(version.path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_folder(version.path)
         return target
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -11,7 +11,8 @@ import html
 from collections.abc import Iterable
 from pathlib import Path
 
-from voiced.trainer.dataset import Example, write_private
+from voiced.private_files import write_private
+from voiced.trainer.dataset import Example
 from voiced.trainer.draft_report import word_similarity
 
 _CSS = """

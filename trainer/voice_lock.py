@@ -21,6 +21,7 @@ from pathlib import Path
 
 from voiced.errors import VoicedError
 from voiced.paths import Paths
+from voiced.private_files import open_private
 
 ABANDONED = "training was interrupted (the process ended before it finished)"
 
@@ -44,7 +45,7 @@ def lock_path(voice: str, paths: Paths) -> Path:
 
 def _open(voice: str, paths: Paths) -> int:
     paths.ensure_private(paths.state_dir)
-    return os.open(lock_path(voice, paths), os.O_RDWR | os.O_CREAT, 0o600)
+    return open_private(lock_path(voice, paths), os.O_RDWR)
 
 
 def _try_lock(fd: int, attempts: int = 10) -> bool:

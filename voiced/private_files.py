@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 PRIVATE_FILE_MODE = 0o600
@@ -81,29 +82,56 @@ def write_private(path: Path | str, data: str | bytes, *, durable: bool = True) 
     """Replace ``path`` with ``data`` (text is UTF-8) atomically, readable by the user alone.
 
     The folder is created private when missing. ``durable=False`` skips the two
-    fsyncs, for files that are rebuilt from others anyway (caches, scratch).
+    fsyncs, for files that are rebuilt from others anyway (caches, reports).
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    return write_private_with(path, lambda temporary: temporary.write_bytes(payload), durable=durable)
+
+
+def write_private_with(path: Path | str, write: Callable[[Path], object], *, durable: bool = True) -> Path:
+    """Replace ``path`` atomically with what ``write(temporary_path)`` puts in a private temporary file.
+
+    For files another library writes by name (safetensors, GGUF): ``write`` gets
+    a path beside the target that already exists, empty and 0600; whatever it
+    does there, the target holds the old file or the whole new one, and the
+    temporary file is removed when ``write`` (or the rename) fails.
     """
     path = Path(path)
     if not path.parent.exists():
         make_private_dirs(path.parent)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
+    os.close(fd)
+    temporary = Path(name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
+        write(temporary)
+        os.chmod(temporary, PRIVATE_FILE_MODE)  # in case ``write`` replaced the file rather than filling it
+        if durable:
+            _sync_file(temporary)
         os.replace(temporary, path)
     except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
+        temporary.unlink(missing_ok=True)
         raise
     if durable:
         sync_folder(path.parent)
     return path
+
+
+def make_private_tree(folder: Path | str) -> Path:
+    """Narrow a folder and everything in it (what a library saved: checkpoints, merged models)."""
+    folder = Path(folder)
+    make_private(folder)
+    for path in folder.rglob("*"):
+        if not path.is_symlink():
+            make_private(path)
+    return folder
+
+
+def _sync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def sync_folder(folder: Path | str) -> None:

@@ -37,7 +37,8 @@ from voiced.corpus.records import (
     WalkProblem,
     passage_hash,
 )
-from voiced.paths import Paths, get_paths, make_private_dirs
+from voiced.paths import Paths, get_paths
+from voiced.private_files import make_private, make_private_dirs, open_private
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -62,7 +63,7 @@ class PassageLike(Protocol):
 def _private_file(path: Path) -> None:
     """Create the database file readable by the user alone, in a folder only they can enter."""
     make_private_dirs(path.parent)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.close(open_private(path, os.O_RDWR))
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
@@ -150,7 +151,7 @@ class CorpusStore:
         """SQLite creates -wal/-shm itself; make sure they are as private as the database."""
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
-                os.chmod(f"{self.db_path}{suffix}", 0o600)
+                make_private(f"{self.db_path}{suffix}")
 
     # ----------------------------------------------------------------- writes
 
