@@ -70,7 +70,7 @@ def _prose(block: Block, lines: Sequence[Line]) -> Segment:
     prefixes = tuple(line.text[:start] for line, start in zip(own, block.starts, strict=True))
     contents = [line.text[start:] for line, start in zip(own, block.starts, strict=True)]
     ends = [line.end for line in own]
-    stripped_last = contents[-1].rstrip(" \t")
+    stripped_last = contents[-1].rstrip()  # what render_stream drops from a rewrite
     ends[-1] = contents[-1][len(stripped_last) :] + ends[-1]
     contents[-1] = stripped_last
     return Segment(PROSE, _source(own), "\n".join(contents), prefixes, tuple(ends), _continuation_of(prefixes[0]))
