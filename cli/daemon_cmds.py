@@ -14,20 +14,10 @@ from voiced.config import DaemonSettings
 
 
 def _start_timeout() -> float:
+    """Read strictly: a broken config file is reported here, before a daemon is started that would refuse it."""
     from voiced.config import load_config
 
     return load_config().daemon.start_timeout_seconds
-
-
-def _stop_timeout() -> float:
-    from voiced.config import ConfigError, load_config
-
-    try:
-        return load_config().daemon.stop_timeout_seconds
-    except ConfigError:
-        from voiced.config import DaemonSettings
-
-        return DaemonSettings().stop_timeout_seconds
 
 
 def _duration(seconds: float) -> str:
@@ -79,7 +69,7 @@ def stop() -> None:
     from voiced.daemon.process import DaemonProcessError, stop_daemon
 
     try:
-        record = stop_daemon(timeout=_stop_timeout())
+        record = stop_daemon()  # waits [daemon] stop_timeout_seconds, also while the config file is broken
     except DaemonProcessError as exc:
         raise UserFacingError(str(exc)) from exc
     click.echo(f"voiced daemon stopped (pid {record.pid})" if record else "voiced daemon is not running")

@@ -333,7 +333,7 @@ def _find_daemon(paths: Paths | None, start_if_needed: bool, start_timeout: floa
     if not start_if_needed:
         raise DaemonUnavailable("the voiced daemon is not running; start it with `voiced daemon start`")
     try:
-        record, _ = start_daemon(paths, timeout=start_timeout or _start_timeout(paths))
+        record, _ = start_daemon(paths, timeout=start_timeout)  # None: [daemon] start_timeout_seconds
     except DaemonProcessError as exc:
         raise DaemonUnavailable(str(exc)) from exc
     except Exception as exc:  # a broken config, a lock we cannot create, ...
@@ -346,12 +346,3 @@ def _body(voice: str | None, text: str, options: dict[str, Any]) -> dict[str, An
     if voice is not None:
         body["voice"] = voice
     return body
-
-
-def _start_timeout(paths: Paths | None) -> float:
-    from voiced.config import load_config
-
-    try:
-        return load_config(paths).daemon.start_timeout_seconds
-    except Exception:
-        return 60.0

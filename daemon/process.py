@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from voiced.config import daemon_settings
 from voiced.daemon.state import DaemonRecord, live_record, lock_is_held, log_path, read_record, remove_record
 from voiced.paths import Paths, get_paths
 
@@ -78,10 +79,13 @@ def log_tail(paths: Paths | None = None, lines: int = 20) -> list[str]:
 
 
 def start_daemon(
-    paths: Paths | None = None, *, timeout: float = 60.0, port: int | None = None
+    paths: Paths | None = None, *, timeout: float | None = None, port: int | None = None
 ) -> tuple[DaemonRecord, bool]:
-    """Ensure a daemon runs; returns its record and whether this call started it."""
+    """Ensure a daemon runs; returns its record and whether this call started it.
+
+    ``timeout`` (seconds to wait for the API to answer) is ``[daemon] start_timeout_seconds`` unless given."""
     paths = paths or get_paths()
+    timeout = daemon_settings(paths).start_timeout_seconds if timeout is None else timeout
     running = answering_record(paths)
     if running is not None:
         return running, False
@@ -127,9 +131,11 @@ def _start_failure(paths: Paths, what: str) -> str:
     )
 
 
-def stop_daemon(paths: Paths | None = None, *, timeout: float = 10.0) -> DaemonRecord | None:
-    """SIGTERM, then SIGKILL after ``timeout``; returns the stopped daemon's record, None if none ran."""
+def stop_daemon(paths: Paths | None = None, *, timeout: float | None = None) -> DaemonRecord | None:
+    """SIGTERM, then SIGKILL after ``timeout`` (``[daemon] stop_timeout_seconds`` unless given); returns the
+    stopped daemon's record, None if none ran."""
     paths = paths or get_paths()
+    timeout = daemon_settings(paths).stop_timeout_seconds if timeout is None else timeout
     record = live_record(paths)
     if record is None:
         clear_stale(paths)

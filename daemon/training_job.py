@@ -116,10 +116,8 @@ class _Job:
     ) -> None:
         self.config, self.paths = config, paths
         self.voice = config.voice(voice_name)
-        try:
-            self.settings = dataclasses.replace(config.training, **overrides)
-        except TypeError as exc:
-            raise JobError(f"Unknown training override ({exc}); see `voiced config defaults`.") from exc
+        # Validated as the file is: an unknown or out-of-range override is a ConfigError naming training.KEY.
+        self.settings = dataclasses.replace(config.training, **overrides)
         self.progress, self.should_stop = progress, should_stop
         self.durations: dict[str, float] = {}
         self.started = time.monotonic()

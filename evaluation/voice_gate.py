@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voiced.config import DatasetSettings
 from voiced.evaluation.run import EvalResult, Target, generate_outputs, score_outputs
 
 
@@ -248,10 +249,12 @@ def run_voice_gate(
     reference_label: str,
     nll: dict[str, float] | None = None,
     limits: Any = None,
-    structural_noise: float = 0.5,
+    structural_noise: float | None = None,
 ) -> VoiceDecision:
     """Rewrite the fixed held-out drafts with the reference (None: the base) and the candidate on ``engine``
-    (greedy, one loaded model, adapters switched) and decide; training-family drafts only if needed."""
+    (greedy, one loaded model, adapters switched) and decide; training-family drafts only if needed
+    (roughened with ``structural_noise``, ``[dataset] structural_noise`` unless given)."""
+    noise = DatasetSettings().structural_noise if structural_noise is None else structural_noise
     import time
 
     from voiced.evaluation.drafts import signature_profile
@@ -269,7 +272,7 @@ def run_voice_gate(
 
     def training_family() -> tuple[list[dict], list[dict]]:
         profile = signature_profile(ex.response_text for ex in dataset.examples.get("train", []))
-        return rows_for(training_family_passages(passages, settings.seed, profile, structural_noise))
+        return rows_for(training_family_passages(passages, settings.seed, profile, noise))
 
     ref_rows, cand_rows = rows_for(passages) if passages else ([], [])
     decision = decide_voice(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voiced.config import AdapterSettings
 from voiced.trainer.peft_backend import IGNORE_INDEX, pad_batch, to_tensors
 
 CANDIDATE = "candidate"
@@ -29,14 +30,17 @@ class NllScore:
     examples: int
 
 
-def response_nll(model: Any, examples: Sequence[Any], *, batch_size: int = 4) -> NllScore:
+def response_nll(model: Any, examples: Sequence[Any], *, batch_size: int | None = None) -> NllScore:
     """Mean NLL per response token (labels != -100) of ``model`` on tokenized examples.
 
     Pure over (model, examples): no state is kept and the model is only read,
-    so the metrics code can call it for any model and example set.
+    so the metrics code can call it for any model and example set. ``batch_size``
+    is ``[adapters] gate_batch_size`` unless given.
     """
     import torch
     import torch.nn.functional as F
+
+    batch_size = AdapterSettings().gate_batch_size if batch_size is None else batch_size
 
     device = next(model.parameters()).device
     ordered = sorted(examples, key=lambda ex: len(ex["input_ids"] if isinstance(ex, dict) else ex.input_ids))
@@ -111,7 +115,7 @@ def score_adapters(
     candidate_dir: Path,
     active_dir: Path | None = None,
     *,
-    batch_size: int = 4,
+    batch_size: int | None = None,
 ) -> dict[str, NllScore]:
     """Score the base, the active adapter (if any) and the candidate with one loaded base model.
 
@@ -143,10 +147,13 @@ def run_gate(
     *,
     active_dir: Path | None = None,
     active_version: int | None = None,
-    margin: float = 0.01,
-    batch_size: int = 4,
+    margin: float | None = None,
+    batch_size: int | None = None,
 ) -> GateResult:
-    """Score all three and decide; the reason names the numbers so the writer can see why."""
+    """Score all three and decide; the reason names the numbers so the writer can see why.
+
+    ``margin`` and ``batch_size`` are ``[adapters] gate_min_margin`` and ``gate_batch_size`` unless given."""
+    margin = AdapterSettings().gate_min_margin if margin is None else margin
     if not examples:
         return GateResult(
             False, "there are no test examples to evaluate on (the voice's test split is empty)", margin=margin

@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from voiced.config import DatasetSettings
 from voiced.trainer.roughen_signature import EMPTY_PROFILE, WriterProfile
 from voiced.trainer.roughen_structure import (
     contract,
@@ -316,15 +317,22 @@ def _draft(
 
 
 def roughen(
-    text: str, seed: int, style: str | None = None, structural_noise: float = 0.5, profile: WriterProfile | None = None
+    text: str,
+    seed: int,
+    style: str | None = None,
+    structural_noise: float | None = None,
+    profile: WriterProfile | None = None,
 ) -> RoughDraft:
     """A deterministic training draft of ``text`` that differs from it and keeps its names and numbers.
 
     ``style`` is one of ``TRAINING_FAMILIES`` (None: chosen by the seed); the
     chosen family is tried first, then the others; a draft that lost a name or
     a number, or changed nothing, is discarded. ``profile`` holds the writer's
-    signature words (``roughen_signature.writer_profile``).
+    signature words (``roughen_signature.writer_profile``). ``structural_noise``
+    is ``[dataset] structural_noise`` unless given.
     """
+    if structural_noise is None:
+        structural_noise = DatasetSettings().structural_noise
     if style == HELD_OUT_FAMILY:
         raise ValueError(f"The {HELD_OUT_FAMILY!r} family is reserved for evaluation; use held_out_draft().")
     if style is not None and style not in TRAINING_FAMILIES:

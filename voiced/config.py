@@ -732,6 +732,15 @@ def load_config(paths: Paths | None = None, *, required: bool = True) -> Config:
     return config_from_dict(data, where)
 
 
+def daemon_settings(paths: Paths | None = None) -> DaemonSettings:
+    """The file's [daemon] settings, or the defaults when the file is missing or invalid: starting the daemon
+    (which then reports the broken file itself) or stopping one must not wait for the file to be fixed."""
+    try:
+        return load_config(paths, required=False).daemon
+    except ConfigError:
+        return DaemonSettings()
+
+
 def _non_default(obj: Any) -> dict[str, Any]:
     """The fields of a settings dataclass that differ from their defaults."""
     defaults = type(obj)()
