@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import tomli_w
 import tomllib
-from conftest import run_voiced
 from job_support import make_voice
+from process_support import run_voiced
 
 from voiced.paths import get_paths
 from voiced.registry import Registry
@@ -60,3 +60,11 @@ def test_dataset_build_refuses_a_fraction_of_two(tmp_path: Path) -> None:
         run_voiced("dataset", "build", check=False), "`dataset.valid_fraction` must be at least 0 and below 1, not 2.0"
     )
     assert not dataset_dir(get_paths().data_dir, "austen").exists()
+
+
+def test_the_daemon_refuses_a_negative_temperature_at_start_instead_of_failing_every_request(tmp_path: Path) -> None:
+    make_voice(tmp_path)
+    config_file = set_setting("inference", "temperature", -1)
+    result = run_voiced("daemon", "run", check=False)
+    assert_clear_error(result, "`inference.temperature` must be at least 0, not -1")
+    assert str(config_file) in result.stderr
