@@ -120,7 +120,7 @@ def main() -> None:
         print(f"{len(books)} Austen novels, {words:,} words; best of {args.repeat}")
         print(f"{'reference: read + split at blank lines':<40} {ref:7.3f} s {words / ref / 1e6:8.2f} M words/s")
         for fmt, paths in files.items():
-            seconds = best_of(args.repeat, lambda: [extract_file(p, settings) for p in paths])
+            seconds = best_of(args.repeat, lambda paths=paths: [extract_file(p, settings) for p in paths])
             print(
                 f"{'extract ' + fmt:<40} {seconds:7.3f} s {words / seconds / 1e6:8.2f} M words/s "
                 f"({seconds / ref:5.1f}x reference)"

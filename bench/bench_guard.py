@@ -93,10 +93,9 @@ def main() -> None:
     print(
         f"{'commentary':28} {rate(kinds['commentary']):>16} {rate(sum(v.code == 'commentary' for v in residual)):>16}"
     )
-    print(
-        f"{'copies of the draft':28} {rate(sum(b['output'].strip() == d for b, d in zip(before, drafts, strict=False))):>16} "
-        f"{rate(sum(a['output'].strip() == d for a, d in zip(after, drafts, strict=False))):>16}"
-    )
+    copies_before = sum(b["output"].strip() == d for b, d in zip(before, drafts, strict=False))
+    copies_after = sum(a["output"].strip() == d for a, d in zip(after, drafts, strict=False))
+    print(f"{'copies of the draft':28} {rate(copies_before):>16} {rate(copies_after):>16}")
     print(
         f"{'rejected answers inserted':28} {rate(sum(not v.accepted for v in verdicts)):>16} "
         f"{rate(sum(not v.accepted for v in residual)):>16}"

@@ -24,7 +24,8 @@
    ``--nightly-full`` runs it through the real trainer and prints the measured
    wall time (about 20 minutes on two idle cores: run it in a quiet window).
 
-    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 4] [--parts 1234] [--nightly-full]
+    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 4] [--parts 1234]
+                                          [--nightly-full]
 
 The first step of every timed run is a warm-up and is not counted.
 """
@@ -214,8 +215,9 @@ def _bare_step(peft_model, optimizer, batch, loss=models_own_loss) -> tuple[floa
 def interleaved_samples(
     model, batches_by_mode: dict[str, list], threads: int, losses: dict | None = None
 ) -> dict[str, list[tuple[float, int, int]]]:
-    """Per mode, (seconds, non-pad tokens, tokens with padding) of each batch after the first, the modes' steps taken in turn
-    on one PEFT model, so a change in load hits every mode alike; ``losses`` maps a mode to its loss function."""
+    """Per mode, (seconds, non-pad tokens, tokens with padding) of each batch after the first, the modes' steps
+    taken in turn on one PEFT model, so a change in load hits every mode alike; ``losses`` maps a mode to its
+    loss function."""
     import torch
     from peft import get_peft_model
 
@@ -387,7 +389,8 @@ def batching_report(model, examples, label: str, note: str, steps: int, threads:
                 f"{rates[mode] / rates['fixed']:.2f}x fixed-length"
             )
         print(
-            f"       {mode:6} {len(epochs[mode]):4} steps/epoch, padding efficiency {padding_efficiency(epochs[mode]):.2f}: "
+            f"       {mode:6} {len(epochs[mode]):4} steps/epoch, "
+            f"padding efficiency {padding_efficiency(epochs[mode]):.2f}: "
             f"{rates[mode]:6.1f} effective tokens/s over the epoch ({rate(samples[mode]):6.1f} in the timed steps), "
             f"{gain:.2f}x naive{verdict}"
         )

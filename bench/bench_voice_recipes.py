@@ -167,10 +167,8 @@ def main() -> None:
     rows: dict[str, dict] = {}
     if not args.no_base:
         rows["base (no adapter)"] = score(model, tokenizer, held_out, nll_examples)
-        print(
-            f"base: {json.dumps({k: v for k, v in rows['base (no adapter)'].items() if k not in ('gains', 'samples')})}",
-            flush=True,
-        )
+        base = {k: v for k, v in rows["base (no adapter)"].items() if k not in ("gains", "samples")}
+        print(f"base: {json.dumps(base)}", flush=True)
     for name, (dataset_changes, training_changes) in RECIPES.items():
         t0 = time.monotonic()
         dataset = build_dataset("anne", docs, SYSTEM, dataclasses.replace(base_dataset, **dataset_changes))

@@ -17,8 +17,12 @@ def _format_table(labels: list[str], metrics: dict, nll: dict) -> str:
     from voiced.evaluation.passage_metrics import METRICS
 
     lines = ["metric".ljust(38) + "".join(label[:22].rjust(24) for label in labels)]
-    rows = [(f"test NLL ({key})", {l: nll.get(l, {}).get(key) for l in labels}) for key in ("nll", "perplexity") if nll]
-    rows += [(title, {l: metrics[l].get(name) for l in labels}) for name, (title, _b) in METRICS.items()]
+    rows = [
+        (f"test NLL ({key})", {label: nll.get(label, {}).get(key) for label in labels})
+        for key in ("nll", "perplexity")
+        if nll
+    ]
+    rows += [(title, {label: metrics[label].get(name) for label in labels}) for name, (title, _b) in METRICS.items()]
     for title, values in rows:
         cells = "".join(("-" if v is None else f"{v:.3f}").rjust(24) for v in values.values())
         lines.append(title[:37].ljust(38) + cells)

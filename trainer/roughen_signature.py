@@ -51,7 +51,9 @@ def _lower_counts(texts: Iterable[str]) -> tuple[Counter, int]:
 
 
 def writer_profile(texts: Iterable[str], references: Mapping[str, str] | None = None) -> WriterProfile:
-    """Signature words of the writer's ``texts`` against ``references`` (name -> text; default: the shipped profiles)."""
+    """Signature words of the writer's ``texts`` against ``references``.
+
+    ``references`` maps a name to a text; by default, the shipped profiles."""
     if references is None:
         from voiced.reference_profiles import reference_profiles
 

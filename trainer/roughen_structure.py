@@ -289,19 +289,19 @@ def modern_register(text: str, rng: random.Random, rate: float) -> str:
     """Period intensifiers, quantities and connectives in today's words ("very" -> "really", "many" -> "a lot of")."""
     for pattern, phrase, modern in _REGISTER_PATTERNS:
 
-        def repl(match: re.Match[str], phrase: str = phrase, modern: str = modern) -> str:
+        def repl(match: re.Match[str], phrase: str = phrase, modern: str = modern, source: str = text) -> str:
             if rng.random() >= rate:
                 return match.group()
             if phrase == "many":
-                before = text[max(0, match.start() - 12) : match.start()].split()
-                after = text[match.end() : match.end() + 2]
+                before = source[max(0, match.start() - 12) : match.start()].split()
+                after = source[match.end() : match.end() + 2]
                 if (
                     (before and before[-1].lower() in _MANY_BLOCKERS)
                     or not after.startswith(" ")
                     or not after[1:2].isalpha()
                 ):
                     return match.group()
-                if text[match.end() : match.end() + 4] == " of ":
+                if source[match.end() : match.end() + 4] == " of ":
                     return "a lot"
             return modern
 
@@ -319,7 +319,8 @@ def modern_spelling(text: str) -> str:
 def speaker_first(text: str, rng: random.Random, rate: float) -> str:
     """ "said Emma" -> "Emma said", "replied Mr. Knightley" -> "Mr. Knightley replied"."""
     pattern = re.compile(
-        rf"(?<=[\"\u201d\u2019] )({_SPEECH_VERBS}) ((?:(?:Mr|Mrs|Dr)\. |Miss |Lady |Sir |Colonel |Captain )?[A-Z][a-z]+)\b"
+        rf"(?<=[\"\u201d\u2019] )({_SPEECH_VERBS}) "
+        r"((?:(?:Mr|Mrs|Dr)\. |Miss |Lady |Sir |Colonel |Captain )?[A-Z][a-z]+)\b"
     )
     return pattern.sub(lambda m: f"{m.group(2)} {m.group(1)}" if rng.random() < rate else m.group(), text)
 

@@ -17,7 +17,8 @@ from voiced.trainer.draft_report import word_similarity
 
 _CSS = """
 body{font:15px/1.5 system-ui,sans-serif;margin:0;background:#f6f5f2;color:#222}
-header{position:sticky;top:0;background:#fff;border-bottom:1px solid #ccc;padding:8px 16px;display:flex;gap:12px;align-items:center}
+header{position:sticky;top:0;background:#fff;border-bottom:1px solid #ccc;padding:8px 16px;\
+display:flex;gap:12px;align-items:center}
 #q{flex:1;font-size:15px;padding:4px 8px}
 article{background:#fff;margin:12px 16px;padding:10px 14px;border:1px solid #ddd;border-radius:6px}
 article.current{border-color:#2a6ad8;box-shadow:0 0 0 2px #2a6ad855}
@@ -96,10 +97,12 @@ def _drafts_block(drafts: dict | None) -> str:
         for name, fam in drafts["families"].items()
     )
     return (
-        f'<section class="drafts"><strong>Rough drafts against the originals</strong> (word-level similarity, 1 = a copy): '
+        '<section class="drafts"><strong>Rough drafts against the originals</strong> '
+        "(word-level similarity, 1 = a copy): "
         f"median {drafts['median']:.2f}, quartiles {drafts['q1']:.2f}-{drafts['q3']:.2f}, "
         f"{drafts['share_at_least_0.9']:.0%} at 0.9 or more; {verdict} (median {low:.2f}-{high:.2f}, at most "
-        f"{drafts['max_near_copies']:.0%} at 0.9 or more); names and numbers kept {drafts['names_and_numbers_kept']:.1%}."
+        f"{drafts['max_near_copies']:.0%} at 0.9 or more); "
+        f"names and numbers kept {drafts['names_and_numbers_kept']:.1%}."
         '<table><tr><th style="text-align:left">family</th><th>drafts</th><th>median</th><th>quartiles</th>'
         f"<th>at 0.9 or more</th></tr>{rows}</table></section>"
     )
@@ -110,9 +113,11 @@ def render_html(examples: Iterable[Example], title: str, drafts: dict | None = N
     body = _drafts_block(drafts) + "\n".join(_article(ex) for ex in examples)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
+        '<meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f'<header><strong>{html.escape(title)}</strong><input id="q" type="search" placeholder="Search (/); j/k or arrows to move">'
+        f"<header><strong>{html.escape(title)}</strong>"
+        '<input id="q" type="search" placeholder="Search (/); j/k or arrows to move">'
         f'<span id="count"></span></header><main>{body}</main><script>{_JS}</script></body></html>\n'
     )
 

@@ -136,7 +136,7 @@ class CorpusWatcher:
             self.config = config
             self._selectors = {name: FileSelector(voice) for name, voice in config.voices.items()}
             after = set(self._folders())
-            for voice, folder in sorted(before - after):
+            for _voice, folder in sorted(before - after):
                 if folder in self._armed and folder not in {f for _, f in after}:
                     self._unwatch(folder)
             for voice, folder in sorted(after - before):

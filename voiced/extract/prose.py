@@ -49,7 +49,8 @@ _NUMBER_WORDS = (
     r"fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth|last"
 )
 CHAPTER_LINE = re.compile(
-    rf"^(chapter|book|part|volume|vol\.|canto|letter|section|act|scene)\s+(the\s+)?(\d+|{_ROMAN}|({_NUMBER_WORDS})([- ]\w+)?)"
+    r"^(chapter|book|part|volume|vol\.|canto|letter|section|act|scene)\s+"
+    rf"(the\s+)?(\d+|{_ROMAN}|({_NUMBER_WORDS})([- ]\w+)?)"
     rf"\s*[.:]?$",
     re.IGNORECASE,
 )
