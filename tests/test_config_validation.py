@@ -82,6 +82,31 @@ def test_every_problem_in_a_section_is_named_at_once() -> None:
         assert part in error.message
 
 
+@pytest.mark.parametrize(
+    ("text", "expected", "key"),
+    [
+        (
+            "[extraction]\nmin_passage_words = 50\nmax_passage_words = 40\n",
+            "max_passage_words must be at least min_passage_words, not 40 < 50",
+            "extraction.max_passage_words",
+        ),
+        (
+            "[inference]\nguard_min_length_ratio = 1.2\nguard_max_length_ratio = 1.1\n",
+            "guard_min_length_ratio must be below guard_max_length_ratio, not 1.2 >= 1.1",
+            "inference.guard_min_length_ratio",
+        ),
+        (
+            "[daemon]\nstop_timeout_seconds = 0\n",
+            "`daemon.stop_timeout_seconds` must be above 0, not 0",
+            "daemon.stop_timeout_seconds",
+        ),
+    ],
+)
+def test_settings_that_contradict_each_other_or_wait_no_time_are_refused(text: str, expected: str, key: str) -> None:
+    error = refusal(text)
+    assert expected in error.message and f"`{key}`" in error.fix
+
+
 def test_a_valid_file_round_trips_and_keeps_its_path() -> None:
     path = write_config('[voices.essays]\nfolders = ["/tmp/x"]\n[inference]\ntemperature = 0\ntop_p = 1\n')
     config = load_config()

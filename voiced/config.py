@@ -218,6 +218,18 @@ class ExtractionSettings(_Checked):
         default=400,
     )
 
+    def conflicts(self) -> list[tuple[str, str]]:
+        """A split passage must be long enough to count as prose."""
+        if self.max_passage_words < self.min_passage_words:
+            return [
+                (
+                    "max_passage_words",
+                    f"max_passage_words must be at least min_passage_words, not {self.max_passage_words} "
+                    f"< {self.min_passage_words}",
+                )
+            ]
+        return []
+
 
 @dataclass(config=_CHECKED)
 class WatchSettings(_Checked):
@@ -487,7 +499,7 @@ class DaemonSettings(_Checked):
         "How long `voiced daemon start` waits for the API to answer (model load included).", gt=0, default=60.0
     )
     stop_timeout_seconds: float = _help(
-        "How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", ge=0, default=10.0
+        "How long `voiced daemon stop` waits after SIGTERM before SIGKILL.", gt=0, default=10.0
     )
     watch_folders: bool = _help(
         "Keep the corpus current while the daemon runs (scan at start, then watch the folders).", default=True
@@ -588,6 +600,18 @@ class InferenceSettings(_Checked):
         le=8,
         default=0,
     )
+
+    def conflicts(self) -> list[tuple[str, str]]:
+        """The guard's length band must leave room for a rewrite."""
+        if self.guard_min_length_ratio >= self.guard_max_length_ratio:
+            return [
+                (
+                    "guard_min_length_ratio",
+                    f"guard_min_length_ratio must be below guard_max_length_ratio, not {self.guard_min_length_ratio} "
+                    f">= {self.guard_max_length_ratio}",
+                )
+            ]
+        return []
 
 
 @dataclass(config=_CHECKED)
