@@ -328,3 +328,22 @@ def test_org_list_item_ends_where_a_line_is_outdented() -> None:
     head, tail = " ".join(p[0].split()[:10]), " ".join(p[0].split()[10:])
     text = f"* Notes\n- {head}\n  {tail}\n1. {p[1]}\n{p[2]}\n"
     assert [x.text for x in extract_text(text, "org", settings()).passages] == p
+
+
+def test_markdown_stray_dollar_and_percent_signs_keep_the_prose_between_them() -> None:
+    """A `$$` or `%%` pairs only within its paragraph (or closes a block before a blank line)."""
+    p = austen(4, start=190)
+    note = (
+        f"{p[0]}\n\nThe bill came to $$ more than she thought.\n\n{p[1]}\n\n$$\n{p[2]}\n\n"
+        f"Prices rose by 50%% that winter.\n\n> [!tip]- A folded callout\n> {p[3]} %%hidden%%\n\n"
+        "Then $$ and %% once more, at the end.\n"
+    )
+    assert golden(extract_text(note, "markdown", settings(min_passage_words=3)).passages) == [
+        ((), p[0]),
+        ((), "The bill came to $$ more than she thought."),
+        ((), p[1]),
+        ((), f"$$ {p[2]}"),
+        ((), "Prices rose by 50%% that winter."),
+        ((), p[3]),
+        ((), "Then $$ and %% once more, at the end."),
+    ]
