@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
-from conftest import AUSTEN
+from data_support import austen_paragraphs
 
 
 @dataclass(frozen=True)
@@ -20,14 +20,6 @@ class Passage:
 class Document:
     path: str
     passages: list[Passage]
-
-
-@cache
-def austen_paragraphs(novel: str = "persuasion", min_words: int = 8) -> tuple[str, ...]:
-    """Whitespace-normalised paragraphs of one novel, as the extractor would keep them."""
-    text = (AUSTEN / f"{novel}.txt").read_text(encoding="utf-8")
-    paragraphs = (" ".join(block.split()) for block in text.split("\n\n"))
-    return tuple(p for p in paragraphs if len(p.split()) >= min_words)
 
 
 def make_document(path: str, paragraphs: list[str], section: tuple[str, ...] = ("Chapter",)) -> Document:

@@ -12,6 +12,12 @@ from voiced.inference.generation import GenerationParams
 
 GREEDY = GenerationParams(temperature=0.0, seed=7, max_tokens=12)
 TEXT = "The rain had stopped by the time we reached the harbour, and the boats were coming in."
+# Greedy, the base model answers this (Anne Brontë) with commentary: what the rewrite guard must catch.
+HAVEN = (
+    "However, that haven of bliss must not be entered till I had exchanged my miry boots for a clean pair "
+    "of shoes, and my rough surtout for a respectable coat, and made myself generally presentable before "
+    "decent society. For my mother, with all her kindness, was vastly particular on certain points."
+)
 
 
 def embedded_config(**voices: str) -> Config:

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import zipfile
-from functools import cache
 from pathlib import Path
 
-from voiced.config import ExtractionSettings
+from data_support import austen_paragraphs
 
-AUSTEN = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "austen"
+from voiced.config import ExtractionSettings
 
 
 def settings(**changes: int) -> ExtractionSettings:
     return ExtractionSettings(**changes)
 
 
-@cache
-def _paragraphs(book: str) -> tuple[str, ...]:
-    text = (AUSTEN / f"{book}.txt").read_text(encoding="utf-8")
-    return tuple(" ".join(block.split()) for block in text.split("\n\n") if block.strip())
-
-
 def austen(count: int, *, book: str = "persuasion", start: int = 0, words: tuple[int, int] = (25, 120)) -> list[str]:
     """``count`` whole paragraphs of an Austen novel (whitespace-normalised), each of a moderate length."""
     low, high = words
-    chosen = [p for p in _paragraphs(book) if low <= len(p.split()) <= high and "_" not in p and "*" not in p]
+    chosen = [
+        p
+        for p in austen_paragraphs(book, min_words=1)
+        if low <= len(p.split()) <= high and "_" not in p and "*" not in p
+    ]
     assert len(chosen) >= start + count, "the Austen corpus is shorter than the test expects"
     return chosen[start : start + count]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train_support import austen_paragraphs
+from data_support import austen_paragraphs
 
 from voiced.config import Config, DatasetSettings, TrainingSettings, VoiceConfig, save_config
 from voiced.corpus.scanner import scan
@@ -15,7 +15,7 @@ def make_voice(tmp_path: Path, documents: int = 24, paragraphs_per_document: int
     """Write ``documents`` short notes, configure the voice "austen" for quick runs, scan it."""
     folder = tmp_path / "notes"
     folder.mkdir()
-    paragraphs = [p for p in austen_paragraphs("persuasion.txt", min_words=15) if len(p.split()) < 60]
+    paragraphs = [p for p in austen_paragraphs("persuasion", min_words=15) if len(p.split()) < 60]
     for index in range(documents):
         chunk = paragraphs[index * paragraphs_per_document : (index + 1) * paragraphs_per_document]
         (folder / f"note-{index:02d}.txt").write_text("\n\n".join(chunk) + "\n", encoding="utf-8")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 
-from conftest import DEMO_CORPUS, run_voiced
+from data_support import DEMO_CORPUS
+from process_support import run_voiced
 
 
 def _demo_voice(tmp_path):

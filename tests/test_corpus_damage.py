@@ -13,7 +13,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_CORPUS, run_voiced
+from data_support import DEMO_CORPUS
+from process_support import run_voiced
 
 from voiced.paths import get_paths
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from corpus_support import notes, store, texts  # noqa: F401 (fixtures)
+from corpus_support import texts
 
 from voiced.config import Config, VoiceConfig
 from voiced.corpus import CorpusStore

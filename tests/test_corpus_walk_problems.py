@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_voiced
+from process_support import run_voiced
 
 PARA = "It is a truth universally acknowledged that a writer keeps {} notes in many folders."
 

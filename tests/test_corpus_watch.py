@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from corpus_support import notes, store, texts  # noqa: F401 (fixtures)
+from corpus_support import texts
+from process_support import wait_for
 
 from voiced.config import Config, VoiceConfig, WatchSettings
 from voiced.corpus import CorpusStore
@@ -22,15 +22,6 @@ TIMEOUT = 10.0
 
 def prose(*tags: str) -> str:
     return "\n\n".join(PARA.format(tag) for tag in tags) + "\n"
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
-    """Poll a condition until it holds; fail with ``what`` after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Recorder:

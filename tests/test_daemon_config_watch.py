@@ -5,19 +5,13 @@ End to end (a real daemon, `voiced add` and `voiced remove`) in test_daemon_proc
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
+
+from process_support import wait_for
 
 from voiced.config import Config, VoiceConfig, load_config, save_config
 from voiced.daemon.config_watch import ConfigWatch
 from voiced.paths import Paths
-
-
-def wait_for(condition, what: str, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_the_daemon_reloads_a_changed_config_file_and_keeps_the_old_one_when_invalid(tmp_path: Path) -> None:

@@ -13,11 +13,11 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from process_support import kill9, wait_for
 
 from voiced.config import Config, VoiceConfig, load_config, save_config
 from voiced.daemon.client import DaemonClient, DaemonError, DaemonUnavailable
@@ -56,21 +56,6 @@ def voiced(home: Path, *args: str, timeout: float = 180) -> subprocess.Completed
     return subprocess.run(
         [sys.executable, "-m", "voiced", *args], capture_output=True, text=True, env=env, timeout=timeout
     )
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def kill9(pid: int, paths: Paths) -> None:
-    os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: live_record(paths) is None, 30, "the killed daemon to release its lock")
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +181,8 @@ def test_a_client_leaving_a_stream_cancels_the_generation(daemon):
         # the connection is closed here, long before 1500 tokens
         wait_for(
             lambda: "request leaver-1 ended: cancelled" in log_path(paths).read_text(),
-            60,
             "the daemon to log the cancelled request",
+            timeout=60,
         )
         assert http.get("/v1/status").json()["requests_in_flight"] == 0
 
@@ -210,9 +195,9 @@ def test_the_daemon_keeps_the_corpus_current(daemon):
             voices = http.get("/v1/corpus").json()["voices"]
         return voices.get(VOICE, {}).get("documents", 0)
 
-    wait_for(lambda: documents() == 1, 60, "the start-up scan to record first.md")
+    wait_for(lambda: documents() == 1, "the start-up scan to record first.md", timeout=60)
     (home / "writing" / "second.md").write_text("The letter lay unopened on the table for three whole days.\n")
-    wait_for(lambda: documents() == 2, 60, "the watcher to record second.md")
+    wait_for(lambda: documents() == 2, "the watcher to record second.md", timeout=60)
     with _http(record) as http:
         watch = http.get("/v1/status").json()["corpus_watch"]
     assert watch["watching"] and watch["changes"] >= 1
@@ -234,15 +219,15 @@ def test_the_daemon_follows_folders_added_and_removed_while_it_runs(daemon):
         "# Harbour\n\nThe boats came in late that evening, low in the water and quiet, and nobody on the "
         "quay said a word until the last of them was tied up and the lamps were lit along the wall.\n"
     )
-    first = wait_for(passages_in_later, 60, "the passages of a note in a folder added while the daemon runs")
+    first = wait_for(passages_in_later, "the passages of a note in a folder added while the daemon runs", timeout=60)
     (later / "second.md").write_text(
         "By morning the wind had turned, and the same boats lay on their sides in the mud, their ropes slack, "
         "while the gulls walked between them as if the whole harbour belonged to them alone.\n"
     )
-    wait_for(lambda: passages_in_later() > first, 60, "the watcher to follow edits inside the added folder")
+    wait_for(lambda: passages_in_later() > first, "the watcher to follow edits inside the added folder", timeout=60)
     removed = voiced(home, "remove", str(later), timeout=60)
     assert removed.returncode == 0, removed.stderr
-    wait_for(lambda: passages_in_later() == 0, 60, "the removed folder's passages to leave the corpus")
+    wait_for(lambda: passages_in_later() == 0, "the removed folder's passages to leave the corpus", timeout=60)
     assert "configuration reloaded" in log_path(paths).read_text()
 
 
@@ -274,15 +259,15 @@ def test_limits_inference_and_schedule_apply_without_a_restart(daemon):
         save_config(changed, paths)
         message = wait_for(
             lambda: (r := answer()).status_code == 422 and r.json()["error"]["message"],
-            30,
             "the new max_text_chars to apply",
+            timeout=30,
         )
         assert "at most 300" in message
         assert not loaded()  # opened again, with one thread, by the next request
         assert status()["scheduler"]["nightly_at"] == "04:15"
     finally:
         save_config(original, paths)
-    wait_for(lambda: answer().status_code == 200, 30, "the original limit to come back")
+    wait_for(lambda: answer().status_code == 200, "the original limit to come back", timeout=30)
     assert loaded() and status()["scheduler"]["nightly_at"] == original.scheduler.nightly_at
 
 
@@ -309,12 +294,14 @@ def test_two_daemons_at_once_one_wins(voiced_home: Path):
     both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     try:
         loser = wait_for(
-            lambda: next((p for p in both if p.poll() is not None), None), 120, "one of the two daemons to give up"
+            lambda: next((p for p in both if p.poll() is not None), None),
+            "one of the two daemons to give up",
+            timeout=120,
         )
         winner = next(p for p in both if p is not loser)
         assert loser.returncode == 1
         assert "already running" in loser.stderr.read()
-        record = wait_for(lambda: live_record(paths), 60, "the winner's record")
+        record = wait_for(lambda: live_record(paths), "the winner's record", timeout=60)
         assert record.pid == winner.pid and answers(record)
     finally:
         for process in both:
@@ -392,4 +379,4 @@ def test_daemon_killed_mid_request_gives_a_clear_error_and_the_next_start_recove
         assert again.status()["voices"] == [VOICE]
         again_pid = again.record.pid
     os.kill(again_pid, signal.SIGTERM)
-    wait_for(lambda: live_record() is None, 30, "the daemon to stop")
+    wait_for(lambda: live_record() is None, "the daemon to stop", timeout=30)

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import httpx
-from conftest import run_voiced
 from engine_support import TEXT
 from job_support import make_voice
+from process_support import run_voiced
 from served_support import add_version, damage, strong_adapter
 
 from voiced.daemon.process import start_daemon, stop_daemon

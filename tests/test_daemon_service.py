@@ -5,7 +5,7 @@ from __future__ import annotations
 import plistlib
 from pathlib import Path
 
-from conftest import run_voiced
+from process_support import run_voiced
 
 from voiced.daemon.service import activation_commands, remove_service, voiced_executable, write_service
 

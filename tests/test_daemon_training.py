@@ -15,10 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_voiced
 from job_support import fake_adapter, make_voice
-from test_daemon_process import wait_for
-from test_training_lifeline import gone
+from process_support import gone, run_voiced, wait_for
 
 from voiced.daemon.client import DaemonClient, DaemonError
 from voiced.daemon.process import start_daemon, stop_daemon
@@ -47,8 +45,8 @@ def client(tmp_path: Path):
 def finished(client: DaemonClient, timeout: float = 600) -> dict:
     return wait_for(
         lambda: (lambda p: p if p["state"] in FINISHED else None)(client.train_progress()),
-        timeout,
         "the training to finish",
+        timeout=timeout,
     )
 
 
@@ -85,7 +83,9 @@ def test_train_through_the_daemon_reports_progress_and_swaps_a_promoted_adapter(
         client.train("austen")
     assert busy.value.status == 409 and "is running" in str(busy.value)
     seen_step = wait_for(
-        lambda: client.train_progress()["step"] or client.train_progress()["state"] in FINISHED, 600, "a training step"
+        lambda: client.train_progress()["step"] or client.train_progress()["state"] in FINISHED,
+        "a training step",
+        timeout=600,
     )
     assert seen_step
     done = finished(client)
@@ -105,7 +105,7 @@ def test_train_through_the_daemon_reports_progress_and_swaps_a_promoted_adapter(
 @pytest.mark.slow
 def test_cancel_stops_the_child_and_leaves_no_active_adapter(client: DaemonClient) -> None:
     client.train("austen", max_steps=200)
-    wait_for(lambda: client.train_progress()["step"], 600, "a training step")
+    wait_for(lambda: client.train_progress()["step"], "a training step", timeout=600)
     assert client.cancel_training()["cancelled"] is True
     done = finished(client, 120)
     assert done["state"] == "cancelled" and "cancelled" in done["reason"]
@@ -122,7 +122,9 @@ def test_kill_9_of_the_child_is_reported_and_the_daemon_stays_up(client: DaemonC
     registry.activate(kept.number)
     client.train("austen", max_steps=200)
     progress = wait_for(
-        lambda: (lambda p: p if p["step"] and p.get("pid") else None)(client.train_progress()), 600, "a training step"
+        lambda: (lambda p: p if p["step"] and p.get("pid") else None)(client.train_progress()),
+        "a training step",
+        timeout=600,
     )
     os.kill(progress["pid"], signal.SIGKILL)
     done = finished(client, 60)
@@ -140,8 +142,8 @@ def _training_pid(client: DaemonClient) -> int:
         lambda: (lambda p: p.get("pid") if p.get("pid") and running_training("austen", get_paths()) else None)(
             client.train_progress()
         ),
-        300,
         "the training child to start",
+        timeout=300,
     )
 
 
@@ -161,11 +163,11 @@ def test_kill_9_of_the_daemon_takes_its_training_child_and_the_next_daemon_train
     os.kill(child, signal.SIGSTOP)
     try:
         os.kill(record.pid, signal.SIGKILL)
-        wait_for(lambda: gone(child), 5, "the training child to die with its daemon")
+        wait_for(lambda: gone(child), "the training child to die with its daemon", timeout=5)
     finally:
         if not gone(child):
             os.kill(child, signal.SIGKILL)
-    wait_for(lambda: running_training("austen", get_paths()) is None, 5, "the voice's training lock to be free")
+    wait_for(lambda: running_training("austen", get_paths()) is None, "the voice's training lock to be free", timeout=5)
     start_daemon(timeout=120)
     try:
         with DaemonClient.connect(start_if_needed=False) as client:
@@ -177,8 +179,8 @@ def test_kill_9_of_the_daemon_takes_its_training_child_and_the_next_daemon_train
             # Past the lock, the dataset and the model load: the new run has begun its version.
             training = wait_for(
                 lambda: (lambda p: p if p["version"] or p["state"] in FINISHED else None)(client.train_progress()),
-                600,
                 "the new run's version",
+                timeout=600,
             )
             assert training["state"] == "running" and training["version"] == len(first) + 1, training
             os.kill(training["pid"], signal.SIGKILL)  # quicker than a cancel, which waits for a step
@@ -209,14 +211,14 @@ def test_one_voice_never_trains_twice_at_once_daemon_or_cli(client: DaemonClient
         env=os.environ.copy(),
     )
     try:
-        cli_child = wait_for(lambda: running_training("austen", paths), 300, "the CLI's run to take the voice")
+        cli_child = wait_for(lambda: running_training("austen", paths), "the CLI's run to take the voice", timeout=300)
         with pytest.raises(DaemonError) as busy:
             client.train("austen", max_steps=2)
         assert busy.value.status == 409 and f"already running (pid {cli_child})" in str(busy.value)
         cli.send_signal(signal.SIGKILL)  # the CLI dies: its child goes with it
         cli.wait()
-        wait_for(lambda: gone(cli_child), 5, "the CLI's training child to die with it")
+        wait_for(lambda: gone(cli_child), "the CLI's training child to die with it", timeout=5)
     finally:
         cli.kill()
         cli.wait()
-    assert wait_for(lambda: running_training("austen", paths) is None, 5, "the lock to be free")
+    assert wait_for(lambda: running_training("austen", paths) is None, "the lock to be free", timeout=5)

@@ -9,7 +9,8 @@ import stat
 import subprocess
 
 import pytest
-from conftest import DEMO_CORPUS, run_voiced
+from data_support import DEMO_CORPUS
+from process_support import run_voiced
 
 from voiced.trainer.dataset import Example
 from voiced.trainer.viewer import render_html

@@ -8,8 +8,9 @@ import re
 import shutil
 
 import pytest
-from conftest import DEMO_CORPUS, run_voiced
+from data_support import DEMO_CORPUS
 from dataset_support import austen_documents, austen_paragraphs
+from process_support import run_voiced
 
 from voiced.config import DatasetSettings
 from voiced.trainer.dataset import build_dataset

@@ -6,7 +6,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import REPO
+from data_support import REPO
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import REPO
+from data_support import REPO
 
 
 def test_cli_reference_is_current():

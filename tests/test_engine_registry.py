@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 from engine_support import GREEDY, TEXT, embedded_config
+from process_support import wait_for
 from served_support import add_version, damage, misshapen_gguf, strong_adapter
 
 from voiced.inference.engine import Engine
@@ -75,14 +75,6 @@ def test_refresh_serves_the_new_active_version_before_any_request(
         assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.1)
-
-
 def test_a_damaged_gguf_lora_is_served_by_the_base_then_rebuilt_from_peft(
     adapters: dict[str, Path], reference: dict[str, str]
 ) -> None:
@@ -96,7 +88,11 @@ def test_a_damaged_gguf_lora_is_served_by_the_base_then_rebuilt_from_peft(
         assert "".join(stream) == reference["base"]  # the voice stays usable
         assert f"v{one}" in stream.notice and "damaged" in stream.notice and str(gguf) in stream.notice
         assert engine.status()["default"]["rebuild"]["version"] == one
-        _wait_for(lambda: engine.status()["default"]["adapter_version"] == one)
+        wait_for(
+            lambda: engine.status()["default"]["adapter_version"] == one,
+            "the rebuilt adapter to be served",
+            timeout=120,
+        )
         status = engine.status()["default"]
         assert status["notice"] is None and status["rebuild"]["state"] == "done"
         assert (gguf.stat().st_mode & 0o777) == 0o600
@@ -117,7 +113,11 @@ def test_a_gguf_lora_llama_cpp_refuses_is_rebuilt_from_peft_too(
     with Engine(embedded_config(), rebuild_gguf=rebuild_gguf) as engine:
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
         assert "".join(stream) == reference["base"] and "rebuilt from the intact PEFT adapter" in stream.notice
-        _wait_for(lambda: engine.status()["default"]["adapter_version"] == one)
+        wait_for(
+            lambda: engine.status()["default"]["adapter_version"] == one,
+            "the rebuilt adapter to be served",
+            timeout=120,
+        )
         assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
 
 

@@ -13,8 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from data_support import austen_paragraphs
 from engine_support import GREEDY, embedded_config
-from train_support import austen_paragraphs, fast_settings, load_embedded, make_examples
+from train_support import fast_settings, load_embedded, make_examples
 
 from voiced.inference.engine import Engine
 from voiced.models import embedded_model_path
@@ -27,7 +28,7 @@ def trained_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     work = tmp_path_factory.mktemp("trained")
     model, tokenizer = load_embedded()
-    paragraphs = austen_paragraphs()
+    paragraphs = austen_paragraphs(min_words=15)
     train_set = make_examples(tokenizer, paragraphs[:8])
     valid_set = make_examples(tokenizer, paragraphs[40:42])
     result = train(model, train_set, valid_set, fast_settings(epochs=3), work / "run")
@@ -39,7 +40,9 @@ def trained_lora(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_trained_adapter_changes_the_rewrite_for_the_same_seed(trained_lora: Path) -> None:
     config = embedded_config()
     config.voices["default"].system_prompt = "Austen."  # the prompt make_examples trains with
-    draft = " ".join(austen_paragraphs()[60].split()[:4])  # held out: training used paragraphs 0-7 and 40-41
+    draft = " ".join(
+        austen_paragraphs(min_words=15)[60].split()[:4]
+    )  # held out: training used paragraphs 0-7 and 40-41
     params = replace(GREEDY, max_tokens=24)
     with Engine(config, adapter_resolver=lambda voice: trained_lora) as engine:
         adapted = engine.rewrite("default", draft, params)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEMO_CORPUS
+from data_support import DEMO_CORPUS
 
 from voiced.cli import main
 from voiced.config import Config, DatasetSettings, VoiceConfig, save_config

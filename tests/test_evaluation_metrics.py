@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from data_support import REPO, shared
 
 from voiced.config import Config
 from voiced.evaluation.meaning import chrf, kept_share, lcs_length, names_and_numbers, rouge_l
@@ -30,8 +31,6 @@ from voiced.evaluation.stylometry import (
 )
 from voiced.evaluation.voice_models import SAME_AUTHOR_DELTA, WRITER, voice_models
 from voiced.reference_profiles import reference_profiles
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_rouge_l_is_lcs_f1():
@@ -121,7 +120,7 @@ def test_delta_separates_austen_from_modern_plain_english(austen_dir):
     """Held-out 300-word Austen passages vs the team's design notes, with the modern notes as one profile."""
     profiles = dict(reference_profiles(), modern=_modern_profile())
     austen = _held_out_chunks(austen_dir, 6)
-    design = austen_dir.parent.parent / "design.md"
+    design = shared("design.md")  # the team's design notes: modern plain English
     modern = chunks_of_words(design.read_text(encoding="utf-8"), 300)
     assert len(modern) >= 3
     for kind, top in (("char3", 2000), ("words", 300)):

@@ -6,7 +6,8 @@ import math
 from pathlib import Path
 
 import pytest
-from train_support import austen_paragraphs, fast_settings, load_embedded, make_examples
+from data_support import austen_paragraphs
+from train_support import fast_settings, load_embedded, make_examples
 
 from voiced.trainer.gate import decide, response_nll, run_gate
 
@@ -22,7 +23,7 @@ def embedded():
 @pytest.fixture(scope="module")
 def split(embedded):
     _model, tokenizer = embedded
-    paragraphs = austen_paragraphs("persuasion.txt")
+    paragraphs = austen_paragraphs("persuasion", min_words=15)
     train = make_examples(tokenizer, paragraphs[10:34], max_tokens=64)
     test = make_examples(tokenizer, paragraphs[:6], max_tokens=64)
     return train, test

@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import run_voiced
 from job_support import fake_adapter, make_voice
+from process_support import run_voiced
 
 from voiced.config import save_config
 from voiced.daemon.training_job import JobError, run_training_job, run_training_job_in_child

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_voiced
 from engine_support import write_lora_gguf
 from job_support import make_voice
+from process_support import run_voiced
 
 from voiced.config import save_config
 from voiced.daemon.training_job import _Job, run_training_job

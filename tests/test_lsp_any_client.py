@@ -15,10 +15,12 @@ import sys
 
 import pytest
 import pytest_lsp
-from lsp_support import parse_code_actions_by_the_spec
+from lsp_support import DOC, PARAGRAPH, parse_code_actions_by_the_spec
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp_daemon import DOC, PARAGRAPH, daemon_home, voiced_home  # noqa: F401 - the shared daemon
+
+# Every test talks to the module's daemon (conftest's daemon_home), through the VOICED_HOME it sets.
+pytestmark = pytest.mark.usefixtures("daemon_home")
 
 KATE = types.ClientCapabilities(
     text_document=types.TextDocumentClientCapabilities(
@@ -48,7 +50,7 @@ def _apply(text: str, edit: types.TextEdit) -> str:
     config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp"]),
     params=["emacs", "kate"],
 )
-async def editor(request, lsp_client: LanguageClient, daemon_home):  # noqa: F811
+async def editor(request, lsp_client: LanguageClient, daemon_home):
     notes = daemon_home[1]
     lsp_client.text = DOC
     lsp_client.version = 1

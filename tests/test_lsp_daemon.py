@@ -5,82 +5,18 @@ documents and errors, with VS Code's and Neovim's recorded capabilities."""
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import pytest
-import pytest_lsp
-from conftest import run_voiced
+from lsp_support import DOC, LONG_DOC, PARAGRAPH
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from process_support import wait_for_async
+from pytest_lsp import LanguageClient, client_capabilities
 
-from voiced import voices as voices_lib
 from voiced.config import load_config, save_config
 
-PARAGRAPH = (
-    "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
-    "must be in want of a wife."
-)
-DOC = f"# Chapter 1\n\n{PARAGRAPH}\n\n- {PARAGRAPH}\n"
-
-
-def _configure(root, **inference):
-    notes = root / "notes"
-    notes.mkdir(exist_ok=True)
-    voices_lib.init_config(voice="mine")
-    voices_lib.add_folder(notes, "mine")
-    config = load_config()
-    config.inference.temperature = 0.0
-    config.inference.seed = 7
-    for key, value in inference.items():
-        setattr(config.inference, key, value)
-    save_config(config)
-    return notes
-
-
-@pytest.fixture(scope="module")
-def daemon_home(tmp_path_factory):
-    """One daemon for the module (loading the model once), in its own VOICED_HOME."""
-    home = tmp_path_factory.mktemp("lsp-daemon")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("VOICED_HOME", str(home / "voiced-home"))
-    notes = _configure(home)
-    run_voiced("daemon", "start")
-    yield home / "voiced-home", notes
-    run_voiced("daemon", "stop", check=False)
-    patch.undo()
-
-
-@pytest.fixture
-def voiced_home(daemon_home, monkeypatch):
-    """Overrides the suite's per-test home: every server in this module talks to the shared daemon."""
-    home, _notes = daemon_home
-    monkeypatch.setenv("VOICED_HOME", str(home))
-    return home
-
-
-@pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp"]),
-    params=["visual-studio-code", "neovim"],
-)
-async def client(request, lsp_client: LanguageClient, daemon_home):
-    notes = daemon_home[1]
-    lsp_client.applied = []
-
-    @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
-    def apply_edit(params: types.ApplyWorkspaceEditParams):
-        lsp_client.applied.append(params.edit)
-        return types.ApplyWorkspaceEditResult(applied=True)
-
-    lsp_client.client_name = request.param
-    await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities(request.param)))
-    lsp_client.uri = (notes / "chapter.md").as_uri()
-    lsp_client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)
-        )
-    )
-    yield
-    await lsp_client.shutdown_session()
+# Every test runs against the module's daemon (conftest's daemon_home) through conftest's `client`:
+# `voiced lsp` as VS Code and as Neovim with chapter.md (DOC) open.
+pytestmark = pytest.mark.usefixtures("daemon_home")
 
 
 async def _rewrite_action(client: LanguageClient, line: int = 2) -> types.CodeAction:
@@ -153,21 +89,11 @@ async def test_stale_document_is_not_edited(client: LanguageClient):
     assert any("changed" in m.message for m in client.messages)
 
 
-LONG_DOC = "# Long\n\n" + "\n\n".join([PARAGRAPH] * 6) + "\n"
-
-
 def _in_flight() -> int:
     from voiced.daemon.client import DaemonClient
 
     with DaemonClient.connect(start_if_needed=False) as daemon:
         return daemon.status()["requests_in_flight"]
-
-
-async def _wait_for(predicate, timeout: float = 120.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
-        await asyncio.sleep(0.05)
 
 
 def _select_all(client: LanguageClient, text: str) -> types.Range:
@@ -200,15 +126,17 @@ async def test_cancel_request_stops_generation_in_the_daemon(client: LanguageCli
     pending = asyncio.wrap_future(
         client.protocol.send_request(types.CODE_ACTION_RESOLVE, action, msg_id="resolve-to-cancel")
     )
-    await _wait_for(
+    await wait_for_async(
         lambda: any(
             isinstance(v, types.WorkDoneProgressReport) and "1/6" in (v.message or "") for v in _reports(client)
-        )
+        ),
+        "the progress report of the first paragraph",
+        timeout=120,
     )
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="resolve-to-cancel"))
     with pytest.raises(Exception, match="cancel"):
         await pending
-    await _wait_for(lambda: _in_flight() == 0, timeout=10)
+    await wait_for_async(lambda: _in_flight() == 0, "the daemon to have no request in flight", timeout=10)
     assert not any(isinstance(v, types.WorkDoneProgressReport) and "6/6" in (v.message or "") for v in _reports(client))
 
 
@@ -223,16 +151,18 @@ async def test_progress_cancel_button_stops_and_applies_nothing(client: Language
         )
     )
     running = asyncio.ensure_future(_run(client, action))
-    await _wait_for(
+    await wait_for_async(
         lambda: any(
             isinstance(v, types.WorkDoneProgressReport) and "1/6" in (v.message or "") for v in _reports(client)
-        )
+        ),
+        "the progress report of the first paragraph",
+        timeout=120,
     )
     (token,) = client.progress_reports
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
     assert await running is None
     assert any(m.message == "voiced: cancelled." for m in client.messages)
-    await _wait_for(lambda: _in_flight() == 0, timeout=10)
+    await wait_for_async(lambda: _in_flight() == 0, "the daemon to have no request in flight", timeout=10)
 
 
 @pytest.mark.asyncio

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from conftest import run_voiced
 from job_support import fake_adapter
+from lsp_support import DOC, LONG_DOC, PARAGRAPH
 from lsprotocol import types
+from process_support import kill9, run_voiced
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_daemon_process import kill9
-from test_lsp_daemon import DOC, LONG_DOC, PARAGRAPH, _configure
 
 from voiced.config import load_config, save_config
 from voiced.daemon.client import DaemonClient
@@ -30,36 +29,29 @@ from voiced.paths import get_paths
 
 
 @pytest.fixture(scope="module")
-def module_home(tmp_path_factory):
-    """One VOICED_HOME (config, registry, daemon) for the module; each test makes sure a daemon runs."""
-    home = tmp_path_factory.mktemp("lsp-restart")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("VOICED_HOME", str(home / "voiced-home"))
-    notes = _configure(home)
-    config = load_config()
-    config.scheduler.enabled = False
-    config.daemon.watch_folders = False
-    config.inference.guard = False  # one generation per paragraph: these tests are about the connection
-    save_config(config)
-    yield home / "voiced-home", notes
-    run_voiced("daemon", "stop", check=False)
-    patch.undo()
+def daemon_settings():
+    """One VOICED_HOME (config, registry, daemon: conftest's daemon_home) for the module, kept quiet."""
+
+    def settings(config):
+        config.scheduler.enabled = False
+        config.daemon.watch_folders = False
+        config.inference.guard = False  # one generation per paragraph: these tests are about the connection
+
+    return settings
 
 
-@pytest.fixture
-def voiced_home(module_home, monkeypatch):
-    """Overrides the suite's per-test home, so the LSP server and the test see the same daemon."""
-    home, _notes = module_home
-    monkeypatch.setenv("VOICED_HOME", str(home))
+@pytest.fixture(autouse=True)
+def daemon_running(daemon_home, voiced_home):
+    """Every test sees the module's daemon (conftest points voiced_home at it), running: a test may have killed it."""
     run_voiced("daemon", "start")
-    return home
+    return voiced_home
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "voiced", "lsp"]))
-async def client(lsp_client: LanguageClient, module_home, voiced_home):
+async def client(lsp_client: LanguageClient, daemon_home, daemon_running):
     lsp_client.applied = []
     await lsp_client.initialize_session(types.InitializeParams(capabilities=client_capabilities("visual-studio-code")))
-    lsp_client.uri = (module_home[1] / "chapter.md").as_uri()
+    lsp_client.uri = (daemon_home[1] / "chapter.md").as_uri()
     lsp_client.text_document_did_open(
         types.DidOpenTextDocumentParams(
             text_document=types.TextDocumentItem(uri=lsp_client.uri, language_id="markdown", version=1, text=DOC)

@@ -20,11 +20,14 @@ import time
 
 import pytest
 from job_support import fake_adapter
-from test_lsp_daemon import PARAGRAPH, daemon_home, voiced_home  # noqa: F401 - the module's daemon and home
+from lsp_support import PARAGRAPH
 
 from voiced.daemon.client import DaemonClient
 from voiced.lsp.tcp_auth import token_file
 from voiced.registry import Registry
+
+# Every test talks to the module's daemon (conftest's daemon_home), through the VOICED_HOME it sets.
+pytestmark = pytest.mark.usefixtures("daemon_home")
 
 CAPABILITIES = {
     "textDocument": {
@@ -157,7 +160,7 @@ def session(port: int, token: str) -> RawClient:
 
 
 @pytest.fixture
-def tcp_server(daemon_home, tmp_path):  # noqa: F811
+def tcp_server(daemon_home, tmp_path):
     """`voiced lsp --port 0`; the port, pid and token come from lsp-tcp.json once it names this process."""
     log = (tmp_path / "lsp-tcp.stderr").open("wb")  # a file, not a pipe: the servers' logs never block them
     process = subprocess.Popen(
@@ -242,7 +245,7 @@ def _commands_that_would_act(notes) -> list[dict]:
     ]
 
 
-def test_requests_before_initialize_are_not_executed(tcp_server, registry, daemon_home):  # noqa: F811
+def test_requests_before_initialize_are_not_executed(tcp_server, registry, daemon_home):
     _process, record = tcp_server
     before = _training()
     client = RawClient(record["port"])
@@ -257,7 +260,7 @@ def test_requests_before_initialize_are_not_executed(tcp_server, registry, daemo
 @pytest.mark.parametrize("token", ["guessed", "jeton-\u00e9t\u00e9-\u6f22\u5b57", "\ud800", 42, None])
 def test_initialize_without_the_token_is_refused_and_what_follows_is_not_executed(
     tcp_server, registry, daemon_home, token
-):  # noqa: F811
+):
     _process, record = tcp_server
     before = _training()
     client = RawClient(record["port"])
@@ -273,7 +276,7 @@ def test_initialize_without_the_token_is_refused_and_what_follows_is_not_execute
     _nothing_changes(registry, before)
 
 
-def test_two_clients_each_get_only_their_own_answers(tcp_server, daemon_home):  # noqa: F811
+def test_two_clients_each_get_only_their_own_answers(tcp_server, daemon_home):
     _process, record = tcp_server
     notes = daemon_home[1]
     first, second = session(record["port"], record["token"]), session(record["port"], record["token"])
@@ -288,7 +291,7 @@ def test_two_clients_each_get_only_their_own_answers(tcp_server, daemon_home):  
     second.close()
 
 
-def test_a_client_that_drops_leaves_the_others_and_the_listener_working(tcp_server, daemon_home):  # noqa: F811
+def test_a_client_that_drops_leaves_the_others_and_the_listener_working(tcp_server, daemon_home):
     process, record = tcp_server
     uri = (daemon_home[1] / "kept.md").as_uri()
     leaving, staying = session(record["port"], record["token"]), session(record["port"], record["token"])

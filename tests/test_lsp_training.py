@@ -6,16 +6,18 @@ from __future__ import annotations
 import pytest
 from job_support import fake_adapter
 from lsprotocol import types
+from process_support import wait_for
 from pytest_lsp import LanguageClient
-from test_daemon_process import wait_for
-from test_lsp_daemon import client, daemon_home, voiced_home  # noqa: F401 - the shared daemon and clients
 
 from voiced.daemon.client import DaemonClient
 from voiced.registry import Registry
 
+# Every test talks to the module's daemon (conftest's daemon_home), through the VOICED_HOME it sets.
+pytestmark = pytest.mark.usefixtures("daemon_home")
+
 
 @pytest.mark.asyncio
-async def test_train_command_starts_training_in_the_daemon(client: LanguageClient):  # noqa: F811
+async def test_train_command_starts_training_in_the_daemon(client: LanguageClient):
     started = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="voiced.train", arguments=[{"voice": "mine"}])
     )
@@ -24,15 +26,15 @@ async def test_train_command_starts_training_in_the_daemon(client: LanguageClien
     with DaemonClient.connect(start_if_needed=False) as daemon:
         done = wait_for(
             lambda: (lambda p: p if p["state"] != "running" else None)(daemon.train_progress()),
-            120,
             "the training to end",
+            timeout=120,
         )
     # the module's notes folder is empty: the job refuses with how many words it needs
     assert done["state"] == "failed" and "words" in done["reason"]
 
 
 @pytest.mark.asyncio
-async def test_activate_command_reports_a_missing_version(client: LanguageClient):  # noqa: F811
+async def test_activate_command_reports_a_missing_version(client: LanguageClient):
     result = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="voiced.activate", arguments=[{"voice": "mine", "version": 9}])
     )
@@ -45,7 +47,7 @@ async def test_activate_command_reports_a_missing_version(client: LanguageClient
 
 
 @pytest.mark.asyncio
-async def test_quiet_status_lists_the_versions_and_tells_the_user_nothing(client: LanguageClient, tmp_path):  # noqa: F811
+async def test_quiet_status_lists_the_versions_and_tells_the_user_nothing(client: LanguageClient, tmp_path):
     registry = Registry.open("mine")
     kept = registry.finish_version(
         registry.begin_version({"corpus": {"words": 1234}}),
@@ -65,8 +67,8 @@ async def test_quiet_status_lists_the_versions_and_tells_the_user_nothing(client
         "status": "candidate",
         "active": False,
         "reason": "",
-        "created": kept.manifest["created"],
-        "finished": kept.manifest["finished"],
+        "created": kept.manifest.created,
+        "finished": kept.manifest.finished,
         "scores": {"test_nll": {"base": 2.5, "candidate": 2.25}},
         "words": 1234,
     }
@@ -76,7 +78,7 @@ async def test_quiet_status_lists_the_versions_and_tells_the_user_nothing(client
 
 
 @pytest.mark.asyncio
-async def test_rollback_command_explains_that_there_is_nothing_to_go_back_to(client: LanguageClient):  # noqa: F811
+async def test_rollback_command_explains_that_there_is_nothing_to_go_back_to(client: LanguageClient):
     result = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="voiced.rollback", arguments=[{"voice": "mine"}])
     )

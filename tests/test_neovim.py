@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_voiced
-from test_lsp_daemon import _configure as configure_voice
+from data_support import REPO
+from lsp_support import configure_voice
+from process_support import run_voiced
 
 PLUGIN = REPO / "editor-extensions" / "neovim"
 VOICED = Path(sys.executable).parent / "voiced"

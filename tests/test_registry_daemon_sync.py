@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 from adapter_support import finish, real_adapter
-from conftest import run_voiced
 from engine_support import TEXT
+from process_support import run_voiced
 from served_support import misshapen_gguf
 
 from voiced.config import Config, VoiceConfig, save_config

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from adapter_support import finish, real_adapter
-from conftest import run_voiced
+from process_support import run_voiced
 
 from voiced.config import Config, VoiceConfig, save_config
 from voiced.registry import MANIFEST, Registry

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import run_voiced
 from engine_support import TEXT
 from job_support import make_voice
+from process_support import run_voiced
 
 from voiced.config import save_config
 from voiced.daemon.process import start_daemon, stop_daemon

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from train_support import austen_paragraphs, fast_settings, load_embedded
+from data_support import austen_paragraphs
+from train_support import fast_settings, load_embedded
 
 from voiced.trainer.peft_backend import lora_config, to_tensors
 from voiced.trainer.response_loss import has_plain_head, response_loss
@@ -31,7 +32,7 @@ def peft_model():
 def prompt_and_response_examples(tokenizer) -> list[dict]:
     """Real passages with a long masked prompt (half the tokens or more), as in rewrite examples."""
     out = []
-    for i, text in enumerate(austen_paragraphs()[:8]):
+    for i, text in enumerate(austen_paragraphs(min_words=15)[:8]):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"][: 20 + 5 * i]
         prompt = len(ids) // 2 + i
         out.append({"input_ids": ids, "labels": [IGNORE_INDEX] * prompt + ids[prompt:]})

@@ -7,44 +7,27 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import test_lsp_daemon
-from conftest import run_voiced
+from engine_support import HAVEN
 from lsprotocol import types
+from process_support import run_voiced
 from pytest_lsp import LanguageClient
-from test_rewrite_guard_engine import HAVEN
 
-from voiced import voices as voices_lib
-from voiced.config import load_config, save_config
+# Every test talks to the module's daemon (conftest's daemon_home); `client` is conftest's LSP client on it.
+pytestmark = pytest.mark.usefixtures("daemon_home")
 
 OTHER = "The rain had stopped by the time we reached the harbour, and the boats were coming in."
 DOC = f"# Home\n\n{OTHER}\n\n{HAVEN}\n"
 
 
 @pytest.fixture(scope="module")
-def daemon_home(tmp_path_factory):
-    """One daemon for the module, greedy, one try per paragraph, in its own VOICED_HOME."""
-    home = tmp_path_factory.mktemp("guard-daemon")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("VOICED_HOME", str(home / "voiced-home"))
-    notes = home / "notes"
-    notes.mkdir()
-    voices_lib.init_config(voice="mine")
-    voices_lib.add_folder(notes, "mine")
-    config = load_config()
-    config.inference.temperature, config.inference.seed, config.inference.guard_retries = 0.0, 7, 0
-    config.inference.n_threads = 1
-    save_config(config)
-    run_voiced("daemon", "start")
-    yield home / "voiced-home", notes
-    run_voiced("daemon", "stop", check=False)
-    patch.undo()
+def daemon_settings():
+    """The module's daemon (greedy, from conftest) tries each paragraph once, on one thread."""
 
+    def settings(config):
+        config.inference.guard_retries = 0
+        config.inference.n_threads = 1
 
-@pytest.fixture
-def voiced_home(daemon_home, monkeypatch):
-    home, _notes = daemon_home
-    monkeypatch.setenv("VOICED_HOME", str(home))
-    return home
+    return settings
 
 
 def test_voiced_rewrite_warns_on_stderr_and_prints_the_draft(voiced_home) -> None:
@@ -52,9 +35,6 @@ def test_voiced_rewrite_warns_on_stderr_and_prints_the_draft(voiced_home) -> Non
     assert result.stdout.strip() == f"{OTHER}\n\n{HAVEN}"  # nothing the guard rejected is printed
     assert "Paragraph 2 was left as it was, because the model commented on the text" in result.stderr
     assert "Paragraph 1 came back unchanged" in result.stderr
-
-
-client = test_lsp_daemon.client  # a real LSP client (VS Code's, Neovim's capabilities) on this module's daemon
 
 
 @pytest.mark.asyncio

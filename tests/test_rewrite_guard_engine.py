@@ -12,18 +12,13 @@ import threading
 import time
 
 import pytest
-from engine_support import TEXT, embedded_config
+from engine_support import HAVEN, TEXT, embedded_config
 from fastapi.testclient import TestClient
 
 from voiced.daemon.api import DaemonContext, create_app
 from voiced.inference.engine import Engine, GenerationCancelled, GenerationParams
 from voiced.inference.rewrite_guard import GuardLimits, GuardReport, judge
 
-HAVEN = (
-    "However, that haven of bliss must not be entered till I had exchanged my miry boots for a clean pair "
-    "of shoes, and my rough surtout for a respectable coat, and made myself generally presentable before "
-    "decent society. For my mother, with all her kindness, was vastly particular on certain points."
-)
 GREEDY = GenerationParams(temperature=0.0, seed=7)
 
 

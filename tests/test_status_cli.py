@@ -6,8 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from conftest import run_voiced
 from job_support import fake_adapter, make_voice
+from process_support import run_voiced
 
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.registry import Registry

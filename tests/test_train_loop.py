@@ -6,8 +6,9 @@ import json
 import stat
 
 import pytest
+from data_support import austen_paragraphs
+from train_support import fast_settings, load_embedded, make_examples
 
-from tests.train_support import austen_paragraphs, fast_settings, load_embedded, make_examples
 from voiced.trainer.callbacks import RecordingProgress
 from voiced.trainer.training import train
 
@@ -22,7 +23,7 @@ def embedded():
 @pytest.fixture(scope="module")
 def examples(embedded):
     _model, tokenizer = embedded
-    paragraphs = austen_paragraphs()
+    paragraphs = austen_paragraphs(min_words=15)
     return make_examples(tokenizer, paragraphs[:8]), make_examples(tokenizer, paragraphs[40:44])
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from data_support import austen_paragraphs
+from train_support import fast_settings, load_embedded
 
-from tests.train_support import austen_paragraphs, fast_settings, load_embedded
 from voiced.config import ConfigError, config_from_dict
 from voiced.trainer.tokenize import (
     IGNORE_INDEX,
@@ -32,7 +33,7 @@ def embedded():
 def varied_examples(tokenizer, count: int, offset: int = 0) -> list[dict]:
     """Real Austen passages cut to 12..40 tokens, the first four masked as a prompt: short, so steps are quick."""
     out = []
-    for i, text in enumerate(austen_paragraphs()[offset : offset + count]):
+    for i, text in enumerate(austen_paragraphs(min_words=15)[offset : offset + count]):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"][: 12 + (i * 7) % 29]
         out.append({"input_ids": ids, "labels": [IGNORE_INDEX] * 4 + ids[4:]})
     return out

@@ -7,8 +7,9 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from data_support import austen_paragraphs
 from dataset_support import austen_documents, embedded_tokenizer
-from train_support import austen_paragraphs, fast_settings, load_embedded, make_examples
+from train_support import fast_settings, load_embedded, make_examples
 
 from voiced.config import DatasetSettings, TrainingSettings
 from voiced.trainer.callbacks import RecordingProgress, TqdmProgress
@@ -74,7 +75,7 @@ def test_the_warm_up_stage_trains_prose_on_every_token_then_the_rewrite_stage(em
     import torch
 
     model, tokenizer = embedded
-    paragraphs = austen_paragraphs()
+    paragraphs = austen_paragraphs(min_words=15)
     rewrites, valid = make_examples(tokenizer, paragraphs[:8]), make_examples(tokenizer, paragraphs[40:42])
     prose = _prose(tokenizer, paragraphs[60:68])
     settings = fast_settings(epochs=2, max_steps=4, lm_warmup_fraction=0.5, eval_every=1, lora_dropout=0.0)
@@ -99,7 +100,7 @@ def test_the_warm_up_stage_trains_prose_on_every_token_then_the_rewrite_stage(em
 
 def test_without_prose_or_fraction_the_run_is_the_rewrite_stage_alone(embedded, tmp_path: Path) -> None:
     model, tokenizer = embedded
-    paragraphs = austen_paragraphs()
+    paragraphs = austen_paragraphs(min_words=15)
     rewrites = make_examples(tokenizer, paragraphs[:8])
     recorder = RecordingProgress()
     train(model, rewrites, [], fast_settings(max_steps=2, lm_warmup_fraction=0.5), tmp_path / "run", progress=recorder)

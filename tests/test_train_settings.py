@@ -182,7 +182,7 @@ def test_train_command_overrides_only_the_options_given():
 
 
 def test_train_without_setup_says_what_to_do():
-    from tests.conftest import run_voiced
+    from process_support import run_voiced
 
     result = run_voiced("train", "--max-steps", "1", check=False)
     assert result.returncode == 1 and "voiced init" in result.stderr and "Traceback" not in result.stderr

@@ -16,28 +16,11 @@ import textwrap
 import time
 
 import pytest
-from test_daemon_process import wait_for
+from process_support import gone, wait_for
 
 from voiced.paths import get_paths
 from voiced.registry import Registry
 from voiced.trainer.voice_lock import TrainingRunning, lock_path, running_training, training_lock
-
-
-def gone(pid: int) -> bool:
-    """The process ended (a zombie nobody reaps counts: it runs nothing and holds no files)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
 
 CHILD = textwrap.dedent("""
     import sys, time
@@ -72,7 +55,7 @@ def test_a_child_dies_when_its_parent_is_killed(guard: str) -> None:
         assert not gone(child)  # a live parent keeps it alive
         parent.kill()
         parent.wait()
-        wait_for(lambda: gone(child), 5, f"the child to die with its parent ({guard})")
+        wait_for(lambda: gone(child), f"the child to die with its parent ({guard})", timeout=5)
     finally:
         parent.kill()
         parent.wait()

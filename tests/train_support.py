@@ -7,12 +7,9 @@ cut to a few dozen tokens so a step takes about a second on two cores.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from voiced.config import TrainingSettings
 from voiced.prompts import rewrite_messages
-
-AUSTEN = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "austen"
 
 
 def load_embedded():
@@ -26,12 +23,6 @@ def load_embedded():
     tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
     model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     return model, tokenizer
-
-
-def austen_paragraphs(name: str = "persuasion.txt", min_words: int = 15) -> list[str]:
-    text = (AUSTEN / name).read_text(encoding="utf-8")
-    paragraphs = [" ".join(p.split()) for p in text.split("\n\n")]
-    return [p for p in paragraphs if len(p.split()) >= min_words]
 
 
 def make_examples(tokenizer, paragraphs: list[str], max_tokens: int = 64) -> list[dict[str, list[int]]]:
