@@ -9,11 +9,11 @@ import click
 from voiced.errors import VoicedError
 
 
-class UserFacingError(Exception):
-    """An error whose message already tells the user what to do."""
+class UserFacingError(VoicedError):
+    """A command's own refusal (bad arguments, a wrapped library error) whose message says what to do."""
 
 
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (VoicedError, UserFacingError)
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (VoicedError,)  # UserFacingError included
 
 
 class VoicedGroup(click.Group):

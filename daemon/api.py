@@ -40,12 +40,14 @@ from starlette.exceptions import HTTPException
 from voiced import __version__
 from voiced.config import Config
 from voiced.daemon import schemas
+from voiced.daemon.error_status import status_of
 from voiced.daemon.host_check import LoopbackHostOnly
 from voiced.daemon.inflight import InFlight
 from voiced.daemon.limits import BodySizeLimit
 from voiced.daemon.params import generation_params
 from voiced.daemon.streaming import Relay, Reports, ndjson
-from voiced.inference.generation import EmptyText, EngineError, GenerationCancelled, ModelLoadError, UnknownVoice
+from voiced.errors import VoicedError
+from voiced.inference.generation import EngineError, GenerationCancelled, ModelLoadError
 from voiced.paths import Paths, get_paths
 
 log = logging.getLogger("voiced.daemon")
@@ -56,12 +58,25 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class ApiError(Exception):
-    """An expected failure with its HTTP status and a message saying what to do."""
+class ApiError(VoicedError):
+    """A refusal the daemon itself makes (a request check), with its HTTP status and a message saying what to do.
+
+    Errors from below (registry, corpus, engine) are not wrapped in it: the app's
+    handler answers any :class:`VoicedError` with the status of its type
+    (``voiced.daemon.error_status``).
+    """
 
     def __init__(self, status: int, message: str, type: str = "invalid_request_error", code: str | None = None):
         super().__init__(message)
-        self.status, self.message, self.type, self.code = status, message, type, code
+        self.status, self.type, self.code = status, type, code
+
+
+def api_error(exc: VoicedError) -> ApiError:
+    """The HTTP answer for an expected error, by its type; the message is the error's own, fix included."""
+    if isinstance(exc, ApiError):
+        return exc
+    answer = status_of(exc)
+    return ApiError(answer.status, str(exc), type=answer.type, code=answer.code)
 
 
 def error_response(
@@ -162,12 +177,8 @@ def engine_or_503(ctx: DaemonContext) -> Any:
 
 def engine_failure(exc: Exception) -> ApiError:
     """The engine's own refusals keep their meaning (404, 422); anything else means the model is unusable."""
-    if isinstance(exc, UnknownVoice):
-        return ApiError(404, str(exc), type="not_found_error", code="voice_not_found")
-    if isinstance(exc, EmptyText):
-        return ApiError(422, str(exc), code="empty_text")
     if isinstance(exc, EngineError) and not isinstance(exc, ModelLoadError):
-        return ApiError(422, str(exc), code="cannot_generate")  # e.g. too long for the context window
+        return api_error(exc)
     return ApiError(503, f"The model failed: {exc}", type="model_unavailable", code="engine_error")
 
 
@@ -385,9 +396,10 @@ def create_app(ctx: DaemonContext) -> FastAPI:
     app.include_router(openai_api.router)
     app.include_router(manage_api.router)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError):
-        return error_response(exc.status, exc.message, exc.type, exc.code)
+    @app.exception_handler(VoicedError)  # ApiError included; any other by its type's status
+    async def _expected_error(request: Request, exc: VoicedError):
+        answer = api_error(exc)
+        return error_response(answer.status, answer.message, answer.type, answer.code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -25,14 +25,15 @@ import httpx
 
 from voiced.daemon.process import DaemonProcessError, answering_record, start_daemon
 from voiced.daemon.state import DaemonRecord
+from voiced.errors import VoicedError
 from voiced.paths import Paths
 
 
-class DaemonUnavailable(Exception):
+class DaemonUnavailable(VoicedError):
     """No daemon answers (not running, could not start, or stopped mid-request)."""
 
 
-class DaemonError(Exception):
+class DaemonError(VoicedError):
     """The daemon answered with an error; ``status`` is the HTTP status, ``code`` its error code
     (``"cancelled"`` when a generation was stopped by something other than this client's ``cancel``)."""
 

@@ -40,13 +40,9 @@ def corpus(request: Request, voice: str | None = None) -> dict:
     store_module = _optional("voiced.corpus.store", "The corpus store")
     if not ctx.paths.corpus_db.exists():
         return {"voices": {}}
-    from voiced.corpus.records import CorpusError
-
-    try:
-        with store_module.CorpusStore.open(ctx.paths) as store:
-            stats = store.stats(voice)
-    except CorpusError as exc:  # a damaged database: the same words as the CLI, not a 500 with a traceback
-        raise ApiError(503, str(exc), type="corpus_error", code="corpus_unusable") from exc
+    # A damaged database raises CorpusError: the app answers it by its type (503), in the CLI's words.
+    with store_module.CorpusStore.open(ctx.paths) as store:
+        stats = store.stats(voice)
     return dataclasses.asdict(stats)
 
 
@@ -92,12 +88,7 @@ def train_start(request: Request, body: schemas.TrainRequest) -> dict:
         for key, value in (("max_steps", body.max_steps), ("max_minutes", body.max_minutes))
         if value is not None
     }
-    from voiced.daemon.training import TrainingBusy
-
-    try:
-        return jobs.start(name, overrides)
-    except TrainingBusy as exc:
-        raise ApiError(409, str(exc), type="conflict", code="training_running") from exc
+    return jobs.start(name, overrides)  # TrainingBusy is a 409 by its type
 
 
 @router.get("/train", summary="Progress of the current or last training run")
@@ -122,6 +113,7 @@ def _training(ctx: Any) -> Any:
 
 
 # --- the registry's side (voiced.registry owns the files; the engine is told of changes) -----
+# Its errors reach the app's handler, which answers each by its type (voiced.daemon.error_status).
 
 
 def _version_dict(version: Any) -> dict:
@@ -135,34 +127,13 @@ def _version_dict(version: Any) -> dict:
     }
 
 
-def _http_status(registry: Any, exc: Exception) -> tuple[int, str]:
-    """Each registry error type has its HTTP status: the type says what went wrong, not the wording."""
-    for kind, status, code in (
-        ("NotFound", 404, "not_found"),
-        ("NotUsable", 409, "not_usable"),
-        ("CorruptAdapter", 422, "corrupt_adapter"),
-        ("DiskFullError", 507, "disk_full"),
-    ):
-        if isinstance(exc, getattr(registry, kind)):
-            return status, code
-    return 409, "registry_error"
-
-
-def _registry_call(registry: Any, action: Any) -> Any:
-    try:
-        return action()
-    except registry.RegistryError as exc:
-        status, code = _http_status(registry, exc)
-        raise ApiError(status, str(exc), type="registry_error", code=code) from exc
-
-
 def registry_listing(registry: Any, ctx: Any, voice: str) -> dict:
-    reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
-    versions = _registry_call(registry, reg.versions)
+    reg = registry.Registry.open(voice, ctx.paths)
+    versions = reg.versions()
     listing = {
         "voice": voice,
-        "active": _registry_call(registry, reg.active_version),
-        "history": _registry_call(registry, reg.history),
+        "active": reg.active_version(),
+        "history": reg.history(),
         "versions": [_version_dict(v) for v in versions],
     }
     notes = reg.pointer_notes()
@@ -221,25 +192,25 @@ def _checked(registry: Any, ctx: Any, voice: str, version: Any) -> str | None:
     base_model = ctx.config.voice(voice).base_model
     runtime = serving.serving_runtime(base_model)
     if runtime is not None:
-        _registry_call(registry, lambda: serving.usable_for(version, runtime, base_model))
+        serving.usable_for(version, runtime, base_model)
     return runtime
 
 
 def registry_activate(registry: Any, ctx: Any, voice: str, version: int) -> dict:
-    reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
-    runtime = _checked(registry, ctx, voice, _registry_call(registry, lambda: reg.get(version)))
+    reg = registry.Registry.open(voice, ctx.paths)
+    runtime = _checked(registry, ctx, voice, reg.get(version))
     before = reg.pointer_snapshot()
-    _registry_call(registry, lambda: reg.activate(version, runtime=runtime))
+    reg.activate(version, runtime=runtime)
     _serve_or_undo(registry, ctx, reg, voice, before, reg.pointer_snapshot())
     return registry_listing(registry, ctx, voice)
 
 
 def registry_rollback(registry: Any, ctx: Any, voice: str) -> dict:
-    reg = _registry_call(registry, lambda: registry.Registry.open(voice, ctx.paths))
-    target = _registry_call(registry, reg.rollback_target)
+    reg = registry.Registry.open(voice, ctx.paths)
+    target = reg.rollback_target()
     runtime = _checked(registry, ctx, voice, reg.get(target)) if target is not None else None
     before = reg.pointer_snapshot()
-    _registry_call(registry, lambda: reg.rollback(runtime=runtime))
+    reg.rollback(runtime=runtime)
     _serve_or_undo(registry, ctx, reg, voice, before, reg.pointer_snapshot())
     return registry_listing(registry, ctx, voice)
 

@@ -21,13 +21,14 @@ import httpx
 
 from voiced.config import daemon_settings
 from voiced.daemon.state import DaemonRecord, live_record, lock_is_held, log_path, read_record, remove_record
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
-
 from voiced.private_files import open_private
+
 POLL_SECONDS = 0.1
 
 
-class DaemonProcessError(Exception):
+class DaemonProcessError(VoicedError):
     """Starting or stopping failed; the message says why and what to do."""
 
 

@@ -34,13 +34,14 @@ from voiced.daemon.state import (
     remove_record,
     write_record,
 )
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 from voiced.private_files import open_private
 
 log = logging.getLogger("voiced.daemon")
 
 
-class DaemonStartError(Exception):
+class DaemonStartError(VoicedError):
     """The daemon cannot start; the message says why and what to do."""
 
 

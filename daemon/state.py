@@ -17,6 +17,7 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 from voiced.private_files import open_private, write_private
 
@@ -112,7 +113,7 @@ def lock_is_held(paths: Paths | None = None) -> bool:
     return False
 
 
-class AlreadyRunning(Exception):
+class AlreadyRunning(VoicedError):
     """Another daemon holds the lock."""
 
 

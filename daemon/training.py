@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 
 log = logging.getLogger("voiced.daemon.training")
@@ -25,7 +26,7 @@ RUNNING = "running"
 FINISHED_STATES = ("succeeded", "failed", "cancelled", "killed")
 
 
-class TrainingBusy(Exception):
+class TrainingBusy(VoicedError):
     """A training run is already going; the daemon trains one voice at a time."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from voiced.config import Config, ConfigError, load_config
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 from voiced.private_files import open_private
 
@@ -31,7 +32,7 @@ Progress = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
 
 
-class JobError(Exception):
+class JobError(VoicedError):
     """A training job that could not run or finish, saying what to do; the active adapter is unchanged."""
 
 

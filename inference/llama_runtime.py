@@ -17,10 +17,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from voiced.errors import VoicedError
+
 _PARAMS_LOCK = threading.Lock()
 
 
-class LlamaLoadError(Exception):
+class LlamaLoadError(VoicedError):
     """llama.cpp could not open a model or adapter, with what to do about it."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voiced.errors import VoicedError
 from voiced.models import BaseModelRef, ModelNotFound, resolve_base_model
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
 
-class BaseModelError(Exception):
+class BaseModelError(VoicedError):
     """A base model that was found but cannot be loaded, with what to do about it."""
 
 

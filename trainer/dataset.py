@@ -31,6 +31,7 @@ from voiced.corpus.splits import (  # noqa: F401  (part of this module's interfa
     split_of,
     split_rule,
 )
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 from voiced.private_files import make_private_dirs, write_private
 from voiced.prompts import continue_messages, rewrite_messages
@@ -55,7 +56,7 @@ class DocumentLike(Protocol):
     passages: Sequence[PassageLike]
 
 
-class CorpusTooSmall(Exception):
+class CorpusTooSmall(VoicedError):
     """Not enough prose to build a useful dataset."""
 
     def __init__(self, words: int, needed: int) -> None:
@@ -374,7 +375,7 @@ def save_dataset(dataset: Dataset, directory: Path) -> list[Path]:
     return [*written, directory / "summary.json"]
 
 
-class DatasetMissing(Exception):
+class DatasetMissing(VoicedError):
     """No dataset has been built for the voice yet."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voiced.errors import VoicedError
 from voiced.private_files import write_private_with
 from voiced.trainer.base_model import architecture_fields_from_reader
 
@@ -48,7 +49,7 @@ _PEFT_KEY = re.compile(
 )
 
 
-class GGUFExportError(Exception):
+class GGUFExportError(VoicedError):
     """The adapter cannot be exported for llama.cpp, with what to do about it."""
 
 

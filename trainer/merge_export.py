@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voiced.errors import VoicedError
 from voiced.models import BaseModelRef
 from voiced.private_files import make_private, make_private_tree, write_private
 from voiced.trainer.base_model import as_ref, load_base_model
@@ -32,7 +33,7 @@ _REGENERATED_GGUF_KEYS = ("GGUF.", "general.architecture", "general.alignment")
 OLLAMA_ADAPTER_NAME = "adapter.gguf"
 
 
-class ExportError(Exception):
+class ExportError(VoicedError):
     """An export that cannot be made, with what to do about it."""
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voiced.errors import VoicedError
 from voiced.private_files import make_private_dirs, write_private, write_private_with
 from voiced.trainer.gguf_lora import ADAPTER_CONFIG, ADAPTER_WEIGHTS, GGUFExportError, read_peft_lora
 
@@ -29,7 +30,7 @@ MLX_CONFIG = "adapter_config.json"
 _MLX_KEY = re.compile(r"^model\.layers\.(?P<layer>\d+)\.(?P<module>[a-z_]+\.[a-z_]+)\.lora_(?P<which>[ab])$")
 
 
-class AdapterConversionError(Exception):
+class AdapterConversionError(VoicedError):
     """An adapter that cannot be converted, with what to do about it."""
 
 

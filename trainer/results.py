@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from voiced.errors import VoicedError
+
 # The best adapter is written here inside the run's out_dir, complete or not at all.
 BEST_ADAPTER_DIR = "best"
 TRAINING_STATE_FILE = "training_state.json"
 
 
-class TrainingError(Exception):
+class TrainingError(VoicedError):
     """A training run that cannot go on (out of memory, no examples), saying what to do."""
 
 

