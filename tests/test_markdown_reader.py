@@ -111,3 +111,12 @@ def test_a_novel_as_a_note_reassembles_byte_for_byte_and_extracts_its_paragraphs
     assert reassemble(split_markdown(note), lambda prose: prose) == note
     assert extracted(note) == p
     assert rewritten(note) == p
+
+
+def test_toml_front_matter_and_a_footnote_over_two_paragraphs_are_not_prose() -> None:
+    [para] = austen(1, start=80)
+    hidden = "a footnote paragraph long enough to pass for the writer's own running prose"
+    note = f'+++\ntitle = "{hidden}"\n+++\n{para}[^1]\n\n[^1]: {hidden}\n\n    {hidden}, continued\n'
+    assert extracted(note) == [para]
+    assert rewritten(note) == [f"{para}[^1]"]
+    assert reassemble(split_markdown(note), lambda prose: prose) == note
