@@ -121,7 +121,7 @@ def test_building_or_replacing_a_section_validates_it_too() -> None:
     with pytest.raises(ConfigError, match="`inference.top_p` must be above 0 and at most 1, not 1.5"):
         InferenceSettings(top_p=1.5)
     with pytest.raises(ConfigError, match="unknown key `training.max_step`"):
-        dataclasses.replace(TrainingSettings(), max_step=3)
+        dataclasses.replace(TrainingSettings(), **{"max_step": 3})
     with pytest.raises(ConfigError, match="valid_fraction \\+ test_fraction must be below 1"):
         dataclasses.replace(DatasetSettings(), valid_fraction=0.6, test_fraction=0.4)
     assert dataclasses.replace(TrainingSettings(), max_steps=3).max_steps == 3

@@ -707,7 +707,7 @@ _DOCUMENT = TypeAdapter(Config)
 
 def bounds_of(cls: type, name: str) -> dict[str, float]:
     """The range of a numeric setting (``ge``/``gt``/``le``/``lt``), as declared next to its default."""
-    metadata = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]  # type: ignore[arg-type]
+    metadata = {f.name: f.metadata for f in dataclasses.fields(cls)}[name]
     return {key: metadata[key] for key in BOUNDS if key in metadata}
 
 
