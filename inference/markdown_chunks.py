@@ -149,7 +149,10 @@ def render_stream(segment: Segment, pieces: Iterable[str]) -> Iterator[str]:
     yield segment.prefixes[0]
     line = 0
     pending = ""  # whitespace held back until more text shows it is not trailing
-    for piece in _without_echoed_marker(segment.prefixes[0].strip(), pieces):
+    marker = segment.prefixes[0].strip()
+    if _opens_with(segment.text, marker):
+        marker = ""  # the paragraph itself starts with what looks like its marker: not an echo
+    for piece in _without_echoed_marker(marker, pieces):
         text = pending + piece
         body = text.rstrip()
         pending = text[len(body) :]
@@ -157,6 +160,11 @@ def render_stream(segment: Segment, pieces: Iterable[str]) -> Iterator[str]:
             out, line = _with_prefixes(segment, body, line)
             yield out
     yield segment.line_ends[-1]
+
+
+def _opens_with(text: str, marker: str) -> bool:
+    """Whether ``text`` starts with ``marker`` as a word of its own."""
+    return bool(marker) and text.startswith(marker) and (len(text) == len(marker) or text[len(marker)].isspace())
 
 
 def _without_echoed_marker(marker: str, pieces: Iterable[str]) -> Iterator[str]:
@@ -169,7 +177,7 @@ def _without_echoed_marker(marker: str, pieces: Iterable[str]) -> Iterator[str]:
             continue
         if marker and len(head) <= len(marker) and marker.startswith(head):
             continue  # could still be the marker: wait for more
-        if marker and head.startswith(marker) and (len(head) == len(marker) or head[len(marker)].isspace()):
+        if marker and _opens_with(head, marker):
             head = head[len(marker) :].lstrip()
             if not head:
                 continue

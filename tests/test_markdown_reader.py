@@ -3,6 +3,8 @@ delimiter swallows the prose that follows it."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from extract_support import austen, settings
 
@@ -120,3 +122,33 @@ def test_toml_front_matter_and_a_footnote_over_two_paragraphs_are_not_prose() ->
     assert extracted(note) == [para]
     assert rewritten(note) == [f"{para}[^1]"]
     assert reassemble(split_markdown(note), lambda prose: prose) == note
+
+
+_PIECES = (
+    *("- ", "* ", "1. ", "2) ", "> ", ">", "  ", "    ", "\t", "```", "~~~", "$$", "%%", "$", "[!note] ", "[ ] "),
+    *("[^1]: ", "[^1]", "# ", "---", "+++", "===", "| a | b |", "|---|", "<div>", "<!--", "-->", "word "),
+    *("Prose text here. ", "[[x|y]]", "![[e]]", "`c`", "\\(", "\\)", "\n", "\n", "\r\n", "\r", "\n\n"),
+    *("\x0c", "\u2028", "\u00a0", "\u3000", "- [x] ", "> [!tip]- ", "  - ", "%% c %%", "$x$ ", "#tag ", "==h== "),
+)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "> [!tip]- [!note] x\n\u00a0- [x] \r==h== \n",  # a lazy line after a callout, starting with a no-break space
+        ">\u2028> ---* |---|$$\n\n",  # text that starts with its own quote marker after Unicode whitespace
+        "2) [ ] \n\\)\n",  # a task box with nothing after it on its line
+        "|\n\x0c\n]",  # a line of only a form feed, which CommonMark does not count as blank
+        ">[!p]\n\x0c\n[",
+    ],
+)
+def test_odd_whitespace_and_markers_reassemble_byte_for_byte(text: str) -> None:
+    assert reassemble(split_markdown(text), lambda prose: prose) == text
+
+
+def test_random_markdown_reassembles_byte_for_byte_and_extracts_without_error() -> None:
+    rng = random.Random(5)
+    for _ in range(400):
+        text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 40)))
+        assert reassemble(split_markdown(text), lambda prose: prose) == text, repr(text)
+        extracted(text)

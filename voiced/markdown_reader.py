@@ -49,7 +49,7 @@ HEADING = "heading"
 
 _NEWLINE = re.compile(r"(\r\n|\r|\n)")  # what markdown-it counts as a line break
 _CALLOUT = re.compile(r"\[![\w-]+\][+-]?")
-_TASK_BOX = re.compile(r"\[[ xX-]\][ \t]+")
+_TASK_BOX = re.compile(r"\[[ xX-]\][ \t]+(?=\S)")
 _WIKILINK = re.compile(r"!?\[\[([^\[\]\n]*)\]\]")
 _TEX_CLOSERS = {"(": "\\)", "[": "\\]"}
 _TAG = re.compile(r"(?<![\w&/])#[A-Za-z][\w/-]*")
@@ -183,7 +183,8 @@ def _blocks(tokens: list[Token], lines: tuple[Line, ...]) -> list[Block]:
 
 
 def _paragraph(span: list[int], inline: Token, parent: Token | None, lines: tuple[Line, ...]) -> Block | None:
-    """The paragraph's lines and where each one's text starts; None if they cannot be told apart."""
+    """The paragraph's lines and where each one's text starts; None (structure) if they cannot be told
+    apart, or if its first line holds only whitespace the parser does not count (a form feed)."""
     start, end = span
     contents = inline.content.split("\n")
     if len(contents) != end - start:
@@ -193,7 +194,7 @@ def _paragraph(span: list[int], inline: Token, parent: Token | None, lines: tupl
         raw = lines[start + number].text
         if number == len(contents) - 1:
             raw = raw.rstrip(MD_TRIM_CHARS)  # the parser trims the paragraph's end
-        body = content.lstrip(" \t")
+        body = content.lstrip() or content  # what a rewrite's strip would drop goes into the prefix
         if not raw.endswith(body):
             return None
         starts.append(len(raw) - len(body))
@@ -205,6 +206,8 @@ def _paragraph(span: list[int], inline: Token, parent: Token | None, lines: tupl
         if end - start == 1:
             return None  # a callout title alone: structure
         start, starts = start + 1, starts[1:]
+    if not lines[start].text[starts[0] :].strip():
+        return None
     return Block(PARAGRAPH, start, end, inline, tuple(starts), task=box is not None, callout=callout)
 
 
