@@ -10,6 +10,7 @@ import click
 from voiced.cli.errors import UserFacingError
 from voiced.cli.registry_sync import show_warnings, tell_daemon, through_daemon
 from voiced.config import load_config
+from voiced.manifest import Manifest
 
 
 def _registry(voice: str | None):
@@ -44,8 +45,8 @@ def _guard(call, *args, **kwargs):
         raise UserFacingError(str(exc)) from exc
 
 
-def _score(manifest: dict) -> str:
-    nll = (manifest.get("scores") or {}).get("test_nll") or {}
+def _score(manifest: Manifest) -> str:
+    nll = manifest.scores.test_nll
     if "candidate" not in nll:
         return "-"
     parts = [f"{nll['candidate']:.3f}"]
@@ -81,9 +82,9 @@ def list_cmd(voice: str | None, as_json: bool) -> None:
                         "status": v.status,
                         "verdict": v.verdict,
                         "reason": v.reason,
-                        "created": v.manifest.get("created"),
-                        "words": (v.manifest.get("corpus") or {}).get("words"),
-                        "scores": (v.manifest.get("scores") or {}).get("test_nll"),
+                        "created": v.manifest.created,
+                        "words": v.manifest.corpus.words,
+                        "scores": dict(v.manifest.scores.test_nll) or None,
                     }
                     for v in versions
                 ],
@@ -96,8 +97,8 @@ def list_cmd(voice: str | None, as_json: bool) -> None:
         return
     click.echo(f"{'version':>7}  {'status':<9}  {'created':<19}  {'words':>8}  test NLL (candidate / base / was)")
     for v in versions:
-        words = (v.manifest.get("corpus") or {}).get("words")
-        created = (v.manifest.get("created") or "")[:19].replace("T", " ")
+        words = v.manifest.corpus.words
+        created = (v.manifest.created or "")[:19].replace("T", " ")
         click.echo(
             f"{'v' + str(v.number):>7}  {v.status:<9}  {created:<19}  {words if words is not None else '-':>8}  "
             f"{_score(v.manifest)}"
@@ -132,11 +133,13 @@ def show(version: int, voice: str | None, as_json: bool) -> None:
     registry = _registry(voice)
     found = _guard(registry.get, version)
     if as_json:
-        click.echo(json.dumps({**found.manifest, "status": found.status}, indent=2))
+        click.echo(json.dumps({**found.manifest.to_dict(), "status": found.status}, indent=2))
         return
     click.secho(f"v{found.number} ({found.status}) of voice {registry.voice!r}: {found.path}", bold=True)
-    for line in _show_lines({k: v for k, v in found.manifest.items() if k not in ("status", "version", "voice")}):
+    shown = {k: v for k, v in found.manifest.to_dict().items() if k not in ("status", "version", "voice")}
+    for line in _show_lines(shown):
         click.echo(line)
+    show_warnings([f"manifest.json: {name} {problem}" for name, problem in found.manifest.problems.items()])
 
 
 @adapters.command()

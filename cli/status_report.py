@@ -37,10 +37,10 @@ def _adapter_summary(voice: str, paths: Paths) -> dict[str, Any]:
         manifest = active.manifest
         summary["active"] = {
             "version": active.number,
-            "trained": manifest.get("finished") or manifest.get("created"),
-            "created": manifest.get("created"),
-            "words": (manifest.get("corpus") or {}).get("words"),
-            "test_nll": (manifest.get("scores") or {}).get("test_nll") or {},
+            "trained": manifest.finished or manifest.created,
+            "created": manifest.created,
+            "words": manifest.corpus.words,
+            "test_nll": dict(manifest.scores.test_nll),
         }
     return summary
 

@@ -123,7 +123,7 @@ def _version_dict(version: Any) -> dict:
         "verdict": version.verdict,
         "active": version.is_active,
         "reason": version.reason,
-        "manifest": version.manifest,
+        "manifest": version.manifest.to_dict(),
     }
 
 

@@ -68,11 +68,8 @@ def active_adapter_time(voice: str, paths: Paths) -> float:
     active = Registry.open(voice, paths, recover=False).active()
     if active is None:
         return 0.0
-    created = active.manifest.get("created")
-    try:
-        return datetime.fromisoformat(str(created)).timestamp()
-    except ValueError:
-        return 0.0
+    created = active.manifest.created_at
+    return created.timestamp() if created is not None else 0.0
 
 
 def new_words_since_active(voice: str, paths: Paths) -> int:

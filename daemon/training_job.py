@@ -157,7 +157,7 @@ class _Job:
             return self._train_and_gate(registry, version, ref, model, fitted, test, dataset)
         except BaseException as exc:
             reason = _failure_reason(exc)
-            if registry.get(version.number).manifest.get("status") == "training":
+            if registry.get(version.number).manifest.status == "training":
                 registry.mark_failed(version.number, reason)
             if _expected(exc) and not isinstance(exc, JobError):
                 raise JobError(reason) from exc
@@ -629,7 +629,7 @@ def _child_died(voice: str, version: int | None, code: int, log_path: Path, path
         if tail:
             reason += f". Last lines of {log_path}: " + " | ".join(tail)
     registry = Registry.open(voice, paths)  # marks the dead child's "training" version failed
-    if version is not None and registry.get(version).manifest.get("status") in ("training", "failed"):
+    if version is not None and registry.get(version).manifest.status in ("training", "failed"):
         registry.mark_failed(version, reason)
     return JobResult(voice, version, "failed", reason)
 

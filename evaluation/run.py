@@ -123,9 +123,7 @@ def version_losses(voice: str, paths: Paths | None = None) -> dict[str, dict[str
     from voiced.registry import Registry
 
     return {
-        f"v{v.number}": v.manifest.get("losses", {})
-        for v in Registry.open(voice, paths).versions()
-        if v.manifest.get("losses")
+        f"v{v.number}": v.manifest.losses.to_dict() for v in Registry.open(voice, paths).versions() if v.manifest.losses
     }
 
 

@@ -43,7 +43,7 @@ def test_a_folder_base_gets_peft_and_mlx_artifacts_and_no_gguf(tmp_path: Path, h
     version = registry.get(result.version)
     assert version.artifacts == {"transformers": ".", "mlx": "mlx"}
     assert version.artifact("llama.cpp") is None and not (version.path / "adapter.gguf").exists()
-    assert any("no GGUF LoRA" in note for note in version.manifest["notes"])
+    assert any("no GGUF LoRA" in note for note in version.manifest.notes)
     version.validate()  # the PEFT folder and the MLX adapter both read back
     assert serving_runtime(str(hf_base)) == "transformers"
     if result.status == "active":

@@ -25,7 +25,7 @@ from voiced.registry import (
 def test_finish_records_each_runtimes_artifact(tmp_path: Path) -> None:
     registry = Registry.open("austen")
     with_gguf = finish(registry, real_adapter(tmp_path / "a"))
-    assert with_gguf.manifest["artifacts"] == {"transformers": ".", "llama.cpp": "adapter.gguf"}
+    assert with_gguf.manifest.artifacts == {"transformers": ".", "llama.cpp": "adapter.gguf"}
     assert with_gguf.artifact("llama.cpp") == with_gguf.path / "adapter.gguf"
     assert with_gguf.artifact("transformers") == with_gguf.path
     assert with_gguf.artifact("mlx") is None

@@ -22,7 +22,7 @@ def export_version(
     version = registry.get(number)
     if version.status in ("training", "failed"):
         raise ExportError(f"v{number} is {version.status} and has no adapter to export; pick another version.")
-    base = (version.manifest.get("base_model") or {}).get("id") or voice.base_model
+    base = version.manifest.base_model.id or voice.base_model
     _check_intact(version, base)
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}

@@ -87,7 +87,7 @@ def _fail_abandoned_versions(voice: str, paths: Paths) -> list[int]:
     from voiced.registry import Registry
 
     registry = Registry.open(voice, paths)
-    abandoned = [v.number for v in registry.versions() if v.manifest.get("status") == "training"]
+    abandoned = [v.number for v in registry.versions() if v.manifest.status == "training"]
     for number in abandoned:
         registry.mark_failed(number, ABANDONED)
     return abandoned

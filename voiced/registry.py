@@ -9,8 +9,9 @@ Layout under ``adapters_dir / voice``::
 Every write goes to a temporary name inside the registry, is fsynced, then
 renamed into place, so a process killed at any moment leaves either the old
 or the new state. ``Registry.open`` removes leftovers and marks versions that
-were still "training" (by a process that is gone) as failed. Directories are
-0700 and files 0600: adapters are derived from the writer's prose.
+were still "training" (by a process that is gone) as failed. Folders and files
+are the user's alone (voiced.private_files): adapters are derived from the
+writer's prose. Manifests are read as :class:`voiced.manifest.Manifest`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from voiced.errors import VoicedError
-from voiced.paths import Paths, get_paths, make_private_dirs
+from voiced.manifest import SCHEMA, Manifest
+from voiced.paths import Paths, get_paths
+from voiced.private_files import make_private_dir, make_private_dirs, open_private, sync_folder, write_private
 
-SCHEMA = 1
 MANIFEST = "manifest.json"
 ACTIVE = "active.json"
 VERSIONS = "versions"
@@ -98,14 +100,6 @@ def now_iso() -> str:
 # ---------------------------------------------------------------- private, durable writes
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _no_space(exc: OSError, where: Path) -> DiskFullError:
     return DiskFullError(
         f"The disk is full (or over quota) while writing {where} ({os.strerror(exc.errno or 0)}). "
@@ -114,11 +108,14 @@ def _no_space(exc: OSError, where: Path) -> DiskFullError:
 
 
 def _write_chunks(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write chunks into a 0600 file and fsync it; a full disk becomes :class:`DiskFullError`."""
+    """Write chunks into a private file and fsync it; a full disk becomes :class:`DiskFullError`.
+
+    For files inside a folder that is itself renamed into place (a finished
+    version), so the file needs no temporary name of its own.
+    """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(path, os.O_WRONLY | os.O_TRUNC)
         try:
-            os.fchmod(fd, 0o600)
             for chunk in chunks:
                 view = memoryview(chunk)
                 while view:
@@ -143,14 +140,29 @@ def copy_private(source: Path, target: Path) -> None:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace a JSON file in one step: temp file beside it, fsync, rename, fsync the folder."""
-    tmp = path.with_name(f"{TMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
+    """Replace a JSON file in one step (voiced.private_files: temp file beside it, fsync, rename, fsync the
+    folder); a full disk becomes :class:`DiskFullError` and leaves the old file."""
     try:
-        write_private_bytes(tmp, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+        write_private(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    except OSError as exc:
+        if exc.errno in _NO_SPACE:
+            raise _no_space(exc, path) from exc
+        raise
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    """What an interrupted write left in ``folder``: the registry's own temporary names, and
+    voiced.private_files' ``.<name>.*.tmp`` beside the JSON files."""
+    found = set(folder.glob(TMP_PREFIX + "*"))
+    for name in (MANIFEST, ACTIVE):
+        found.update(folder.glob(f".{name}.*.tmp"))
+    return sorted(found)
+
+
+def _write_manifest_into(folder: Path, manifest: dict[str, Any]) -> None:
+    """The manifest of a version folder that is about to be renamed into place, and the folder, fsynced."""
+    write_private_bytes(folder / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    sync_folder(folder)
 
 
 def _read_json(path: Path) -> Any:
@@ -195,7 +207,7 @@ class Version:
 
     number: int
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     is_active: bool = False
 
     @property
@@ -205,12 +217,12 @@ class Version:
     @property
     def verdict(self) -> str:
         """What training and the gate decided (training, candidate, rejected, failed), active or not."""
-        recorded = self.manifest.get("status", "failed")
+        recorded = self.manifest.status
         return "candidate" if recorded == "active" else recorded  # older registries recorded "active" here
 
     @property
     def reason(self) -> str:
-        return self.manifest.get("reason") or ""
+        return self.manifest.reason
 
     @property
     def adapter_dir(self) -> Path:
@@ -223,13 +235,13 @@ class Version:
     @property
     def artifacts(self) -> dict[str, str]:
         """Runtime -> relative path of what it loads; recorded at finish, inferred for older manifests."""
-        recorded = self.manifest.get("artifacts")
-        if isinstance(recorded, dict):
+        recorded = self.manifest.artifacts
+        if recorded is not None:
             return {k: v for k, v in recorded.items() if k in RUNTIMES and isinstance(v, str)}
-        if self.manifest.get("status") in ("training", "failed"):
+        if self.manifest.status in ("training", "failed"):
             return {}
         found = {}
-        gguf_base = (self.manifest.get("base_model") or {}).get("kind") == "gguf"
+        gguf_base = self.manifest.base_model.kind == "gguf"
         if gguf_base or (self.path / GGUF_FILE).exists():
             found["llama.cpp"] = GGUF_FILE  # a GGUF base always got one: a missing file is damage
         if any((self.path / name).exists() for name in ADAPTER_FILES):
@@ -314,7 +326,7 @@ class Registry:
         self.voice = voice
         self.versions_dir = self.root / VERSIONS
         for folder in (self.root.parent, self.root, self.versions_dir):
-            make_private_dirs(folder)  # every level it creates, not only the last
+            make_private_dirs(folder)  # every level it creates, not only the last (and each one private)
         self.notes: list[str] = []
 
     @property
@@ -335,7 +347,7 @@ class Registry:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         """One writer at a time per voice (the CLI, the daemon and a training child may overlap)."""
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = open_private(self.root / ".lock", os.O_RDWR)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
@@ -350,15 +362,15 @@ class Registry:
             notes += self._recover_swaps()
             notes += self._recover_pointer()
             folders = [self.root, self.versions_dir, *(p for p in self.versions_dir.iterdir() if p.is_dir())]
-            for leftover in sorted(p for folder in folders for p in folder.glob(TMP_PREFIX + "*")):
+            for leftover in sorted(p for folder in folders for p in _leftovers(folder)):
                 if leftover.is_dir():
                     shutil.rmtree(leftover, ignore_errors=True)
                 else:
                     leftover.unlink(missing_ok=True)
                 notes.append(f"removed the unfinished {leftover.name}")
             for version in self._scan():
-                if version.manifest.get("status") == "training" and not _pid_alive(
-                    version.manifest.get("pid"), version.manifest.get("host")
+                if version.manifest.status == "training" and not _pid_alive(
+                    version.manifest.pid, version.manifest.host
                 ):
                     self._mark_failed_locked(version, "training was interrupted (the process ended before it finished)")
                     notes.append(f"marked v{version.number} failed: its training process is gone")
@@ -374,7 +386,7 @@ class Registry:
             target = self.versions_dir / number
             if final.is_dir() and not target.exists():
                 os.replace(final, target)
-                _fsync_dir(self.versions_dir)
+                sync_folder(self.versions_dir)
                 notes.append(f"completed the interrupted save of v{number}")
         return notes
 
@@ -389,8 +401,8 @@ class Registry:
 
     # ------------------------------------------------------------ reading
 
-    def _manifests(self) -> list[tuple[int, Path, dict[str, Any] | None]]:
-        """Each version folder with its parsed manifest (None when missing or unreadable)."""
+    def _manifests(self) -> list[tuple[int, Path, Manifest | None]]:
+        """Each version folder with its manifest (None when missing, not JSON or not a JSON object)."""
         found = []
         for entry in self.versions_dir.iterdir():
             if not entry.name.isdigit() or not entry.is_dir():
@@ -399,7 +411,7 @@ class Registry:
                 manifest = _read_json(entry / MANIFEST)
             except (OSError, ValueError):
                 manifest = None
-            found.append((int(entry.name), entry, manifest if isinstance(manifest, dict) else None))
+            found.append((int(entry.name), entry, Manifest.from_dict(manifest) if isinstance(manifest, dict) else None))
         return sorted(found, key=lambda item: item[0])
 
     def _scan(self) -> list[Version]:
@@ -410,7 +422,9 @@ class Registry:
                 path,
                 manifest
                 if manifest is not None
-                else {"version": number, "status": "failed", "reason": "its manifest is missing or unreadable"},
+                else Manifest.from_dict(
+                    {"version": number, "status": "failed", "reason": "its manifest is missing or unreadable"}
+                ),
                 number == active,
             )
             for number, path, manifest in self._manifests()
@@ -462,13 +476,13 @@ class Registry:
         copies = []
         for manifest in manifests.values():
             try:
-                copies.append(_checked_pointer(manifest.get("pointer")))
+                copies.append(_checked_pointer(manifest.pointer))
             except ValueError:
                 continue
         if not copies:
             return {"version": None, "history": [], "serial": 0}
         newest = max(copies, key=lambda copy: copy["serial"])
-        usable = {n for n, m in manifests.items() if m.get("status") not in ("training", "failed")}
+        usable = {n for n, m in manifests.items() if m.status not in ("training", "failed")}
         version = newest["version"] if newest["version"] in usable else None
         history = [h for h in newest["history"] if h is None or h in usable]
         return {"version": version, "history": history, "serial": newest["serial"]}
@@ -511,30 +525,26 @@ class Registry:
                 "host": socket.gethostname(),
                 **fields,
             }
-            tmp = self.root / f"{TMP_PREFIX}new-{number}-{uuid.uuid4().hex[:8]}"
-            tmp.mkdir(mode=0o700)
+            tmp = make_private_dir(self.root / f"{TMP_PREFIX}new-{number}-{uuid.uuid4().hex[:8]}")
             try:
-                write_private_bytes(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-                _fsync_dir(tmp)
+                _write_manifest_into(tmp, manifest)
                 os.replace(tmp, self.versions_dir / str(number))
-                _fsync_dir(self.versions_dir)
+                sync_folder(self.versions_dir)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        return Version(number, self.versions_dir / str(number), manifest)
+        return Version(number, self.versions_dir / str(number), Manifest.from_dict(manifest))
 
     def work_dir(self, version: Version) -> Path:
         """Scratch space for the training run (checkpoints); dropped when the version is finished."""
-        folder = version.path / "work"
-        folder.mkdir(mode=0o700, exist_ok=True)
-        return folder
+        return make_private_dir(version.path / "work", exist_ok=True)
 
-    def update_manifest(self, number: int, **changes: Any) -> dict[str, Any]:
-        """Rewrite a version's manifest atomically with ``changes`` merged in."""
+    def update_manifest(self, number: int, **changes: Any) -> Manifest:
+        """Rewrite a version's manifest atomically with ``changes`` merged in (every other key kept as it was)."""
         with self._locked():
             version = self.get(number)
-            manifest = {**version.manifest, **changes}
+            manifest = {**version.manifest.to_dict(), **changes}
             write_json_atomic(version.path / MANIFEST, manifest)
-            return manifest
+            return Manifest.from_dict(manifest)
 
     def finish_version(
         self,
@@ -566,32 +576,36 @@ class Registry:
                 artifacts["llama.cpp"] = GGUF_FILE
             if mlx_dir is not None:
                 artifacts["mlx"] = MLX_DIR
-            manifest = {**self.get(number).manifest, **manifest_changes, "artifacts": artifacts, "finished": now_iso()}
+            manifest = {
+                **self.get(number).manifest.to_dict(),
+                **manifest_changes,
+                "artifacts": artifacts,
+                "finished": now_iso(),
+            }
             shutil.rmtree(final, ignore_errors=True)
-            final.mkdir(mode=0o700)
+            make_private_dir(final)
             try:
                 for name in ADAPTER_FILES:
                     copy_private(Path(adapter_dir) / name, final / name)
                 if gguf_path is not None:
                     copy_private(Path(gguf_path), final / GGUF_FILE)
                 if mlx_dir is not None:
-                    (final / MLX_DIR).mkdir(mode=0o700)
+                    make_private_dir(final / MLX_DIR)
                     for item in sorted(Path(mlx_dir).iterdir()):
                         if item.is_file() and not item.name.startswith("."):
                             copy_private(item, final / MLX_DIR / item.name)
-                    _fsync_dir(final / MLX_DIR)
-                write_private_bytes(final / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
-                _fsync_dir(final)
+                    sync_folder(final / MLX_DIR)
+                _write_manifest_into(final, manifest)
                 os.replace(version.path, old)
                 os.replace(final, version.path)
-                _fsync_dir(self.versions_dir)
+                sync_folder(self.versions_dir)
             except BaseException:
                 shutil.rmtree(final, ignore_errors=True)
                 if old.exists() and not version.path.exists():
                     os.replace(old, version.path)
                 raise
             shutil.rmtree(old, ignore_errors=True)
-        return Version(number, version.path, manifest, number == self.active_version())
+        return Version(number, version.path, Manifest.from_dict(manifest), number == self.active_version())
 
     def mark_failed(self, number: int, reason: str) -> None:
         """Record a run that did not produce a usable adapter; its partial files are dropped."""
@@ -600,7 +614,7 @@ class Registry:
 
     def _mark_failed_locked(self, version: Version, reason: str) -> None:
         shutil.rmtree(version.path / "work", ignore_errors=True)
-        manifest = {**version.manifest, "status": "failed", "reason": reason, "finished": now_iso()}
+        manifest = {**version.manifest.to_dict(), "status": "failed", "reason": reason, "finished": now_iso()}
         write_json_atomic(version.path / MANIFEST, manifest)
 
     # ------------------------------------------------------------ the active pointer
@@ -618,7 +632,7 @@ class Registry:
         for number, path, manifest in manifests:
             if number in keepers and manifest is not None:
                 try:
-                    write_json_atomic(path / MANIFEST, {**manifest, "pointer": pointer})
+                    write_json_atomic(path / MANIFEST, {**manifest.to_dict(), "pointer": pointer})
                 except OSError:
                     pass  # best effort: active.json itself is written and is the truth
         return pointer
@@ -650,9 +664,9 @@ class Registry:
         """
         with self._locked():
             version = self.get(number)
-            if version.manifest.get("status") in ("training", "failed"):
+            if version.manifest.status in ("training", "failed"):
                 raise NotUsable(
-                    f"v{number} is {version.manifest.get('status')} and has no usable adapter"
+                    f"v{number} is {version.manifest.status} and has no usable adapter"
                     + (f" ({version.reason})" if version.reason else "")
                     + ".",
                     "Pick another version (`voiced adapters list`).",
@@ -714,7 +728,7 @@ class Registry:
         with self._locked():
             trash = self.root / f"{TMP_PREFIX}removed-{number}-{uuid.uuid4().hex[:8]}"
             os.replace(version.path, trash)
-            _fsync_dir(self.versions_dir)
+            sync_folder(self.versions_dir)
             shutil.rmtree(trash, ignore_errors=True)
             # Rewritten even when unchanged: the removed version may have held the newest copy.
             pointer = self._pointer()
