@@ -12,14 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
 from voiced.cli.errors import UserFacingError
 
+if TYPE_CHECKING:
+    from voiced.daemon.client import DaemonClient
+
 
 @contextmanager
-def running_daemon() -> Iterator[object | None]:
+def running_daemon() -> Iterator[DaemonClient | None]:
     """A client for the daemon when one is running (never starts one); None otherwise."""
     from voiced.daemon.client import DaemonClient, DaemonUnavailable
 

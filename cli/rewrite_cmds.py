@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 import click
@@ -36,7 +36,7 @@ def _read_input(source: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text-mode reading gave
 
 
-def _stream(method: Callable[..., object], voice: str | None, text: str) -> None:
+def _stream(method: Callable[..., Iterable[str]], voice: str | None, text: str) -> None:
     from voiced.daemon.client import DaemonError, DaemonUnavailable
 
     try:

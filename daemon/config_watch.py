@@ -43,7 +43,7 @@ class ConfigWatch(FileSystemEventHandler):
         self.error: str | None = None
         self._target = os.path.abspath(paths.config_file)
         self._last = config_to_dict(current)
-        self._pending = Debouncer(quiet_seconds)
+        self._pending: Debouncer[str] = Debouncer(quiet_seconds)
         self._observer = Observer()
         self._thread = threading.Thread(target=self._work, name="voiced-config-watch", daemon=True)
 

@@ -33,6 +33,7 @@ class ArenaServer:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        assert isinstance(host, str)  # bound to "127.0.0.1" above, so the address is (str, int)
         return f"http://{host}:{port}/?token={self.token}"
 
     def start(self) -> str:

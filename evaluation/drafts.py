@@ -55,7 +55,8 @@ def held_out_passages(
 
     A paragraph it cannot change gets roughen's last resort ("So, basically, ..."), which training
     drafts share; such a passage is skipped rather than scored on a draft that is not held out."""
-    passages, skipped = [], 0
+    passages: list[EvalPassage] = []
+    skipped = 0
     for original in originals:
         if n is not None and len(passages) >= n:
             break
@@ -81,7 +82,8 @@ def endpoint_passages(originals: list[str], settings: Any, seed: int) -> tuple[l
         url = check_loopback(settings.draft_endpoint)
     except EndpointError as exc:
         return [], [f"model-written drafts skipped: {exc}"]
-    passages, left_out = [], 0
+    passages: list[EvalPassage] = []
+    left_out = 0
     for index, original in enumerate(originals):
         try:
             draft = request_draft(url, settings.draft_model, original, seed + index, settings.draft_timeout_seconds)

@@ -58,8 +58,8 @@ def passage_metrics(
         row[f"towards_{kind}"] = score.towards_writer
         row[f"closer_{kind}"] = float(score.towards_writer > 0)
         row[f"attributed_{kind}"] = float(score.attributed)
-    row["chrf"] = chrf(output, original)
-    row["chrf_gain"] = row["chrf"] - chrf(rough, original)
+    row["chrf"] = output_chrf = chrf(output, original)
+    row["chrf_gain"] = output_chrf - chrf(rough, original)
     row["copy"] = float(normalised(output) == normalised(rough))
     if limits is not None:
         verdict = guard_verdict(rough, output, limits)
@@ -79,6 +79,6 @@ def mean_metrics(rows: Sequence[Mapping[str, float | None]]) -> dict[str, float 
     """Mean of each metric over the passages where it is defined (None and NaN are left out)."""
     means: dict[str, Any] = {}
     for name in METRICS:
-        values = [r[name] for r in rows if r.get(name) is not None and not math.isnan(r[name])]
+        values = [value for r in rows if (value := r.get(name)) is not None and not math.isnan(value)]
         means[name] = sum(values) / len(values) if values else None
     return means

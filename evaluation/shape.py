@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from voiced.evaluation.stylometry import words
@@ -24,14 +25,14 @@ def length_ratio(output: str, original: str) -> float:
     return len(words(output)) / max(len(words(original)), 1)
 
 
-def wasserstein(a: list[float], b: list[float]) -> float:
+def wasserstein(a: Sequence[float], b: Sequence[float]) -> float:
     """Earth mover's distance between two samples: the area between their empirical CDFs."""
     if not a or not b:
         return float("nan")
     points = sorted(set(a) | set(b))
     sa, sb = sorted(a), sorted(b)
 
-    def cdf(sample: list[float], x: float) -> float:
+    def cdf(sample: Sequence[float], x: float) -> float:
         return sum(1 for v in sample if v <= x) / len(sample)
 
     return sum(abs(cdf(sa, x) - cdf(sb, x)) * (nxt - x) for x, nxt in zip(points, points[1:], strict=False))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -83,7 +83,7 @@ class DeltaModel:
 
     def nearest(self, text: str) -> str:
         found = self.distances(text)
-        return min(found, key=found.get)
+        return min(found, key=found.__getitem__)
 
 
 def build_delta_model(
@@ -99,22 +99,24 @@ def build_delta_model(
         raise ValueError("Cosine Delta needs at least two profiles to compare against.")
     basis = profiles if basis is None else basis
     counts = {name: feature_counts(text, kind) for name, text in profiles.items()}
-    pooled: Counter = Counter()
+    pooled: defaultdict[str, float] = defaultdict(float)  # each basis text's relative frequencies, summed
     for c in (counts.get(name) or feature_counts(text, kind) for name, text in basis.items()):
         total = sum(c.values()) or 1
         for key, value in c.items():
             pooled[key] += value / total
     features = [f for f, _ in sorted(pooled.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
-    chunk_vectors, weights = [], []
+    chunk_vectors: list[list[float]] = []
+    weights: list[float] = []
     for text in basis.values():
         pieces = chunks_of_words(text, chunk_words) or [text]
         chunk_vectors += [relative(feature_counts(piece, kind), features) for piece in pieces]
         weights += [1 / len(pieces)] * len(pieces)
-    total = sum(weights)
+    weight_total = sum(weights)
     columns = list(zip(*chunk_vectors, strict=False))
-    mean = [sum(w * x for w, x in zip(weights, col, strict=False)) / total for col in columns]
+    mean = [sum(w * x for w, x in zip(weights, col, strict=False)) / weight_total for col in columns]
     std = [
-        math.sqrt(sum(w * (x - m) ** 2 for w, x in zip(weights, col, strict=False)) / total) or 1e-9 for col, m in zip(columns, mean, strict=False)
+        math.sqrt(sum(w * (x - m) ** 2 for w, x in zip(weights, col, strict=False)) / weight_total) or 1e-9
+        for col, m in zip(columns, mean, strict=False)
     ]
     model = DeltaModel(kind, features, mean, std, {})
     model.profiles = {name: model.zvector(c) for name, c in counts.items()}
@@ -134,7 +136,7 @@ class VoiceScore:
 def voice_score(model: DeltaModel, writer: str, rough: str, rewrite: str) -> VoiceScore:
     to_rewrite = model.distances(rewrite)
     rough_delta = model.distances(rough)[writer]
-    nearest = min(to_rewrite, key=to_rewrite.get)
+    nearest = min(to_rewrite, key=to_rewrite.__getitem__)
     return VoiceScore(to_rewrite[writer], rough_delta, rough_delta - to_rewrite[writer], nearest == writer)
 
 

@@ -48,7 +48,7 @@ def same_author_references(model: DeltaModel, references: Mapping[str, str]) -> 
     distances = {name: cosine_distance(model.profiles[WRITER], model.profiles[name]) for name in references}
     close = {name: round(d, 3) for name, d in distances.items() if d < SAME_AUTHOR_DELTA}
     if close and len(close) == len(references):  # keep at least one other author: the farthest
-        close.pop(max(close, key=close.get))
+        close.pop(max(close, key=close.__getitem__))
     return close
 
 

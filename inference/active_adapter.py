@@ -18,8 +18,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voiced.paths import Paths
+
+if TYPE_CHECKING:
+    from voiced.registry import Registry
 
 # Exports a version's GGUF LoRA again from its PEFT adapter and returns the new file
 # (voiced.trainer.serving.rebuild_gguf); the layer that builds the engine supplies it.
@@ -89,7 +93,7 @@ class RegistrySource:
         self.voice = voice
         self._paths = paths
         self._rebuild = rebuild
-        self._registry = None
+        self._registry: Registry | None = None
         self._watched: tuple[Path, ...] = ()
         self._seen: tuple = ()
 
@@ -195,8 +199,11 @@ def rebuild_failed_notice(version: int, problem: str) -> str:
     )
 
 
-def unloadable_notice(version: int, problem: str) -> str:
-    return f"The active adapter v{version} could not be loaded ({problem}); the base model serves this voice. {REBUILD_ADVICE}"
+def unloadable_notice(version: int | None, problem: str) -> str:
+    return (
+        f"The active adapter v{version} could not be loaded ({problem}); the base model serves this voice. "
+        f"{REBUILD_ADVICE}"
+    )
 
 
 def _said(exc: BaseException) -> str:

@@ -67,6 +67,7 @@ class GenerationParams:
 
     def rewrite_budget(self, input_tokens: int, cap: int) -> int:
         """Tokens a rewrite of ``input_tokens`` may produce: derived from the input, never above ``cap``."""
+        assert self.max_tokens_factor is not None and self.max_tokens_extra is not None, "resolved() fills them"
         derived = int(self.max_tokens_factor * input_tokens) + self.max_tokens_extra
         if self.max_tokens is not None:
             derived = min(derived, self.max_tokens)
@@ -74,6 +75,8 @@ class GenerationParams:
 
 
 def _check(params: GenerationParams) -> None:
+    assert params.temperature is not None and params.top_p is not None and params.top_k is not None
+    assert params.repeat_penalty is not None and params.max_tokens_factor is not None  # filled from the settings
     problems = []
     if params.temperature < 0:
         problems.append("temperature must be >= 0")

@@ -236,7 +236,10 @@ def judge(draft: str, rewrite: str, limits: GuardLimits, *, check_length: bool =
     text, cleaned = unwrapped, cleaned or unwrapped != text
     verdict = _measure(draft, text, limits, check_length)
     if verdict is not None:  # what is left around a remark is no rewrite either; around a label it says why
-        talk = any(flag and not _LABEL_MARKUP.sub("", part).rstrip().endswith(":") for part, flag in zip(parts, meta, strict=False))
+        talk = any(
+            flag and not _LABEL_MARKUP.sub("", part).rstrip().endswith(":")
+            for part, flag in zip(parts, meta, strict=False)
+        )
         return commentary if talk else verdict
     if " ".join(text.split()) == " ".join(draft.split()):
         return Verdict(UNCHANGED, draft, "unchanged", "the model gave the paragraph back as it was")
@@ -310,7 +313,7 @@ def guarded(
     then), a rejected one is tried again ``retries`` times with another seed (at least
     ``retry_temperature`` warm, so greedy decoding does not repeat itself), and when every try is
     rejected the draft itself comes back. Anything but a first-time ``ok`` is reported."""
-    first_reason = None
+    first_reason: Verdict | None = None
     for tries in range(1, retries + 2):
         out = "".join(attempt(params))
         if stop.is_set():
@@ -323,7 +326,7 @@ def guarded(
             params, seed=_next_seed(params.seed, tries), temperature=max(params.temperature, retry_temperature)
         )
     if report is not None and (verdict.outcome != OK or tries > 1):
-        shown = verdict if verdict.outcome != OK else first_reason
+        shown = verdict if verdict.outcome != OK or first_reason is None else first_reason
         report(GuardReport(paragraph, verdict.outcome, shown.code, shown.reason, tries))
     yield verdict.text
 

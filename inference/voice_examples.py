@@ -91,7 +91,9 @@ class PassageIndex:
         ranked = np.where(scores > 0, scores * self._tf / penalty, -penalty)
         ranked[shared >= NEAR_COPY * np.maximum(self._sizes, len(query))] = -np.inf
         k = min(k, int(np.isfinite(ranked).sum()))
-        best = np.argpartition(-ranked, k - 1)[:k] if k else []
+        if not k:
+            return []
+        best = np.argpartition(-ranked, k - 1)[:k]
         return [self.passages[i] for i in sorted(best, key=lambda i: -ranked[i])]
 
 

@@ -13,6 +13,7 @@ import logging
 import threading
 import uuid
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -82,7 +83,7 @@ class VoicedLanguageServer(LanguageServer):
             from pygls.uris import to_fs_path
 
             path = to_fs_path(uri)
-        own = config.voice_for_path(path) if path else None
+        own = config.voice_for_path(Path(path)) if path else None
         return order_voices(
             list(config.voices), own.name if own else None, str(self.client_settings.get("voice") or "")
         )
@@ -465,7 +466,9 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
         value = types.WorkDoneProgressReport(
             message=message, percentage=int(100 * done / max(total, 1)), cancellable=True
         )
-        ls.event_loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
+        loop = ls.event_loop
+        assert loop is not None  # a request is being served, so the server's loop is running
+        loop.call_soon_threadsafe(ls.work_done_progress.report, token, value)
 
     notes = GuardNotes()  # paragraphs the daemon's rewrite guard left as they were, told at the end
 

@@ -135,6 +135,7 @@ class Gate:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None  # asyncio.start_server runs each connection's handler as a task
         self.connections[task] = writer
         try:
             try:
@@ -187,6 +188,7 @@ class Gate:
         self.children.add(child)
         log.info("a TCP client presented the token; its language server is pid %d", child.pid)
         try:
+            assert child.stdin is not None and child.stdout is not None  # both were asked for as pipes
             child.stdin.write(first.raw)
             to_child = asyncio.ensure_future(_relay(reader, child.stdin, close_after=True))
             to_client = asyncio.ensure_future(_relay(child.stdout, writer))
@@ -204,7 +206,8 @@ class Gate:
     async def _end(self, child: asyncio.subprocess.Process) -> None:
         """The client or its server left: close the server's input, then make sure it is gone."""
         try:
-            child.stdin.close()
+            if child.stdin is not None:
+                child.stdin.close()
         except (OSError, RuntimeError):
             pass
         try:

@@ -80,7 +80,8 @@ def lora_config(settings: TrainingSettings) -> Any:
 
     return LoraConfig(
         r=settings.lora_rank,
-        lora_alpha=settings.lora_alpha,
+        # PEFT annotates lora_alpha as int, yet only divides by it (scaling = alpha / r): a float is as good.
+        lora_alpha=settings.lora_alpha,  # type: ignore[arg-type]
         lora_dropout=settings.lora_dropout,
         target_modules=target_modules(settings),
         bias="none",

@@ -10,23 +10,26 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+Key = TypeVar("Key", bound=Hashable)
 
 
-class Debouncer:
+class Debouncer(Generic[Key]):
     def __init__(self, quiet_seconds: float) -> None:
         self.quiet_seconds = quiet_seconds
-        self._deadlines: dict[Hashable, float] = {}
+        self._deadlines: dict[Key, float] = {}
         self._wake = threading.Condition()
         self._busy = False
         self._closed = False
 
-    def push(self, key: Hashable, *, delay: float | None = None) -> None:
+    def push(self, key: Key, *, delay: float | None = None) -> None:
         """(Re)start the quiet period of ``key``."""
         with self._wake:
             self._deadlines[key] = time.monotonic() + (self.quiet_seconds if delay is None else delay)
             self._wake.notify_all()
 
-    def take(self) -> list[Hashable] | None:
+    def take(self) -> list[Key] | None:
         """Block until some keys are due and return them (in push order); None once closed."""
         with self._wake:
             self._busy = False

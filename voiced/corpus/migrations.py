@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 def m001_documents(db: sqlite3.Connection) -> None:
@@ -98,7 +98,9 @@ def applied_migrations(db: sqlite3.Connection) -> list[str]:
     return [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY rowid")]
 
 
-def migrate(db: sqlite3.Connection, migrations: list[Callable[[sqlite3.Connection], None]] | None = None) -> list[str]:
+def migrate(
+    db: sqlite3.Connection, migrations: Sequence[Callable[[sqlite3.Connection], None]] | None = None
+) -> list[str]:
     """Apply the migrations not yet recorded, each in its own transaction; returns the names applied now.
 
     ``db`` must be in autocommit mode (``isolation_level=None``). ``BEGIN IMMEDIATE``

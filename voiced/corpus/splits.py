@@ -61,7 +61,7 @@ def assign_splits(
     ``previous`` (the last build's assignment) keep their split, so a fallback choice also stays held out."""
     previous = previous or {}
     splits = {
-        key: previous.get(key) if previous.get(key) in SPLITS else split_of(key, valid_fraction, test_fraction)
+        key: previous[key] if previous.get(key) in SPLITS else split_of(key, valid_fraction, test_fraction)
         for key in sorted(set(keys))
     }
     if len(splits) >= 3:

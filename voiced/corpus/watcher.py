@@ -77,7 +77,7 @@ class CorpusWatcher:
         self.progress = progress
         self.scan_first = scan_first
         self._selectors = {name: FileSelector(voice) for name, voice in config.voices.items()}
-        self._pending = Debouncer(config.watch.debounce_seconds)
+        self._pending: Debouncer[tuple[str, str, str]] = Debouncer(config.watch.debounce_seconds)  # kind, voice, path
         self._moves: dict[str, str] = {}  # destination -> source, applied when the destination is due
         self._moves_lock = threading.Lock()
         self._armed: dict[str, tuple[tuple[int, int], list[Any]]] = {}  # folder -> (identity, watches)
@@ -258,7 +258,7 @@ class CorpusWatcher:
         while (due := self._pending.take()) is not None:
             # Moves first, so a renamed file is moved before its old path is found missing.
             due.sort(key=lambda item: (item[2] not in self._moves, item[0] == "dir"))
-            for kind, voice, path in due:  # type: ignore[misc]
+            for kind, voice, path in due:
                 try:
                     if kind == "scan":
                         self._scan_all("The scan after a configuration change failed; the next change retries.")

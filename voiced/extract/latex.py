@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from voiced.extract.prose import Block, Heading, Paragraph, close_gaps, paragraphs_from_lines
 
@@ -192,7 +192,7 @@ def _drop_commands(text: str) -> str:
     return "".join(out)
 
 
-def _replace_braced(pattern: re.Pattern[str], text: str, render) -> str:  # type: ignore[no-untyped-def]
+def _replace_braced(pattern: re.Pattern[str], text: str, render: Callable[[re.Match[str], str], str]) -> str:
     """Replace ``\\command{...}`` (pattern ends at the opening brace) by render(match, argument)."""
     while match := pattern.search(text):
         end = _group_end(text, match.end())

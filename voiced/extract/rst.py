@@ -9,7 +9,7 @@ roles are dropped; inline markup is reduced to its words.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from voiced.extract.prose import Block, Heading, Paragraph, close_gaps
 
@@ -21,7 +21,7 @@ SIMPLE_TABLE_BORDER = re.compile(r"^\s*=+(\s+=+)+\s*$")
 BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)]|#\.|\(?[a-zA-Z0-9]\))\s+")
 KEPT_ROLES = {"emphasis", "strong", "title-reference", "title", "t", "sup", "sub", "abbr"}
 
-INLINE_RULES: tuple[tuple[re.Pattern[str], object], ...] = (
+INLINE_RULES: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     (re.compile(r"``.+?``"), " "),  # inline literals
     (re.compile(r":([\w.+-]+):`([^`]*)`"), lambda m: m.group(2) if m.group(1) in KEPT_ROLES else " "),  # roles
     (re.compile(r"`([^`<]*?)\s*<[^>`]*>`__?"), r"\1"),  # `text <url>`_
@@ -38,7 +38,7 @@ INLINE_RULES: tuple[tuple[re.Pattern[str], object], ...] = (
 
 def clean_inline(text: str) -> str:
     for pattern, replacement in INLINE_RULES:
-        text = pattern.sub(replacement, text)  # type: ignore[arg-type]
+        text = pattern.sub(replacement, text)
     return text
 
 
