@@ -145,7 +145,10 @@ def stop_daemon(paths: Paths | None = None, *, timeout: float | None = None) -> 
     if not _wait_until_stopped(paths, record.pid, timeout):
         _signal(record.pid, signal.SIGKILL)
         if not _wait_until_stopped(paths, record.pid, 5.0):
-            raise DaemonProcessError(f"The daemon (pid {record.pid}) did not stop even after SIGKILL.")
+            raise DaemonProcessError(
+                f"The daemon (pid {record.pid}) did not stop even after SIGKILL.",
+                f"It may be stuck in the kernel (a hung disk): check `ps -p {record.pid}`, then `voiced daemon start`.",
+            )
     remove_record(paths, pid=record.pid)
     return record
 

