@@ -14,7 +14,7 @@ from pathlib import Path
 
 import platformdirs
 
-from voiced.private_files import make_private_dirs  # noqa: F401  (re-exported: callers import it from here)
+from voiced.private_files import make_private_dirs
 
 APP_NAME = "voiced"
 HOME_ENV = "VOICED_HOME"
