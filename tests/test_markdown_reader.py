@@ -152,3 +152,9 @@ def test_random_markdown_reassembles_byte_for_byte_and_extracts_without_error() 
         text = "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 40)))
         assert reassemble(split_markdown(text), lambda prose: prose) == text, repr(text)
         extracted(text)
+
+
+def test_words_keep_the_text_of_links_highlights_and_undefined_references() -> None:
+    text = "She read [the novel][1], [[Lyme|the Cobb]] and ==twice== [a book][gone] #tag at [[#Uppercross]] ^id1\n\n"
+    [block] = read(text + "[1]: https://example.org/novel\n").blocks
+    assert words(block) == ("She read the novel, the Cobb and twice a book   at Uppercross", 5)

@@ -7,7 +7,8 @@ strikethrough) with its front-matter (YAML; TOML ``+++`` is added here),
 footnote and dollar-math plugins, plus the Obsidian syntax a vault holds:
 ``%% comments %%``, callouts (``> [!note] Title``), ``[[wikilinks]]`` and
 ``![[embeds]]``; :func:`words` also drops ``#tags`` and ``^block-ids`` and
-keeps the text of ``==highlights==``. The parser gives line maps; :func:`read`
+keeps the text of ``==highlights==`` and of ``[text][ref]`` links whose
+reference the note does not define. The parser gives line maps; :func:`read`
 turns them into the paragraphs and headings of the note, with where each
 paragraph line's text starts after its quote and list markers. Every other line
 (code, front matter, math, tables, HTML, rules, footnotes, comments, callout
@@ -53,6 +54,7 @@ _TASK_BOX = re.compile(r"\[[ xX-]\][ \t]+(?=\S)")
 _WIKILINK = re.compile(r"!?\[\[([^\[\]\n]*)\]\]")
 _TEX_CLOSERS = {"(": "\\)", "[": "\\]"}
 _TAG = re.compile(r"(?<![\w&/])#[A-Za-z][\w/-]*")
+_UNRESOLVED_LINK = re.compile(r"\[([^\[\]]+)\]\[[^\[\]]*\]")  # "[text][ref]" with no "[ref]: url" in the note
 _HIGHLIGHT = re.compile(r"==(?=\S)(.+?)(?<=\S)==")
 _BLOCK_ID = re.compile(r"\s\^[\w-]+\s*$")
 _URL = re.compile(r"https?://|www\.")
@@ -144,7 +146,8 @@ def words(block: Block) -> tuple[str, int]:
     text = "".join(out)
     if block.kind == HEADING:
         text = _HEADING_ID.sub("", text)
-    return _BLOCK_ID.sub("", _TAG.sub(" ", _HIGHLIGHT.sub(r"\1", text))), linked
+    text = _UNRESOLVED_LINK.sub(r"\1", _HIGHLIGHT.sub(r"\1", text))
+    return _BLOCK_ID.sub("", _TAG.sub(" ", text)), linked
 
 
 @cache
