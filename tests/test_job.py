@@ -12,7 +12,7 @@ import pytest
 from job_support import fake_adapter, make_voice
 from process_support import run_voiced
 
-from voiced.config import save_config
+from voiced.config import ConfigError, save_config
 from voiced.daemon.training_job import JobError, run_training_job, run_training_job_in_child
 from voiced.registry import MANIFEST, Registry
 
@@ -39,7 +39,7 @@ def test_the_child_reports_expected_errors_in_the_parent(tmp_path: Path) -> None
 
 def test_unknown_overrides_are_refused(tmp_path: Path) -> None:
     config = make_voice(tmp_path)
-    with pytest.raises(JobError, match="Unknown training override"):
+    with pytest.raises(ConfigError, match="unknown key `training.no_such_setting`"):
         run_training_job(config, "austen", overrides={"no_such_setting": 1})
 
 
