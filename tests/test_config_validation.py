@@ -191,3 +191,12 @@ def test_the_callers_defaults_are_the_configured_ones() -> None:
     assert result.margin == AdapterSettings().gate_min_margin and not result.promote
     text = "Anne walked to Uppercross on the 3rd of May, and the morning was very fine indeed."
     assert roughen(text, 5) == roughen(text, 5, structural_noise=DatasetSettings().structural_noise)
+
+
+def test_config_defaults_says_what_each_setting_allows() -> None:
+    from voiced.config import settings_defaults
+
+    rows = {f"{section}.{name}": text for section, entries in settings_defaults().items() for name, _, text in entries}
+    assert rows["inference.temperature"].endswith("Allowed: at least 0.")
+    assert rows["inference.top_p"].endswith("Allowed: above 0 and at most 1.")
+    assert rows["training.backend"].endswith("Allowed: 'auto', 'peft', 'mlx'.")

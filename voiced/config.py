@@ -20,7 +20,7 @@ import dataclasses
 import re
 from dataclasses import field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, get_type_hints
+from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
 import tomli_w
 import tomllib
@@ -805,7 +805,12 @@ def save_config(config: Config, paths: Paths | None = None) -> Path:
     return target
 
 
-def _help_with_bounds(text: str, bounds: dict[str, float]) -> str:
+def _help_with_allowed(cls: type, name: str, text: str) -> str:
+    """The help string and what the loader accepts: the range of a number, the words of a ``Literal``."""
+    hint = get_type_hints(cls)[name]
+    if get_origin(hint) is Literal:
+        return f"{text} Allowed: {', '.join(map(repr, get_args(hint)))}."
+    bounds = bounds_of(cls, name)
     return f"{text} Allowed: {describe_bounds(bounds)}." if bounds else text
 
 
@@ -814,7 +819,7 @@ def settings_defaults() -> dict[str, list[tuple[str, Any, str]]]:
     out: dict[str, list[tuple[str, Any, str]]] = {}
     for section, cls in _SETTINGS_SECTIONS.items():
         out[section] = [
-            (f.name, getattr(cls(), f.name), _help_with_bounds(f.metadata.get("help", ""), bounds_of(cls, f.name)))
+            (f.name, getattr(cls(), f.name), _help_with_allowed(cls, f.name, f.metadata.get("help", "")))
             for f in dataclasses.fields(cls)
         ]
     out["voices.NAME"] = [
