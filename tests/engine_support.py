@@ -40,16 +40,24 @@ def write_lora_gguf(
     the values are large enough that greedy decoding changes.
     """
     rng = np.random.default_rng(seed)
+    tensors = {}
+    for layer in layers:
+        for name, out_features in (("attn_q", 576), ("attn_v", 192)):
+            tensors[f"blk.{layer}.{name}.weight.lora_a"] = rng.normal(0, scale, size=(rank, 576)).astype(np.float32)
+            tensors[f"blk.{layer}.{name}.weight.lora_b"] = rng.normal(0, scale, size=(out_features, rank)).astype(
+                np.float32
+            )
+    return gguf_lora_file(path, tensors, alpha=float(rank))
+
+
+def gguf_lora_file(path: Path, tensors: dict[str, np.ndarray], alpha: float) -> Path:
+    """A llama.cpp LoRA file holding ``tensors`` (``blk.N.NAME.weight.lora_a``/``lora_b``) as written."""
     writer = gguf.GGUFWriter(str(path), arch="llama")
     writer.add_type("adapter")
     writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", float(rank))
-    for layer in layers:
-        for name, out_features in (("attn_q", 576), ("attn_v", 192)):
-            a = rng.normal(0, scale, size=(rank, 576)).astype(np.float32)
-            b = rng.normal(0, scale, size=(out_features, rank)).astype(np.float32)
-            writer.add_tensor(f"blk.{layer}.{name}.weight.lora_a", a)
-            writer.add_tensor(f"blk.{layer}.{name}.weight.lora_b", b)
+    writer.add_float32("adapter.lora.alpha", alpha)
+    for name, tensor in tensors.items():
+        writer.add_tensor(name, tensor)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

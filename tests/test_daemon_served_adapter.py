@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import httpx
+from adapter_support import add_version, damage, strong_adapter
 from engine_support import TEXT
 from job_support import make_voice
 from process_support import run_voiced
-from served_support import add_version, damage, strong_adapter
 
 from voiced.daemon.process import start_daemon, stop_daemon
 from voiced.daemon.state import read_record

@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from adapter_support import add_version, damage, misshapen_gguf, strong_adapter
 from engine_support import GREEDY, TEXT, embedded_config
 from process_support import wait_for
-from served_support import add_version, damage, misshapen_gguf, strong_adapter
 
 from voiced.inference.engine import Engine
 from voiced.registry import Registry
@@ -51,13 +51,13 @@ def test_a_registry_change_behind_the_engines_back_is_served_at_the_next_request
         registry.activate(two)  # what `voiced adapters activate 2` does: the engine is not told
         assert engine.rewrite("default", TEXT, GREEDY) == reference["two"]
         status = engine.status()["default"]
-        assert status["adapter_version"] == status["registry_version"] == two and status["notice"] is None
-        assert status["adapter"] == str(registry.get(two).gguf_path)
+        assert status.adapter_version == status.registry_version == two and status.notice is None
+        assert status.adapter == str(registry.get(two).gguf_path)
         assert registry.rollback() == one
         assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
         assert registry.rollback() is None  # back to the base model
         assert engine.rewrite("default", TEXT, GREEDY) == reference["base"]
-        assert engine.status()["default"]["adapter_version"] is None
+        assert engine.status()["default"].adapter_version is None
         assert engine._workers["default"].backend.llm is model  # swapped, never reloaded
 
 
@@ -67,11 +67,11 @@ def test_refresh_serves_the_new_active_version_before_any_request(
     one = add_version("default", adapters["one"])
     with Engine(embedded_config(), rebuild_gguf=rebuild_gguf) as engine:
         engine.load("default")
-        assert engine.status()["default"]["adapter_version"] is None
+        assert engine.status()["default"].adapter_version is None
         Registry.open("default").activate(one)
-        assert engine.status()["default"]["registry_changed"] is True  # noticed, applied at the next request
+        assert engine.status()["default"].registry_changed is True  # noticed, applied at the next request
         status = engine.refresh("default")
-        assert status["adapter_version"] == one and status["registry_changed"] is False
+        assert status.adapter_version == one and status.registry_changed is False
         assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
 
 
@@ -87,14 +87,14 @@ def test_a_damaged_gguf_lora_is_served_by_the_base_then_rebuilt_from_peft(
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
         assert "".join(stream) == reference["base"]  # the voice stays usable
         assert f"v{one}" in stream.notice and "damaged" in stream.notice and str(gguf) in stream.notice
-        assert engine.status()["default"]["rebuild"]["version"] == one
+        assert engine.status()["default"].rebuild.version == one
         wait_for(
-            lambda: engine.status()["default"]["adapter_version"] == one,
+            lambda: engine.status()["default"].adapter_version == one,
             "the rebuilt adapter to be served",
             timeout=120,
         )
         status = engine.status()["default"]
-        assert status["notice"] is None and status["rebuild"]["state"] == "done"
+        assert status.notice is None and status.rebuild.state == "done"
         assert (gguf.stat().st_mode & 0o777) == 0o600
         registry.get(one).validate("llama.cpp")  # the rebuilt file passes the registry's own check
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
@@ -114,7 +114,7 @@ def test_a_gguf_lora_llama_cpp_refuses_is_rebuilt_from_peft_too(
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
         assert "".join(stream) == reference["base"] and "rebuilt from the intact PEFT adapter" in stream.notice
         wait_for(
-            lambda: engine.status()["default"]["adapter_version"] == one,
+            lambda: engine.status()["default"].adapter_version == one,
             "the rebuilt adapter to be served",
             timeout=120,
         )
@@ -136,12 +136,12 @@ def test_damaged_gguf_and_peft_serve_the_base_and_say_what_works(
         assert "voiced adapters rollback" in notice and "voiced adapters activate" in notice
         assert "voiced adapters export" not in notice
         status = engine.status()["default"]
-        assert status["adapter_version"] is None and status["registry_version"] == one
-        assert status["notice"] == notice and status["rebuild"] is None
+        assert status.adapter_version is None and status.registry_version == one
+        assert status.notice == notice and status.rebuild is None
         # the writer repairs it by hand (here: a good copy): noticed at the next request, no restart
         for name in ("adapter_model.safetensors", "adapter.gguf"):
             tmp = registry.get(one).path / f".tmp-{name}"
             shutil.copyfile(adapters["one"] / name, tmp)
             os.replace(tmp, registry.get(one).path / name)
         assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
-        assert engine.status()["default"]["notice"] is None
+        assert engine.status()["default"].notice is None

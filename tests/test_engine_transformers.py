@@ -39,14 +39,14 @@ def test_transformers_backend_streams_and_swaps_peft_adapters(hf_folder: Path) -
     params = replace(GREEDY, max_tokens=8)
     with Engine(config, adapter_resolver=lambda voice: None) as engine:
         pieces = list(engine.stream_rewrite("hf", TEXT, params))
-        assert engine.status()["hf"]["backend"] == "transformers"
+        assert engine.status()["hf"].backend == "transformers"
         base = "".join(pieces)
         assert len(pieces) >= 3 and base.strip()
         adapter = hf_folder / "adapters" / "versions" / "1" / "adapter.gguf"
         engine.set_adapter("hf", adapter)
         adapted = engine.rewrite("hf", TEXT, params)
         assert adapted != base
-        assert engine.status()["hf"]["adapter_version"] == 1
+        assert engine.status()["hf"].adapter_version == 1
         engine.set_adapter("hf", adapter)  # adapter to adapter: loaded beside, then the old one dropped
         assert engine.rewrite("hf", TEXT, params) == adapted
         engine.set_adapter("hf", None)
@@ -60,7 +60,7 @@ def test_transformers_backend_streams_and_swaps_peft_adapters(hf_folder: Path) -
 @pytest.mark.slow
 def test_a_registry_version_is_served_from_its_peft_folder(hf_folder: Path) -> None:
     """A base that is not a GGUF file gets no GGUF LoRA: the engine serves the version's PEFT folder."""
-    from served_support import add_version
+    from adapter_support import add_version
 
     from voiced.registry import Registry
 
@@ -75,9 +75,9 @@ def test_a_registry_version_is_served_from_its_peft_folder(hf_folder: Path) -> N
     with Engine(config) as engine:  # follows the registry
         adapted = engine.rewrite("hf", TEXT, params)
         status = engine.status()["hf"]
-        assert status["backend"] == "transformers" and status["notice"] is None
-        assert status["adapter_version"] == number and status["adapter"] == str(registry.get(number).path)
+        assert status.backend == "transformers" and status.notice is None
+        assert status.adapter_version == number and status.adapter == str(registry.get(number).path)
         assert adapted != base
         registry.rollback()  # behind the engine's back, as the CLI does
         assert engine.rewrite("hf", TEXT, params) == base
-        assert engine.status()["hf"]["adapter_version"] is None
+        assert engine.status()["hf"].adapter_version is None

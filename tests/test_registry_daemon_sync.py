@@ -7,10 +7,9 @@ import time
 from pathlib import Path
 
 import httpx
-from adapter_support import finish, real_adapter
+from adapter_support import finish, misshapen_gguf, real_adapter
 from engine_support import TEXT
 from process_support import run_voiced
-from served_support import misshapen_gguf
 
 from voiced.config import Config, VoiceConfig, save_config
 from voiced.daemon.process import start_daemon, stop_daemon
