@@ -36,7 +36,7 @@ from voiced.daemon.state import (
 )
 from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
-from voiced.private_files import open_private
+from voiced.private_files import PrivateRotatingFileHandler
 
 log = logging.getLogger("voiced.daemon")
 
@@ -79,8 +79,7 @@ def setup_logging(paths: Paths) -> None:
     """Log to state_dir/logs/daemon.log (0600), rotated, so `voiced daemon logs` can show it."""
     paths.ensure_private(paths.logs_dir)
     target = log_path(paths)
-    os.close(open_private(target, os.O_WRONLY | os.O_APPEND))
-    handler = logging.handlers.RotatingFileHandler(target, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
+    handler = PrivateRotatingFileHandler(target, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

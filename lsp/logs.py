@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import sys
-from logging.handlers import RotatingFileHandler
 
 from voiced.paths import get_paths
+from voiced.private_files import PrivateRotatingFileHandler
 
 
 def setup_logging(level: int = logging.INFO) -> None:
     paths = get_paths()
     logs = paths.ensure_private(paths.logs_dir)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    file_handler = RotatingFileHandler(logs / "lsp.log", maxBytes=2_000_000, backupCount=2, encoding="utf-8")
+    file_handler = PrivateRotatingFileHandler(logs / "lsp.log", maxBytes=2_000_000, backupCount=2, encoding="utf-8")
     stderr_handler = logging.StreamHandler(sys.stderr)
     for handler in (file_handler, stderr_handler):
         handler.setFormatter(formatter)

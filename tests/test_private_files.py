@@ -170,3 +170,22 @@ def test_no_product_module_spells_a_private_mode_itself() -> None:
                 if MODE_LITERAL.search(line):
                     offenders.append(f"{name}:{number}: {line.strip()}")
     assert offenders == [], "use voiced.private_files instead:\n" + "\n".join(offenders)
+
+
+def test_a_rotating_log_keeps_every_file_private(tmp_path: Path) -> None:
+    import logging
+
+    from voiced.private_files import PrivateRotatingFileHandler
+
+    previous = os.umask(0o022)  # the stock handler would make each new file 0644
+    try:
+        handler = PrivateRotatingFileHandler(tmp_path / "daemon.log", maxBytes=300, backupCount=2, encoding="utf-8")
+        record = logging.LogRecord("voiced", logging.INFO, __file__, 1, "a request about %s", ("prose " * 10,), None)
+        for _ in range(20):
+            handler.emit(record)
+        handler.close()
+    finally:
+        os.umask(previous)
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["daemon.log", "daemon.log.1", "daemon.log.2"]  # it rotated
+    assert {name: mode(tmp_path / name) for name in files} == dict.fromkeys(files, 0o600)

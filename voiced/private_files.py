@@ -12,6 +12,8 @@ A reader sees the old file or the whole new one, also after a power cut.
 
 from __future__ import annotations
 
+import io
+import logging.handlers
 import os
 import tempfile
 from collections.abc import Callable
@@ -76,6 +78,14 @@ def open_private(path: Path | str, flags: int) -> int:
         os.close(fd)
         raise
     return fd
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file is 0600: the stock handler opens each new file through the umask."""
+
+    def _open(self) -> io.TextIOWrapper:  # the stock handler's hook, called for each file it starts
+        fd = open_private(self.baseFilename, os.O_WRONLY | os.O_APPEND)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def write_private(path: Path | str, data: str | bytes, *, durable: bool = True) -> Path:
