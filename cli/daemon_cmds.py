@@ -100,6 +100,7 @@ def status(as_json: bool) -> None:
         click.echo(f"voiced daemon is not running{note}. Start it with `voiced daemon start`.")
     else:
         record = state.record
+        assert record is not None  # a running daemon's status carries its record
         click.echo(
             f"voiced daemon running: pid {record.pid}, port {record.port}, up {_duration(state.uptime_seconds or 0)}"
         )

@@ -155,6 +155,7 @@ def _web_arena(voice, matches, store) -> None:
     click.echo(f"Open {server.start()} (local only). Press Ctrl+C to stop.")
     try:
         while not server.finished:
+            assert server.thread is not None  # start() made it
             server.thread.join(0.5)
     except KeyboardInterrupt:
         pass

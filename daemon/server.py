@@ -18,6 +18,7 @@ import signal
 import socket
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -37,6 +38,10 @@ from voiced.daemon.state import (
 from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 from voiced.private_files import PrivateRotatingFileHandler
+
+if TYPE_CHECKING:
+    from voiced.daemon.api import DaemonContext
+    from voiced.daemon.training import TrainingJobs
 
 log = logging.getLogger("voiced.daemon")
 
@@ -187,13 +192,13 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
         lock.release()
 
 
-def start_training_jobs(ctx: object) -> object | None:
+def start_training_jobs(ctx: DaemonContext) -> TrainingJobs:
     """The training job manager; a promoted version is served at once (the engine re-reads the registry,
     and its backend picks the version's artifact for its runtime)."""
     from voiced.daemon.training import TrainingJobs
 
     engine = getattr(ctx, "engine", None)
-    on_promoted = (lambda voice, _artifact: engine.refresh(voice)) if engine is not None else None  # type: ignore[attr-defined]
+    on_promoted = (lambda voice, _artifact: engine.refresh(voice)) if engine is not None else None
     return TrainingJobs(ctx.paths, on_promoted=on_promoted)
 
 
