@@ -7,7 +7,8 @@ import json
 import stat
 
 import pytest
-from dataset_support import austen_documents, austen_paragraphs, embedded_tokenizer, make_document
+from data_support import austen_paragraphs
+from dataset_support import austen_documents, embedded_tokenizer, make_document
 
 from voiced.config import DatasetSettings
 from voiced.prompts import continue_messages, rewrite_messages

@@ -8,8 +8,8 @@ import re
 import shutil
 
 import pytest
-from data_support import DEMO_CORPUS
-from dataset_support import austen_documents, austen_paragraphs
+from data_support import DEMO_CORPUS, austen_paragraphs
+from dataset_support import austen_documents
 from process_support import run_voiced
 
 from voiced.config import DatasetSettings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from dataset_support import austen_paragraphs
+from data_support import austen_paragraphs
 
 from voiced.trainer.roughen import STYLES, keeps_names_and_numbers, protected_tokens, roughen
 

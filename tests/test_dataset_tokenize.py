@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from dataset_support import austen_paragraphs, embedded_tokenizer
+from data_support import austen_paragraphs
+from dataset_support import embedded_tokenizer
 
 from voiced.trainer.dataset import Example
 from voiced.trainer.dataset import make_batches as make_batches_from_dataset

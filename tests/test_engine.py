@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from engine_support import GREEDY, TEXT, embedded_config
+from process_support import wait_for
 
 from voiced.inference.engine import (
     EmptyText,
@@ -211,9 +211,7 @@ def test_a_removed_rebased_or_resized_voice_lets_its_model_go() -> None:
         config.voices["default"] = replace(config.voices["default"], base_model=str(embedded_model_path()))
         assert engine.release_stale() == ["default"]
         assert engine.status()["default"]["loaded"] is False
-        deadline = time.monotonic() + 30
-        while first.backend is not None and time.monotonic() < deadline:  # closed on a thread of its own
-            time.sleep(0.05)
+        wait_for(lambda: first.backend is None, "the old worker to close", timeout=30)  # on a thread of its own
         assert not first._thread.is_alive() and first.backend is None
         with pytest.raises(_WorkerClosed):  # a closed worker refuses work rather than queueing it forever
             first.submit(lambda backend, stop: iter(()), None)

@@ -19,7 +19,7 @@ import pytest_lsp
 from job_support import fake_adapter
 from lsp_support import DOC, LONG_DOC, PARAGRAPH
 from lsprotocol import types
-from process_support import kill9, run_voiced
+from process_support import kill9, run_voiced, wait_for_async
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from voiced.config import load_config, save_config
@@ -279,19 +279,13 @@ async def test_finished_paragraphs_cost_no_thread_and_no_cancel(tap: RequestTap,
 async def test_a_cancel_stops_only_the_paragraph_being_written(tap: RequestTap, client: LanguageClient):
     action = await _select_all(client, LONG_DOC)
     running = asyncio.ensure_future(client.code_action_resolve_async(action))
-    deadline = asyncio.get_running_loop().time() + 300
-    while not any("1/6" in m for m in _reports(client)):
-        assert asyncio.get_running_loop().time() < deadline, "timed out waiting for the first paragraph"
-        await asyncio.sleep(0.02)
+    await wait_for_async(lambda: any("1/6" in m for m in _reports(client)), "the first paragraph", timeout=300)
     (token,) = client.progress_reports
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
     resolved = await running
     assert resolved.edit is None
     assert any(m.message == "voiced: cancelled." for m in client.messages)
-    deadline = asyncio.get_running_loop().time() + 10
-    while not tap.cancels():
-        assert asyncio.get_running_loop().time() < deadline, "no cancel reached the daemon"
-        await asyncio.sleep(0.05)
+    await wait_for_async(tap.cancels, "a cancel to reach the daemon", timeout=10)
     await asyncio.sleep(0.5)
     assert len(tap.cancels()) == 1  # the second paragraph's request; the finished first gets nothing
     assert not any("6/6" in m for m in _reports(client))

@@ -9,8 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from dataset_support import austen_paragraphs
+from data_support import austen_paragraphs
 from engine_support import GREEDY, embedded_config
+from process_support import wait_for
 
 from voiced.config import Config, VoiceConfig
 from voiced.corpus.records import FileState
@@ -158,7 +159,6 @@ def test_the_saved_split_wins_over_the_hash_rule(corpus) -> None:
 
 def test_the_index_follows_the_corpus(corpus) -> None:
     """A passage added to a training document is chosen soon after (the old index answers meanwhile)."""
-    import time
 
     from voiced.trainer.dataset import split_of
 
@@ -168,10 +168,9 @@ def test_the_index_follows_the_corpus(corpus) -> None:
     name = next(f"ships-{n}.txt" for n in range(100) if split_of(f"ships-{n}.txt", 0.1, 0.1) == "train")
     with CorpusStore.open() as store:
         _write(store, "default", folder, name, [SHIP])
-    deadline = time.monotonic() + 60
-    while examples.choose("default", DRAFT_SHIP, 3)[0] != SHIP:
-        assert time.monotonic() < deadline, "the index never saw the new passage"
-        time.sleep(0.2)
+    wait_for(
+        lambda: examples.choose("default", DRAFT_SHIP, 3)[0] == SHIP, "the index to see the new passage", timeout=60
+    )
 
 
 def test_no_corpus_means_no_examples_and_no_error(tmp_path: Path) -> None:
