@@ -251,11 +251,12 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], response
 def status(request: Request) -> dict:
     ctx = _context(request)
     engine_status: dict = {}
+    engine_error = ctx.engine_error
     if ctx.engine is not None:
         try:
             engine_status = ctx.engine.status()
         except Exception as exc:  # a status page must answer even when the engine is unwell
-            engine_status = {"error": str(exc)}
+            engine_error = f"The engine could not say what it serves: {exc}"
     return {
         "version": __version__,
         "pid": os.getpid(),
@@ -265,7 +266,7 @@ def status(request: Request) -> dict:
         "voices": list(ctx.config.voices),
         "requests_in_flight": len(ctx.inflight),
         "engine": engine_status,
-        "engine_error": ctx.engine_error,
+        "engine_error": engine_error,
         "training": ctx.training.progress() if ctx.training is not None else None,
         "corpus_watch": ctx.corpus_watch.status() if ctx.corpus_watch is not None else None,
         "scheduler": ctx.scheduler.status() if ctx.scheduler is not None else None,

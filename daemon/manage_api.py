@@ -10,12 +10,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
 
 from voiced.daemon import schemas
 from voiced.daemon.api import ERROR_RESPONSES, ApiError, _context, require_token, resolve_voice
+
+if TYPE_CHECKING:
+    from voiced.inference.voice_status import VoiceStatus
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)], responses=ERROR_RESPONSES, tags=["manage"])
 
@@ -150,12 +153,12 @@ def _serve_or_undo(registry: Any, ctx: Any, reg: Any, voice: str, before: dict, 
     """
     if ctx.engine is None or after["serial"] == before["serial"]:
         return
-    served: Any = {}
+    served: VoiceStatus | None = None
     try:
         served = ctx.engine.refresh(voice)
         problem = None
-        if served.get("loaded") and served.get("adapter_version") != after["version"]:
-            problem = served.get("notice") or f"the model serves {_named(served.get('adapter_version'))} instead"
+        if served.loaded and served.adapter_version != after["version"]:
+            problem = served.notice or f"the model serves {_named(served.adapter_version)} instead"
     except Exception as exc:  # noqa: BLE001 - any engine failure undoes the change
         problem = str(exc).split("\n")[0]
     if problem is None:
@@ -173,10 +176,10 @@ def _serve_or_undo(registry: Any, ctx: Any, reg: Any, voice: str, before: dict, 
     )
 
 
-def _retry_hint(served: Any, version: int | None) -> str:
+def _retry_hint(served: VoiceStatus | None, version: int | None) -> str:
     """The engine rebuilds a GGUF LoRA llama.cpp refused from an intact PEFT source: then a retry works."""
-    rebuild = (served.get("rebuild") or {}) if isinstance(served, dict) else {}
-    if version is None or rebuild.get("version") != version or rebuild.get("state") not in ("running", "done"):
+    rebuild = served.rebuild if served is not None else None
+    if version is None or rebuild is None or rebuild.version != version or rebuild.state not in ("running", "done"):
         return ""
     return f" Its GGUF LoRA is being rebuilt from its PEFT adapter; activate v{version} again in a moment."
 
@@ -220,7 +223,7 @@ def registry_reload(registry: Any, ctx: Any, voice: str) -> dict:
     listing = registry_listing(registry, ctx, voice)
     if ctx.engine is not None:
         try:
-            listing["served"] = ctx.engine.refresh(voice)
+            listing["served"] = dataclasses.asdict(ctx.engine.refresh(voice))
         except Exception as exc:  # noqa: BLE001 - the registry is the truth; the engine says why it lags
             raise ApiError(
                 503,

@@ -81,6 +81,30 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+class RebuildStatus(BaseModel):
+    """A GGUF LoRA being rebuilt from its PEFT adapter (voiced.inference.voice_status.Rebuild)."""
+
+    version: int
+    state: Literal["running", "done", "failed"]
+    reason: str | None = Field(None, description="Why the rebuild failed.")
+
+
+class VoiceEngineStatus(BaseModel):
+    """One voice as the engine serves it (voiced.inference.voice_status.VoiceStatus, field for field)."""
+
+    loaded: bool = Field(..., description="The voice's model is in memory.")
+    backend: str | None = Field(..., description="llama.cpp, transformers or mlx; null until loaded.")
+    base_model: str = Field(..., description="The file or folder loaded, or the voice's base_model setting.")
+    adapter: str | None = Field(..., description="The file or folder served; null: the base model alone.")
+    adapter_version: int | None = Field(..., description="The registry version served; null: the base model.")
+    registry_version: int | None = Field(..., description="The registry's active version at the last check.")
+    registry_changed: bool = Field(..., description="The registry changed since; applied at the next request.")
+    notice: str | None = Field(..., description="Why the base model serves a voice whose registry names a version.")
+    rebuild: RebuildStatus | None
+    queue_depth: int = Field(..., ge=0)
+    busy: bool
+
+
 class StatusResponse(BaseModel):
     version: str
     pid: int
@@ -89,17 +113,12 @@ class StatusResponse(BaseModel):
     uptime_seconds: float
     voices: list[str]
     requests_in_flight: int
-    engine: dict = Field(
-        ...,
-        description=(
-            "Per voice: loaded, backend, base_model, adapter (the file or folder served), adapter_version (served; "
-            "null: the base model), registry_version (the registry's active version at the last check), "
-            "registry_changed (changed since; applied at the next request), notice (why the base model serves "
-            "a voice whose registry names a version), rebuild ({version, state, reason} of a GGUF LoRA rebuilt "
-            "from its PEFT adapter), queue_depth, busy."
-        ),
+    engine: dict[str, VoiceEngineStatus] = Field(
+        ..., description="Per voice: what the engine serves, beside the registry's active version."
     )
-    engine_error: str | None = Field(None, description="Why the model cannot be used, when it cannot.")
+    engine_error: str | None = Field(
+        None, description="Why the model cannot be used, or why the engine could not say what it serves."
+    )
     training: dict | None = None
     corpus_watch: dict | None = Field(None, description="The folder watcher: watching, error, changes, last_change.")
     scheduler: dict | None = Field(

@@ -48,6 +48,7 @@ from voiced.inference.generation import (
 from voiced.inference.markdown_chunks import render_stream, split_long, split_markdown, until_blank_line
 from voiced.inference.rewrite_guard import GuardLimits, GuardReport, guarded
 from voiced.inference.voice_examples import VoiceExamples, fit_examples
+from voiced.inference.voice_status import Rebuild, VoiceStatus
 from voiced.models import ModelNotFound, resolve_base_model
 from voiced.paths import Paths
 from voiced.prompts import continue_messages, rewrite_messages
@@ -463,7 +464,7 @@ class Engine:
             )
         self._worker(voice).swap(Path(gguf_lora) if gguf_lora is not None else None)
 
-    def refresh(self, voice: str) -> dict[str, Any]:
+    def refresh(self, voice: str) -> VoiceStatus:
         """Serve the registry's active version of ``voice`` now (the CLI and the manage API call this after
         changing the registry; changes nobody reports are noticed at the next request anyway).
 
@@ -492,32 +493,33 @@ class Engine:
             threading.Thread(target=worker.close, name=f"voiced-release-{worker.voice}", daemon=True).start()
         return stale
 
-    def status(self) -> dict[str, dict[str, Any]]:
-        """Per voice: loaded, backend, base model; the adapter served (``adapter``: the file or folder the
-        runtime loaded, ``adapter_version``), the version the registry named at the last check
-        (``registry_version``; ``registry_changed`` when it has changed since, applied at the next
-        request), ``notice`` (why the base model serves a voice whose registry names a version),
-        ``rebuild`` (a GGUF LoRA being rebuilt: version, state, reason), queue depth, busy."""
-        out: dict[str, dict[str, Any]] = {}
+    def status(self) -> dict[str, VoiceStatus]:
+        """Per voice, what is served now and what the registry named at the last check (VoiceStatus):
+        the daemon's /v1/status shows it as it is."""
+        out: dict[str, VoiceStatus] = {}
         for name, voice in self.config.voices.items():
             worker = self._workers.get(name)
             backend = worker.backend if worker else None
             served = worker.served if backend is not None else Served()
-            out[name] = {
-                "loaded": backend is not None,
-                "backend": backend.kind if backend else None,
-                "base_model": str(backend.base_path) if backend else voice.base_model,
-                "adapter": str(served.artifact) if served.artifact else None,
-                "adapter_version": served.version,
-                "registry_version": served.registry_version,
-                "registry_changed": bool(
-                    backend is not None and worker.source.follows_registry and worker.source.changed()
+            rebuild = worker.rebuild if worker else None
+            out[name] = VoiceStatus(
+                loaded=backend is not None,
+                backend=backend.kind if backend else None,
+                base_model=str(backend.base_path) if backend else voice.base_model,
+                adapter=str(served.artifact) if served.artifact else None,
+                adapter_version=served.version,
+                registry_version=served.registry_version,
+                registry_changed=bool(
+                    worker is not None
+                    and backend is not None
+                    and worker.source.follows_registry
+                    and worker.source.changed()
                 ),
-                "notice": served.notice,
-                "rebuild": dict(worker.rebuild) if worker and worker.rebuild else None,
-                "queue_depth": worker.queue_depth if worker else 0,
-                "busy": worker.busy if worker else False,
-            }
+                notice=served.notice,
+                rebuild=Rebuild(rebuild["version"], rebuild["state"], rebuild.get("reason")) if rebuild else None,
+                queue_depth=worker.queue_depth if worker else 0,
+                busy=worker.busy if worker else False,
+            )
         return out
 
     def close(self) -> None:

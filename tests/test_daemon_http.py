@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, settings
 from voiced.config import Config, VoiceConfig
 from voiced.daemon.api import DaemonContext, create_app
 from voiced.inference.generation import GenerationCancelled
+from voiced.inference.voice_status import VoiceStatus
 from voiced.paths import Paths
 
 TOKEN = "test-token-123"
@@ -54,16 +55,16 @@ class EchoEngine:
     def stream_chat(self, voice, messages, params=None, cancel=None):
         return self._words(messages[-1]["content"], cancel)
 
-    def status(self) -> dict:
-        return {"double": True}
+    def status(self) -> dict[str, VoiceStatus]:
+        return {"double": VoiceStatus.not_loaded("echo")}
 
     def set_adapter(self, voice, path) -> None:
         self.swaps.append((voice, path))
 
-    def refresh(self, voice) -> dict:
+    def refresh(self, voice) -> VoiceStatus:
         """Asked to serve the registry's active version (a double: it loads nothing)."""
         self.swaps.append((voice, "refresh"))
-        return {"loaded": False}
+        return VoiceStatus.not_loaded("echo")
 
 
 def _paths(root: Path) -> Paths:

@@ -141,7 +141,7 @@ def test_a_model_that_fails_to_load_gives_an_engine_error(tmp_path: Path) -> Non
         assert "broken.gguf" in str(info.value) and info.value.fix
         with pytest.raises(ModelLoadError):  # a request reports it too, instead of hanging
             engine.rewrite("broken", TEXT, GREEDY)
-        assert engine.status()["broken"]["loaded"] is False
+        assert engine.status()["broken"].loaded is False
 
 
 def test_long_paragraphs_are_rewritten_in_sentence_pieces(engine: Engine) -> None:
@@ -191,12 +191,12 @@ def test_a_damaged_or_wrong_active_pointer_never_stops_the_voice(tmp_path: Path)
     registry.pointer_path.write_text("{ half a pointer")
     with Engine(embedded_config()) as engine:
         assert engine.rewrite("default", TEXT, GREEDY) == adapted
-        assert engine.status()["default"]["adapter_version"] == version.number
+        assert engine.status()["default"].adapter_version == version.number
         registry.pointer_path.write_text('{"version": 7, "history": []}')
         stream = engine.stream_rewrite("default", TEXT, GREEDY)
         base = "".join(stream)
         assert base != adapted and "Cannot tell which adapter" in stream.notice and "7" in stream.notice
-        assert engine.status()["default"]["adapter_version"] is None
+        assert engine.status()["default"].adapter_version is None
 
 
 def test_a_removed_rebased_or_resized_voice_lets_its_model_go() -> None:
@@ -210,13 +210,13 @@ def test_a_removed_rebased_or_resized_voice_lets_its_model_go() -> None:
         # The same model named by its path: a different base_model setting, so a new model is loaded.
         config.voices["default"] = replace(config.voices["default"], base_model=str(embedded_model_path()))
         assert engine.release_stale() == ["default"]
-        assert engine.status()["default"]["loaded"] is False
+        assert engine.status()["default"].loaded is False
         wait_for(lambda: first.backend is None, "the old worker to close", timeout=30)  # on a thread of its own
         assert not first._thread.is_alive() and first.backend is None
         with pytest.raises(_WorkerClosed):  # a closed worker refuses work rather than queueing it forever
             first.submit(lambda backend, stop: iter(()), None)
         assert engine.rewrite("default", TEXT, GREEDY).strip()
-        assert engine.status()["default"]["base_model"] == str(embedded_model_path())
+        assert engine.status()["default"].base_model == str(embedded_model_path())
         assert engine.release_stale() == []  # nothing changed: the loaded model stays
 
         # Sampling settings apply to the next request; the ones a model is opened with reload it.

@@ -43,7 +43,7 @@ def test_adapter_changes_the_output_and_swapping_back_restores_it(
     engine.set_adapter("default", lora)
     assert engine.rewrite("default", TEXT, GREEDY) == outputs["adapted"]
     status = engine.status()["default"]
-    assert status["adapter"] == str(lora) and status["adapter_version"] == 3 and status["loaded"]
+    assert status.adapter == str(lora) and status.adapter_version == 3 and status.loaded
     engine.set_adapter("default", None)
     assert engine.rewrite("default", TEXT, GREEDY) == outputs["base"]
     assert engine._workers["default"].backend.llm is model  # the base was never reloaded
@@ -91,7 +91,7 @@ def test_a_bad_adapter_is_refused_and_the_old_one_stays(
         engine.set_adapter("default", bad)
     with pytest.raises(ModelLoadError, match="does not exist"):
         engine.set_adapter("default", tmp_path / "missing.gguf")
-    assert engine.status()["default"]["adapter"] == str(lora)
+    assert engine.status()["default"].adapter == str(lora)
     assert engine.rewrite("default", TEXT, GREEDY) == outputs["adapted"]
     engine.set_adapter("default", None)
 
@@ -113,4 +113,4 @@ def test_without_a_resolver_the_engine_serves_the_registrys_active_adapter(
         registry.activate(version.number)
         assert engine.rewrite("default", TEXT, GREEDY) == outputs["adapted"]
         status = engine.status()["default"]
-        assert status["adapter_version"] == version.number and status["adapter"] == str(version.gguf_path)
+        assert status.adapter_version == version.number and status.adapter == str(version.gguf_path)

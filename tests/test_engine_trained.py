@@ -46,7 +46,7 @@ def test_a_trained_adapter_changes_the_rewrite_for_the_same_seed(trained_lora: P
     params = replace(GREEDY, max_tokens=24)
     with Engine(config, adapter_resolver=lambda voice: trained_lora) as engine:
         adapted = engine.rewrite("default", draft, params)
-        assert engine.status()["default"]["adapter"] == str(trained_lora)
+        assert engine.status()["default"].adapter == str(trained_lora)
         assert engine.rewrite("default", draft, params) == adapted  # greedy with one seed: reproducible
         engine.set_adapter("default", None)
         base = engine.rewrite("default", draft, params)

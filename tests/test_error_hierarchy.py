@@ -19,6 +19,7 @@ from voiced.config import Config, VoiceConfig
 from voiced.daemon.api import DaemonContext, create_app
 from voiced.daemon.error_status import UNLISTED, status_of
 from voiced.errors import VoicedError
+from voiced.inference.voice_status import VoiceStatus
 from voiced.paths import Paths
 
 TOKEN = "hierarchy-token"
@@ -133,11 +134,11 @@ class RefusingEngine:
 
         raise UnknownVoice(f"The engine serves no voice named {voice!r}.", "Restart the daemon after `voiced init`.")
 
-    def status(self) -> dict:
-        return {"double": True}
+    def status(self) -> dict[str, VoiceStatus]:
+        return {"double": VoiceStatus.not_loaded("echo")}
 
-    def refresh(self, voice) -> dict:
-        return {"loaded": False}
+    def refresh(self, voice) -> VoiceStatus:
+        return VoiceStatus.not_loaded("echo")
 
 
 @pytest.fixture
