@@ -19,7 +19,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (VoicedError,)  # UserFacingE
 class VoicedGroup(click.Group):
     """A click group that prints expected errors without a traceback."""
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except EXPECTED_ERRORS as exc:

@@ -21,12 +21,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voiced.config import Config, ConfigError, load_config
 from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 from voiced.private_files import open_private
+
+if TYPE_CHECKING:
+    from voiced.trainer.tokenize import FitReport
 
 Progress = Callable[[dict], None]
 ShouldStop = Callable[[], bool]
@@ -217,7 +220,7 @@ class _Job:
         from voiced.trainer.tokenize import tokenize_dataset, tokenize_examples
 
         limit = self.config.dataset.max_example_tokens
-        fitted = tokenize_dataset(tokenizer, dataset, limit)
+        fitted: dict[str, tuple[list[Any], FitReport | None]] = {**tokenize_dataset(tokenizer, dataset, limit)}
         if self.settings.lm_warmup_fraction > 0:  # the writer's training prose, for the language-modelling stage
             from voiced.trainer.prose import prose_examples
 

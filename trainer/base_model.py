@@ -147,7 +147,8 @@ def load_base_model(ref_or_spec: BaseModelRef | str, device: str = "cpu", dtype:
         raise _load_failed(ref, "weights", exc) from exc
     if ref.kind == "gguf":
         _forget_gguf_quantizer(model)
-    model.to(device)
+    # transformers declares `to` as @wraps(torch.nn.Module.to), which mypy reads as unbound: the device looks like self.
+    model.to(device)  # type: ignore[arg-type]
     return model, load_tokenizer(ref)
 
 

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypedDict, runtime_checkable
 
 from voiced.config import Config, DatasetSettings
 from voiced.corpus.splits import (  # noqa: F401  (part of this module's interface)
@@ -45,15 +45,23 @@ SHAPES = ("paragraph", "section", "document")
 
 
 class PassageLike(Protocol):
-    section: tuple[str, ...]
-    order: int
-    text: str
-    words: int
+    """Read-only, so the store's frozen records (voiced.corpus.records) qualify."""
+
+    @property
+    def section(self) -> tuple[str, ...]: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def words(self) -> int: ...
 
 
 class DocumentLike(Protocol):
-    path: str
-    passages: Sequence[PassageLike]
+    @property
+    def path(self) -> str: ...
+    @property
+    def passages(self) -> Sequence[PassageLike]: ...
 
 
 class CorpusTooSmall(VoicedError):
@@ -134,7 +142,7 @@ class Dataset:
 
     def draft_pairs(self) -> list[tuple[str, str, str]]:
         """(family, draft, original) for every rewrite part of every split."""
-        pairs = []
+        pairs: list[tuple[str, str, str]] = []
         for ex in (ex for rows in self.examples.values() for ex in rows if ex.task == "rewrite"):
             styles = ex.part_styles or (ex.rough_style,) * len(ex.prompt_parts)
             pairs.extend(zip(styles, ex.prompt_parts, ex.response_parts, strict=False))
@@ -252,6 +260,24 @@ def _example_id(key: str, shape: str, first_order: int, task: str) -> str:
 Roughener = Callable[[str, int], RoughDraft]
 
 
+@runtime_checkable
+class ProfiledRoughener(Protocol):
+    """A roughener with a place for the writer's signature words (EndpointRoughener's offline fallback)."""
+
+    profile: WriterProfile | None
+
+    def __call__(self, text: str, seed: int) -> RoughDraft: ...
+
+
+class _Placement(TypedDict):
+    """Where an example comes from: the fields every example of one unit shares."""
+
+    split: str
+    document: str
+    section: tuple[str, ...]
+    system_prompt: str
+
+
 def _make_example(
     key: str,
     split: str,
@@ -262,7 +288,7 @@ def _make_example(
     seed: int,
     rough: Roughener,
 ) -> Example | None:
-    common = dict(split=split, document=key, section=tuple(unit[0].section), system_prompt=system_prompt)
+    common: _Placement = dict(split=split, document=key, section=tuple(unit[0].section), system_prompt=system_prompt)
     texts = [p.text for p in unit]
     if task == "continue":
         if len(texts) >= 2:
@@ -299,8 +325,8 @@ def _roughener_for(roughener: Roughener | None, profile: WriterProfile, settings
     (from the train split only), or the given roughener, handed the profile when it has a place for one."""
     if roughener is None:
         return lambda text, seed: roughen(text, seed, structural_noise=settings.structural_noise, profile=profile)
-    if getattr(roughener, "profile", False) is None:
-        roughener.profile = profile  # type: ignore[attr-defined]  (EndpointRoughener's offline fallback)
+    if isinstance(roughener, ProfiledRoughener) and roughener.profile is None:
+        roughener.profile = profile
     return roughener
 
 

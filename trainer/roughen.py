@@ -24,6 +24,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from voiced.config import DatasetSettings
 from voiced.trainer.roughen_signature import EMPTY_PROFILE, WriterProfile
@@ -272,8 +273,20 @@ def _held_out(text: str, rng: random.Random, profile: WriterProfile) -> str:
 
 Family = Callable[[str, random.Random, WriterProfile], str]
 _FAMILIES: dict[str, Family] = {"generic": _generic, "verbose": _verbose, "loose": _loose, HELD_OUT_FAMILY: _held_out}
+
+
+class _Moves(TypedDict):
+    split_rate: float
+    merge_rate: float
+    reorder_rate: float
+
+
+class _Structure(_Moves, total=False):
+    reverse: bool
+
+
 # How each family moves sentences (split, merge and reorder chances; held-out moves clauses the other way).
-_STRUCTURE = {
+_STRUCTURE: dict[str, _Structure] = {
     "generic": dict(split_rate=0.7, merge_rate=0.2, reorder_rate=0.5),
     "verbose": dict(split_rate=0.2, merge_rate=0.6, reorder_rate=0.4),
     "loose": dict(split_rate=0.8, merge_rate=0.3, reorder_rate=0.3),

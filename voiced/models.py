@@ -54,7 +54,7 @@ def embedded_model_path() -> Path:
         ) from exc
     for entry in dist.files or ():
         if entry.name == EMBEDDED_GGUF_NAME:
-            path = Path(dist.locate_file(entry)).resolve()
+            path = Path(str(dist.locate_file(entry))).resolve()  # a SimplePath: a pathlib.Path for installed files
             if path.is_file():
                 return path
     raise ModelNotFound(
