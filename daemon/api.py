@@ -330,7 +330,7 @@ async def _text_endpoint(request: Request, body: schemas.TextRequest, kind: str)
     )
 
 
-_STREAM_DOC = {
+_STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "model": schemas.TextResponse,
         "description": ("JSON; with `stream: true`, NDJSON lines (start, piece*, done|error) as application/x-ndjson."),
