@@ -18,7 +18,9 @@ __all__ = ["ExportError", "export_version"]
 def export_version(
     registry: Registry, number: int, out_dir: Path, voice: VoiceConfig, *, merged: bool = True
 ) -> dict[str, Path]:
-    """Write ``out_dir/ollama`` (Modelfile using ADAPTER, adapter.gguf) and ``out_dir/merged``; returns them by label."""
+    """Write ``out_dir/ollama`` (Modelfile using ADAPTER, adapter.gguf) and ``out_dir/merged``.
+
+    Returns the folders by label."""
     version = registry.get(number)
     if version.status in ("training", "failed"):
         raise ExportError(f"v{number} is {version.status} and has no adapter to export; pick another version.")
