@@ -19,13 +19,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from voiced.config import Config, ConfigError, SchedulerSettings
+from voiced.config import TIME_OF_DAY, Config, ConfigError, SchedulerSettings
 from voiced.paths import Paths
 
 log = logging.getLogger("voiced.daemon.scheduler")
 
 POLL_SECONDS = 60.0  # how often a queued voice checks whether the previous training ended
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_TIME = re.compile(TIME_OF_DAY)  # the config file is checked against it too
 
 
 def parse_time_of_day(text: str) -> tuple[int, int]:

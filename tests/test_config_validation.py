@@ -63,6 +63,13 @@ def test_a_wrong_type_is_refused_at_load_not_converted(text: str, expected: str)
     assert expected in refusal(text).message
 
 
+def test_a_nightly_time_that_is_not_a_time_of_day_is_refused_at_load_not_at_night() -> None:
+    error = refusal('[scheduler]\nnightly_at = "25:00"\n')
+    assert "`scheduler.nightly_at` must be a time of day as HH:MM (24-hour), not '25:00'" in error.message
+    write_config('[scheduler]\nnightly_at = "3:30"\n')
+    assert load_config().scheduler.nightly_at == "3:30"
+
+
 def test_unknown_keys_sections_and_a_voice_named_twice_are_refused() -> None:
     error = refusal("[inference]\ntemprature = 0.2\n")
     assert "unknown key `inference.temprature`" in error.message and "temperature" in error.fix

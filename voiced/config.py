@@ -55,6 +55,7 @@ SUPPORTED_EXTENSIONS = (
 
 
 BOUNDS = ("ge", "gt", "le", "lt")  # pydantic's names: at least, above, at most, below
+TIME_OF_DAY = r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$"  # HH:MM, 24-hour ([scheduler] nightly_at)
 
 
 class ConfigError(VoicedError):
@@ -68,15 +69,18 @@ def _help(
     gt: float | None = None,
     le: float | None = None,
     lt: float | None = None,
+    pattern: str | None = None,
     **kwargs: Any,
 ) -> Any:
     """A dataclass field carrying its help string (shown by docs and ``--help``) and, for numbers, its range
     (``ge``/``gt``/``le``/``lt``), which pydantic reads from the field's metadata and enforces. Numbers and
     booleans are strict: the file's ``"6"`` or ``true`` for a count, or ``1.5`` for an integer, is refused, not
-    converted (an integer for a decimal is fine). Text with a few allowed values is typed ``Literal``."""
+    converted (an integer for a decimal is fine). Text with a few allowed values is typed ``Literal``, text of
+    a given shape has a ``pattern``."""
     bounds = {name: value for name, value in zip(BOUNDS, (ge, gt, le, lt), strict=False) if value is not None}
     strict = {"strict": True} if isinstance(kwargs.get("default"), (int, float)) else {}
-    return field(metadata={"help": text, **strict, **bounds}, **kwargs)
+    shape = {"pattern": pattern} if pattern else {}
+    return field(metadata={"help": text, **strict, **bounds, **shape}, **kwargs)
 
 
 # Unknown keys are refused; defaults are validated like values from the file, so a default out of its own range
@@ -147,6 +151,8 @@ def _problem(cls: Any, prefix: str, error: ErrorDetails) -> tuple[str, str]:
     if kind in _RANGE_ERRORS and loc and isinstance(loc[0], str):
         allowed = describe_bounds(bounds_of(cls, loc[0]))
         return f"`{key}` must be {allowed}, not {value!r}", f"set `{key}` to a value in that range"
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == TIME_OF_DAY:
+        return f"`{key}` must be a time of day as HH:MM (24-hour), not {value!r}", 'write it as, e.g., "03:00"'
     if kind == "literal_error":
         allowed = (error.get("ctx") or {}).get("expected", "")
         return f"`{key}` must be one of {allowed}, not {value!r}", f"correct `{key}`"
@@ -514,6 +520,7 @@ class SchedulerSettings(_Checked):
     nightly_at: str = _help(
         "Local time (HH:MM, 24-hour) of the nightly retraining; a run missed while "
         "the machine slept happens at the next daemon start.",
+        pattern=TIME_OF_DAY,
         default="03:00",
     )
     min_new_words: int = _help(
