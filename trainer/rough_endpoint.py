@@ -25,7 +25,11 @@ DRAFT_INSTRUCTION = (
 
 
 class EndpointError(VoicedError):
-    """The rough-draft endpoint could not be used."""
+    """The rough-draft endpoint could not be used.
+
+    It carries no ``fix``: every caller falls back to offline roughening and
+    adds what it did instead to the build's notes.
+    """
 
 
 def check_loopback(url: str) -> str:
