@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from voiced.inference.generation import GenerationParams, ModelLoadError
 
@@ -47,6 +48,10 @@ class TransformersBackend:
         self.base_path = Path(model)
         self.adapter_path: Path | None = None
         self.n_ctx = n_ctx
+        # Any: whichever classes the Auto loaders pick; the model is the base, then a PeftModel, then None
+        self.tokenizer: Any
+        self.base: Any
+        self.model: Any
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.base = AutoModelForCausalLM.from_pretrained(model, use_safetensors=True)
@@ -69,8 +74,10 @@ class TransformersBackend:
         return len(self._prompt_ids(messages))
 
     def _prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
-        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
-        return list(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        encoded = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        )
+        return list(encoded["input_ids"])
 
     def set_adapter(self, adapter: Path | None) -> None:
         """Load the new LoRA beside the old one, switch to it, then drop the old (which stays on failure)."""

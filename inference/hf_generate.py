@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import (
@@ -38,7 +38,9 @@ class StopWhenSet(StoppingCriteria):
 
     def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
         done = any(event.is_set() for event in self.events)
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+        return cast(
+            torch.BoolTensor, torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+        )
 
 
 def generate_kwargs(
@@ -66,9 +68,10 @@ def generate_kwargs(
         kwargs["do_sample"] = False
     else:
         kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
-    if params.repeat_penalty != 1.0:
+    penalty = params.repeat_penalty
+    if penalty is not None and penalty != 1.0:
         kwargs["logits_processor"] = LogitsProcessorList(
-            [RepetitionPenaltyLogitsProcessor(params.repeat_penalty, prompt_ignore_length=len(prompt_ids))]
+            [RepetitionPenaltyLogitsProcessor(penalty, prompt_ignore_length=len(prompt_ids))]
         )
     if stop:
         kwargs["stop_strings"] = list(stop)
@@ -81,7 +84,7 @@ def stream_generate(
     kwargs: dict[str, Any],
     cancel: threading.Event,
     *,
-    seed: int,
+    seed: int | None,
     stop: Sequence[str] = (),
 ) -> Iterator[str]:
     """Text pieces of ``model.generate(**kwargs)`` as they are decoded, without the stop strings and what
@@ -97,7 +100,8 @@ def stream_generate(
 
     def run() -> None:
         try:
-            torch.manual_seed(seed)  # generate samples from torch's global generator
+            if seed is not None:  # resolved parameters always have one
+                torch.manual_seed(seed)  # generate samples from torch's global generator
             model.generate(**kwargs, **extra, streamer=streamer, stopping_criteria=criteria)
         except BaseException as exc:  # noqa: BLE001 - raised again on the reader's thread
             failure.append(exc)
