@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol, TypedDict, runtime_checkable
 
 from voiced.config import Config, DatasetSettings
+from voiced.corpus.passages import DocumentLike, PassageLike
 from voiced.corpus.splits import (  # noqa: F401  (part of this module's interface)
     SPLITS,
     assign_splits,
@@ -42,26 +43,6 @@ from voiced.trainer.tokenize import make_batches, padding_efficiency  # noqa: F4
 
 TASKS = ("rewrite", "continue")
 SHAPES = ("paragraph", "section", "document")
-
-
-class PassageLike(Protocol):
-    """Read-only, so the store's frozen records (voiced.corpus.records) qualify."""
-
-    @property
-    def section(self) -> tuple[str, ...]: ...
-    @property
-    def order(self) -> int: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def words(self) -> int: ...
-
-
-class DocumentLike(Protocol):
-    @property
-    def path(self) -> str: ...
-    @property
-    def passages(self) -> Sequence[PassageLike]: ...
 
 
 class CorpusTooSmall(VoicedError):

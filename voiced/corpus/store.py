@@ -19,10 +19,11 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from voiced.corpus.damage import database_error
 from voiced.corpus.migrations import MIGRATIONS, applied_migrations, migrate
+from voiced.corpus.passages import PassageLike
 from voiced.corpus.records import (
     CorpusError,
     CorpusStats,
@@ -47,17 +48,6 @@ KEPT = (
     "NOT EXISTS (SELECT 1 FROM passages AS older "
     "WHERE older.voice = p.voice AND older.hash = p.hash AND older.id < p.id)"
 )
-
-
-class PassageLike(Protocol):
-    """What the store needs of an extracted passage (voiced.extract.Passage)."""
-
-    section: tuple[str, ...]
-    order: int
-    text: str
-
-    @property
-    def words(self) -> int: ...
 
 
 def _private_file(path: Path) -> None:
