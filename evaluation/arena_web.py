@@ -75,7 +75,7 @@ class ArenaServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet: stdout is the terminal's
+            def log_message(self, format: str, *args: object) -> None:  # quiet: stdout is the terminal's
                 pass
 
             def _authorised(self) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -472,7 +473,7 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
 
     notes = GuardNotes()  # paragraphs the daemon's rewrite guard left as they were, told at the end
 
-    def generate(piece: str):
+    def generate(piece: str) -> Iterator[str]:
         request_id = f"lsp-{uuid.uuid4().hex}"
         stream = partial(daemon.stream_rewrite, on_guard=notes.add) if data.task == REWRITE else daemon.stream_continue
         with cancel.generating(request_id):

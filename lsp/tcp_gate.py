@@ -54,7 +54,7 @@ class FirstFrame:
     message: dict
 
 
-def _error(request_id, code: int, message: str) -> dict:
+def _error(request_id: int | str | None, code: int, message: str) -> dict:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
