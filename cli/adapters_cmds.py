@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,8 +13,11 @@ from voiced.cli.registry_sync import show_warnings, tell_daemon, through_daemon
 from voiced.config import load_config
 from voiced.manifest import Manifest
 
+if TYPE_CHECKING:
+    from voiced.registry import Registry, Version
 
-def _registry(voice: str | None):
+
+def _registry(voice: str | None) -> Registry:
     """The voice's registry, opened with recovery (a damaged pointer is rebuilt, and the CLI says so)."""
     from voiced.registry import Registry
 
@@ -23,7 +27,7 @@ def _registry(voice: str | None):
     return registry
 
 
-def _runtime_checked(registry, version) -> str | None:
+def _runtime_checked(registry: Registry, version: Version) -> str | None:
     """Validate ``version`` for the runtime that will serve the voice (rebuilding a damaged GGUF LoRA
     from its intact PEFT source); returns the runtime."""
     from voiced.trainer.serving import serving_runtime, usable_for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -19,7 +20,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (VoicedError,)  # UserFacingE
 class VoicedGroup(click.Group):
     """A click group that prints expected errors without a traceback."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EXPECTED_ERRORS as exc:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from voiced.cli.errors import UserFacingError
 from voiced.config import load_config
 from voiced.private_files import write_private
+
+if TYPE_CHECKING:
+    from voiced.evaluation.arena import ArenaStore, Match
+    from voiced.evaluation.run import EvalResult
 
 
 def _format_table(labels: list[str], metrics: dict, nll: dict) -> str:
@@ -29,7 +35,7 @@ def _format_table(labels: list[str], metrics: dict, nll: dict) -> str:
     return "\n".join(lines)
 
 
-def _format_metrics(result) -> str:
+def _format_metrics(result: EvalResult) -> str:
     """The table per target beside the anchors; per draft source too when there are several; then what
     the drafts were and whom attribution chose among."""
     parts = [_format_table(list(result.metrics), result.metrics, result.nll)]
@@ -135,7 +141,7 @@ def _matches(config, voice, left, right, n):
         raise UserFacingError(str(exc)) from exc
 
 
-def _terminal_arena(voice, matches, store) -> None:
+def _terminal_arena(voice: str, matches: Sequence[Match], store: ArenaStore) -> None:
     keys = {"a": "A", "b": "B", "t": "tie", "s": "skip", "q": "quit"}
     for index, match in enumerate(matches, 1):
         click.echo(f"\n--- {index}/{len(matches)} --- rough passage:\n{match.prompt}\n")
@@ -148,7 +154,7 @@ def _terminal_arena(voice, matches, store) -> None:
         store.record(voice, match, keys[answer], "terminal")
 
 
-def _web_arena(voice, matches, store) -> None:
+def _web_arena(voice: str, matches: Sequence[Match], store: ArenaStore) -> None:
     from voiced.evaluation.arena_web import ArenaServer
 
     server = ArenaServer(voice, matches, store)
@@ -163,7 +169,7 @@ def _web_arena(voice, matches, store) -> None:
         server.stop()
 
 
-def _print_rates(store, voice) -> None:
+def _print_rates(store: ArenaStore, voice: str) -> None:
     rates = store.win_rates(voice)
     if not rates:
         click.echo("No choices recorded yet.")

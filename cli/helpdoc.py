@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import click
 from click.testing import CliRunner
 
 
-def _walk(group: click.Group, prefix: list[str]):
+def _walk(group: click.Group, prefix: list[str]) -> Iterator[list[str]]:
     ctx = click.Context(group, info_name=prefix[-1])
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)

@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from voiced.cli.errors import UserFacingError
 from voiced.cli.options import given_options, setting_type
+
+if TYPE_CHECKING:
+    from voiced.daemon.training_job import JobResult, Progress
 from voiced.config import TrainingSettings
 
 # CLI option -> field of TrainingSettings it overrides (only when given).
 TRAINING_OVERRIDES = {"max_steps": "max_steps", "max_minutes": "max_minutes"}
 
 
-def _progress(as_json: bool):
+def _progress(as_json: bool) -> Progress:
     from voiced.trainer.callbacks import JsonLinesProgress, TqdmProgress
 
     return JsonLinesProgress(sys.stdout) if as_json else TqdmProgress(sys.stderr)
 
 
-def _summary(result) -> str:
+def _summary(result: JobResult) -> str:
     if result.status == "failed":
         return f"Training failed: {result.reason}"
     where = f"version {result.version}" if result.version is not None else "no version"
