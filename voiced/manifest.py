@@ -250,7 +250,8 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, raw: Any) -> Manifest:
-        """Read a parsed manifest.json; never raises (see the module's docstring for what is done instead)."""
+        """Read a parsed manifest.json, which the Manifest then owns (it is not copied: the registry reads each
+        file for every listing); never raises (see the module's docstring for what is done instead)."""
         problems: dict[str, str] = {}
         top = _Reader(raw, "", problems)
         times = {when: top.take(when, _is_str, None, "an ISO time") for when in ("created", "finished")}
@@ -286,7 +287,7 @@ class Manifest:
             pointer=top.take("pointer", _is_object, None, "an object"),
             extra={key: value for key, value in top.raw.items() if key not in _KNOWN},
             problems=problems,
-            _raw=copy.deepcopy(dict(top.raw)),
+            _raw=top.raw,  # owned from here on: read once from the file, copied only by to_dict
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -103,7 +103,8 @@ def now_iso() -> str:
 def _no_space(exc: OSError, where: Path) -> DiskFullError:
     return DiskFullError(
         f"The disk is full (or over quota) while writing {where} ({os.strerror(exc.errno or 0)}). "
-        f"Nothing was changed: the active adapter is the same. Free some space on that disk and train again."
+        "Nothing was changed: the active adapter is the same.",
+        "Free some space on that disk and train again.",
     )
 
 
