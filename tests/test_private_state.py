@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from conftest import run_voiced
+from process_support import run_voiced
 
 PARA = "It is a truth universally acknowledged that a writer keeps {} notes in many folders of prose."
 
