@@ -42,6 +42,7 @@ from voiced.private_files import PrivateRotatingFileHandler
 if TYPE_CHECKING:
     from voiced.daemon.api import DaemonContext
     from voiced.daemon.training import TrainingJobs
+    from voiced.inference.engine import Engine
 
 log = logging.getLogger("voiced.daemon")
 
@@ -91,7 +92,7 @@ def setup_logging(paths: Paths) -> None:
     root.setLevel(logging.INFO)
 
 
-def load_engine(config: Config) -> tuple[object | None, str | None]:
+def load_engine(config: Config) -> tuple[Engine | None, str | None]:
     """The engine, or None and the reason; a daemon without a model still answers status with the reason."""
     try:
         from voiced.inference.engine import Engine
@@ -103,7 +104,7 @@ def load_engine(config: Config) -> tuple[object | None, str | None]:
     return Engine(config, rebuild_gguf=rebuild_gguf), None
 
 
-def preload_voices(engine: object, config: Config) -> threading.Thread:
+def preload_voices(engine: Engine, config: Config) -> threading.Thread:
     """Load each voice's model in the background, so status answers at once and the first rewrite is quick.
 
     A voice whose model fails to load is logged; its requests then get 503 with the engine's message.
@@ -112,7 +113,7 @@ def preload_voices(engine: object, config: Config) -> threading.Thread:
     def load_all() -> None:
         for voice in config.voices:
             try:
-                engine.load(voice)  # type: ignore[attr-defined]
+                engine.load(voice)
                 log.info("voice %s: model loaded", voice)
             except Exception as exc:  # noqa: BLE001 - reported per request as 503
                 log.error("voice %s: the model could not be loaded: %s", voice, exc)
@@ -184,7 +185,7 @@ def run_daemon(paths: Paths | None = None, *, port: int | None = None) -> int:
             if ctx.corpus_watch is not None:
                 ctx.corpus_watch.stop()
             if engine is not None:
-                engine.close()  # type: ignore[attr-defined]
+                engine.close()
         log.info("stopped after %.0f s", time.time() - ctx.started_at)
         return 0
     finally:

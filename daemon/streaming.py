@@ -24,6 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 
 from voiced.inference.generation import GenerationCancelled
+from voiced.inference.rewrite_guard import GuardReport
 
 _END = object()
 
@@ -111,7 +112,8 @@ class Relay:
         try:
             if finished:
                 return
-            yield first  # type: ignore[misc]
+            assert isinstance(first, str)  # first() returns the text or the end marker
+            yield first
             while True:
                 with contextlib.suppress(asyncio.TimeoutError):  # let a few pieces gather: fewer writes
                     await asyncio.wait_for(self._ended.wait(), self._interval)
@@ -121,7 +123,8 @@ class Relay:
                 if end is not None:
                     finished = True
                     if end is not _END:
-                        raise end  # type: ignore[misc]
+                        assert isinstance(end, BaseException)  # the end marker, or what ended the stream
+                        raise end
                     return
         finally:
             if not finished:
@@ -146,8 +149,8 @@ class Reports:
         self._items: list[dict] = []
         self._sent = 0
 
-    def add(self, report: object) -> None:
-        self._items.append(report.to_dict())  # type: ignore[attr-defined]
+    def add(self, report: GuardReport) -> None:
+        self._items.append(report.to_dict())
 
     def new(self) -> list[dict]:
         items = self._items[self._sent :]
