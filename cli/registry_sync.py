@@ -20,6 +20,7 @@ from voiced.cli.errors import UserFacingError
 
 if TYPE_CHECKING:
     from voiced.daemon.client import DaemonClient
+    from voiced.daemon.schemas import VoiceEngineStatus
 
 
 @contextmanager
@@ -68,14 +69,29 @@ def tell_daemon(voice: str) -> None:
         except DaemonError as exc:
             click.secho(f"Warning: the running daemon could not switch: {exc}", fg="yellow", err=True)
             return
-    served = answer.get("served") or {}
-    if served.get("notice"):
-        click.secho(f"Warning: {served['notice']}", fg="yellow", err=True)
-    elif served.get("loaded"):
-        version = served.get("adapter_version")
+    served = _served(answer)
+    if served is None:
+        return
+    if served.notice:
+        click.secho(f"Warning: {served.notice}", fg="yellow", err=True)
+    elif served.loaded:
+        version = served.adapter_version
         click.echo(
             f"The running daemon now serves {f'v{version}' if version is not None else 'the base model'}.", err=True
         )
+
+
+def _served(answer: dict) -> VoiceEngineStatus | None:
+    """What the daemon serves now, as its /v1/status describes a voice; None when it did not say (it runs no
+    model) or said it in another shape (a daemon of another voiced version: the change is made either way)."""
+    from pydantic import ValidationError
+
+    from voiced.daemon.schemas import VoiceEngineStatus
+
+    try:
+        return VoiceEngineStatus.model_validate(answer["served"])
+    except (KeyError, TypeError, ValidationError):
+        return None
 
 
 def show_warnings(notes: list[str]) -> None:
