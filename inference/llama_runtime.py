@@ -30,7 +30,7 @@ def can_disable_extra_buffer_types() -> bool:
     """Whether this llama-cpp-python build has the model field that switches the AMX-prone buffers off."""
     import llama_cpp.llama_cpp as native
 
-    return any(name == "use_extra_bufts" for name, _ in native.llama_model_params._fields_)
+    return any(field[0] == "use_extra_bufts" for field in native.llama_model_params._fields_)
 
 
 @contextlib.contextmanager
