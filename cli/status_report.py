@@ -10,10 +10,13 @@ applied).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from voiced.config import Config
 from voiced.paths import Paths, get_paths
+
+if TYPE_CHECKING:
+    from voiced.daemon.schemas import VoiceEngineStatus
 
 
 def _adapter_summary(voice: str, paths: Paths) -> dict[str, Any]:
@@ -67,29 +70,45 @@ def _daemon_summary(paths: Paths) -> dict[str, Any]:
     status = daemon_status(paths)
     if not status.running or status.record is None:
         return {"running": False}
-    details = status.details or {}
-    engine = details.get("engine") or {}
+    engine = _engine_voices(status.details or {})
     return {
         "running": True,
         "pid": status.record.pid,
         "port": status.record.port,
         "uptime_seconds": status.uptime_seconds,
         "rss_bytes": process_rss(status.record.pid),
-        "models_loaded": sorted(name for name, e in engine.items() if isinstance(e, dict) and e.get("loaded")),
+        "models_loaded": sorted(name for name, voice in engine.items() if voice.loaded),
         "answering": status.details is not None,
         "engine": engine,
     }
 
 
-def served_summary(engine_voice: dict | None, registry_active: int | None) -> dict[str, Any] | None:
+def _engine_voices(details: dict[str, Any]) -> dict[str, VoiceEngineStatus]:
+    """/v1/status's engine part, typed; a voice described in another shape (a daemon of another voiced
+    version) is left out rather than guessed at."""
+    from pydantic import ValidationError
+
+    from voiced.daemon.schemas import VoiceEngineStatus
+
+    engine = details.get("engine")
+    voices = {}
+    for name, described in (engine if isinstance(engine, dict) else {}).items():
+        try:
+            voices[name] = VoiceEngineStatus.model_validate(described)
+        except ValidationError:
+            continue
+    return voices
+
+
+def served_summary(engine_voice: VoiceEngineStatus | None, registry_active: int | None) -> dict[str, Any] | None:
     """What the daemon serves for a voice next to what the registry says (None: the daemon is not running).
 
     ``differs`` is true when the loaded model serves another version than the registry's active one:
     a damaged adapter (``notice`` says why and what to do), or a change the daemon applies at its next
     request (``pending``)."""
-    if not isinstance(engine_voice, dict):
+    if engine_voice is None:
         return None
-    if not engine_voice.get("loaded"):
+    if not engine_voice.loaded:
         return {
             "loaded": False,
             "version": None,
@@ -99,15 +118,15 @@ def served_summary(engine_voice: dict | None, registry_active: int | None) -> di
             "pending": False,
             "differs": False,
         }
-    version = engine_voice.get("adapter_version")
+    version = engine_voice.adapter_version
     return {
         "loaded": True,
         "version": version,
-        "adapter": engine_voice.get("adapter"),
-        "backend": engine_voice.get("backend"),
-        "notice": engine_voice.get("notice"),
-        "rebuild": engine_voice.get("rebuild"),
-        "pending": bool(engine_voice.get("registry_changed")),
+        "adapter": engine_voice.adapter,
+        "backend": engine_voice.backend,
+        "notice": engine_voice.notice,
+        "rebuild": engine_voice.rebuild.model_dump() if engine_voice.rebuild else None,
+        "pending": engine_voice.registry_changed,
         "differs": version != registry_active,
     }
 
