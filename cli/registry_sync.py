@@ -10,7 +10,7 @@ written directly and then announced, so the daemon serves them at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -39,7 +39,7 @@ def running_daemon() -> Iterator[DaemonClient | None]:
         client.close()
 
 
-def through_daemon(call) -> dict | None:
+def through_daemon(call: Callable[[DaemonClient], dict]) -> dict | None:
     """``call(client)`` on a running daemon; None when none runs (or it went away before acting)."""
     from voiced.daemon.client import DaemonError, DaemonUnavailable
 
