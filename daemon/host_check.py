@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from starlette.types import ASGIApp
+
 from voiced.loopback import HOST_REFUSED, is_loopback_host
 
 STATUS = 421  # Misdirected Request: this server does not answer for that name
@@ -24,7 +26,7 @@ def host_refused_body(host: str) -> bytes:
 class LoopbackHostOnly:
     """ASGI middleware: 421 with the daemon's JSON error unless the `Host` header is a loopback name."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope, receive, send):

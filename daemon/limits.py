@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Send
 
 
 def too_large_message(limit: int) -> str:
@@ -30,7 +31,7 @@ def too_large_body(limit: int) -> bytes:
 class BodySizeLimit:
     """ASGI middleware: 413 by Content-Length at once, or as soon as a chunked body passes the limit."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
@@ -64,7 +65,7 @@ class BodySizeLimit:
             if not started:
                 await self._refuse(send)
 
-    async def _refuse(self, send) -> None:
+    async def _refuse(self, send: Send) -> None:
         body = too_large_body(self.max_bytes)
         await send(
             {

@@ -18,12 +18,13 @@ import signal
 import socket
 import threading
 import time
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import uvicorn
 
 from voiced import __version__
-from voiced.config import Config, ConfigError, load_config
+from voiced.config import Config, ConfigError, SchedulerSettings, load_config
 from voiced.daemon.config_watch import ConfigWatch
 from voiced.daemon.corpus_watch import start_corpus_watching
 from voiced.daemon.scheduler import parse_time_of_day, start_scheduler
@@ -203,7 +204,7 @@ def start_training_jobs(ctx: DaemonContext) -> TrainingJobs:
     return TrainingJobs(ctx.paths, on_promoted=on_promoted)
 
 
-def follow_config(ctx) -> ConfigWatch | None:
+def follow_config(ctx: DaemonContext) -> ConfigWatch | None:
     """Apply changes to the config file while running: the voices (names, folders, system prompts, base
     models), the folders watched, the ``[inference]`` and ``[scheduler]`` settings and the request
     limits. A removed voice's model is let go; a voice whose base model, ``n_ctx`` or ``n_threads``
@@ -233,7 +234,7 @@ def follow_config(ctx) -> ConfigWatch | None:
     return watch
 
 
-def follow_schedule(ctx, settings) -> None:
+def follow_schedule(ctx: DaemonContext, settings: SchedulerSettings) -> None:
     """A changed ``[scheduler]`` section: the running scheduler adopts it (switched off, it starts
     nothing); one switched on while none runs is started. A bad time of day is logged and ignored."""
     try:
@@ -247,18 +248,18 @@ def follow_schedule(ctx, settings) -> None:
         log.error("scheduler settings not applied: %s", exc)
 
 
-def _exit_after_shutdown(sig, frame) -> None:
+def _exit_after_shutdown(sig: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
 class _Server(uvicorn.Server):
     """Uvicorn's server, which also cancels every generation when asked to exit."""
 
-    def __init__(self, config: uvicorn.Config, ctx) -> None:
+    def __init__(self, config: uvicorn.Config, ctx: DaemonContext) -> None:
         super().__init__(config)
         self.ctx = ctx
 
-    def handle_exit(self, sig, frame) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         log.info("signal %s: stopping", sig)
         self.ctx.inflight.cancel_all()
         super().handle_exit(sig, frame)
