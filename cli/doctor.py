@@ -53,6 +53,7 @@ def check_llama_decode(paths: Paths) -> Check:
         started = time.perf_counter()
         llm = open_llama(embedded_model_path(), n_ctx=64)
         out = llm.create_completion("The", max_tokens=1, temperature=0.0)
+        assert isinstance(out, dict)  # one response, not a stream (stream=False)
         piece = out["choices"][0]["text"]
         elapsed = time.perf_counter() - started
     except ModelNotFound as exc:

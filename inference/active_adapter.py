@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from voiced.paths import Paths
 
 if TYPE_CHECKING:
-    from voiced.registry import Registry
+    from voiced.registry import Registry, Version
 
 # Exports a version's GGUF LoRA again from its PEFT adapter and returns the new file
 # (voiced.trainer.serving.rebuild_gguf); the layer that builds the engine supplies it.
@@ -77,7 +77,7 @@ class FixedSource:
         path = Path(adapter) if adapter else None
         return Choice(version_of(path), path)
 
-    def version(self, number: int):
+    def version(self, number: int) -> Version | None:
         return None
 
     def can_rebuild(self, number: int | None) -> bool:
@@ -154,7 +154,7 @@ class RegistrySource:
             )
         return Choice(version.number, artifact)
 
-    def version(self, number: int):
+    def version(self, number: int) -> Version | None:
         """The registry's version ``number`` (for a rebuild), or None when it is gone."""
         from voiced.registry import RegistryError
 
@@ -169,7 +169,7 @@ class RegistrySource:
         version = self.version(number) if number is not None and self._rebuild is not None else None
         return version is not None and _peft_intact(version)
 
-    def rebuild(self, version, base_gguf: Path) -> Path:
+    def rebuild(self, version: Version, base_gguf: Path) -> Path:
         """Export ``version``'s GGUF LoRA again (the trainer's exporter, given by whoever built the engine)."""
         if self._rebuild is None:
             raise RuntimeError("this engine was built without a GGUF LoRA exporter")
@@ -210,7 +210,7 @@ def _said(exc: BaseException) -> str:
     return str(exc).split("\n")[0].rstrip(".")
 
 
-def _peft_intact(version) -> bool:
+def _peft_intact(version: Version) -> bool:
     from voiced.registry import CorruptAdapter
 
     try:

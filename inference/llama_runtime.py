@@ -16,8 +16,12 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from voiced.errors import VoicedError
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
 
 _PARAMS_LOCK = threading.Lock()
 
@@ -71,7 +75,7 @@ def open_llama(
     logits_all: bool = False,
     lora_scale: float = 1.0,
     verbose: bool = False,
-):
+) -> Llama:
     """Open a GGUF model (optionally with a GGUF LoRA adapter) in llama.cpp, AMX-safely."""
     from llama_cpp import Llama
 
