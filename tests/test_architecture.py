@@ -6,10 +6,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK_LAYERS = ROOT / "tools" / "check_layers.py"
@@ -20,8 +20,9 @@ def _pyproject() -> dict:
 
 
 def _check(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(CHECK_LAYERS), "--root", str(root)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(CHECK_LAYERS), "--root", str(root)], capture_output=True, text=True, timeout=300
+    )
 
 
 def _copy_package(into: Path) -> None:
@@ -37,14 +38,23 @@ def test_the_tree_keeps_the_layers_contract() -> None:
     assert "1 kept, 0 broken" in result.stdout
 
 
-@pytest.mark.parametrize("module, planted, reported", [
-    # the floor reaching the daemon from inside a function: what used to hide cycles
-    ("voiced/paths.py", "\n\ndef _planted():\n    from voiced.daemon import client\n\n    return client\n",
-     "voiced.paths -> voiced.daemon.client"),
-    # the trainer reaching the evaluation above it at module level
-    ("trainer/prose.py", "\nimport voiced.evaluation.stylometry  # noqa: E402\n",
-     "voiced.trainer.prose -> voiced.evaluation.stylometry"),
-])
+@pytest.mark.parametrize(
+    "module, planted, reported",
+    [
+        # the floor reaching the daemon from inside a function: what used to hide cycles
+        (
+            "voiced/paths.py",
+            "\n\ndef _planted():\n    from voiced.daemon import client\n\n    return client\n",
+            "voiced.paths -> voiced.daemon.client",
+        ),
+        # the trainer reaching the evaluation above it at module level
+        (
+            "trainer/prose.py",
+            "\nimport voiced.evaluation.stylometry  # noqa: E402\n",
+            "voiced.trainer.prose -> voiced.evaluation.stylometry",
+        ),
+    ],
+)
 def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, planted: str, reported: str) -> None:
     _copy_package(tmp_path)
     with (tmp_path / module).open("a", encoding="utf-8") as handle:
