@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from dataclasses import field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args, get_origin, get_type_hints
 
 import tomli_w
-import tomllib
 from pydantic import ConfigDict, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 from pydantic_core import ArgsKwargs, ErrorDetails
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (README: 3.10+): the same parser, published as tomli
+    import tomli as tomllib
 
 from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
