@@ -11,7 +11,7 @@ DEMO_HOME := $(CURDIR)/.voiced-demo
 # project's machines; an unpinned torch would pull a multi-GB CUDA build).
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 || [ "$$(uname -s)" = Darwin ]; then echo torch; else echo torch==2.13.0; fi)
 
-.PHONY: demo test test-extensions test-vscode test-vscode-e2e install docs clean-demo
+.PHONY: demo test lint test-extensions test-vscode test-vscode-e2e install docs clean-demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,19 @@ demo: $(STAMP)
 	rm -rf $(DEMO_HOME)
 	VOICED_HOME=$(DEMO_HOME) bash examples/demo.sh
 
-# Every editor extension's own tests, then pytest (last, so its summary closes the run); fails if any fails.
+# The Python checks, every editor extension's own tests, then pytest (last, so its summary closes the run);
+# fails if any fails.
 test: $(STAMP)
-	status=0; $(MAKE) test-extensions || status=1; $(MAKE) test-vscode || status=1; $(MAKE) test-vscode-e2e || status=1; $(BIN)/python -m pytest || status=$$?; exit $$status
+	status=0; $(MAKE) lint || status=1; $(MAKE) test-extensions || status=1; $(MAKE) test-vscode || status=1; $(MAKE) test-vscode-e2e || status=1; $(BIN)/python -m pytest || status=$$?; exit $$status
+
+# ruff (lint and format), mypy over the package, and the layers contract (docs/architecture.md).
+lint: $(STAMP)
+	status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/python tools/check_types.py || status=1; \
+	$(BIN)/python tools/check_layers.py || status=1; \
+	exit $$status
 
 # Neovim's tests are pytest tests (tests/test_neovim.py); Obsidian's run in Node.
 test-extensions: $(STAMP)
