@@ -264,7 +264,7 @@ async def _apply_command(ls: VoicedLanguageServer, args: tuple[Any, ...]) -> boo
     return bool(result.applied)
 
 
-@server.command("voiced.cli.status_report")
+@server.command("voiced.status")
 async def status_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
     """The daemon's status plus each voice's adapter versions (``adapters``).
 
@@ -277,7 +277,7 @@ async def status_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
         status = await asyncio.to_thread(lambda: _status_with_versions(ls.daemon()))
     except (DaemonUnavailable, DaemonError) as exc:
         if quiet:
-            log.warning("voiced.cli.status_report: %s", exc)
+            log.warning("voiced.status: %s", exc)
         else:
             ls.tell(str(exc))
         return None
@@ -301,7 +301,7 @@ def _status_with_versions(daemon: DaemonClient) -> dict:
 
 @server.command("voiced.train")
 async def train_command(ls: VoicedLanguageServer, *args: Any) -> dict | None:
-    """Start training a voice in the daemon ({voice}); progress is in voiced.cli.status_report."""
+    """Start training a voice in the daemon ({voice}); progress is in voiced.status."""
     options = args[0] if args and isinstance(args[0], dict) else {}
     voice = options.get("voice") or (ls.client_settings.get("voice") or None)
     progress = await _daemon_call(ls, lambda daemon: daemon.train(voice))

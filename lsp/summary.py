@@ -1,4 +1,4 @@
-"""What `voiced.cli.status_report` returns and says (pure; no I/O).
+"""What `voiced.status` returns and says (pure; no I/O).
 
 The result is the daemon's ``/v1/status`` plus ``adapters``: for each voice,
 its adapter versions as the editors need them for a pick list.

@@ -181,8 +181,6 @@ async def test_huge_selection_gets_a_message(client: LanguageClient):
 
 @pytest.mark.asyncio
 async def test_status_command(client: LanguageClient):
-    result = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="voiced.cli.status_report")
-    )
+    result = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="voiced.status"))
     assert result["voices"] == ["mine"]
     assert any("mine: base model" in m.message for m in client.messages)

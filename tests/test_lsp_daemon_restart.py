@@ -114,13 +114,13 @@ def _active_v1_over_the_base(tmp_path: Path) -> None:
 @pytest.mark.timeout(1200)
 @pytest.mark.asyncio
 async def test_commands_and_rewrites_follow_a_daemon_killed_and_started_again(client: LanguageClient, tmp_path):
-    before = await _command(client, "voiced.cli.status_report", {"quiet": True})
+    before = await _command(client, "voiced.status", {"quiet": True})
     assert before is not None
     _active_v1_over_the_base(tmp_path)
     new_pid = _restart_after_kill9()  # a new port and a new token; the server is not told
     shown = len(client.messages)
 
-    status = await _command(client, "voiced.cli.status_report", {"quiet": True})
+    status = await _command(client, "voiced.status", {"quiet": True})
     assert status is not None and status["pid"] == new_pid, client.log_messages[-3:]
     rolled = await _command(client, "voiced.rollback", {"voice": "mine"})
     assert rolled is not None and rolled["active"] is None, _errors(client, shown)
@@ -138,13 +138,13 @@ async def test_a_restart_on_the_same_port_with_a_new_token(client: LanguageClien
     config.daemon.port = port  # the next daemon must come back on this very port
     save_config(config)
     try:
-        assert (await _command(client, "voiced.cli.status_report", {"quiet": True})) is not None
+        assert (await _command(client, "voiced.status", {"quiet": True})) is not None
         _restart_after_kill9()
         assert read_record().port == port
         shown = len(client.messages)
         edit = await _rewrite(client)  # the old token gets a 401; the server re-reads daemon.json
         assert edit is not None and edit.new_text.strip(), _errors(client, shown)
-        assert (await _command(client, "voiced.cli.status_report")) is not None
+        assert (await _command(client, "voiced.status")) is not None
         assert not any("token" in m for m in _errors(client, shown))
     finally:
         config.daemon.port = 0
@@ -256,7 +256,7 @@ THREE_PARAGRAPHS = "# Three\n\n" + "\n\n".join([PARAGRAPH] * 3) + "\n"
 @pytest.mark.timeout(1200)
 @pytest.mark.asyncio
 async def test_finished_paragraphs_cost_no_thread_and_no_cancel(tap: RequestTap, client: LanguageClient):
-    assert (await _command(client, "voiced.cli.status_report", {"quiet": True})) is not None  # the worker thread exists
+    assert (await _command(client, "voiced.status", {"quiet": True})) is not None  # the worker thread exists
     server_pid = client._server.pid
     idle = _threads(server_pid)
     action = await _select_all(client, THREE_PARAGRAPHS)

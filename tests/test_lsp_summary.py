@@ -1,4 +1,4 @@
-"""What `voiced.cli.status_report` returns and says, from recorded daemon answers (no LSP, no daemon)."""
+"""What `voiced.status` returns and says, from recorded daemon answers (no LSP, no daemon)."""
 
 from __future__ import annotations
 

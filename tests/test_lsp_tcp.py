@@ -249,7 +249,7 @@ def test_requests_before_initialize_are_not_executed(tcp_server, registry, daemo
     _process, record = tcp_server
     before = _training()
     client = RawClient(record["port"])
-    client.send(command(1, "voiced.cli.status_report"), *_commands_that_would_act(daemon_home[1]))
+    client.send(command(1, "voiced.status"), *_commands_that_would_act(daemon_home[1]))
     reply = client.next()
     assert reply is not None and reply["id"] == 1 and "result" not in reply, reply  # no daemon status leaks
     assert reply["error"]["code"] == -32002 and "initializationOptions.token" in reply["error"]["message"]

@@ -1,4 +1,4 @@
-"""`voiced.train`, `voiced.activate`, `voiced.rollback` and `voiced.cli.status_report` executed by the language
+"""`voiced.train`, `voiced.activate`, `voiced.rollback` and `voiced.status` executed by the language
 server against the real daemon."""
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ async def test_quiet_status_lists_the_versions_and_tells_the_user_nothing(client
     )
     shown, logged = len(client.messages), len(client.log_messages)
     quiet = await client.workspace_execute_command_async(
-        types.ExecuteCommandParams(command="voiced.cli.status_report", arguments=[{"quiet": True}])
+        types.ExecuteCommandParams(command="voiced.status", arguments=[{"quiet": True}])
     )
     assert (len(client.messages), len(client.log_messages)) == (shown, logged)  # no window/showMessage, no log
     assert quiet["voices"] == ["mine"]
@@ -72,7 +72,7 @@ async def test_quiet_status_lists_the_versions_and_tells_the_user_nothing(client
         "scores": {"test_nll": {"base": 2.5, "candidate": 2.25}},
         "words": 1234,
     }
-    loud = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="voiced.cli.status_report"))
+    loud = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="voiced.status"))
     assert loud["adapters"] == quiet["adapters"]
     assert any(f"v{kept.number} candidate" in m.message for m in client.messages[shown:])
 

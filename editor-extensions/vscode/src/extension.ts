@@ -67,11 +67,11 @@ export async function deactivate(): Promise<void> {
 }
 
 function runningClient(voiced: VoicedServer): LanguageClient | undefined {
-  if (!voiced.daemon.client?.isRunning()) {
+  if (!voiced.client?.isRunning()) {
     void vscode.window.showWarningMessage("The voiced server is not running. See the voiced output for why.");
     return undefined;
   }
-  return voiced.daemon.client;
+  return voiced.client;
 }
 
 /** Asks the server for its code actions at the selection, lets the user pick a voice, resolves and applies it. */
@@ -117,13 +117,13 @@ async function executeServerCommand(client: LanguageClient, command: string, arg
   );
 }
 
-/** voiced.cli.status_report; quiet (the default) only returns it, loud also shows the server's summary to the user. */
+/** voiced.status; quiet (the default) only returns it, loud also shows the server's summary to the user. */
 async function fetchStatus(client: LanguageClient, quiet = true): Promise<ServerStatus | null> {
   return (await client.sendRequest(ExecuteCommandRequest.type, statusRequest(quiet))) as ServerStatus | null;
 }
 
 async function refreshStatus(voiced: VoicedServer, status: VoicedStatus, quiet = true): Promise<void> {
-  const client = voiced.daemon.client;
+  const client = voiced.client;
   if (!client?.isRunning()) {
     return;
   }
@@ -143,7 +143,7 @@ async function chooseVoice(client: LanguageClient): Promise<string | undefined> 
   return vscode.window.showQuickPick(voices, { placeHolder: "Which voice?" });
 }
 
-/** A pick list of the voice's versions from voiced.cli.status_report; typed in when the server does not list them. */
+/** A pick list of the voice's versions from voiced.status; typed in when the server does not list them. */
 async function chooseVersion(client: LanguageClient, voice: string): Promise<number | undefined> {
   const picks = versionPicks(await fetchStatus(client), voice);
   if (picks === undefined) {

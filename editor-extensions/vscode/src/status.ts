@@ -7,7 +7,7 @@ export class VoicedStatus implements vscode.Disposable {
   private pending = 0;
 
   constructor(selector: vscode.DocumentSelector) {
-    this.item = vscode.languages.createLanguageStatusItem("voiced.cli.status_report", selector);
+    this.item = vscode.languages.createLanguageStatusItem("voiced.status", selector);
     this.item.name = "voiced";
     this.item.text = "voiced: starting";
     this.item.command = { title: "Status", command: "voiced.showStatus" };

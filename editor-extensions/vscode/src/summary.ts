@@ -1,4 +1,4 @@
-/** Pure helpers that turn the server's `voiced.cli.status_report` result into words for the status item. */
+/** Pure helpers that turn the server's `voiced.status` result into words for the status item. */
 
 export interface EngineVoice {
   adapter_version?: number | string | null;
@@ -13,12 +13,12 @@ export interface Training {
   [key: string]: unknown;
 }
 
-/** The `workspace/executeCommand` params for voiced.cli.status_report: quiet only returns it, loud also shows a summary. */
+/** The `workspace/executeCommand` params for voiced.status: quiet only returns it, loud also shows a summary. */
 export function statusRequest(quiet: boolean): { command: string; arguments: unknown[] } {
-  return { command: "voiced.cli.status_report", arguments: quiet ? [{ quiet: true }] : [] };
+  return { command: "voiced.status", arguments: quiet ? [{ quiet: true }] : [] };
 }
 
-/** One adapter version of a voice, as `voiced.cli.status_report` lists it under `adapters`. */
+/** One adapter version of a voice, as `voiced.status` lists it under `adapters`. */
 export interface AdapterVersion {
   version: number;
   status: string;

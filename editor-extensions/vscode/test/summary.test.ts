@@ -47,8 +47,8 @@ describe("parseVersion", () => {
 
 describe("statusRequest", () => {
   it("asks quietly for the periodic refresh and loudly for the Show status command", () => {
-    expect(statusRequest(true)).toEqual({ command: "voiced.cli.status_report", arguments: [{ quiet: true }] });
-    expect(statusRequest(false)).toEqual({ command: "voiced.cli.status_report", arguments: [] });
+    expect(statusRequest(true)).toEqual({ command: "voiced.status", arguments: [{ quiet: true }] });
+    expect(statusRequest(false)).toEqual({ command: "voiced.status", arguments: [] });
   });
 });
 

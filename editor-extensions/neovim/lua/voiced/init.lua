@@ -98,7 +98,7 @@ end
 --- `:VoicedStatus`: the server shows a one-line summary (window/showMessage): each voice's
 --- active adapter and its versions.
 function M.status()
-  execute('voiced.cli.status_report', {})
+  execute('voiced.status', {})
 end
 
 --- `:VoicedTrain`: only when the server offers voiced.train.
@@ -106,7 +106,7 @@ function M.train()
   execute('voiced.train', {})
 end
 
---- The versions that can be made active, newest first, from voiced.cli.status_report's `adapters`.
+--- The versions that can be made active, newest first, from voiced.status's `adapters`.
 ---@return { voice: string, version: integer, status: string }[]
 function M.activatable(status)
   local items = {}
@@ -126,7 +126,7 @@ end
 
 --- `:VoicedActivate`: pick one of the adapter versions (vim.ui.select) and make it active.
 function M.activate()
-  execute('voiced.cli.status_report', { { quiet = true } }, function(status)
+  execute('voiced.status', { { quiet = true } }, function(status)
     local items = M.activatable(status)
     if #items == 0 then
       say('there is no adapter version to activate yet: run :VoicedTrain (or `voiced train`) first.')
