@@ -357,6 +357,19 @@ class TrainingSettings(_Checked):
         lt=1,
         default=0.0,
     )
+    preference_stage: Literal["auto", "off"] = _help(
+        "A preference stage after supervised training, on the writer's kept and rejected proposals (the "
+        'draft as prompt, the writer\'s final text preferred over the rejected proposal): "auto" runs it when '
+        'the voice has at least preference_min_pairs pairs, "off" never.',
+        default="auto",
+    )
+    preference_min_pairs: int = _help(
+        "Fewest preference pairs a voice needs before the preference stage runs.", ge=1, default=32
+    )
+    preference_beta: float = _help(
+        "Strength of the preference stage's pull away from the supervised adapter (DPO's beta).", gt=0, default=0.1
+    )
+    preference_steps: int = _help("Optimiser steps of the preference stage.", ge=1, default=60)
     batch_size: int = _help('Rows per optimiser step: examples, or with batching "pack" packed rows.', ge=1, default=4)
     batching: Literal["pack", "bucket", "pad"] = _help(
         'How the PEFT backend fills a step: "bucket" (examples of similar length share a batch; as fast as '
@@ -477,6 +490,18 @@ class EvalSettings(_Checked):
         "A candidate that fails on held-out drafts but gains this much more chrF than the reference on "
         "training-family drafts of the same passages is reported as having learned only to undo the "
         "training roughener.",
+        ge=0,
+        default=2.0,
+    )
+    gate_feedback_min_proposals: int = _help(
+        "Proposals the writer must have judged (accepted, rejected, undone, edited or kept) for the active "
+        "adapter before its acceptance rate counts in the gate.",
+        ge=1,
+        default=20,
+    )
+    gate_feedback_min_gain: float = _help(
+        "A candidate replacing an adapter the writer accepts more often than the last one must beat it on "
+        "held-out chrF gain by at least this much.",
         ge=0,
         default=2.0,
     )
@@ -640,6 +665,28 @@ class EditorSettings(_Checked):
         "Largest selection rewritten in one action (characters); larger selections get a message instead.",
         ge=1,
         default=20_000,
+    )
+    preview_multi_paragraph: bool = _help(
+        "Show a rewrite of more than one paragraph for review (accept or reject) before it replaces the text.",
+        default=True,
+    )
+    preview_single_paragraph: bool = _help(
+        "Show a rewrite of a single paragraph for review before it replaces the text.", default=False
+    )
+    inline_auto_trigger: bool = _help(
+        "Offer ghost-text continuations on their own when the writer pauses, not only when asked.", default=False
+    )
+    inline_debounce_ms: int = _help(
+        "With inline_auto_trigger, how long the writer must pause before a continuation is offered (ms).",
+        ge=0,
+        default=600,
+    )
+    inline_max_tokens: int = _help("Longest ghost-text continuation (tokens).", ge=1, default=48)
+    feedback_quiet_seconds: float = _help(
+        "A rewrite or continuation the writer kept is judged (kept as is, or edited) at the next save, or after "
+        "this long without a change to the document.",
+        gt=0,
+        default=120.0,
     )
 
 
