@@ -10,6 +10,8 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
 } from "vscode-languageclient/node";
+import { registerGhostText } from "./ghost";
+import { AcceptWatch } from "./inline";
 import { VoicedServer, pythonApi } from "./server";
 import { documentSelector, getSettings, needsRestart } from "./settings";
 import { VoicedStatus } from "./status";
@@ -24,9 +26,10 @@ let server: VoicedServer | undefined;
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel("voiced", { log: true });
   const status = new VoicedStatus(documentSelector(getSettings()));
-  server = new VoicedServer(output, status);
+  const accepts = new AcceptWatch();
+  server = new VoicedServer(output, status, accepts);
   const voiced = server;
-  context.subscriptions.push(output, status, voiced);
+  context.subscriptions.push(output, status, voiced, ...registerGhostText(voiced, accepts, output));
 
   voiced.onDidStart(() => void refreshStatus(voiced, status), undefined, context.subscriptions);
   const timer = setInterval(() => void refreshStatus(voiced, status), REFRESH_MS);

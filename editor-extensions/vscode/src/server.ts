@@ -4,6 +4,7 @@ import * as os from "node:os";
 import * as vscode from "vscode";
 import { LanguageClient, LanguageClientOptions, ServerOptions } from "vscode-languageclient/node";
 import { findVoiced, Found, NotFound } from "./find";
+import { ACCEPTED_COMMAND, AcceptWatch } from "./inline";
 import { documentSelector, getSettings, SECTION } from "./settings";
 import { VoicedStatus } from "./status";
 
@@ -67,6 +68,8 @@ export async function locateVoiced(): Promise<Found> {
 
 export class VoicedServer implements vscode.Disposable {
   client: LanguageClient | undefined;
+  /** The documents the server serves, as of the last start. */
+  selector: vscode.DocumentSelector = [];
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private readonly onDidStartEmitter = new vscode.EventEmitter<LanguageClient>();
@@ -75,6 +78,7 @@ export class VoicedServer implements vscode.Disposable {
   constructor(
     private readonly output: vscode.LogOutputChannel,
     private readonly status: VoicedStatus,
+    private readonly accepts: AcceptWatch,
   ) {}
 
   /** Shows the spinner while a request the client sends itself is pending. */
@@ -103,6 +107,7 @@ export class VoicedServer implements vscode.Disposable {
     const settings = getSettings();
     const selector = documentSelector(settings);
     this.status.selector = selector;
+    this.selector = selector;
     let found: Found;
     try {
       found = await locateVoiced();
@@ -134,7 +139,13 @@ export class VoicedServer implements vscode.Disposable {
       middleware: {
         // The model runs in resolve and in the server's commands: spin while either is pending.
         resolveCodeAction: (item, token, next) => this.status.whileBusy(Promise.resolve(next(item, token))),
-        executeCommand: (command, args, next) => this.status.whileBusy(Promise.resolve(next(command, args))),
+        executeCommand: (command, args, next) => {
+          // A ghost text accepted word by word was reported at its first word (see AcceptWatch).
+          if (command === ACCEPTED_COMMAND && !this.accepts.fullAccept(String(args[0]))) {
+            return undefined;
+          }
+          return this.status.whileBusy(Promise.resolve(next(command, args)));
+        },
       },
     };
     const client = new LanguageClient("voiced", "voiced", serverOptions, clientOptions);

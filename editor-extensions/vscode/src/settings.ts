@@ -9,6 +9,10 @@ export interface Settings {
   voice: string;
   temperature: number | null;
   languages: string[];
+  /** Review a rewrite in VS Code's refactor preview before it lands (the server annotates the edit). */
+  preview: { multiParagraph: boolean; singleParagraph: boolean };
+  /** Ghost-text Continue: ask on a pause in typing too, after this many milliseconds (explicit trigger always works). */
+  inline: { autoTrigger: boolean; debounceMs: number };
 }
 
 export function getSettings(scope?: vscode.ConfigurationScope): Settings {
@@ -18,6 +22,14 @@ export function getSettings(scope?: vscode.ConfigurationScope): Settings {
     voice: config.get<string>("voice", ""),
     temperature: config.get<number | null>("temperature", null),
     languages: config.get<string[]>("languages", []),
+    preview: {
+      multiParagraph: config.get<boolean>("preview.multiParagraph", true),
+      singleParagraph: config.get<boolean>("preview.singleParagraph", false),
+    },
+    inline: {
+      autoTrigger: config.get<boolean>("inline.autoTrigger", false),
+      debounceMs: config.get<number>("inline.debounceMs", 600),
+    },
   };
 }
 
