@@ -85,11 +85,33 @@ def m004_walk_problems(db: sqlite3.Connection) -> None:
     )
 
 
+def m005_feedback(db: sqlite3.Connection) -> None:
+    """What the writer did with each proposal the editor showed them (voiced.corpus.feedback)."""
+    db.execute(
+        """
+        CREATE TABLE feedback (
+            proposal_id TEXT PRIMARY KEY,
+            voice TEXT NOT NULL,
+            adapter_version INTEGER,
+            kind TEXT NOT NULL CHECK (kind IN ('rewrite', 'continue')),
+            outcome TEXT NOT NULL CHECK (outcome IN ('accepted', 'rejected', 'undone', 'edited', 'kept')),
+            original TEXT NOT NULL,
+            proposal TEXT NOT NULL,
+            final_text TEXT,
+            proposed_at REAL NOT NULL,
+            settled_at REAL NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX feedback_by_voice ON feedback (voice, adapter_version)")
+
+
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_documents,
     m002_passages,
     m003_documents_by_hash,
     m004_walk_problems,
+    m005_feedback,
 ]
 
 

@@ -1,0 +1,264 @@
+"""The feedback tracker: a proposal followed through the writer's edits to its outcome.
+
+The tracker is pure logic driven by full document texts; its records go to a
+list here, and in the last test to the real corpus database.
+"""
+
+from __future__ import annotations
+
+from voiced.corpus.feedback import FeedbackRecord, feedback_records, record_feedback
+from voiced.lsp.feedback_tracker import FeedbackTracker, changed_region, moved_span
+from voiced.paths import get_paths
+
+URI = "file:///notes/letter.md"
+BEFORE = "Dear Jane,\n\n"
+AFTER = "\n\nYours, E."
+ORIGINAL = "the weather was bad and we stayed home."
+PROPOSAL = "The weather being wretched, we kept to the house."
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def tracker_with_log(quiet: float = 60.0) -> tuple[FeedbackTracker, list[FeedbackRecord], Clock]:
+    records: list[FeedbackRecord] = []
+    clock = Clock()
+    return FeedbackTracker(records.append, quiet_seconds=quiet, clock=clock), records, clock
+
+
+def accepted_rewrite(tracker: FeedbackTracker, pid: str = "p1") -> str:
+    """Propose and accept a rewrite of ORIGINAL; returns the document text after the edit."""
+    tracker.proposed(
+        proposal_id=pid,
+        uri=URI,
+        kind="rewrite",
+        original=ORIGINAL,
+        proposal=PROPOSAL,
+        voice="austen",
+        adapter_version=3,
+    )
+    text = BEFORE + PROPOSAL + AFTER
+    tracker.accepted(pid, uri=URI, start_offset=len(BEFORE), document_text=text)
+    return text
+
+
+def outcomes(records: list[FeedbackRecord]) -> list[tuple[str, str | None]]:
+    return [(r.outcome, r.final_text) for r in records]
+
+
+def test_changed_region_and_spans_follow_edits_around_them() -> None:
+    assert changed_region("abcdef", "abXYef") == (2, 4, 4)
+    assert changed_region("aaa", "aaaa") == (3, 3, 4)
+    text = "0123456789"
+    # Typing before the span shifts it; after it, leaves it; inside, grows it.
+    assert moved_span((4, 6), text, "xx" + text) == (6, 8)
+    assert moved_span((4, 6), text, text + "yy") == (4, 6)
+    assert moved_span((4, 6), text, "01234Z56789") == (4, 7)
+    # Typing right at either edge is new writing outside the span.
+    assert moved_span((4, 6), text, "0123Q456789") == (5, 7)
+    assert moved_span((4, 6), text, "012345Q6789") == (4, 6)
+    # A change overlapping the span takes its replacement in.
+    assert moved_span((4, 6), text, "012X6789") == (3, 4)
+
+
+def test_kept_at_save_when_the_span_still_holds_the_proposal() -> None:
+    tracker, records, _ = tracker_with_log()
+    text = accepted_rewrite(tracker)
+    # The writer keeps writing elsewhere, before and after the rewrite.
+    text = "Dearest " + text[len("Dear ") :] + "\nP.S. Do write."
+    tracker.document_changed(URI, text)
+    tracker.document_saved(URI, text)
+    assert outcomes(records) == [("accepted", None), ("kept", None)]
+    assert records[-1].adapter_version == 3 and records[-1].voice == "austen"
+    assert tracker.pending() == []
+
+
+def test_edited_at_save_gives_the_writers_final_text() -> None:
+    tracker, records, _ = tracker_with_log()
+    text = accepted_rewrite(tracker)
+    edited = PROPOSAL.replace("wretched", "dreadful")
+    text = text.replace(PROPOSAL, edited)
+    tracker.document_changed(URI, text)
+    tracker.document_changed(URI, "Oh. " + text)
+    tracker.document_saved(URI, "Oh. " + text)
+    assert outcomes(records) == [("accepted", None), ("edited", edited)]
+
+
+def test_undo_back_to_the_original_is_undone_at_once() -> None:
+    tracker, records, _ = tracker_with_log()
+    accepted_rewrite(tracker)
+    tracker.document_changed(URI, BEFORE + ORIGINAL + AFTER)
+    assert outcomes(records) == [("accepted", None), ("undone", ORIGINAL)]
+    tracker.document_saved(URI, BEFORE + ORIGINAL + AFTER)
+    assert records[-1].outcome == "undone"
+
+
+def test_redo_after_undo_ends_as_kept() -> None:
+    tracker, records, _ = tracker_with_log()
+    text = accepted_rewrite(tracker)
+    tracker.document_changed(URI, BEFORE + ORIGINAL + AFTER)
+    tracker.document_changed(URI, text)
+    tracker.document_saved(URI, text)
+    assert [r.outcome for r in records] == ["accepted", "undone", "kept"]
+
+
+def test_undo_then_the_writers_own_rewrite_keeps_their_text() -> None:
+    tracker, records, _ = tracker_with_log()
+    accepted_rewrite(tracker)
+    tracker.document_changed(URI, BEFORE + ORIGINAL + AFTER)
+    own = "the weather was foul, so home we stayed."
+    tracker.document_changed(URI, BEFORE + own + AFTER)
+    tracker.document_closed(URI, BEFORE + own + AFTER)
+    assert outcomes(records)[-1] == ("undone", own)
+
+
+def test_quiet_interval_settles_accepted_and_expires_unanswered() -> None:
+    tracker, records, clock = tracker_with_log(quiet=60)
+    text = accepted_rewrite(tracker)
+    tracker.proposed(
+        proposal_id="p2",
+        uri=URI,
+        kind="continue",
+        original="",
+        proposal=" And then it rained.",
+        voice="austen",
+        adapter_version=3,
+    )
+    clock.now += 30
+    tracker.document_changed(URI, text + "!")  # activity outside the span does not hold it open
+    tracker.tick()
+    assert [r.outcome for r in records] == ["accepted"]
+    clock.now += 31
+    tracker.tick()
+    by_id = {r.proposal_id: r.outcome for r in records}
+    assert by_id == {"p1": "kept", "p2": "rejected"}
+    assert tracker.pending() == []
+
+
+def test_a_late_accept_of_an_expired_proposal_still_counts() -> None:
+    tracker, records, clock = tracker_with_log(quiet=10)
+    tracker.proposed(
+        proposal_id="p1", uri=URI, kind="rewrite", original=ORIGINAL, proposal=PROPOSAL, voice="v", adapter_version=None
+    )
+    clock.now += 11
+    tracker.tick()
+    assert outcomes(records) == [("rejected", None)]
+    tracker.accepted("p1", uri=URI, start_offset=len(BEFORE), document_text=BEFORE + PROPOSAL + AFTER)
+    tracker.document_saved(URI, BEFORE + PROPOSAL + AFTER)
+    assert [r.outcome for r in records] == ["rejected", "accepted", "kept"]
+
+
+def test_rejected_rewrite_that_the_writer_then_rewrote_gives_their_text() -> None:
+    tracker, records, _ = tracker_with_log()
+    text = BEFORE + ORIGINAL + AFTER
+    tracker.proposed(
+        proposal_id="p1",
+        uri=URI,
+        kind="rewrite",
+        original=ORIGINAL,
+        proposal=PROPOSAL,
+        voice="v",
+        adapter_version=1,
+        start_offset=len(BEFORE),
+        document_text=text,
+    )
+    tracker.document_changed(URI, "Hi. " + text)  # typing while the preview is open moves the range
+    tracker.rejected("p1")
+    assert outcomes(records) == [("rejected", None)]
+    own = "we stayed in, for the weather was bad."
+    tracker.document_saved(URI, "Hi. " + BEFORE + own + AFTER)
+    assert outcomes(records) == [("rejected", None), ("rejected", own)]
+
+
+def test_rejected_and_left_alone_records_once() -> None:
+    tracker, records, _ = tracker_with_log()
+    text = BEFORE + ORIGINAL + AFTER
+    tracker.proposed(
+        proposal_id="p1",
+        uri=URI,
+        kind="rewrite",
+        original=ORIGINAL,
+        proposal=PROPOSAL,
+        voice="v",
+        adapter_version=1,
+        start_offset=len(BEFORE),
+        document_text=text,
+    )
+    tracker.rejected("p1")
+    tracker.document_saved(URI, text)
+    assert outcomes(records) == [("rejected", None)]
+
+
+def test_accept_reported_before_the_edit_reached_the_text() -> None:
+    tracker, records, _ = tracker_with_log()
+    tracker.proposed(
+        proposal_id="p1", uri=URI, kind="rewrite", original=ORIGINAL, proposal=PROPOSAL, voice="v", adapter_version=2
+    )
+    tracker.accepted("p1", uri=URI, start_offset=len(BEFORE), document_text=BEFORE + ORIGINAL + AFTER)
+    tracker.document_changed(URI, BEFORE + PROPOSAL + AFTER)
+    tracker.document_saved(URI, BEFORE + PROPOSAL + AFTER)
+    assert [r.outcome for r in records] == ["accepted", "kept"]
+
+
+def test_ghost_text_accepted_in_part_and_continuation_undone() -> None:
+    tracker, records, _ = tracker_with_log()
+    ghost = " She laughed, and went out."
+    for pid in ("g1", "g2"):
+        tracker.proposed(
+            proposal_id=pid, uri=URI, kind="continue", original="", proposal=ghost, voice="v", adapter_version=2
+        )
+    partial = BEFORE + " She laughed," + AFTER
+    tracker.accepted("g1", uri=URI, start_offset=len(BEFORE), document_text=partial)
+    tracker.document_saved(URI, partial)
+    assert outcomes(records) == [("accepted", None), ("edited", " She laughed,")]
+    full = BEFORE + ghost + AFTER
+    tracker.accepted("g2", uri=URI, start_offset=len(BEFORE), document_text=full)
+    tracker.document_changed(URI, BEFORE + AFTER)
+    assert outcomes(records)[-1] == ("undone", "")
+
+
+def test_close_settles_everything_of_the_document_only() -> None:
+    tracker, records, _ = tracker_with_log()
+    accepted_rewrite(tracker)
+    tracker.proposed(
+        proposal_id="other",
+        uri="file:///b.md",
+        kind="rewrite",
+        original="a",
+        proposal="b",
+        voice="v",
+        adapter_version=1,
+    )
+    tracker.proposed(
+        proposal_id="never", uri=URI, kind="rewrite", original="a", proposal="b", voice="v", adapter_version=1
+    )
+    tracker.document_closed(URI, BEFORE + PROPOSAL + AFTER)
+    assert {r.proposal_id: r.outcome for r in records} == {"p1": "kept", "never": "rejected"}
+    assert tracker.pending() == ["other"]
+
+
+def test_a_failing_store_does_not_break_editing() -> None:
+    def broken(record: FeedbackRecord) -> None:
+        raise OSError("disk full")
+
+    tracker = FeedbackTracker(broken, quiet_seconds=5)
+    accepted_rewrite(tracker)
+    tracker.document_saved(URI, BEFORE + PROPOSAL + AFTER)
+    assert tracker.pending() == []
+
+
+def test_records_reach_the_corpus_database() -> None:
+    paths = get_paths()
+    tracker = FeedbackTracker(lambda record: record_feedback(paths, record), quiet_seconds=60)
+    text = accepted_rewrite(tracker)
+    assert [r.outcome for r in feedback_records(paths)] == ["accepted"]
+    tracker.document_saved(URI, text.replace("wretched", "vile"))
+    (stored,) = feedback_records(paths)
+    assert (stored.outcome, stored.final_text) == ("edited", PROPOSAL.replace("wretched", "vile"))
+    assert (stored.original, stored.proposal, stored.adapter_version) == (ORIGINAL, PROPOSAL, 3)
+    assert stored.settled_at >= stored.proposed_at
