@@ -6,15 +6,26 @@
  * then puts the model's edit in codeAction/resolve), and workspace.applyEdit
  * (if a server still answers with a `voiced.*` command, the edit it sends back
  * through workspace/applyEdit is captured and applied the same way).
+ *
+ * Two voiced extensions: with `preview` on, initializationOptions
+ * `{voicedPreview: true}` tells the server this client shows a rewrite before it
+ * lands, and the client answers the server's `voiced/preview` request with the
+ * writer's choice; `voiced/inlineCompletion` (textDocument/inlineCompletion's
+ * params and answer, for a client without LSP 3.18) gives the ghost text.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import {
+  CancellationTokenSource,
   createProtocolConnection,
+  ProgressType,
   StreamMessageReader,
   StreamMessageWriter,
   type CodeAction,
   type Command,
+  type InlineCompletionItem,
+  type InlineCompletionList,
+  type Position,
   type ProtocolConnection,
   type Range,
   type TextEdit,
@@ -33,6 +44,32 @@ export interface ClientOptions {
   /** window/showMessage from the server (type: 1 error, 2 warning, 3 info, 4 log). */
   onMessage?: (type: number, message: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** This client shows the server's previews (`voiced/preview`) itself. */
+  preview?: boolean;
+}
+
+/** Params of the server's `voiced/preview` request (docs: the issue #14 contract). */
+export interface PreviewParams {
+  id: string;
+  uri: string;
+  range: Range;
+  original: string;
+  proposal: string;
+  voice: string;
+  adapterVersion: number | null;
+  label: string;
+}
+
+export type PreviewOutcome = "accepted" | "rejected" | "edit";
+export type PreviewHandler = (params: PreviewParams) => Promise<PreviewOutcome>;
+
+/** LSP InlineCompletionTriggerKind. */
+export const TRIGGER = { invoked: 1, automatic: 2 } as const;
+
+/** One inline completion request in flight: its answer, and how to call it off ($/cancelRequest). */
+export interface InlineRequest {
+  items: Promise<InlineCompletionItem[]>;
+  cancel(): void;
 }
 
 type ApplyResult = { applied: boolean; failureReason?: string };
@@ -45,6 +82,8 @@ export class VoicedLspClient {
   private starting?: Promise<ProtocolConnection>;
   private versions = new Map<string, { version: number; text: string }>();
   private captured?: WorkspaceEdit[];
+  private previewing?: PreviewHandler;
+  private progressTokens = 0;
   private stderr = "";
 
   constructor(private readonly options: ClientOptions) {}
@@ -82,6 +121,11 @@ export class VoicedLspClient {
       this.captured.push(params.edit);
       return { applied: true };
     });
+    connection.onRequest("voiced/preview", async (params: PreviewParams): Promise<{ outcome: PreviewOutcome }> => {
+      const show = this.previewing;
+      // A preview outside a rewrite this client asked for changes nothing.
+      return { outcome: show ? await show(params) : "rejected" };
+    });
     connection.onNotification("window/showMessage", (params: { type: number; message: string }) =>
       this.options.onMessage?.(params.type, params.message));
     connection.onRequest("window/showMessageRequest", (params: { type: number; message: string }) => {
@@ -93,6 +137,7 @@ export class VoicedLspClient {
       processId: process.pid,
       clientInfo: { name: "voiced-obsidian" },
       rootUri: null,
+      initializationOptions: this.options.preview ? { voicedPreview: true } : undefined,
       capabilities: {
         workspace: { applyEdit: true, configuration: true },
         textDocument: {
@@ -128,35 +173,84 @@ export class VoicedLspClient {
     }
   }
 
-  /** Run "Rewrite/Continue in my voice" on `range` of the note; the edits to apply, or null if none offered. */
-  async run(task: Task, uri: string, text: string, range: Range): Promise<TextEdit[] | null> {
+  /**
+   * Run "Rewrite/Continue in my voice" on `range` of the note; the edits to apply, or null if none offered.
+   * While it runs, `preview` answers the server's `voiced/preview` (a rejected preview: no edits), and
+   * the edits the server sends through workspace/applyEdit are captured.
+   */
+  async run(task: Task, uri: string, text: string, range: Range, preview?: PreviewHandler): Promise<TextEdit[] | null> {
     const connection = await this.start();
     await this.sync(connection, uri, text);
-    const actions = (await connection.sendRequest("textDocument/codeAction", {
-      textDocument: { uri }, range, context: { diagnostics: [], only: ["refactor.rewrite"] },
-    })) as (CodeAction | Command)[] | null;
-    const action = (actions ?? []).find((a) => a.title.startsWith(TITLES[task]));
-    if (!action) return null;
-    if ("kind" in action || "edit" in action || "data" in action) {
-      const codeAction = action as CodeAction;
-      const resolved = codeAction.edit || !codeAction.data
-        ? codeAction
-        : ((await connection.sendRequest("codeAction/resolve", codeAction)) as CodeAction);
-      if (resolved.edit) return editsFor(resolved.edit, uri);
-      if (resolved.command) return this.execute(connection, resolved.command, uri);
-      return [];
-    }
-    return this.execute(connection, action as Command, uri);
-  }
-
-  private async execute(connection: ProtocolConnection, command: Command, uri: string): Promise<TextEdit[]> {
     this.captured = [];
+    this.previewing = preview;
     try {
-      await connection.sendRequest("workspace/executeCommand", { command: command.command, arguments: command.arguments });
+      const actions = (await connection.sendRequest("textDocument/codeAction", {
+        textDocument: { uri }, range, context: { diagnostics: [], only: ["refactor.rewrite"] },
+      })) as (CodeAction | Command)[] | null;
+      const action = (actions ?? []).find((a) => a.title.startsWith(TITLES[task]));
+      if (!action) return null;
+      if ("kind" in action || "edit" in action || "data" in action) {
+        const codeAction = action as CodeAction;
+        const resolved = codeAction.edit || !codeAction.data
+          ? codeAction
+          : ((await connection.sendRequest("codeAction/resolve", codeAction)) as CodeAction);
+        if (resolved.edit) return editsFor(resolved.edit, uri);
+        if (resolved.command) await this.executeOn(connection, resolved.command);
+      } else {
+        await this.executeOn(connection, action as Command);
+      }
+      // What the server applied itself (a command, or a preview the writer accepted).
       return this.captured.flatMap((edit) => editsFor(edit, uri));
     } finally {
       this.captured = undefined;
+      this.previewing = undefined;
     }
+  }
+
+  /** workspace/executeCommand (e.g. the `voiced.inlineAccepted` of an accepted ghost text). */
+  async executeCommand(command: Command): Promise<unknown> {
+    return this.executeOn(await this.start(), command);
+  }
+
+  private executeOn(connection: ProtocolConnection, command: Command): Promise<unknown> {
+    return connection.sendRequest("workspace/executeCommand", { command: command.command, arguments: command.arguments });
+  }
+
+  /**
+   * Ask for ghost text at `position` (`voiced/inlineCompletion`). `partial` sees the text so far while the
+   * server streams it ($/progress). `cancel()` sends $/cancelRequest; the answer then rejects or is empty.
+   */
+  inlineCompletion(uri: string, text: string, position: Position, triggerKind: number,
+                   partial?: (items: InlineCompletionItem[]) => void): InlineRequest {
+    const source = new CancellationTokenSource();
+    const items = (async () => {
+      const connection = await this.start();
+      await this.sync(connection, uri, text);
+      if (source.token.isCancellationRequested) return [];
+      const partialResultToken = `voiced-inline-${++this.progressTokens}`;
+      const progress = partial
+        ? connection.onProgress(new ProgressType<InlineCompletionList | InlineCompletionItem[]>(), partialResultToken,
+          (value) => { if (!source.token.isCancellationRequested) partial(itemsOf(value)); })
+        : undefined;
+      try {
+        const result = await connection.sendRequest("voiced/inlineCompletion", {
+          textDocument: { uri }, position, context: { triggerKind },
+          ...(partial ? { partialResultToken } : {}),
+        }, source.token) as InlineCompletionList | InlineCompletionItem[] | null;
+        return itemsOf(result);
+      } finally {
+        progress?.dispose();
+      }
+    })();
+    return { items, cancel: () => source.cancel() };
+  }
+
+  /** Tell a running server that the `voiced` settings changed. */
+  async configurationChanged(): Promise<void> {
+    if (!this.connection) return;
+    await this.connection.sendNotification("workspace/didChangeConfiguration", {
+      settings: { voiced: this.options.settings?.() ?? {} },
+    });
   }
 
   /** The server's last stderr lines, for error reports. */
@@ -187,4 +281,9 @@ export class VoicedLspClient {
     await exited;
     clearTimeout(timer);
   }
+}
+
+function itemsOf(result: InlineCompletionList | InlineCompletionItem[] | null | undefined): InlineCompletionItem[] {
+  if (!result) return [];
+  return Array.isArray(result) ? result : result.items ?? [];
 }

@@ -1,13 +1,20 @@
 /**
- * Obsidian glue: commands, the editor context menu, notices and the settings
- * tab. The LSP work lives in lspClient.ts / editorAction.ts.
+ * Obsidian glue: commands, the editor context menu, notices, the preview
+ * modal, the ghost-text editor extension and the settings tab. The LSP work
+ * lives in lspClient.ts / editorAction.ts / ghostProvider.ts.
  */
-import { Notice, Plugin, PluginSettingTab, Setting, type App, type Editor, type MarkdownFileInfo,
-  type MarkdownView, type Menu } from "obsidian";
+import type { EditorView } from "@codemirror/view";
+import { editorInfoField, Notice, Plugin, PluginSettingTab, Setting, type App, type Editor,
+  type MarkdownFileInfo, type MarkdownView, type Menu } from "obsidian";
 import { join } from "node:path";
 import { runInEditor, type Feedback } from "./editorAction";
+import { GhostText } from "./ghostText";
+import { lspGhostProvider } from "./ghostProvider";
 import { TITLES, VoicedLspClient, type Task } from "./lspClient";
-import { DEFAULT_SETTINGS, type VoicedSettings } from "./settings";
+import { showPreview } from "./previewModal";
+import { DEFAULT_SETTINGS, parseDebounce, serverSettings, type VoicedSettings } from "./settings";
+
+export const GHOST_TITLE = "Continue in my voice (ghost text)";
 
 const MESSAGE_ERROR = 1;
 
@@ -23,10 +30,33 @@ const feedback: Feedback = {
 export default class VoicedPlugin extends Plugin {
   settings: VoicedSettings = { ...DEFAULT_SETTINGS };
   private client?: VoicedLspClient;
+  private readonly feedback: Feedback = { ...feedback, preview: (params) => showPreview(this.app, params) };
+  readonly ghost = new GhostText(lspGhostProvider({
+    client: () => this.lsp(),
+    uriOf: (state) => {
+      const file = state.field(editorInfoField, false)?.file;
+      return file ? VoicedLspClient.uriFor(this.pathOf(file.path)) : null;
+    },
+    info: feedback.info,
+    error: feedback.error,
+  }), {
+    autoTrigger: () => this.settings.inlineAutoTrigger,
+    debounceMs: () => this.settings.inlineDebounceMs,
+  });
 
   async onload(): Promise<void> {
     this.settings = { ...DEFAULT_SETTINGS, ...((await this.loadData()) ?? {}) };
     this.addSettingTab(new VoicedSettingTab(this.app, this));
+    this.registerEditorExtension(this.ghost.extension);
+    this.addCommand({
+      id: "continue-in-my-voice-ghost-text",
+      name: GHOST_TITLE,
+      editorCallback: (editor) => {
+        // Obsidian's Editor wraps a CodeMirror 6 EditorView (`cm`).
+        const view = (editor as unknown as { cm?: EditorView }).cm;
+        if (!view || !this.ghost.trigger(view)) feedback.error("voiced: ghost text needs the live editor (not the legacy one).");
+      },
+    });
     for (const task of Object.keys(TITLES) as Task[]) {
       this.addCommand({
         id: `${task}-in-my-voice`,
@@ -54,7 +84,7 @@ export default class VoicedPlugin extends Plugin {
       feedback.error("voiced: save the note first.");
       return Promise.resolve(false);
     }
-    return runInEditor(this.lsp(), editor, VoicedLspClient.uriFor(this.pathOf(file.path)), task, feedback);
+    return runInEditor(this.lsp(), editor, VoicedLspClient.uriFor(this.pathOf(file.path)), task, this.feedback);
   }
 
   private pathOf(vaultPath: string): string {
@@ -65,15 +95,20 @@ export default class VoicedPlugin extends Plugin {
   private lsp(): VoicedLspClient {
     this.client ??= new VoicedLspClient({
       command: this.settings.voicedPath.trim() || DEFAULT_SETTINGS.voicedPath,
-      settings: () => (this.settings.voice ? { voice: this.settings.voice } : {}),
+      settings: () => serverSettings(this.settings),
+      preview: true,
       onMessage: (type, message) => void new Notice(message, type === MESSAGE_ERROR ? 10000 : 5000),
     });
     return this.client;
   }
 
-  async saveSettings(): Promise<void> {
+  /** `restart`: a new path or voice takes effect with a fresh server; the rest is told to the running one. */
+  async saveSettings(restart = true): Promise<void> {
     await this.saveData(this.settings);
-    // A new path or voice takes effect with a fresh server.
+    if (!restart) {
+      await this.client?.configurationChanged();
+      return;
+    }
     const old = this.client;
     this.client = undefined;
     await old?.stop();
@@ -102,6 +137,28 @@ class VoicedSettingTab extends PluginSettingTab {
       .addText((text) => text.setValue(this.plugin.settings.voice).onChange(async (value) => {
         this.plugin.settings.voice = value.trim();
         await this.plugin.saveSettings();
+      }));
+    const toggle = (name: string, desc: string, key: "previewMultiParagraph" | "previewSingleParagraph" | "inlineAutoTrigger") =>
+      new Setting(containerEl).setName(name).setDesc(desc)
+        .addToggle((t) => t.setValue(this.plugin.settings[key]).onChange(async (value) => {
+          this.plugin.settings[key] = value;
+          await this.plugin.saveSettings(false);
+        }));
+    toggle("Preview rewrites of several paragraphs",
+      "Show the original and the rewrite side by side, changed words marked, before it replaces anything.",
+      "previewMultiParagraph");
+    toggle("Preview rewrites of one paragraph", "The same for a rewrite of a single paragraph.", "previewSingleParagraph");
+    toggle("Ghost text while typing",
+      "After a pause in typing, show a continuation in your voice as ghost text (Tab accepts, Escape dismisses). " +
+      `Off: only the command "${GHOST_TITLE}" shows it.`, "inlineAutoTrigger");
+    new Setting(containerEl)
+      .setName("Ghost text pause (ms)")
+      .setDesc("How long to wait after the last keystroke before asking (50 to 10000).")
+      .addText((text) => text.setValue(String(this.plugin.settings.inlineDebounceMs)).onChange(async (value) => {
+        const ms = parseDebounce(value);
+        if (ms === null) return;
+        this.plugin.settings.inlineDebounceMs = ms;
+        await this.plugin.saveSettings(false);
       }));
   }
 }

@@ -2,7 +2,70 @@
  * A stand-in for the parts of the `obsidian` module the plugin uses (Obsidian
  * itself cannot run here). The editor keeps an undo stack of transactions.
  */
+import { StateField } from "@codemirror/state";
 import type { EditorChange, EditorPosition } from "../src/edits";
+
+/** Obsidian's field naming the note of an editor; a test gives its value with `editorInfoField.init(...)`. */
+export const editorInfoField = StateField.define<{ file: { path: string } | null } | null>({
+  create: () => null,
+  update: (value) => value,
+});
+
+type KeyListener = (evt: KeyboardEvent, ctx: unknown) => unknown;
+
+/** Obsidian's keymap scope: handlers by key; `press` plays a key as Obsidian would. */
+export class Scope {
+  handlers: { modifiers: string[] | null; key: string | null; func: KeyListener }[] = [];
+  register(modifiers: string[] | null, key: string | null, func: KeyListener): unknown {
+    const handler = { modifiers, key, func };
+    this.handlers.push(handler);
+    return handler;
+  }
+  press(key: string, modifiers: string[] = []): boolean {
+    const handler = this.handlers.find((h) => h.key === key
+      && (h.modifiers === null || h.modifiers.join() === modifiers.join()));
+    if (!handler) return false;
+    handler.func(new KeyboardEvent("keydown", { key }), {});
+    return true;
+  }
+}
+
+/** Obsidian's Modal on the test's DOM (jsdom): open() adds it to the page, close() removes it. */
+export class Modal {
+  static open: Modal[] = [];
+  scope = new Scope();
+  containerEl: HTMLElement;
+  modalEl: HTMLElement;
+  titleEl: HTMLElement;
+  contentEl: HTMLElement;
+  constructor(readonly app: unknown) {
+    this.containerEl = document.createElement("div");
+    this.containerEl.className = "modal-container";
+    this.modalEl = this.containerEl.appendChild(document.createElement("div"));
+    this.modalEl.className = "modal";
+    this.titleEl = this.modalEl.appendChild(document.createElement("div"));
+    this.titleEl.className = "modal-title";
+    this.contentEl = this.modalEl.appendChild(document.createElement("div"));
+    this.contentEl.className = "modal-content";
+  }
+  open(): void {
+    document.body.append(this.containerEl);
+    Modal.open.push(this);
+    this.onOpen();
+  }
+  close(): void {
+    if (!Modal.open.includes(this)) return;
+    Modal.open = Modal.open.filter((m) => m !== this);
+    this.containerEl.remove();
+    this.onClose();
+  }
+  setTitle(title: string): this {
+    this.titleEl.textContent = title;
+    return this;
+  }
+  onOpen(): void {}
+  onClose(): void {}
+}
 
 export class Notice {
   static shown: string[] = [];
@@ -107,6 +170,10 @@ export class Plugin {
     this.commands.push(command);
   }
   addSettingTab(_tab: unknown): void {}
+  extensions: unknown[] = [];
+  registerEditorExtension(extension: unknown): void {
+    this.extensions.push(extension);
+  }
   registerEvent(_ref: unknown): void {}
 }
 

@@ -71,7 +71,7 @@ describe("Obsidian plugin with the real voiced lsp", () => {
     const menu = contextMenu(plugin, new FakeEditor(DOC), "chapter.md");
     expect(menu.items.map((i) => i.title)).toEqual(["Rewrite in my voice", "Continue in my voice"]);
     expect((plugin as unknown as { commands: { name: string }[] }).commands.map((c) => c.name))
-      .toEqual(["Rewrite in my voice", "Continue in my voice"]);
+      .toEqual(["Continue in my voice (ghost text)", "Rewrite in my voice", "Continue in my voice"]);
   });
 
   it("Rewrite in my voice replaces the selected paragraph; one undo restores the note", async () => {
