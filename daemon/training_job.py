@@ -232,6 +232,7 @@ class _Job:
     def _train_and_gate(
         self, registry: Any, version: Any, ref: Any, model: Any, fitted: dict[str, Any], test: list[Any], dataset: Any
     ) -> JobResult:
+        from voiced.evaluation.feedback_gate import hold_for_feedback
         from voiced.registry import runtime_for_base
         from voiced.trainer.gate import run_gate
         from voiced.trainer.training import train
@@ -288,6 +289,7 @@ class _Job:
                 if mode == "voice"
                 else self._voice_gate(gate, dataset, candidate, reference)
             )
+        gate = hold_for_feedback(gate, self.voice.name, self.config.evaluation, self.paths)
         self.durations["gate"] = round(time.monotonic() - started, 3)
         self.durations["total"] = round(time.monotonic() - self.started, 3)
         self.progress({"event": "gate", "promote": gate.promote, "reason": gate.reason, "scores": gate.scores})
