@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packages the extension, installs it into code-server, sets up a throwaway voiced home with one
-# voice over a one-file workspace and runs the right-click test. Bounded: the browser test gets
-# E2E_TIMEOUT seconds (default 600). On any exit (pass, failure, timeout, Ctrl-C) it kills the
+# voice over a three-file workspace and runs the editor tests (e2e/editor.mjs). Bounded: the browser
+# tests get E2E_TIMEOUT seconds (default 900). On any exit (pass, failure, timeout, Ctrl-C) it kills the
 # test's process group (code-server, its extension host, voiced lsp), stops the daemon voiced lsp
 # started and removes the scratch folder.
 set -euo pipefail
@@ -34,13 +34,15 @@ trap 'exit 143' TERM
 export VOICED_HOME=$scratch/home E2E_WORKSPACE=$scratch/ws E2E_USER_DATA=$scratch/user-data
 mkdir -p "$E2E_WORKSPACE"
 printf '# Notes\n\nThe weather was bad and we stayed in all day and read books.\n' > "$E2E_WORKSPACE/draft.md"
+printf '# Story\n\nWe walked out to the lighthouse before breakfast and the wind was cold.\n\nBy noon the fog had lifted and we could see the islands from the top.\n' > "$E2E_WORKSPACE/story.md"
+printf '# Ghost\n\nThe rain stopped at noon and we went down to the river.\n' > "$E2E_WORKSPACE/ghost.md"
 "$VOICED_EXECUTABLE" init && "$VOICED_EXECUTABLE" add "$E2E_WORKSPACE"
 # The editor path is under test, not the model: with the rewrite guard on, the base model's answer is often
 # rejected and the paragraph left as it was (tests/test_rewrite_guard_clients.py covers that message).
 printf '\n[inference]\nguard = false\n' >> "$("$VOICED_EXECUTABLE" config path)"
-timeout --kill-after=10 "${E2E_TIMEOUT:-600}" node "$here/e2e/rightclick.mjs" &
+timeout --kill-after=10 "${E2E_TIMEOUT:-900}" node "$here/e2e/editor.mjs" &
 runner=$!
 status=0
 wait "$runner" || status=$?
-[ "$status" -ne 124 ] || echo "the right-click test took longer than ${E2E_TIMEOUT:-600} s (E2E_TIMEOUT); stopped it" >&2
+[ "$status" -ne 124 ] || echo "the editor tests took longer than ${E2E_TIMEOUT:-900} s (E2E_TIMEOUT); stopped it" >&2
 exit "$status"
