@@ -34,6 +34,7 @@ COMMAND_MODULES = [
     "train_cmds",
     "eval_cmds",
     "status_cmds",
+    "feedback_cmds",
 ]
 
 

@@ -89,6 +89,13 @@ def format_status(data: dict) -> str:
         note = served_note(name, voice)
         if note:
             lines.append(note)
+        feedback = voice.get("feedback") or {}
+        if feedback.get("shown"):
+            adapter = f"v{feedback['version']}" if feedback["version"] is not None else "the base model"
+            lines.append(
+                f"  {name}: you accepted {feedback['accepted']} of {feedback['shown']} proposals of {adapter} "
+                f"({feedback['acceptance_rate']:.0%}; undone {feedback['undo_rate']:.0%}; `voiced feedback`)"
+            )
         reason = voice["adapters"].get("latest_rejected_reason")
         if reason:
             lines.append(f"  {name}: last rejected: {reason}")

@@ -64,6 +64,25 @@ def _corpus_summary(voice: str, paths: Paths) -> dict[str, Any]:
     return {"words": stats.words, "documents": stats.documents, "new_words": new_words}
 
 
+def _feedback_summary(voice: str, active: int | None, paths: Paths) -> dict[str, Any]:
+    """How often the writer accepted the active adapter's proposals (voiced.corpus.feedback)."""
+    from voiced.corpus.feedback import feedback_summary
+    from voiced.corpus.store import CorpusError
+
+    try:
+        summaries = feedback_summary(paths, voice)
+    except CorpusError as exc:  # the corpus summary says what to do
+        return {"version": active, "shown": 0, "acceptance_rate": None, "undo_rate": None, "error": str(exc)}
+    mine = next((s for s in summaries if s.adapter_version == active), None)
+    return {
+        "version": active,
+        "shown": mine.shown if mine else 0,
+        "accepted": mine.accepted + mine.edited + mine.kept if mine else 0,
+        "acceptance_rate": mine.acceptance_rate if mine else None,
+        "undo_rate": mine.undo_rate if mine else None,
+    }
+
+
 def _daemon_summary(paths: Paths) -> dict[str, Any]:
     from voiced.daemon.process import daemon_status
 
@@ -165,6 +184,7 @@ def gather_status(config: Config, paths: Paths | None = None) -> dict[str, Any]:
             "adapters": adapters,
             "corpus": _corpus_summary(name, paths),
             "served": served_summary(engine.get(name), active) if daemon["running"] else None,
+            "feedback": _feedback_summary(name, active, paths),
         }
     return {
         "voices": voices,

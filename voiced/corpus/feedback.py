@@ -101,6 +101,8 @@ def record_feedback(paths: Paths, record: FeedbackRecord) -> None:
 
 def feedback_records(paths: Paths, voice: str | None = None) -> list[FeedbackRecord]:
     """Every record (of ``voice``, or of all voices), oldest proposal first."""
+    if not paths.corpus_db.exists():
+        return []  # nothing proposed yet; a reader does not create the database
     where, args = ("WHERE voice = ?", [voice]) if voice is not None else ("", [])
     with CorpusStore.open(paths) as store, store._locked() as db:
         rows = db.execute(
