@@ -7,7 +7,17 @@
  */
 import * as vscode from "vscode";
 import { ExecuteCommandRequest, InlineCompletionItem, InlineCompletionList, RequestType } from "vscode-languageclient/node";
-import { acceptCommand, askDelay, AcceptWatch, INLINE_METHOD, InlineParams, inlineParams, proposalIdOf, waitUnlessCancelled } from "./inline";
+import {
+  acceptCommand,
+  askDelay,
+  AcceptWatch,
+  INLINE_METHOD,
+  InlineParams,
+  inlineParams,
+  LspTrigger,
+  proposalIdOf,
+  waitUnlessCancelled,
+} from "./inline";
 import { VoicedServer } from "./server";
 import { getSettings } from "./settings";
 
@@ -58,9 +68,14 @@ export class GhostText implements vscode.InlineCompletionItemProvider {
     }
     const advertised = client.initializeResult?.capabilities.executeCommandProvider?.commands;
     const p2c = client.protocol2CodeConverter;
-    return (Array.isArray(answer) ? answer : answer.items)
-      .filter((item) => typeof item.insertText === "string" ? item.insertText.length > 0 : item.insertText.value.length > 0)
-      .map((item) => {
+    const items = (Array.isArray(answer) ? answer : answer.items).filter((item) =>
+      typeof item.insertText === "string" ? item.insertText.length > 0 : item.insertText.value.length > 0,
+    );
+    if (items.length === 0 && params.context.triggerKind === LspTrigger.Invoked) {
+      // Asked for explicitly: say why nothing appears rather than leave the writer waiting.
+      vscode.window.setStatusBarMessage("voiced: no continuation here (see the voiced output for why)", 4000);
+    }
+    return items.map((item) => {
         const converted = p2c.asInlineCompletionItem(item.command ? { ...item, command: acceptCommand(item.command, advertised) } : item);
         const id = proposalIdOf(item.command);
         const start = converted.range?.start ?? position;
