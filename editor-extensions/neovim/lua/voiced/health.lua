@@ -1,4 +1,4 @@
--- `:checkhealth voiced`: the executable, `voiced doctor`, the attached client.
+-- `:checkhealth voiced`: Neovim's version, the executable, `voiced doctor`, the attached client.
 local M = {}
 
 local function command()
@@ -10,6 +10,16 @@ end
 function M.check()
   local health = vim.health
   health.start('voiced')
+
+  local version = tostring(vim.version())
+  if vim.fn.has('nvim-0.12') == 1 and vim.lsp.inline_completion then
+    health.ok(('Neovim %s: rewrites, previews and ghost text (vim.lsp.inline_completion)'):format(version))
+  elseif vim.fn.has('nvim-0.11') == 1 then
+    health.warn(('Neovim %s: rewrites and previews work; ghost text needs Neovim 0.12 or newer'):format(version),
+      { 'Upgrade Neovim to 0.12 for ghost-text Continue; :VoicedContinue works meanwhile.' })
+  else
+    health.error(('Neovim %s is too old: voiced needs 0.11 or newer (0.12 for ghost text)'):format(version))
+  end
 
   local exe = command()[1]
   local path = vim.fn.exepath(exe)
@@ -40,6 +50,14 @@ function M.check()
       table.sort(buffers)
       local names = vim.tbl_map(function(b) return vim.fn.fnamemodify(vim.api.nvim_buf_get_name(b), ':~:.') end, buffers)
       health.ok(('LSP client attached (id %d) to: %s'):format(client.id, table.concat(names, ', ')))
+      if client.server_capabilities.inlineCompletionProvider then
+        local inline = require('voiced').inline_settings(nil, client)
+        health.ok(('the server offers ghost text (autoTrigger %s, debounceMs %d)'):format(
+          tostring(inline.autoTrigger), inline.debounceMs))
+      else
+        health.warn('this voiced server offers no ghost text (textDocument/inlineCompletion)',
+          { 'Update voiced (`make install` in its repository).' })
+      end
     end
   else
     health.warn('no voiced LSP client is running', {

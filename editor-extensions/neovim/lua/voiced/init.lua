@@ -1,9 +1,20 @@
--- voiced for Neovim: user commands and the right-click menu. Every command
--- asks the server: rewriting is the server's code action, applied by
+-- voiced for Neovim: user commands, the right-click menu, the settings sent
+-- to the server, the preview of a rewrite and ghost text. Every command asks
+-- the server: rewriting is the server's code action, applied by
 -- vim.lsp.buf.code_action; nothing here re-implements it.
 local M = {}
 
 local NAME = 'voiced'
+
+--- What setup() takes. `preview` and `inline` go to the server as the `voiced` settings
+--- section (voiced.preview.*, voiced.inline.*); `keys` are the plugin's own.
+M.defaults = {
+  preview = { multiParagraph = true, singleParagraph = false },
+  inline = { autoTrigger = false, debounceMs = 600 },
+  keys = {},
+}
+
+M.options = vim.deepcopy(M.defaults)
 
 ---@param bufnr integer?
 ---@return vim.lsp.Client?
@@ -160,6 +171,9 @@ local function add_commands()
     end
   end, { range = true, desc = 'Rewrite the lines (or the paragraph) in your voice' })
   command('VoicedContinue', M.continue, { desc = 'Continue the paragraph under the cursor in your voice' })
+  command('VoicedInline', function()
+    require('voiced.inline').trigger_at_paragraph_end()
+  end, { desc = 'Ghost text: a continuation in your voice at the end of the paragraph (Tab accepts)' })
   command('VoicedStatus', M.status, { desc = "Show voiced's daemon, voices and adapters" })
   command('VoicedTrain', M.train, { desc = 'Train your voice now (if the server offers it)' })
   command('VoicedActivate', M.activate, { desc = 'Pick an adapter version and make it active' })
@@ -177,9 +191,62 @@ local function add_menu()
   ]])
 end
 
-function M.setup()
-  add_commands()
-  add_menu()
+--- The ghost-text settings in force for `bufnr`'s (or `client`'s) server: the client's settings, then the defaults.
+---@param bufnr integer?
+---@param client vim.lsp.Client?
+---@return { autoTrigger: boolean, debounceMs: integer }
+function M.inline_settings(bufnr, client)
+  client = client or M.client(bufnr)
+  local voiced = client and client.settings and client.settings.voiced
+  local inline = type(voiced) == 'table' and type(voiced.inline) == 'table' and voiced.inline or {}
+  return vim.tbl_extend('force', M.defaults.inline, inline)
+end
+
+--- Merge `section` into the `voiced` settings of vim.lsp.config and of running clients (which are told).
+local function send_settings(section)
+  local config = vim.lsp.config[NAME] or {}
+  local current = vim.tbl_get(config, 'settings', NAME)
+  local settings = vim.tbl_deep_extend('force', type(current) == 'table' and current or {}, section)
+  vim.lsp.config(NAME, { settings = { [NAME] = settings } })
+  for _, client in ipairs(vim.lsp.get_clients({ name = NAME })) do
+    client.settings = vim.tbl_deep_extend('force', client.settings or {}, { [NAME] = settings })
+    client:notify('workspace/didChangeConfiguration', { settings = client.settings })
+  end
+end
+
+local function on_attach(args)
+  local client = vim.lsp.get_client_by_id(args.data.client_id)
+  if client and client.name == NAME then
+    require('voiced.inline').attach(client, args.buf)
+  end
+end
+
+--- Called by plugin/voiced.lua with no options, and by the writer with theirs (before or after):
+--- options given once stay, and settings already in vim.lsp.config('voiced', ...) win over defaults.
+---@param opts? { preview?: { multiParagraph?: boolean, singleParagraph?: boolean }, inline?: { autoTrigger?: boolean, debounceMs?: integer }, keys?: table<string, string|false> }
+function M.setup(opts)
+  opts = opts or {}
+  M.options = vim.tbl_deep_extend('force', M.options, opts)
+  local config = vim.lsp.config[NAME] or {}
+  local given = vim.tbl_get(config, 'settings', NAME) or {}
+  local section = {}
+  for _, key in ipairs({ 'preview', 'inline' }) do
+    -- setup()'s options, else what vim.lsp.config already says, else the defaults.
+    local from_config = type(given[key]) == 'table' and given[key] or {}
+    section[key] = vim.tbl_deep_extend('force', M.defaults[key], from_config, opts[key] or {})
+  end
+  send_settings(section)
+
+  if not M.did_setup then
+    M.did_setup = true
+    add_commands()
+    add_menu()
+    require('voiced.keys').plugs()
+    vim.api.nvim_create_autocmd('LspAttach', {
+      group = vim.api.nvim_create_augroup('voiced', { clear = true }),
+      callback = on_attach,
+    })
+  end
   if vim.g.voiced_enable ~= false then
     vim.lsp.enable(NAME)
   end

@@ -1,0 +1,56 @@
+-- Insert-mode keys for ghost text: <Plug> mappings always, and the default
+-- keys (setup({ keys = ... }); false leaves one out) on buffers with the
+-- voiced server. A default key the writer already mapped is left alone.
+local M = {}
+
+M.defaults = {
+  inline_trigger = '<M-\\>',
+  inline_accept = '<Tab>',
+  inline_accept_word = '<M-Right>',
+  inline_dismiss = '<C-]>',
+}
+
+local function inline()
+  return require('voiced.inline')
+end
+
+-- Each action: what it does, and whether the key falls through when no ghost text is shown.
+local ACTIONS = {
+  inline_trigger = { plug = '<Plug>(voiced-inline-trigger)', run = function() inline().trigger() end },
+  inline_accept = { plug = '<Plug>(voiced-inline-accept)', run = function() return inline().accept() end, falls_through = true },
+  inline_accept_word = { plug = '<Plug>(voiced-inline-accept-word)', run = function() return inline().accept_word() end, falls_through = true },
+  inline_dismiss = { plug = '<Plug>(voiced-inline-dismiss)', run = function() return inline().dismiss() end, falls_through = true },
+}
+
+--- The global <Plug> mappings (once, at setup).
+function M.plugs()
+  for name, action in pairs(ACTIONS) do
+    vim.keymap.set('i', action.plug, action.run, { desc = 'voiced: ' .. name:gsub('_', ' ') })
+  end
+end
+
+--- The default keys in `bufnr`, unless the writer mapped them already or turned them off.
+function M.inline(bufnr)
+  local keys = require('voiced').options.keys or {}
+  for name, action in pairs(ACTIONS) do
+    local key = keys[name]
+    if key == nil then
+      key = M.defaults[name]
+    end
+    if key and vim.fn.maparg(key, 'i') == '' then
+      if action.falls_through then
+        -- With no ghost text shown the key does what it always does.
+        vim.keymap.set('i', key, function()
+          if action.run() then
+            return ''
+          end
+          return key
+        end, { buffer = bufnr, expr = true, desc = 'voiced: ' .. name:gsub('_', ' ') })
+      else
+        vim.keymap.set('i', key, action.run, { buffer = bufnr, desc = 'voiced: ' .. name:gsub('_', ' ') })
+      end
+    end
+  end
+end
+
+return M
