@@ -4,11 +4,13 @@
 //      no preview by default);
 //   2. select two paragraphs, rewrite, Discard in VS Code's refactor preview: the text is unchanged;
 //   3. the same, tick the change, Apply: the text is replaced;
-//   4. "Continue in my voice (ghost text)" (Ctrl+Alt+Enter) shows ghost text at the cursor; Tab inserts it.
+//   4. "Continue in my voice (ghost text)" (Ctrl+Alt+Enter) shows ghost text at the cursor; Tab inserts it,
+//      and the server records the proposal as taken (`voiced feedback --json`);
+//   5. the same, Ctrl+Right (VS Code's accept next word) takes one word: the extension reports it.
 // A test whose server side this voiced lacks is skipped, with the reason (the server's capabilities
 // are asked first, over LSP). Needs: e2e/setup-code-server.sh, `npm run package`, and a voiced with a
 // voice whose folder holds the workspace (run.sh prepares all). Usage: node e2e/editor.mjs
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -151,6 +153,31 @@ async function previewStoryRewrite(original) {
   }
 }
 
+const ghostText = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text");
+
+/** Ctrl+Alt+Enter at the cursor; waits for the ghost text and returns what it shows. */
+async function showGhostText() {
+  await page.keyboard.press("Control+Alt+Enter");
+  await ghostText.first().waitFor({ timeout: MODEL_MS });
+  return (await ghostText.allInnerTexts()).join("");
+}
+
+/** Proposals the writer took (accepted, kept or edited), all voices, as `voiced feedback --json` counts them. */
+function taken() {
+  const data = JSON.parse(execFileSync(voiced, ["feedback", "--json"], { encoding: "utf8" }));
+  return Object.values(data.voices ?? {})
+    .flatMap((v) => v.adapters ?? [])
+    .reduce((n, a) => n + (a.accepted ?? 0) + (a.kept ?? 0) + (a.edited ?? 0), 0);
+}
+
+async function takenWhen(before, what) {
+  const until = Date.now() + 30000;
+  while (taken() <= before) {
+    if (Date.now() > until) throw new Error(`the server did not record ${what} as taken (voiced feedback --json)`);
+    await sleep(1000);
+  }
+}
+
 const tests = [
   ["a one-paragraph rewrite lands at once", async () => {
     const paragraph = await open("draft.md", "weather");
@@ -189,10 +216,8 @@ const tests = [
     const before = onDisk("ghost.md");
     await line.click();
     await page.keyboard.press("End");
-    await page.keyboard.press("Control+Alt+Enter");
-    const ghost = page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text").first();
-    await ghost.waitFor({ timeout: MODEL_MS });
-    const shown = (await page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text").allInnerTexts()).join("");
+    const shown = await showGhostText();
+    const takenBefore = taken();
     await page.keyboard.press("Tab");
     const after = await fileWhen("ghost.md", (t) => t !== before, "changed after Tab", 30000);
     console.log(`  ghost text: ${JSON.stringify(shown)}\n  after:      ${JSON.stringify(after)}`);
@@ -200,6 +225,19 @@ const tests = [
     if (!after.startsWith(start) || after.trimEnd().length <= start.length) {
       throw new Error("Tab did not insert the ghost text after the cursor");
     }
+    await takenWhen(takenBefore, "the accepted ghost text (voiced.inlineAccepted)");
+  }, () => missing.ghost],
+  ["ghost text: Ctrl+Right accepts one word, and that counts as accepted", async () => {
+    // The cursor is where test 4's Tab left it, at the end of the accepted text.
+    const before = onDisk("ghost.md");
+    const shown = await showGhostText();
+    const takenBefore = taken();
+    await page.keyboard.press("Control+ArrowRight");
+    const after = await fileWhen("ghost.md", (t) => t !== before, "changed after Ctrl+Right", 30000);
+    await page.keyboard.press("Escape");
+    console.log(`  ghost text: ${JSON.stringify(shown)}\n  after:      ${JSON.stringify(after)}`);
+    if (after.length <= before.length) throw new Error("Ctrl+Right inserted nothing");
+    await takenWhen(takenBefore, "a ghost text accepted word by word (the extension's accept watch)");
   }, () => missing.ghost],
 ];
 
