@@ -244,7 +244,9 @@ class FeedbackTracker:
         now = self._clock()
         with self._lock:
             for item in list(self._proposals.values()):
-                if now - item.last_activity < self.quiet_seconds:
+                # Unanswered for quiet_seconds since it was shown; answered and then left alone as long.
+                since = item.proposed_at if item.state == "pending" else item.last_activity
+                if now - since < self.quiet_seconds:
                     continue
                 if item.state == "pending":
                     self._expire(item, now)

@@ -262,3 +262,24 @@ def test_records_reach_the_corpus_database() -> None:
     assert (stored.outcome, stored.final_text) == ("edited", PROPOSAL.replace("wretched", "vile"))
     assert (stored.original, stored.proposal, stored.adapter_version) == (ORIGINAL, PROPOSAL, 3)
     assert stored.settled_at >= stored.proposed_at
+
+
+def test_an_unanswered_proposal_expires_even_while_its_range_moves() -> None:
+    tracker, records, clock = tracker_with_log(quiet=10)
+    text = BEFORE + ORIGINAL + AFTER
+    tracker.proposed(
+        proposal_id="p1",
+        uri=URI,
+        kind="rewrite",
+        original=ORIGINAL,
+        proposal=PROPOSAL,
+        voice="v",
+        adapter_version=1,
+        start_offset=len(BEFORE),
+        document_text=text,
+    )
+    for step in range(1, 4):
+        clock.now += 4
+        tracker.document_changed(URI, "x" * step + text)  # typing before it while the preview waits
+        tracker.tick()
+    assert outcomes(records) == [("rejected", None)]
