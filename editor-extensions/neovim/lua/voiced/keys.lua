@@ -1,6 +1,8 @@
 -- Insert-mode keys for ghost text: <Plug> mappings always, and the default
 -- keys (setup({ keys = ... }); false leaves one out) on buffers with the
--- voiced server. A default key the writer already mapped is left alone.
+-- voiced server. Without ghost text shown a key does what it did before:
+-- a mapping made in Lua (Neovim's own <Tab> for snippets, completion
+-- plugins) is called; a key mapped in Vimscript is left to that mapping.
 local M = {}
 
 M.defaults = {
@@ -29,6 +31,33 @@ function M.plugs()
   end
 end
 
+--- What `key` does in Insert mode without voiced (keys for an expr mapping), or nil to leave it alone.
+---@return (fun(): string)?
+function M.fallback(key, bufnr)
+  local previous = vim.api.nvim_buf_call(bufnr, function()
+    return vim.fn.maparg(key, 'i', false, true)
+  end)
+  if vim.tbl_isempty(previous) then
+    return function()
+      return key
+    end
+  end
+  if type(previous.desc) == 'string' and vim.startswith(previous.desc, 'voiced:') then
+    return nil -- mapped already (the server attached again)
+  end
+  local callback = previous.callback
+  if type(callback) ~= 'function' then
+    return nil
+  end
+  return function()
+    local result = callback()
+    if previous.expr == 1 and type(result) == 'string' then
+      return result
+    end
+    return ''
+  end
+end
+
 --- The default keys in `bufnr`, unless the writer mapped them already or turned them off.
 function M.inline(bufnr)
   local keys = require('voiced').options.keys or {}
@@ -37,14 +66,14 @@ function M.inline(bufnr)
     if key == nil then
       key = M.defaults[name]
     end
-    if key and vim.fn.maparg(key, 'i') == '' then
+    local fallback = key and M.fallback(key, bufnr)
+    if fallback then
       if action.falls_through then
-        -- With no ghost text shown the key does what it always does.
         vim.keymap.set('i', key, function()
           if action.run() then
             return ''
           end
-          return key
+          return fallback()
         end, { buffer = bufnr, expr = true, desc = 'voiced: ' .. name:gsub('_', ' ') })
       else
         vim.keymap.set('i', key, action.run, { buffer = bufnr, desc = 'voiced: ' .. name:gsub('_', ' ') })
