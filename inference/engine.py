@@ -665,8 +665,13 @@ def _rewrite_piece(
     room = backend.n_ctx - backend.prompt_tokens(messages)
     budget = params.rewrite_budget(tokens, cap=_fit(cap, room))
 
+    # Anchored to the paragraph being rewritten (voiced.inference.draft_anchor) when the strength is set.
+    anchored = {"anchor_text": text} if params.draft_anchor else {}
+
     def attempt(attempt_params: GenerationParams) -> Iterator[str]:
-        return until_blank_line(backend.stream_chat(messages, attempt_params, budget, stop), min_chars=len(text) // 3)
+        return until_blank_line(
+            backend.stream_chat(messages, attempt_params, budget, stop, **anchored), min_chars=len(text) // 3
+        )
 
     if guard is None:
         return attempt(params)

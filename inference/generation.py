@@ -51,6 +51,7 @@ class GenerationParams:
     max_tokens: int | None = None
     max_tokens_factor: float | None = None
     max_tokens_extra: int | None = None
+    draft_anchor: float | None = None  # rewrites only: see voiced.inference.draft_anchor
 
     def resolved(self, settings: InferenceSettings) -> GenerationParams:
         """Every ``None`` filled from ``settings``; a seed of -1 becomes a fresh random seed."""

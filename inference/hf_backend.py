@@ -116,6 +116,7 @@ class TransformersBackend:
         cancel: threading.Event,
         *,
         stop: Sequence[str] = (),
+        anchor_text: str | None = None,
     ) -> Iterator[str]:
         """The reply as transformers' ``generate`` decodes it (voiced.inference.hf_generate), formatted by the
         tokenizer's chat template; it ends at the end of the turn, before any of the ``stop`` strings, or
@@ -133,6 +134,13 @@ class TransformersBackend:
             pad_id=pad,
             stop=stop,
         )
+        if anchor_text and params.draft_anchor:
+            hf_generate.add_anchor(
+                kwargs,
+                self.tokenizer(anchor_text, add_special_tokens=False)["input_ids"],
+                params.draft_anchor,
+                self._end_ids,
+            )
         return hf_generate.stream_generate(self.model, self.tokenizer, kwargs, cancel, seed=params.seed, stop=stop)
 
     def _end_of_turn_ids(self) -> list[int]:
@@ -179,13 +187,21 @@ class MlxBackend:
         self.adapter_path = adapter
 
     def stream_chat(
-        self, messages, params: GenerationParams, max_tokens: int, cancel: threading.Event
+        self,
+        messages,
+        params: GenerationParams,
+        max_tokens: int,
+        cancel: threading.Event,
+        *,
+        anchor_text: str | None = None,
     ) -> Iterator[str]:
         from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
         prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
         sampler = make_sampler(temp=params.temperature, top_p=params.top_p, top_k=params.top_k)
         processors = make_logits_processors(repetition_penalty=params.repeat_penalty)
+        if anchor_text and params.draft_anchor:
+            processors.append(self._anchor_processor(anchor_text, params.draft_anchor, len(prompt)))
         for response in self._mlx_lm.stream_generate(
             self.model, self.tokenizer, prompt, max_tokens=max_tokens, sampler=sampler, logits_processors=processors
         ):
@@ -193,6 +209,27 @@ class MlxBackend:
                 return
             if response.text:
                 yield response.text
+
+    def _anchor_processor(self, text: str, strength: float, prompt_length: int):
+        """An mlx-lm logits processor (``tokens`` are the prompt and the reply so far) holding a DraftAnchor."""
+        import mlx.core as mx
+
+        from voiced.inference.draft_anchor import DraftAnchor
+
+        ends = [self.tokenizer.eos_token_id] if self.tokenizer.eos_token_id is not None else []
+        anchor = DraftAnchor(self.tokenizer.encode(text, add_special_tokens=False), strength, ends)
+        observed = [0]
+
+        def apply(tokens, logits):
+            reply = tokens.tolist()[prompt_length:]
+            anchor.observe_all(reply[observed[0] :])
+            observed[0] = len(reply)
+            bonus = anchor.bonuses()
+            if not bonus:
+                return logits
+            return logits.at[:, mx.array(list(bonus))].add(mx.array(list(bonus.values()), dtype=logits.dtype))
+
+        return apply
 
     def close(self) -> None:
         self.model = None

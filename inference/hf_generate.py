@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import torch
 from transformers import (
+    LogitsProcessor,
     LogitsProcessorList,
     RepetitionPenaltyLogitsProcessor,
     StoppingCriteria,
@@ -25,6 +26,7 @@ from transformers import (
     TextIteratorStreamer,
 )
 
+from voiced.inference.draft_anchor import DraftAnchor
 from voiced.inference.generation import GenerationParams
 
 THREAD_NAME = "voiced-hf-generate"
@@ -76,6 +78,32 @@ def generate_kwargs(
     if stop:
         kwargs["stop_strings"] = list(stop)
     return kwargs
+
+
+class AnchorLogitsProcessor(LogitsProcessor):
+    """Anchored decoding (voiced.inference.draft_anchor) for ``generate``: one sequence, the prompt's
+    ``prompt_length`` tokens first."""
+
+    def __init__(self, anchor: DraftAnchor, prompt_length: int) -> None:
+        self.anchor = anchor
+        self.prompt_length = prompt_length
+        self.observed = 0
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        reply = input_ids[0, self.prompt_length :].tolist()
+        self.anchor.observe_all(reply[self.observed :])
+        self.observed = len(reply)
+        for token, bonus in self.anchor.bonuses().items():
+            if token < scores.shape[-1]:
+                scores[:, token] += bonus
+        return scores
+
+
+def add_anchor(kwargs: dict[str, Any], draft_ids: Sequence[int], strength: float, end_ids: Sequence[int]) -> None:
+    """Anchor the generation ``kwargs`` describe to ``draft_ids`` (applied after the repetition penalty)."""
+    prompt_length = int(kwargs["input_ids"].shape[1])
+    processors = kwargs.setdefault("logits_processor", LogitsProcessorList())
+    processors.append(AnchorLogitsProcessor(DraftAnchor(draft_ids, strength, end_ids), prompt_length))
 
 
 def stream_generate(

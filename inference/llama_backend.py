@@ -55,11 +55,22 @@ class LlamaBackend:
         return sum(self.count_tokens(m.get("content", "")) + 8 for m in messages) + 8
 
     def stream_chat(
-        self, messages: list[dict[str, str]], params: GenerationParams, max_tokens: int, cancel: threading.Event
+        self,
+        messages: list[dict[str, str]],
+        params: GenerationParams,
+        max_tokens: int,
+        cancel: threading.Event,
+        *,
+        anchor_text: str | None = None,
     ) -> Iterator[str]:
         """Pieces of the reply as llama.cpp decodes them, formatted by the GGUF's own chat template
-        and stopping at its end-of-turn token; checks ``cancel`` between tokens."""
+        and stopping at its end-of-turn token; checks ``cancel`` between tokens. With ``anchor_text`` and
+        a ``draft_anchor`` strength, decoding is anchored to that text (voiced.inference.draft_anchor)."""
+        processors = None
+        if anchor_text and params.draft_anchor:
+            processors = [self._anchor_processor(anchor_text, params.draft_anchor)]
         stream = self.llm.create_chat_completion(
+            logits_processor=processors,
             messages=messages,
             stream=True,
             max_tokens=max_tokens,
@@ -78,6 +89,30 @@ class LlamaBackend:
                     yield piece
         finally:
             stream.close()
+
+    def _anchor_processor(self, text: str, strength: float):
+        """A llama-cpp-python logits processor holding one DraftAnchor; it reads the tokens decoded so far
+        from the context (the prompt's length is taken at the first call), as the processor is only given
+        the context's whole id buffer."""
+        from voiced.inference.draft_anchor import DraftAnchor
+
+        llm = self.llm
+        ends = {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[:1]}
+        anchor = DraftAnchor(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False), strength, sorted(ends))
+        seen: list[int] = []  # [context length when the reply started, tokens of the reply observed]
+
+        def apply(_ids, logits):
+            if not seen:
+                seen[:] = [llm.n_tokens, 0]
+            start, observed = seen
+            reply = llm.input_ids[start + observed : llm.n_tokens]
+            anchor.observe_all([int(t) for t in reply])
+            seen[1] = observed + len(reply)
+            for token, bonus in anchor.bonuses().items():
+                logits[token] += bonus
+            return logits
+
+        return apply
 
     def set_adapter(self, gguf_lora: Path | None) -> None:
         """Replace the active adapter without reloading the base; on failure the old one stays."""

@@ -629,6 +629,13 @@ class InferenceSettings(_Checked):
         ge=0,
         default=0.5,
     )
+    draft_anchor: float = _help(
+        "Anchored decoding (voiced.inference.draft_anchor): a bonus, in logits, for the token that continues the "
+        "draft, so a rewrite leaves the draft only where the voice prefers other words by more than this; keeps "
+        "a small model from dropping clauses or wandering off. 0 turns it off.",
+        ge=0,
+        default=0.0,
+    )
     voice_examples: int = _help(
         "Passages of the writer's own prose (training split only, closest to the draft in subject and length) "
         "quoted in each rewrite's prompt as examples of the voice (voiced.inference.voice_examples); 0 leaves them "
