@@ -110,13 +110,21 @@ async function open(name, hasText) {
   return line;
 }
 
-/** Right-clicks `where` until the voiced entry is in the menu (it appears once the server is up), then chooses it. */
-async function fromContextMenu(where, title) {
+/**
+ * Right-clicks `where` until the voiced entry is in the menu (it appears once the server is up), then
+ * chooses it. `prepare` runs before each right-click (a selection: Escape would clear it).
+ */
+async function fromContextMenu(where, title, prepare = async () => undefined) {
   const entry = page.locator(".monaco-menu .action-label", { hasText: title });
-  for (let i = 0; i < 30 && !(await entry.isVisible()); i++) {
-    await page.keyboard.press("Escape");
+  for (let i = 0; i < 30; i++) {
+    await prepare();
     await where.click({ button: "right" });
-    await page.waitForTimeout(1000);
+    try {
+      await entry.waitFor({ timeout: 1000 });
+      break;
+    } catch {
+      await page.keyboard.press("Escape"); // closes the menu without the entry
+    }
   }
   await entry.click();
 }
@@ -141,12 +149,12 @@ const previewDone = () => page.waitForFunction(() => {
 /** Rewrites the two paragraphs of story.md and waits for the refactor preview instead of a direct edit. */
 async function previewStoryRewrite(original) {
   const first = await open("story.md", "lighthouse");
-  await selectLines(first, 2);
-  await fromContextMenu(first, "Rewrite in my voice");
+  await fromContextMenu(first, "Rewrite in my voice", () => selectLines(first, 2));
   const until = Date.now() + MODEL_MS;
   while (!(await preview.isVisible())) {
     if (onDisk("story.md") !== original) {
-      throw new Error("the rewrite of two paragraphs landed without a preview: the server's edit carried no needsConfirmation change annotation (issue 14)");
+      throw new Error("the rewrite of two paragraphs landed without a preview: the server's edit carried no needsConfirmation " +
+        `change annotation (issue 14), or the selection was not both paragraphs; story.md: ${JSON.stringify(onDisk("story.md"))}`);
     }
     if (Date.now() > until) throw new Error(`no refactor preview within ${MODEL_MS / 1000} s`);
     await sleep(250);

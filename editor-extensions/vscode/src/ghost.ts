@@ -113,6 +113,12 @@ export function registerGhostText(voiced: VoicedServer, watch: AcceptWatch, outp
       }
       await vscode.commands.executeCommand("editor.action.inlineSuggest.trigger");
     }),
+    // Bound to VS Code's own accept-next-word key while a ghost text is visible: the same command,
+    // with the watch told that the insertion that follows is an accept.
+    vscode.commands.registerCommand("voiced.acceptNextWord", async () => {
+      watch.expectAccept();
+      await vscode.commands.executeCommand("editor.action.inlineSuggest.acceptNextWord");
+    }),
     vscode.commands.registerCommand("voiced.relayServerCommand", (command: string, ...args: unknown[]) => {
       if (!(command === "voiced.inlineAccepted" && !watch.fullAccept(String(args[0])))) {
         send(command, args);

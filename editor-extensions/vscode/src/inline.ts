@@ -135,11 +135,23 @@ const REMEMBERED = 200;
  * edit. An insertion at the ghost text's position that is a prefix of it, longer than one typed
  * character and shorter than the whole, is such a partial accept: reported once per proposal, and a
  * later full accept of the same proposal is then not reported again. A letter typed as shown moves
- * the watch along without counting as an accept.
+ * the watch along without counting as an accept, unless the writer just pressed accept-next-word.
  */
 export class AcceptWatch {
   private offered: Offered | undefined;
   private readonly reported: string[] = [];
+  private acceptingUntil = 0;
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /**
+   * The writer pressed accept-next-word (voiced's binding runs VS Code's command): the next insertion
+   * at the ghost text counts as accepted even when it is one character (VS Code accepts the space
+   * before a word on its own).
+   */
+  expectAccept(withinMs = 1000): void {
+    this.acceptingUntil = this.now() + withinMs;
+  }
 
   offer(id: string, uri: string, offset: number, text: string): void {
     this.offered = { id, uri, offset, text };
@@ -148,9 +160,11 @@ export class AcceptWatch {
   /** One content change of a document (offset and length of the replaced text, the new text). */
   changed(uri: string, offset: number, replacedLength: number, inserted: string): string | undefined {
     const offered = this.offered;
+    const accepting = this.now() <= this.acceptingUntil;
     if (!offered || offered.uri !== uri) {
       return undefined;
     }
+    this.acceptingUntil = 0;
     const following =
       replacedLength === 0 &&
       offset === offered.offset &&
@@ -165,7 +179,7 @@ export class AcceptWatch {
     }
     // The rest of the ghost text stays on screen after what was accepted (or typed as shown).
     this.offered = { ...offered, offset: offered.offset + inserted.length, text: offered.text.slice(inserted.length) };
-    return inserted.length > 1 && this.report(offered.id) ? offered.id : undefined;
+    return (accepting || inserted.length > 1) && this.report(offered.id) ? offered.id : undefined;
   }
 
   /** The accepted command is about to run for `id`: true if the server has not been told yet. */

@@ -146,6 +146,23 @@ describe("AcceptWatch", () => {
     expect(replaced.changed(uri, 40, 0, " or")).toBeUndefined();
   });
 
+  it("counts a one-character accept right after accept-next-word was pressed, not later", () => {
+    let now = 1000;
+    const watch = new AcceptWatch(() => now);
+    watch.offer("p1", uri, 40, " and then it rained again.");
+    watch.expectAccept();
+    now += 50;
+    expect(watch.changed(uri, 40, 0, " ")).toBe("p1"); // VS Code took the space before "and" on its own
+    const late = new AcceptWatch(() => now);
+    late.offer("p2", uri, 40, " and then it rained again.");
+    late.expectAccept(1000);
+    now += 2000;
+    expect(late.changed(uri, 40, 0, " ")).toBeUndefined(); // a space typed long after: the writer's own
+    late.expectAccept();
+    expect(late.changed("file:///other.md", 0, 0, "x")).toBeUndefined();
+    expect(late.changed(uri, 41, 0, "a")).toBe("p2"); // the press still counts for this document's next change
+  });
+
   it("follows only the ghost text shown last", () => {
     const watch = offered();
     watch.offer("p2", uri, 40, " so we stayed.");
