@@ -1,4 +1,5 @@
-"""The writer's acceptance in the evaluation gate: the pure decision, and the gate result it changes.
+"""The writer's acceptance in the evaluation gate: the pure decision, the gate result it changes, and
+two real training jobs where it holds the second back.
 
 The summaries come from real records in the test's corpus database.
 """
@@ -6,11 +7,17 @@ The summaries come from real records in the test's corpus database.
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
+
+from job_support import make_voice
 
 from voiced.config import EvalSettings
 from voiced.corpus.feedback import FeedbackRecord, feedback_summary, record_feedback
+from voiced.daemon.training_job import run_training_job
 from voiced.evaluation.feedback_gate import decide_feedback, hold_for_feedback
 from voiced.paths import get_paths
+from voiced.registry import MANIFEST, Registry
 from voiced.trainer.gate import GateResult
 
 _ids = itertools.count()
@@ -81,3 +88,32 @@ def test_the_gate_result_loses_its_promotion_and_says_why() -> None:
     assert ahead.promote is True and ahead.voice["feedback"]["hold"] is False
     other_voice = hold_for_feedback(gate, "austen", EvalSettings(), get_paths())
     assert other_voice is gate
+
+
+def test_a_training_job_keeps_the_adapter_the_writer_takes_to(tmp_path: Path) -> None:
+    """Two real jobs: v1 is promoted; with the writer accepting v1 far more than the base model, v2 is
+    held back although every other check (loosened here) would promote it."""
+    config = make_voice(tmp_path)
+    config.inference.n_threads = 1
+    gate = config.evaluation
+    gate.gate_passages, gate.max_tokens = 2, 24
+    # Any candidate passes the voice gate's own checks, so only the writer's acceptance can hold one back.
+    gate.gate_min_gain, gate.gate_confidence, gate.gate_nll_tolerance = -1000.0, 0.0, 1000.0
+    gate.gate_max_copy_rate, gate.gate_max_commentary_rate, gate.gate_min_names_kept = 1.0, 1.0, 0.0
+    gate.gate_feedback_min_gain = 1000.0
+    first = run_training_job(config, "austen", overrides={"max_steps": 2})
+    assert first.status == "active", first.reason
+    judged(None, accepted=2, rejected=18)
+    judged(first.version, accepted=18, rejected=2)
+
+    second = run_training_job(config, "austen", overrides={"max_steps": 2})
+    assert second.status == "rejected"
+    assert second.reason.startswith(
+        f"The new voice was held back: you accepted 90% of 20 proposals of v{first.version} "
+        "against 10% of 20 of the base model"
+    )
+    registry = Registry.open("austen")
+    assert registry.active().number == first.version
+    manifest = json.loads((registry.get(second.version).path / MANIFEST).read_text())
+    held = manifest["scores"]["voice_gate"]["feedback"]
+    assert held["hold"] is True and held["predecessor_version"] is None and held["min_gain"] == 1000.0
