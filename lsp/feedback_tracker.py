@@ -6,9 +6,11 @@ and close; the tracker never reads a file. It follows a proposal's range
 through successive texts by their common prefix and suffix (the change lies
 between them), and records (via the ``record`` callable):
 
-- ``accepted`` at once when the writer accepts, then at the next save, close or
-  quiet interval ``kept`` (the range still holds the proposal) or ``edited``
-  (``final_text`` = what the range holds now);
+- ``accepted`` at once when the writer accepts, then at the next save ``kept``
+  (the range still holds the proposal) or ``edited`` (``final_text`` = what the
+  range holds now), recorded again if that changes before the document is
+  closed or left quiet for the quiet interval (an editor that saves on its own
+  every few seconds would otherwise settle a rewrite before the writer edits it);
 - ``undone`` as soon as the range holds the original again (the editor's undo),
   settled again later, so a redo still ends as ``kept`` and an undo followed by
   the writer's own rewrite keeps that rewrite as ``final_text``;
@@ -86,6 +88,7 @@ class _Proposal:
     span: tuple[int, int] | None = None
     undone: bool = False
     last_activity: float = field(default=0.0)
+    recorded: tuple[str, str | None] | None = None  # the last (outcome, final_text) recorded
 
     def record(self, outcome: str, final_text: str | None, now: float) -> FeedbackRecord:
         return FeedbackRecord(
@@ -157,7 +160,7 @@ class FeedbackTracker:
             self._proposals[proposal_id] = item
             item.state = "rejected"
             item.last_activity = self._clock()
-            self._emit(item.record("rejected", None, item.last_activity))
+            self._emit(item, "rejected", None, item.last_activity)
             if item.span is None:
                 del self._proposals[proposal_id]
 
@@ -194,7 +197,7 @@ class FeedbackTracker:
             item.span = (start_offset, start_offset + matched)
             item.last_activity = self._clock()
             self._texts[uri] = document_text
-            self._emit(item.record("accepted", None, item.last_activity))
+            self._emit(item, "accepted", None, item.last_activity)
 
     def document_changed(self, uri: str, text: str) -> None:
         """The full text of ``uri`` after a change."""
@@ -218,15 +221,16 @@ class FeedbackTracker:
                     and item.original != item.proposal
                 ):
                     item.undone = True
-                    self._emit(item.record("undone", item.original, now))
+                    self._emit(item, "undone", item.original, now)
             self._texts[uri] = text
 
     def document_saved(self, uri: str, text: str) -> None:
-        """A save settles the proposals of ``uri`` that the writer accepted or rejected."""
+        """A save settles the proposals of ``uri`` that the writer accepted or rejected (until quiet or close,
+        a later change to one is recorded again)."""
         with self._lock:
             self.document_changed(uri, text)
             for item in [p for p in self._proposals.values() if p.uri == uri and p.state != "pending"]:
-                self._settle(item)
+                self._settle(item, final=False)
 
     def document_closed(self, uri: str, text: str) -> None:
         """Closing settles every proposal of ``uri``; one never answered counts as rejected."""
@@ -235,8 +239,8 @@ class FeedbackTracker:
             for item in [p for p in self._proposals.values() if p.uri == uri]:
                 if item.state == "pending":
                     item.state = "rejected"
-                    self._emit(item.record("rejected", None, self._clock()))
-                self._settle(item)
+                    self._emit(item, "rejected", None, self._clock())
+                self._settle(item, final=True)
             self._texts.pop(uri, None)
 
     def tick(self) -> None:
@@ -251,7 +255,7 @@ class FeedbackTracker:
                 if item.state == "pending":
                     self._expire(item, now)
                 else:
-                    self._settle(item)
+                    self._settle(item, final=True)
 
     def pending(self) -> list[str]:
         """Ids of the proposals still followed (for the server's logs and tests)."""
@@ -264,37 +268,40 @@ class FeedbackTracker:
         """Neither accepted nor rejected in time: rejected, but remembered a while in case it is accepted late."""
         del self._proposals[item.proposal_id]
         item.state = "expired"
-        self._emit(item.record("rejected", None, now))
+        self._emit(item, "rejected", None, now)
         self._expired[item.proposal_id] = replace(item, span=None)
         while len(self._expired) > EXPIRED_KEPT:
             self._expired.pop(next(iter(self._expired)))
         self._drop_text_if_unused(item.uri)
 
-    def _settle(self, item: _Proposal) -> None:
-        """The last word on an accepted or rejected proposal; it is no longer followed."""
-        self._proposals.pop(item.proposal_id, None)
+    def _settle(self, item: _Proposal, *, final: bool) -> None:
+        """Record what an accepted or rejected proposal's range holds now; ``final``: stop following it."""
         now = self._clock()
         text = self._texts.get(item.uri)
         there = text[item.span[0] : item.span[1]] if text is not None and item.span is not None else None
-        if item.state == "accepted":
-            if there is None:
-                pass  # accepted, nothing more known
-            elif there == item.proposal:
-                self._emit(item.record("kept", None, now))
+        if item.state == "accepted" and there is not None:
+            if there == item.proposal:
+                self._emit(item, "kept", None, now)
             elif there == item.original or item.undone:
-                self._emit(item.record("undone", there, now))
+                self._emit(item, "undone", there, now)
             else:
-                self._emit(item.record("edited", there, now))
+                self._emit(item, "edited", there, now)
         elif item.state == "rejected" and there is not None and there != item.original:
-            self._emit(item.record("rejected", there, now))
-        self._drop_text_if_unused(item.uri)
+            self._emit(item, "rejected", there, now)
+        if final:
+            self._proposals.pop(item.proposal_id, None)
+            self._drop_text_if_unused(item.uri)
 
     def _drop_text_if_unused(self, uri: str) -> None:
         if not any(p.uri == uri for p in self._proposals.values()):
             self._texts.pop(uri, None)
 
-    def _emit(self, record: FeedbackRecord) -> None:
-        """Record, never letting a storage failure break the writer's editing."""
+    def _emit(self, item: _Proposal, outcome: str, final_text: str | None, now: float) -> None:
+        """Record a new outcome (the same one again is skipped), never letting a storage failure break editing."""
+        if item.recorded == (outcome, final_text):
+            return
+        item.recorded = (outcome, final_text)
+        record = item.record(outcome, final_text, now)
         try:
             self._record(record)
         except Exception as exc:  # a full disk, a damaged database: logged, the editor goes on

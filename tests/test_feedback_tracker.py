@@ -75,7 +75,26 @@ def test_kept_at_save_when_the_span_still_holds_the_proposal() -> None:
     tracker.document_saved(URI, text)
     assert outcomes(records) == [("accepted", None), ("kept", None)]
     assert records[-1].adapter_version == 3 and records[-1].voice == "austen"
-    assert tracker.pending() == []
+    tracker.document_saved(URI, text)  # saved again unchanged: nothing new to record
+    assert len(records) == 2
+
+
+def test_an_edit_after_an_early_save_is_recorded_until_the_quiet_interval() -> None:
+    """Editors that save on their own every few seconds settle a rewrite before the writer has read it."""
+    tracker, records, clock = tracker_with_log(quiet=60)
+    text = accepted_rewrite(tracker)
+    tracker.document_saved(URI, text)  # autosave, at once
+    assert outcomes(records)[-1] == ("kept", None) and tracker.pending() == ["p1"]
+    clock.now += 30
+    edited = PROPOSAL.replace("the house", "our house")
+    tracker.document_changed(URI, text.replace(PROPOSAL, edited))
+    tracker.document_saved(URI, text.replace(PROPOSAL, edited))
+    assert outcomes(records)[-1] == ("edited", edited)
+    clock.now += 61
+    tracker.tick()
+    assert tracker.pending() == [] and len(records) == 3
+    tracker.document_changed(URI, "later " + text)  # no longer followed
+    assert len(records) == 3
 
 
 def test_edited_at_save_gives_the_writers_final_text() -> None:
@@ -249,6 +268,7 @@ def test_a_failing_store_does_not_break_editing() -> None:
     tracker = FeedbackTracker(broken, quiet_seconds=5)
     accepted_rewrite(tracker)
     tracker.document_saved(URI, BEFORE + PROPOSAL + AFTER)
+    tracker.document_closed(URI, BEFORE + PROPOSAL + AFTER)
     assert tracker.pending() == []
 
 
