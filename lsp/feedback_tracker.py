@@ -209,11 +209,9 @@ class FeedbackTracker:
             now = self._clock()
             for item in followed:
                 assert item.span is not None
-                before = item.span
                 item.span = moved_span(item.span, old, text)
                 now_there = text[item.span[0] : item.span[1]]
-                if item.span != before or now_there != old[before[0] : before[1]]:
-                    item.last_activity = now
+                item.last_activity = now  # quiet means no change to the document at all
                 if (
                     item.state == "accepted"
                     and not item.undone
