@@ -137,7 +137,8 @@ def status(as_json: bool) -> None:
     """Adapters, corpus, next training, daemon and training in progress, per voice.
 
     ACTIVE is the registry's active version, SERVED what the running daemon serves ("!" and a line
-    below when they differ)."""
+    below when they differ). A line per voice says how often you accepted the active adapter's
+    proposals in your editor (details: `voiced feedback`)."""
     from voiced.cli.status_report import gather_status
     from voiced.config import load_config
 
