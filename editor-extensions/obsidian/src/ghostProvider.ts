@@ -66,10 +66,12 @@ export function lspGhostProvider(options: GhostProviderOptions): GhostProvider {
         },
       };
     },
-    accepted(suggestion: GhostSuggestion) {
+    accepted(suggestion: GhostSuggestion, view: EditorView) {
       const command = suggestion.command;
-      if (!command) return;
-      options.client().executeCommand(command).catch((err: unknown) =>
+      const uri = options.uriOf(view.state);
+      if (!command || !uri) return;
+      // The server reads the accepted text from its copy of the note: send the note first.
+      options.client().executeCommand(command, { uri, text: view.state.doc.toString() }).catch((err: unknown) =>
         console.warn("voiced: recording the accepted ghost text failed", err));
     },
   };

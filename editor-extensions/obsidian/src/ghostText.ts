@@ -29,8 +29,8 @@ export interface GhostProvider {
   /** Ask for a continuation at `pos`; `partial` shows the text so far while it streams. Null: nothing to ask. */
   request(view: EditorView, pos: number, trigger: GhostTrigger,
           partial: (suggestion: GhostSuggestion) => void): GhostRequest | null;
-  /** The writer accepted it (Tab). */
-  accepted(suggestion: GhostSuggestion): void;
+  /** The writer accepted it (Tab); `view` already holds the inserted text. */
+  accepted(suggestion: GhostSuggestion, view: EditorView): void;
 }
 
 export interface GhostOptions {
@@ -182,7 +182,7 @@ class GhostController {
       userEvent: "input.complete",
       scrollIntoView: true,
     });
-    this.provider.accepted(suggestion);
+    this.provider.accepted(suggestion, this.view);
     return true;
   }
 

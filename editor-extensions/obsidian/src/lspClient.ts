@@ -207,9 +207,26 @@ export class VoicedLspClient {
     }
   }
 
-  /** workspace/executeCommand (e.g. the `voiced.inlineAccepted` of an accepted ghost text). */
-  async executeCommand(command: Command): Promise<unknown> {
-    return this.executeOn(await this.start(), command);
+  /**
+   * workspace/executeCommand (e.g. the `voiced.inlineAccepted` of an accepted ghost text); `document`: send
+   * the note's text first, so the server sees what the command is about (the accepted text in place).
+   */
+  async executeCommand(command: Command, document?: { uri: string; text: string }): Promise<unknown> {
+    const connection = await this.start();
+    if (document) await this.sync(connection, document.uri, document.text);
+    return this.executeOn(connection, command);
+  }
+
+  /** The writer edited a note the server has: send its text (nothing when the server is not running or lacks it). */
+  async documentChanged(uri: string, text: string): Promise<void> {
+    if (this.connection && this.versions.has(uri)) await this.sync(this.connection, uri, text);
+  }
+
+  /** The note was saved: its text, then didSave (the server settles what it proposed there). */
+  async documentSaved(uri: string, text: string): Promise<void> {
+    if (!this.connection || !this.versions.has(uri)) return;
+    await this.sync(this.connection, uri, text);
+    await this.connection.sendNotification("textDocument/didSave", { textDocument: { uri } });
   }
 
   private executeOn(connection: ProtocolConnection, command: Command): Promise<unknown> {

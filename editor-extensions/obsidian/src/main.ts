@@ -3,11 +3,13 @@
  * modal, the ghost-text editor extension and the settings tab. The LSP work
  * lives in lspClient.ts / editorAction.ts / ghostProvider.ts.
  */
+import type { EditorState } from "@codemirror/state";
 import type { EditorView } from "@codemirror/view";
-import { editorInfoField, Notice, Plugin, PluginSettingTab, Setting, type App, type Editor,
-  type MarkdownFileInfo, type MarkdownView, type Menu } from "obsidian";
+import { editorInfoField, MarkdownView, Notice, Plugin, PluginSettingTab, Setting, type App, type Editor,
+  type MarkdownFileInfo, type Menu, type TAbstractFile } from "obsidian";
 import { join } from "node:path";
 import { runInEditor, type Feedback } from "./editorAction";
+import { documentSync } from "./documentSync";
 import { GhostText } from "./ghostText";
 import { lspGhostProvider } from "./ghostProvider";
 import { TITLES, VoicedLspClient, type Task } from "./lspClient";
@@ -33,10 +35,7 @@ export default class VoicedPlugin extends Plugin {
   private readonly feedback: Feedback = { ...feedback, preview: (params) => showPreview(this.app, params) };
   readonly ghost = new GhostText(lspGhostProvider({
     client: () => this.lsp(),
-    uriOf: (state) => {
-      const file = state.field(editorInfoField, false)?.file;
-      return file ? VoicedLspClient.uriFor(this.pathOf(file.path)) : null;
-    },
+    uriOf: (state) => this.uriOf(state),
     info: feedback.info,
     error: feedback.error,
   }), {
@@ -47,7 +46,16 @@ export default class VoicedPlugin extends Plugin {
   async onload(): Promise<void> {
     this.settings = { ...DEFAULT_SETTINGS, ...((await this.loadData()) ?? {}) };
     this.addSettingTab(new VoicedSettingTab(this.app, this));
-    this.registerEditorExtension(this.ghost.extension);
+    this.registerEditorExtension([this.ghost.extension, documentSync((state) => {
+      const uri = this.uriOf(state);
+      if (uri) void this.client?.documentChanged(uri, state.doc.toString()).catch(() => undefined);
+    })]);
+    this.registerEvent(this.app.vault.on("modify", (file: TAbstractFile) => {
+      const view = this.app.workspace.getActiveViewOfType(MarkdownView);
+      if (view?.file?.path !== file.path || !this.client) return;
+      void this.client.documentSaved(VoicedLspClient.uriFor(this.pathOf(file.path)), view.editor.getValue())
+        .catch(() => undefined);
+    }));
     this.addCommand({
       id: "continue-in-my-voice-ghost-text",
       name: GHOST_TITLE,
@@ -85,6 +93,12 @@ export default class VoicedPlugin extends Plugin {
       return Promise.resolve(false);
     }
     return runInEditor(this.lsp(), editor, VoicedLspClient.uriFor(this.pathOf(file.path)), task, this.feedback);
+  }
+
+  /** The URI of the note an editor state shows, or null (no file yet). */
+  uriOf(state: EditorState): string | null {
+    const file = state.field(editorInfoField, false)?.file;
+    return file ? VoicedLspClient.uriFor(this.pathOf(file.path)) : null;
   }
 
   private pathOf(vaultPath: string): string {

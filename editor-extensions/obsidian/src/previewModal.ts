@@ -20,7 +20,7 @@ export class PreviewModal extends Modal {
 
   onOpen(): void {
     this.modalEl.classList.add("voiced-preview-modal");
-    this.setTitle(this.params.label || "Rewrite in my voice");
+    this.titleEl.textContent = this.params.label || "Rewrite in my voice";
     const { original, rewrite } = wordDiff(this.params.original, this.params.proposal);
     const columns = child(this.contentEl, "div", "voiced-preview");
     column(columns, "voiced-preview-original", "Original", original);

@@ -122,13 +122,25 @@ export class Workspace {
     this.handlers.set(name, handler);
     return { name };
   }
+  getActiveViewOfType(_type: unknown): null {
+    return null;
+  }
 }
+
+export class MarkdownView {}
 
 export class App {
   workspace = new Workspace();
   data: unknown = null;
   constructor(readonly basePath: string) {}
-  vault = { adapter: { getBasePath: () => this.basePath } };
+  vault = {
+    adapter: { getBasePath: () => this.basePath },
+    handlers: new Map<string, Handler>(),
+    on(name: string, handler: Handler): { name: string } {
+      this.handlers.set(name, handler);
+      return { name };
+    },
+  };
 }
 
 export class MenuItem {

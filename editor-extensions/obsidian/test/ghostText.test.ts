@@ -9,6 +9,7 @@
 import { EditorSelection, EditorState } from "@codemirror/state";
 import { EditorView, runScopeHandlers } from "@codemirror/view";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import "./domShim";
 import { ghostAt, GhostText, type GhostProvider, type GhostSuggestion, type GhostTrigger } from "../src/ghostText";
 
 const DOC = "It was a dark and stormy night.";
