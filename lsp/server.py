@@ -23,8 +23,11 @@ from pygls.lsp.server import LanguageServer
 from voiced import __version__
 from voiced.config import Config, ConfigError, EditorSettings, load_config
 from voiced.daemon.client import DaemonClient, DaemonError, DaemonUnavailable
+from voiced.lsp import inline, preview
 from voiced.lsp.actions import CONTINUE, REWRITE, ActionData, build_actions, order_voices
 from voiced.lsp.cancelling import Cancellation
+from voiced.lsp.delivery import Generated, accept_when_seen, deliver, edit_for, plain, propose
+from voiced.lsp.proposals import Proposals
 from voiced.lsp.rewriting import GuardNotes, RewriteCancelled, prose_count, rewrite_markdown
 from voiced.lsp.summary import status_summary, with_versions
 from voiced.lsp.textops import DocumentView, Target, at_paragraph_end, cursor_of, target_for
@@ -53,6 +56,12 @@ class VoicedLanguageServer(LanguageServer):
         self._daemon_lock = threading.Lock()
         self.warned_base_model: set[str] = set()
         self.event_loop: asyncio.AbstractEventLoop | None = None
+        self._proposals: Proposals | None = None
+        self.last_text: dict[str, str] = {}  # each open document's text, for the tracker when it closes
+        self.inline_running: dict[str, Cancellation] = {}  # per document: the ghost text being written
+        self.inline_shown: dict[str, tuple[str, str, int]] = {}  # proposal id -> (uri, text, offset)
+        self.tasks: set[asyncio.Task] = set()
+        self.initialization_options: Any = None
 
     # --- configuration -------------------------------------------------------------
 
@@ -111,6 +120,22 @@ class VoicedLanguageServer(LanguageServer):
         window = self.client_capabilities.window
         return bool(window and window.work_done_progress)
 
+    def preview_wanted(self, original: str) -> bool:
+        return preview.preview_wanted(original, self.editor, self.client_settings)
+
+    def shows_preview_itself(self) -> bool:
+        return preview.shows_preview_itself(self.initialization_options)
+
+    def supports_annotations(self) -> bool:
+        return preview.supports_annotations(self.client_capabilities)
+
+    @property
+    def proposals(self) -> Proposals:
+        """The feedback of this session (created on first use, with the configured quiet interval)."""
+        if self._proposals is None:
+            self._proposals = Proposals(self.editor.feedback_quiet_seconds)
+        return self._proposals
+
     # --- the daemon ----------------------------------------------------------------
 
     def daemon(self) -> DaemonClient:
@@ -154,15 +179,67 @@ class VoicedLanguageServer(LanguageServer):
 
 
 server = VoicedLanguageServer()
+inline.read_partial_result_tokens(server.protocol._converter)
 
 
 # --- settings: section `voiced` of workspace/configuration -----------------------------
 
 
+@server.feature(types.INITIALIZE)
+def initialize(ls: VoicedLanguageServer, params: types.InitializeParams) -> None:
+    ls.initialization_options = params.initialization_options
+
+
 @server.feature(types.INITIALIZED)
 async def initialized(ls: VoicedLanguageServer, params: types.InitializedParams) -> None:
     ls.event_loop = asyncio.get_running_loop()
+    _start_feedback_ticks(ls)
     await refresh_settings(ls)
+
+
+def _start_feedback_ticks(ls: VoicedLanguageServer) -> None:
+    """Settle quiet proposals now and then (the tracker's `tick`), for the server's life."""
+
+    async def ticks() -> None:
+        proposals = ls.proposals
+        while True:
+            await asyncio.sleep(proposals.tick_interval)
+            proposals.tick()
+
+    task = asyncio.ensure_future(ticks())
+    ls.tasks.add(task)
+    task.add_done_callback(ls.tasks.discard)
+
+
+# --- the documents, followed for the feedback tracker -----------------------------------
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: VoicedLanguageServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.last_text[params.text_document.uri] = params.text_document.text
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: VoicedLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    text = ls.workspace.get_text_document(uri).source
+    ls.last_text[uri] = text
+    ls.proposals.changed(uri, text)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: VoicedLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    ls.proposals.saved(uri, ls.workspace.get_text_document(uri).source)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: VoicedLanguageServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    running = ls.inline_running.pop(uri, None)
+    if running is not None:
+        running.cancel()
+    ls.proposals.closed(uri, ls.last_text.pop(uri, ""))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -227,9 +304,15 @@ async def resolve_code_action(ls: VoicedLanguageServer, action: types.CodeAction
     except ValueError as exc:
         ls.tell(str(exc))
         return action
-    edit = await run_action(ls, data)
-    if edit is not None:
-        action.edit = edit
+    generated = await run_action(ls, data)
+    if generated is None:
+        return action
+    if generated.previewed and ls.shows_preview_itself():
+        await deliver(ls, generated)  # the client's own preview; the server applies what is accepted
+        return action
+    action.edit = edit_for(ls, generated)
+    propose(ls, generated)
+    accept_when_seen(ls, generated)  # the client applies a resolved edit itself (or, in a preview, may not)
     return action
 
 
@@ -252,16 +335,126 @@ async def _apply_command(ls: VoicedLanguageServer, args: tuple[Any, ...]) -> boo
     except ValueError as exc:
         ls.tell(str(exc))
         return False
-    edit = await run_action(ls, data)
-    if edit is None:
+    generated = await run_action(ls, data)
+    if generated is None:
         return False
-    result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label="Rewrite in my voice"))
-    if not result.applied:
-        ls.tell(
-            f"the editor did not apply the edit ({result.failure_reason or 'no reason given'}).",
-            types.MessageType.Warning,
-        )
-    return bool(result.applied)
+    return await deliver(ls, generated)
+
+
+@server.command(inline.ACCEPTED_COMMAND)
+def inline_accepted(ls: VoicedLanguageServer, *args: Any) -> bool:
+    """The writer took a ghost text (all of it, or a word of it): the tracker follows it from here."""
+    proposal_id = args[0] if args and isinstance(args[0], str) else ""
+    shown = ls.inline_shown.pop(proposal_id, None)
+    if shown is None:
+        return False
+    uri, _, offset = shown
+    text = ls.workspace.get_text_document(uri).source
+    ls.proposals.accepted(proposal_id, uri=uri, offset=offset, document_text=text)
+    return True
+
+
+# --- ghost-text Continue ------------------------------------------------------------------
+
+
+@server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+async def inline_completion(
+    ls: VoicedLanguageServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList | None:
+    return await complete_inline(ls, params)
+
+
+@server.feature(inline.INLINE_REQUEST)
+async def inline_completion_alias(ls: VoicedLanguageServer, params: Any) -> Any:
+    """``voiced/inlineCompletion``: the same, for clients whose LSP library lacks the 3.18 method."""
+    try:
+        structured = ls.protocol._converter.structure(plain(params), types.InlineCompletionParams)
+    except Exception as exc:
+        ls.tell(f"voiced/inlineCompletion: unreadable params ({exc}).", types.MessageType.Warning)
+        return None
+    result = await complete_inline(ls, structured)
+    return ls.protocol._converter.unstructure(result, types.InlineCompletionList) if result is not None else None
+
+
+async def complete_inline(
+    ls: VoicedLanguageServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList | None:
+    """The voice's continuation at the cursor, streamed as partial results where the client gave a token.
+
+    A new request for the document stops the one still writing; `$/cancelRequest` stops it in the daemon.
+    """
+    ls.event_loop = asyncio.get_running_loop()
+    uri, position = params.text_document.uri, params.position
+    empty = types.InlineCompletionList(items=[])
+    document = ls.workspace.get_text_document(uri)
+    if document.language_id and document.language_id not in ls.languages():
+        return empty
+    _dismiss_shown(ls, uri)
+    if not inline.answers(params.context, inline.auto_trigger(ls.editor, ls.client_settings)):
+        return empty
+    voices = ls.voices_for(uri)
+    if not voices:
+        return empty
+    offset = document.offset_at_position(position)
+    before = inline.text_before(document.source, offset)
+    if not before.strip():
+        return empty
+    cancel = Cancellation(ls.stop_in_daemon)
+    previous = ls.inline_running.pop(uri, None)
+    if previous is not None:
+        previous.cancel()
+    ls.inline_running[uri] = cancel
+    proposal_id = uuid.uuid4().hex
+    loop = ls.event_loop
+    token = inline.partial_result_token(params)
+
+    def partial(text: str) -> None:  # worker thread
+        if token is not None:
+            value = ls.protocol._converter.unstructure(
+                inline.completion_list(text, position, proposal_id), types.InlineCompletionList
+            )
+            loop.call_soon_threadsafe(ls.progress, types.ProgressParams(token=token, value=value))
+
+    options = {**ls.generation_options(), "max_tokens": ls.editor.inline_max_tokens}
+    voice = voices[0]
+    try:
+        daemon = await asyncio.to_thread(ls.daemon)
+        text = await asyncio.to_thread(inline.stream_ghost, daemon, voice, before, options, cancel, partial)
+    except asyncio.CancelledError:  # $/cancelRequest: stop the daemon now, the worker stops at its next piece
+        cancel.cancel()
+        raise
+    except RewriteCancelled:
+        return empty
+    except (DaemonUnavailable, DaemonError) as exc:
+        ls.tell(str(exc))
+        return empty
+    finally:
+        if ls.inline_running.get(uri) is cancel:
+            del ls.inline_running[uri]
+    if document.version != ls.workspace.get_text_document(uri).version or not text.strip():
+        return empty  # the writer typed on: this ghost text no longer fits
+    version = await asyncio.to_thread(_quiet_version, ls, voice)
+    ls.proposals.proposed(
+        proposal_id, uri=uri, kind="continue", original="", proposal=text, voice=voice, adapter_version=version
+    )
+    ls.inline_shown[proposal_id] = (uri, text, offset)
+    return inline.completion_list(text, position, proposal_id)
+
+
+def _dismiss_shown(ls: VoicedLanguageServer, uri: str) -> None:
+    """A new request replaces the ghost text shown in the document: not taken, so dismissed."""
+    for proposal_id, (shown_uri, _, _) in list(ls.inline_shown.items()):
+        if shown_uri == uri:
+            del ls.inline_shown[proposal_id]
+            ls.proposals.rejected(proposal_id)
+
+
+def _quiet_version(ls: VoicedLanguageServer, voice: str) -> int | None:
+    try:
+        return active_version(ls.daemon(), voice)
+    except (DaemonUnavailable, DaemonError) as exc:
+        log.info("adapter version of %s: %s", voice, exc)
+        return None
 
 
 @server.command("voiced.status")
@@ -350,21 +543,21 @@ async def _daemon_call(ls: VoicedLanguageServer, call: Any) -> Any:
         return None
 
 
-def _note_base_model(ls: VoicedLanguageServer, daemon: DaemonClient, voice: str) -> None:
-    """Say once per voice that no adapter is trained yet, so the rewrite comes from the base model.
+def _adapter_version(ls: VoicedLanguageServer, daemon: DaemonClient, voice: str) -> int | None:
+    """The voice's active adapter version (worker thread); once per voice and session, say when there is none.
 
     The choice (docs/lsp.md): rewrite with the base model rather than decline, because a writer
     wants the action to work on day one; the message says how to get their voice.
     """
-    if voice in ls.warned_base_model:
-        return
-    ls.warned_base_model.add(voice)
-    if active_version(daemon, voice) is None:
+    version = active_version(daemon, voice)
+    if version is None and voice not in ls.warned_base_model:
         ls.tell(
             f"no adapter is trained for the voice {voice!r} yet, so this rewrite comes from the base model. "
             "Run `voiced train` (or the voiced.train command) to learn your voice.",
             types.MessageType.Info,
         )
+    ls.warned_base_model.add(voice)
+    return version
 
 
 def active_version(daemon: DaemonClient, voice: str) -> int | None:
@@ -384,8 +577,8 @@ def active_version(daemon: DaemonClient, voice: str) -> int | None:
 # --- the work ---------------------------------------------------------------------------
 
 
-async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.WorkspaceEdit | None:
-    """Generate the edit for ``data``, with cancellable progress; None when there is nothing to apply."""
+async def run_action(ls: VoicedLanguageServer, data: ActionData) -> Generated | None:
+    """Generate the proposal for ``data``, with cancellable progress; None when there is nothing to apply."""
     ls.event_loop = asyncio.get_running_loop()
     cancel = Cancellation(ls.stop_in_daemon)
     token = None
@@ -402,8 +595,9 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.Worksp
                 f"{ls.editor.max_selection_chars:,} at a time. Select less and try again.",
                 types.MessageType.Warning,
             )
+        offset = document.offset_at_position(data.range.start)
         token = await _begin_progress(ls, data, text, cancel)
-        new_text = await asyncio.to_thread(_generate, ls, data, text, token, cancel)
+        new_text, version = await asyncio.to_thread(_generate, ls, data, text, token, cancel)
         if data.version is not None and ls.workspace.get_text_document(data.uri).version != data.version:
             raise UserMessage(
                 "the document changed while voiced was writing; the result was not applied. Try again.",
@@ -411,13 +605,15 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> types.Worksp
             )
         if data.task == CONTINUE:
             new_text = _join_continuation(new_text)
-        return types.WorkspaceEdit(
-            document_changes=[
-                types.TextDocumentEdit(
-                    text_document=types.OptionalVersionedTextDocumentIdentifier(uri=data.uri, version=data.version),
-                    edits=[types.TextEdit(range=data.range, new_text=new_text)],
-                )
-            ]
+        original = text if data.task == REWRITE else ""
+        return Generated(
+            data=data,
+            proposal_id=uuid.uuid4().hex,
+            original=original,
+            text=new_text,
+            offset=offset,
+            adapter_version=version,
+            previewed=data.task == REWRITE and ls.preview_wanted(original),
         )
     except asyncio.CancelledError:  # $/cancelRequest: the worker thread is still generating
         cancel.cancel()
@@ -453,11 +649,13 @@ async def _begin_progress(ls: VoicedLanguageServer, data: ActionData, text: str,
     return token
 
 
-def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str | None, cancel: Cancellation) -> str:
-    """Runs in a worker thread: the daemon calls, paragraph by paragraph."""
+def _generate(
+    ls: VoicedLanguageServer, data: ActionData, text: str, token: str | None, cancel: Cancellation
+) -> tuple[str, int | None]:
+    """Runs in a worker thread: the daemon calls, paragraph by paragraph; the text and the adapter version."""
     daemon = ls.daemon()
     options = ls.generation_options()
-    _note_base_model(ls, daemon, data.voice)
+    version = _adapter_version(ls, daemon, data.voice)
 
     def report(done: int, total: int) -> None:
         if token is None:
@@ -487,7 +685,7 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
                 raise RewriteCancelled()
             pieces.append(piece)
         report(1, 1)
-        return "".join(pieces)
+        return "".join(pieces), version
     if prose_count(text) == 0:
         raise UserMessage(
             "there is no prose to rewrite in the selection (only headings, code or markup).", types.MessageType.Info
@@ -495,7 +693,7 @@ def _generate(ls: VoicedLanguageServer, data: ActionData, text: str, token: str 
     rewritten = rewrite_markdown(text, notes.track(generate), progress=report, cancel=cancel.event)
     if message := notes.message():
         ls.tell(message, types.MessageType.Warning if notes.left_as_they_were else types.MessageType.Info)
-    return rewritten
+    return rewritten, version
 
 
 def _context_before(document: Any, data: ActionData) -> str:

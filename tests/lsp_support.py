@@ -49,3 +49,69 @@ def parse_code_actions_by_the_spec(client: LanguageClient) -> None:
         return converter.structure(obj, types.CodeAction)
 
     converter.register_structure_hook(types.Command | types.CodeAction, structure)
+
+
+# --- issue #14: preview, ghost text, feedback ------------------------------------------------
+
+TWO_PARAGRAPHS = "The rain came down on the town all night.\n\nShe walked home slowly and thought of him."
+INLINE_DOC = "# Notes\n\nIt was a dark and stormy night, and the wind"
+
+
+def client_with_partial_results() -> LanguageClient:
+    """pytest-lsp's client that also keeps partial results (``$/progress`` values that are not
+    work-done progress), by token, in ``client.partial_results``."""
+    from pygls.protocol import default_converter
+    from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
+
+    from voiced.lsp.inline import send_partial_result_tokens
+
+    client = LanguageClient(converter_factory=default_converter)
+    client.partial_results = {}
+    work_done = DEFAULT_CLIENT_FEATURES[types.PROGRESS]
+
+    def progress(client: LanguageClient, params: types.ProgressParams) -> None:
+        value = params.value
+        if isinstance(value, dict) and "kind" in value:
+            work_done(client, params)
+        else:
+            client.partial_results.setdefault(params.token, []).append(value)
+
+    register_lsp_features(client, {**DEFAULT_CLIENT_FEATURES, types.PROGRESS: progress})
+    send_partial_result_tokens(client.protocol._converter)
+    return client
+
+
+def replace_document(client: LanguageClient, uri: str, text: str, version: int) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+
+
+def whole_range(text: str) -> types.Range:
+    lines = text.split("\n")
+    return types.Range(types.Position(0, 0), types.Position(len(lines) - 1, len(lines[-1])))
+
+
+def end_of(text: str) -> types.Position:
+    lines = text.split("\n")
+    return types.Position(len(lines) - 1, len(lines[-1]))
+
+
+def feedback_of(proposal_id: str):
+    """The feedback table's record of one proposal (None until it is written)."""
+    from voiced.corpus.feedback import feedback_records
+    from voiced.paths import get_paths
+
+    return next((r for r in feedback_records(get_paths()) if r.proposal_id == proposal_id), None)
+
+
+def feedback_with_proposal(text: str):
+    """The newest record whose proposal is ``text``."""
+    from voiced.corpus.feedback import feedback_records
+    from voiced.paths import get_paths
+
+    found = [r for r in feedback_records(get_paths()) if r.proposal == text]
+    return found[-1] if found else None
