@@ -204,6 +204,46 @@ end)
 )
 
 
+# autoTrigger on: a pause offers ghost text by itself; typing hides it, and typing
+# while a request is pending cancels it at once ($/cancelRequest; the real cancel
+# runs, the test only notes the call).
+AUTO = (
+    DRIVER
+    + """
+require('voiced').setup({ inline = { autoTrigger = true, debounceMs = 300 } })
+run(function()
+  vim.cmd.edit(os.getenv('VOICED_NOTE'))
+  doc = vim.api.nvim_get_current_buf()
+  out.attached = wait(function() return require('voiced').client() ~= nil end, 30000)
+  local client = require('voiced').client()
+  out.cancelled = {}
+  local cancel = client.cancel_request
+  client.cancel_request = function(self, id)
+    table.insert(out.cancelled, self.requests[id] and self.requests[id].method or '?')
+    return cancel(self, id)
+  end
+  local function shown() return require('voiced.inline').shown(0) end
+  local function pending()
+    for _, request in pairs(client.requests) do
+      if request.type == 'pending' and request.method == 'textDocument/inlineCompletion' then return true end
+    end
+  end
+  vim.api.nvim_win_set_cursor(0, { 3, 0 })
+  keys('A')
+  out.auto_ghost = wait(shown, 300000)
+  keys(' I')
+  out.hidden = wait(function() return shown() == nil end, 2000)
+  out.pending = wait(pending, 5000) -- the pause after typing asks again
+  local before = #out.cancelled
+  keys('t')
+  out.cancelled_at_once = wait(function() return #out.cancelled > before end, 2000)
+  out.after = lines()
+  keys('<Esc>')
+end)
+"""
+)
+
+
 @pytest.fixture(scope="module")
 def voiced_env(tmp_path_factory):
     """A configured voice (temperature 0, fixed seed) in its own VOICED_HOME; the daemon stopped afterwards."""
@@ -400,3 +440,15 @@ def test_ghost_text_on_the_trigger_key_one_word_then_the_rest_accepted_and_one_d
         assert out["ghost_again"] and out["dismissed"], out
         assert out["after_dismiss"] == out["after"]
     assert note.read_text() == DOC
+
+
+def test_auto_trigger_offers_ghost_text_on_a_pause_and_typing_cancels_it(voiced_env, tmp_path):
+    note = voiced_env[1] / "auto.md"
+    note.write_text(DOC)
+    with Nvim(voiced_env, tmp_path, AUTO, note) as nvim:
+        out = nvim.result()
+        assert out.get("auto_ghost", "").strip(), f"no ghost text on a pause with autoTrigger on: {out}"
+        assert out["hidden"], out  # typing something else hides it
+        assert out["pending"] and out["cancelled_at_once"], out
+        assert "textDocument/inlineCompletion" in out["cancelled"], out
+        assert out["after"][2] == PARAGRAPH + " It", out  # only what was typed
