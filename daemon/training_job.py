@@ -204,6 +204,7 @@ class _Job:
         set_threads(self.settings)
         try:
             model, tokenizer = load_base_model(ref, device, training_dtype(device))
+            self.tokenizer = tokenizer  # the preference stage tokenizes its pairs with it
         except BaseModelError as exc:
             raise JobError(str(exc)) from exc
         except (RuntimeError, MemoryError) as exc:
@@ -256,6 +257,10 @@ class _Job:
         if result.adapter_dir is None:
             raise JobError("Training ended without an adapter (no step completed).")
         adapter_dir = self._as_peft(result, ref)
+        preference = self._preference(model, adapter_dir, work)
+        if preference.ran and preference.adapter_dir is not None:  # its adapter is the candidate from here on
+            adapter_dir = preference.adapter_dir
+            result = dataclasses.replace(result, adapter_dir=adapter_dir, adapter_format="peft")
 
         started = self._phase("export")
         gguf_path, notes = self._gguf(adapter_dir, ref, work)
@@ -323,6 +328,7 @@ class _Job:
                 "device": result.device,
                 "backend": result.backend,
                 "durations": self.durations,
+                "preference": preference.to_dict(),
             },
         )
         if gate.promote:
@@ -336,6 +342,28 @@ class _Job:
             dict(self.durations),
             result.stopped,
         )
+
+    def _preference(self, model: Any, adapter_dir: Path, work: Path) -> Any:
+        """The optional DPO stage on the writer's feedback pairs (voiced.trainer.preference); skipped with
+        too few pairs or when off, and then the supervised adapter stays the candidate."""
+        started = time.monotonic()
+        outcome = run_preference_stage(
+            self.settings,
+            self.voice,
+            self.paths,
+            model,
+            getattr(self, "tokenizer", None),
+            adapter_dir,
+            work / "preference",
+            max_length=self.config.dataset.max_example_tokens,
+            progress=self.progress,
+            should_stop=self.should_stop,
+        )
+        if outcome.ran:
+            self.durations["preference"] = round(time.monotonic() - started, 3)
+        if outcome.stopped == "cancelled":
+            raise JobError("Training was cancelled; the active adapter is unchanged.")
+        return outcome
 
     def _voice_gate(self, gate: Any, dataset: Any, candidate: Path | None, reference: Path | None) -> Any:
         """The "nll+voice" mode: a candidate the NLL gate promotes must not sound less like the writer.
@@ -460,6 +488,43 @@ class _Job:
         if ref.kind != "gguf":
             return None, [f"no GGUF LoRA: the base {ref.spec!r} is not a GGUF model"]
         return export_gguf_lora(adapter_dir, ref.path, work / "adapter.gguf"), []
+
+
+def run_preference_stage(
+    settings: Any,
+    voice: Any,
+    paths: Paths,
+    model: Any,
+    tokenizer: Any,
+    adapter_dir: Path,
+    out_dir: Path,
+    *,
+    max_length: int,
+    progress: Progress = _ignore,
+    should_stop: ShouldStop = _never,
+) -> Any:
+    """The voice's preference pairs from the feedback store, and DPO on them when there are enough
+    (:func:`voiced.trainer.preference.train_preference`); a skipped stage says why in its result."""
+    from voiced.corpus.feedback import preference_pairs
+    from voiced.trainer.preference import PreferenceResult, skip_reason, train_preference
+
+    pairs = [] if settings.preference_stage == "off" else preference_pairs(paths, voice.name)
+    reason = skip_reason(settings, len(pairs))
+    if reason is not None:
+        return PreferenceResult(False, reason, len(pairs), adapter_dir=adapter_dir)
+    progress({"event": "phase", "phase": "preference"})
+    return train_preference(
+        model,
+        tokenizer,
+        adapter_dir,
+        pairs,
+        settings,
+        out_dir,
+        system_prompt=voice.system_prompt,
+        max_length=max_length,
+        progress=progress,
+        should_stop=should_stop,
+    )
 
 
 def _check_written(adapter_dir: Path, gguf_path: Path | None, mlx_dir: Path | None) -> None:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 Progress = Callable[[dict], None]
-STAGE_LABELS = {"lm": "warm-up on prose", "rewrite": "training"}  # a step event's "stage", as the bar names it
+# A step event's "stage", as the bar names it.
+STAGE_LABELS = {"lm": "warm-up on prose", "rewrite": "training", "preference": "preference stage"}
 
 
 def _json_safe(value: Any) -> Any:
