@@ -131,7 +131,9 @@ export function registerGhostText(voiced: VoicedServer, watch: AcceptWatch, outp
       const change = event.contentChanges[0];
       const id = watch.changed(event.document.uri.toString(), change.rangeOffset, change.rangeLength, change.text);
       if (id) {
-        send("voiced.inlineAccepted", [id]);
+        // After this event's other listeners: the language client's didChange must reach the
+        // server first, so that it finds the accepted word in the text.
+        setTimeout(() => send("voiced.inlineAccepted", [id]), 0);
       }
     }),
   ];
