@@ -7,7 +7,8 @@ import type { EditorState } from "@codemirror/state";
 import type { EditorView } from "@codemirror/view";
 import type { InlineCompletionItem } from "vscode-languageserver-protocol";
 import type { GhostProvider, GhostSuggestion, GhostTrigger } from "./ghostText";
-import { TRIGGER, type VoicedLspClient } from "./lspClient";
+import { INSTALL_HINT } from "./editorAction";
+import { TRIGGER, VoicedNotFound, type VoicedLspClient } from "./lspClient";
 
 export interface GhostProviderOptions {
   client(): VoicedLspClient;
@@ -47,14 +48,17 @@ export function lspGhostProvider(options: GhostProviderOptions): GhostProvider {
         });
       let cancelled = false;
       const result = request.items.then((items) => {
-        const suggestion = suggestionOf(items[0]) ?? latest;
+        // The final answer decides: empty means the text no longer fits (the note changed meanwhile).
+        const suggestion = suggestionOf(items[0]);
         if (!suggestion && trigger === "invoked" && !cancelled) {
           options.info("voiced: nothing to continue here: put the cursor at the end of a paragraph.");
         }
         return suggestion;
       }, (err: unknown) => {
         if (!cancelled && trigger === "invoked") {
-          options.error(`voiced: Continue in my voice failed: ${err instanceof Error ? err.message : String(err)}`);
+          options.error(err instanceof VoicedNotFound
+            ? `voiced: ${err.message} ${INSTALL_HINT}`
+            : `voiced: Continue in my voice failed: ${err instanceof Error ? err.message : String(err)}`);
         }
         throw err;
       });

@@ -87,7 +87,9 @@ describe("Obsidian plugin with the real voiced lsp", () => {
     expect(lines.slice(-3)).toEqual(original.slice(-3));
     const rewritten = lines.slice(2, -3).join("\n");
     expect(rewritten.trim()).not.toBe("");
-    expect(rewritten).not.toBe(PARAGRAPH);
+    // The server's meaning guard may keep a paragraph the model drifted from; then it says so.
+    if (rewritten === PARAGRAPH) expect(Notice.shown.some((m) => m.includes("was left as it was"))).toBe(true);
+    else expect(Notice.shown.some((m) => m.includes("was left as it was"))).toBe(false);
     expect(rewritten).not.toContain("\n\n");
     expect(Notice.shown[0]).toBe("voiced: rewrite in my voice…");
     editor.undo();
