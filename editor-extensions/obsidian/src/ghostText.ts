@@ -44,6 +44,8 @@ interface Ghost {
   suggestion: GhostSuggestion;
   /** Still streaming: Tab takes the text so far and stops the rest. */
   partial: boolean;
+  /** Part of it was taken already (a word at a time): the provider has been told. */
+  taken?: boolean;
 }
 
 const setGhost = StateEffect.define<Ghost | null>();
@@ -98,6 +100,8 @@ export class GhostText {
       plugin,
       Prec.highest(keymap.of([
         { key: "Tab", run: (view) => view.plugin(plugin)?.accept() ?? false },
+        // Like VS Code: take the next word, the rest stays as ghost text.
+        { key: "Mod-ArrowRight", run: (view) => view.plugin(plugin)?.acceptWord() ?? false },
         { key: "Escape", run: (view) => view.plugin(plugin)?.dismiss() ?? false },
       ])),
     ];
@@ -112,6 +116,10 @@ export class GhostText {
 
   accept(view: EditorView): boolean {
     return view.plugin(this.plugin)?.accept() ?? false;
+  }
+
+  acceptWord(view: EditorView): boolean {
+    return view.plugin(this.plugin)?.acceptWord() ?? false;
   }
 
   dismiss(view: EditorView): boolean {
@@ -182,7 +190,28 @@ class GhostController {
       userEvent: "input.complete",
       scrollIntoView: true,
     });
-    this.provider.accepted(suggestion, this.view);
+    if (!ghost.taken) this.provider.accepted(suggestion, this.view);
+    return true;
+  }
+
+  /** Take the ghost text's next word (with the spaces before it); the rest stays shown. */
+  acceptWord(): boolean {
+    const ghost = this.view.state.field(ghostField);
+    if (!ghost) return false;
+    const word = /^\s*\S+/.exec(ghost.suggestion.text)?.[0] ?? ghost.suggestion.text;
+    if (word.length >= ghost.suggestion.text.length) return this.accept();
+    if (ghost.partial) this.cancel();
+    const { pos, suggestion } = ghost;
+    const end = pos + word.length;
+    this.view.dispatch({
+      changes: { from: pos, insert: word },
+      selection: { anchor: end },
+      effects: setGhost.of({ pos: end, suggestion: { ...suggestion, text: suggestion.text.slice(word.length) },
+        partial: false, taken: true }),
+      userEvent: "input.complete",
+      scrollIntoView: true,
+    });
+    if (!ghost.taken) this.provider.accepted(suggestion, this.view);
     return true;
   }
 

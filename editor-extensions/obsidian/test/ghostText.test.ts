@@ -55,8 +55,8 @@ const SUGGESTION: GhostSuggestion = {
   command: { title: "voiced: accepted", command: "voiced.inlineAccepted", arguments: ["abc123"] },
 };
 
-function key(view: EditorView, name: string): boolean {
-  return runScopeHandlers(view, new KeyboardEvent("keydown", { key: name }), "editor");
+function key(view: EditorView, name: string, init: KeyboardEventInit = {}): boolean {
+  return runScopeHandlers(view, new KeyboardEvent("keydown", { key: name, ...init }), "editor");
 }
 
 function ghostSpan(view: EditorView): HTMLElement | null {
@@ -95,6 +95,24 @@ describe("ghost text", () => {
     expect(ghostSpan(view)).toBeNull();
     // With no ghost shown, Tab is the editor's again.
     expect(key(view, "Tab")).toBe(false);
+  });
+
+  it("Mod+Right takes one word at a time; the rest stays shown; the provider is told once", async () => {
+    const { ghost, view, asked, accepted } = setup();
+    ghost.trigger(view);
+    asked[0].answer(SUGGESTION);
+    await settle();
+    const mod = /Mac/.test(navigator.platform) ? { metaKey: true } : { ctrlKey: true };
+    expect(key(view, "ArrowRight", mod)).toBe(true);
+    expect(view.state.doc.toString()).toBe(`${DOC} The`);
+    expect(ghostAt(view)).toEqual({ pos: DOC.length + 4, text: " rain fell in torrents." });
+    expect(view.state.selection.main.head).toBe(DOC.length + 4);
+    expect(ghost.acceptWord(view)).toBe(true);
+    expect(ghostAt(view)?.text).toBe(" fell in torrents.");
+    expect(key(view, "Tab")).toBe(true);
+    expect(view.state.doc.toString()).toBe(DOC + SUGGESTION.text);
+    expect(accepted).toEqual([SUGGESTION]);
+    expect(ghostAt(view)).toBeNull();
   });
 
   it("typing dismisses the ghost", async () => {
