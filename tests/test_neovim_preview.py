@@ -193,8 +193,11 @@ run(function()
   out.accepted = wait(function() return shown() == nil end, 10000)
   out.after = lines()
   out.cursor = vim.api.nvim_win_get_cursor(0)
-  keys('<M-\\\\>') -- again, then dismissed: nothing changes
+  -- Again from Normal mode with :VoicedInline (Insert mode at the paragraph's end), then dismissed.
+  keys('<Esc>3G0:VoicedInline<CR>')
   out.ghost_again = wait(shown, 300000)
+  out.mode_again = vim.api.nvim_get_mode().mode
+  out.cursor_again = vim.api.nvim_win_get_cursor(0)
   keys('<C-]>')
   out.dismissed = wait(function() return shown() == nil end, 5000)
   out.after_dismiss = lines()
@@ -438,6 +441,7 @@ def test_ghost_text_on_the_trigger_key_one_word_then_the_rest_accepted_and_one_d
         )
         assert rows[-1]["proposal"].strip() == ghost.strip()
         assert out["ghost_again"] and out["dismissed"], out
+        assert out["mode_again"] == "i" and out["cursor_again"] == out["cursor"], out
         assert out["after_dismiss"] == out["after"]
     assert note.read_text() == DOC
 
