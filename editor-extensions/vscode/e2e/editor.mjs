@@ -6,7 +6,9 @@
 //   3. the same, tick the change, Apply: the text is replaced;
 //   4. "Continue in my voice (ghost text)" (Ctrl+Alt+Enter) shows ghost text at the cursor; Tab inserts it,
 //      and the server records the proposal as taken (`voiced feedback --json`);
-//   5. the same, Ctrl+Right (VS Code's accept next word) takes one word: the extension reports it.
+//   5. the same, Ctrl+Right (VS Code's accept next word) takes one word: the extension reports it;
+//   6. a pause in typing shows no ghost text by default (and runs no model); ghost text asked for
+//      and dismissed with Esc leaves the text as typed.
 // A test whose server side this voiced lacks is skipped, with the reason (the server's capabilities
 // are asked first, over LSP). Needs: e2e/setup-code-server.sh, `npm run package`, and a voiced with a
 // voice whose folder holds the workspace (run.sh prepares all). Usage: node e2e/editor.mjs
@@ -55,7 +57,8 @@ console.log(`server: inlineCompletionProvider=${Boolean(capabilities.inlineCompl
 mkdirSync(join(userData, "User"), { recursive: true });
 // A closed network: nothing may try to reach a gallery, an update server or telemetry. Auto save, so
 // the tests read what the editor holds from the file itself.
-writeFileSync(join(userData, "User", "settings.json"), JSON.stringify({
+const settingsFile = join(userData, "User", "settings.json");
+const writeSettings = (extra = {}) => writeFileSync(settingsFile, JSON.stringify({
   "voiced.path": voiced,
   "extensions.autoCheckUpdates": false,
   "extensions.autoUpdate": false,
@@ -66,7 +69,9 @@ writeFileSync(join(userData, "User", "settings.json"), JSON.stringify({
   "files.autoSave": "afterDelay",
   "files.autoSaveDelay": 200,
   "editor.inlineSuggest.enabled": true,
+  ...extra,
 }));
+writeSettings();
 const entry = join(e2e, "node_modules/code-server/out/node/entry.js");
 // Port 0: the system picks a free port; code-server prints the address it got.
 const server = spawn("node", [entry, "--auth", "none", "--bind-addr", "127.0.0.1:0", "--extensions-dir", join(e2e, "extensions"),
@@ -186,6 +191,16 @@ async function showGhostText() {
   return (await ghostText.allInnerTexts()).join("");
 }
 
+/** Ghost-text generations the daemon has run so far (its log names each request it ends). */
+function inlineRequests() {
+  const log = join(process.env.VOICED_HOME, "state", "logs", "daemon.log");
+  try {
+    return (readFileSync(log, "utf8").match(/request lsp-inline-/g) ?? []).length;
+  } catch {
+    return 0;
+  }
+}
+
 /** Proposals the writer took (accepted, kept or edited), all voices, as `voiced feedback --json` counts them. */
 function taken() {
   const data = JSON.parse(execFileSync(voiced, ["feedback", "--json"], { encoding: "utf8" }));
@@ -263,6 +278,22 @@ const tests = [
     console.log(`  ghost text: ${JSON.stringify(shown)}\n  after:      ${JSON.stringify(after)}`);
     if (after.length <= before.length) throw new Error("Ctrl+Right inserted nothing");
     await takenWhen(takenBefore, "a ghost text accepted word by word (the extension's accept watch)");
+  }, () => missing.ghost],
+  ["no ghost text on a pause by default; Esc dismisses one asked for, leaving the text", async () => {
+    // The cursor is where test 5 left it, in the paragraph's last line.
+    await page.keyboard.press("End");
+    const requests = inlineRequests();
+    await page.keyboard.type(" We", { delay: 50 });
+    await sleep(4000); // well past the debounce: with voiced.inline.autoTrigger off nothing may come
+    if (await ghostText.count()) throw new Error("ghost text came on a pause with voiced.inline.autoTrigger off");
+    if (inlineRequests() !== requests) throw new Error("the model ran for a pause with voiced.inline.autoTrigger off");
+    const typed = await fileWhen("ghost.md", (t) => t.trimEnd().endsWith(" We"), "held what was typed", 10000);
+    await showGhostText();
+    await page.keyboard.press("Escape");
+    await ghostText.first().waitFor({ state: "hidden", timeout: 10000 });
+    await sleep(1500);
+    const after = await settled("ghost.md");
+    if (after !== typed) throw new Error(`Esc left the text changed: ${JSON.stringify(after)}`);
   }, () => missing.ghost],
 ];
 
