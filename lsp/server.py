@@ -395,7 +395,7 @@ async def complete_inline(
     voices = ls.voices_for(uri)
     if not voices:
         return empty
-    offset = document.offset_at_position(position)
+    offset, version_asked = document.offset_at_position(position), document.version
     before = inline.text_before(document.source, offset)
     if not before.strip():
         return empty
@@ -431,7 +431,7 @@ async def complete_inline(
     finally:
         if ls.inline_running.get(uri) is cancel:
             del ls.inline_running[uri]
-    if document.version != ls.workspace.get_text_document(uri).version or not text.strip():
+    if ls.workspace.get_text_document(uri).version != version_asked or not text.strip():
         return empty  # the writer typed on: this ghost text no longer fits
     version = await asyncio.to_thread(_quiet_version, ls, voice)
     ls.proposals.proposed(

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import pytest_lsp
-from lsp_support import INLINE_DOC, client_with_partial_results, end_of, feedback_of
+from lsp_support import INLINE_DOC, client_with_partial_results, end_of, feedback_of, replace_document
 from lsprotocol import types
 from process_support import wait_for_async
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -155,3 +155,11 @@ def test_ghost_text_reads_on_from_the_cursor_and_stops_at_a_paragraph():
     assert ghost_text("and the rain", "the wind ") == ("and the rain", False)
     assert ghost_text(" howled.\n\nNext morning", "the wind") == (" howled.", True)
     assert ghost_text("\n\nNext morning", "the wind.") == (" Next morning", False)  # leading breaks are skipped
+
+
+@pytest.mark.asyncio
+async def test_typing_on_while_it_writes_gives_no_ghost_text(client: LanguageClient):
+    pending = asyncio.wrap_future(client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, _params(client)))
+    replace_document(client, client.uri, INLINE_DOC + " blew", 2)  # reaches the server while the daemon writes
+    result = await pending
+    assert list(result.items) == []
