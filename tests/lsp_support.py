@@ -11,6 +11,15 @@ from pytest_lsp import LanguageClient
 from voiced import voices as voices_lib
 from voiced.config import load_config, save_config
 
+
+def guard_off(config) -> None:
+    """A module's daemon with the rewrite guard off (its ``daemon_settings``), for tests of the editor's path
+    rather than the model: greedy output of the embedded model differs between CPUs (AVX-512 against AMX
+    builds of llama.cpp), and on some the guard rightly gives PARAGRAPH back unchanged.
+    tests/test_rewrite_guard_clients.py covers the guard through the LSP."""
+    config.inference.guard = False
+
+
 PARAGRAPH = (
     "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
     "must be in want of a wife."

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 import pytest_lsp
-from lsp_support import DOC, PARAGRAPH, parse_code_actions_by_the_spec
+from lsp_support import DOC, PARAGRAPH, guard_off, parse_code_actions_by_the_spec
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
@@ -25,15 +25,7 @@ pytestmark = pytest.mark.usefixtures("daemon_home")
 
 @pytest.fixture(scope="module")
 def daemon_settings():
-    """The guard off: these tests check the editor's path (the edit lands on exactly the paragraph), not the
-    model. Greedy output of the embedded model differs between CPUs (AVX-512 against AMX builds of llama.cpp),
-    and on some the guard rightly gives this paragraph back unchanged; tests/test_rewrite_guard_clients.py
-    covers the guard through the LSP."""
-
-    def guard_off(config) -> None:
-        config.inference.guard = False
-
-    return guard_off
+    return guard_off  # these tests check the editor's path, not the model (see lsp_support.guard_off)
 
 
 KATE = types.ClientCapabilities(

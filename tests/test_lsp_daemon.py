@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from lsp_support import DOC, LONG_DOC, PARAGRAPH
+from lsp_support import DOC, LONG_DOC, PARAGRAPH, guard_off
 from lsprotocol import types
 from process_support import wait_for_async
 from pytest_lsp import LanguageClient, client_capabilities
@@ -21,15 +21,7 @@ pytestmark = pytest.mark.usefixtures("daemon_home")
 
 @pytest.fixture(scope="module")
 def daemon_settings():
-    """The guard off: these tests check the editor's path (the edit lands on exactly the paragraph), not the
-    model. Greedy output of the embedded model differs between CPUs (AVX-512 against AMX builds of llama.cpp),
-    and on some the guard rightly gives this paragraph back unchanged; tests/test_rewrite_guard_clients.py
-    covers the guard through the LSP."""
-
-    def guard_off(config) -> None:
-        config.inference.guard = False
-
-    return guard_off
+    return guard_off  # these tests check the editor's path, not the model (see lsp_support.guard_off)
 
 
 async def _rewrite_action(client: LanguageClient, line: int = 2) -> types.CodeAction:
