@@ -72,7 +72,14 @@ def _feedback_summary(voice: str, active: int | None, paths: Paths) -> dict[str,
     try:
         summaries = feedback_summary(paths, voice)
     except CorpusError as exc:  # the corpus summary says what to do
-        return {"version": active, "shown": 0, "acceptance_rate": None, "undo_rate": None, "error": str(exc)}
+        return {
+            "version": active,
+            "shown": 0,
+            "accepted": 0,
+            "acceptance_rate": None,
+            "undo_rate": None,
+            "error": str(exc),
+        }
     mine = next((s for s in summaries if s.adapter_version == active), None)
     return {
         "version": active,

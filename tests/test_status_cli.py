@@ -9,7 +9,9 @@ from pathlib import Path
 from job_support import fake_adapter, make_voice
 from process_support import run_voiced
 
+from voiced.cli.status_report import _feedback_summary
 from voiced.daemon.process import start_daemon, stop_daemon
+from voiced.paths import get_paths
 from voiced.registry import Registry
 
 
@@ -64,3 +66,15 @@ def test_status_with_the_daemon_up(tmp_path: Path) -> None:
     assert data["next_training"] is not None and config.scheduler.enabled
     assert f"Daemon: running, pid {record.pid}, port {record.port}" in out
     assert out.splitlines()[1].split()[:2] == ["austen", "base"]
+
+
+def test_feedback_summary_keeps_its_shape_when_the_corpus_is_unreadable() -> None:
+    """`voiced status --json` gives the same keys whether or not the feedback could be read."""
+    paths = get_paths()
+    readable = _feedback_summary("austen", None, paths)
+    assert readable["accepted"] == 0 and readable["shown"] == 0
+    paths.corpus_db.parent.mkdir(parents=True, exist_ok=True)
+    paths.corpus_db.write_bytes(b"this is not a database\n" * 200)
+    broken = _feedback_summary("austen", None, paths)
+    assert "error" in broken and broken["accepted"] == 0
+    assert set(broken) - {"error"} == set(readable)
