@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from voiced.corpus.feedback import FeedbackRecord, feedback_records, record_feedback
 from voiced.lsp.feedback_tracker import FeedbackTracker, changed_region, moved_span
-from voiced.lsp.proposals import Proposals
 from voiced.paths import get_paths
 
 URI = "file:///notes/letter.md"
@@ -365,51 +364,3 @@ def test_forget_drops_a_proposal_without_a_record() -> None:
     tracker.tick()
     tracker.document_closed(URI, BEFORE + ORIGINAL + AFTER)
     assert records == [] and tracker.pending() == []
-
-
-def _proposals_with_log(quiet: float) -> tuple[Proposals, list[FeedbackRecord], Clock]:
-    """The server's Proposals, with its tracker recording to a list instead of the database."""
-    records: list[FeedbackRecord] = []
-    clock = Clock()
-    proposals = Proposals(quiet, clock=clock)
-    proposals.tracker = FeedbackTracker(records.append, quiet_seconds=quiet, clock=clock)
-    return proposals, records, clock
-
-
-def test_an_edit_the_client_applies_late_still_counts_after_the_quiet_interval() -> None:
-    """VS Code's refactor preview may stay open for minutes: its accept arrives as a didChange."""
-    proposals, records, clock = _proposals_with_log(quiet=10)
-    text = BEFORE + ORIGINAL + AFTER
-    proposals.proposed(
-        "p1",
-        uri=URI,
-        kind="rewrite",
-        original=ORIGINAL,
-        proposal=PROPOSAL,
-        voice="v",
-        adapter_version=1,
-        start_offset=len(BEFORE),
-        document_text=text,
-    )
-    proposals.accept_when_seen("p1", uri=URI, offset=len(BEFORE), text=PROPOSAL, document_text=text)
-    clock.now += 30
-    proposals.tick()
-    assert outcomes(records) == [("rejected", None)]  # unanswered for now
-    proposals.changed(URI, BEFORE + PROPOSAL + AFTER)  # the writer applies the preview at last
-    proposals.saved(URI, BEFORE + PROPOSAL + AFTER)
-    assert [r.outcome for r in records] == ["rejected", "accepted", "kept"]
-
-
-def test_a_change_moves_other_ranges_before_an_awaited_edit_is_accepted() -> None:
-    proposals, records, _ = _proposals_with_log(quiet=60)
-    text = accepted_rewrite(proposals.tracker, "p1")
-    proposals.changed(URI, text)
-    other_original, other = "Dear Jane,", "My dearest Jane,"
-    proposals.proposed(
-        "p2", uri=URI, kind="rewrite", original=other_original, proposal=other, voice="v", adapter_version=3
-    )
-    proposals.accept_when_seen("p2", uri=URI, offset=0, text=other, document_text=text)
-    after = other + text[len(other_original) :]
-    proposals.changed(URI, after)
-    proposals.saved(URI, after)
-    assert {r.proposal_id: r.outcome for r in records} == {"p1": "kept", "p2": "kept"}
