@@ -99,7 +99,12 @@ def test_rename_within_moves_the_record_and_moves_out_and_in(
     wait_for(lambda: "a.md" in texts(store), "the note")
     (notes / "sub").mkdir()
     # Let the new folder be watched first: a move into a folder not yet watched arrives as a delete plus
-    # a folder rescan, which ends in the same corpus but records "added" rather than "renamed".
+    # a folder rescan, which ends in the same corpus but records "added" rather than "renamed". A note
+    # written inside it and seen in the corpus proves the watch is there (idle alone did not, under load).
+    (notes / "sub" / "probe.md").write_text(prose("probing"))
+    wait_for(lambda: "probe.md" in texts(store), "a note in the new folder")
+    (notes / "sub" / "probe.md").unlink()
+    wait_for(lambda: set(texts(store)) == {"a.md"}, "the probe note to go")
     assert watcher.wait_idle(TIMEOUT)
     (notes / "a.md").rename(notes / "sub" / "b.md")
     wait_for(lambda: set(texts(store)) == {"b.md"}, "the renamed note")
