@@ -36,6 +36,12 @@ class Generated:
     offset: int  # where the range starts in the document (characters), for the feedback tracker
     adapter_version: int | None
     previewed: bool  # a rewrite the writer wants to review before it lands
+    document_version: int | None = None  # the document's version when the proposal was made
+
+    @property
+    def expected_version(self) -> int | None:
+        """The version the document must still have for the edit to fit (the action's, else generation's)."""
+        return self.data.version if self.data.version is not None else self.document_version
 
     @property
     def kind(self) -> str:
@@ -44,6 +50,15 @@ class Generated:
     @property
     def label(self) -> str:
         return preview.label(self.data.voice, self.adapter_version)
+
+
+STALE = "your text changed after the rewrite was made (nothing was replaced); run it again."
+UNCHANGED = "the voice gave the text back unchanged (nothing was replaced)."
+
+
+def unchanged(original: str, text: str) -> bool:
+    """A proposal that is the original again, but for whitespace (the guard handed the text back)."""
+    return bool(original) and " ".join(original.split()) == " ".join(text.split())
 
 
 def edit_for(ls: VoicedLanguageServer, generated: Generated, *, annotate: bool = True) -> types.WorkspaceEdit:
@@ -95,29 +110,32 @@ async def deliver(ls: VoicedLanguageServer, generated: Generated) -> bool:
     annotate = True
     if generated.previewed and ls.shows_preview_itself():
         outcome = await _ask_preview(ls, generated)
-        propose(ls, generated)
         if outcome == "rejected":
+            propose(ls, generated)
             ls.proposals.rejected(generated.proposal_id)
             return False
-        if data.version is not None and ls.workspace.get_text_document(data.uri).version != data.version:
-            ls.tell(
-                "the document changed while the preview was open; the rewrite was not applied. Try again.",
-                types.MessageType.Warning,
-            )
+        expected = generated.expected_version
+        if expected is not None and ls.workspace.get_text_document(data.uri).version != expected:
+            # Not the writer's choice: nothing is recorded.
+            ls.tell(STALE, types.MessageType.Warning)
             return False
         annotate = False  # the writer has seen it: a plain edit, so one undo restores the original
-    else:
-        propose(ls, generated)
+    propose(ls, generated)
     edit = edit_for(ls, generated, annotate=annotate)
     title = TITLES[generated.data.task]
     result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=title))
     if not result.applied:
-        ls.proposals.rejected(generated.proposal_id)
-        if not edit.change_annotations:  # a rejected preview is the writer's choice, not a failure
+        if result.failure_reason:  # the editor could not apply it: a failure, not the writer's choice
+            ls.proposals.forget(generated.proposal_id)
             ls.tell(
-                f"the editor did not apply the edit ({result.failure_reason or 'no reason given'}).",
+                f"the editor could not apply the rewrite ({result.failure_reason}); nothing was replaced. "
+                "Save or reopen the document and run it again.",
                 types.MessageType.Warning,
             )
+        else:  # refused without a reason: the writer discarded the preview
+            ls.proposals.rejected(generated.proposal_id)
+            if not edit.change_annotations:
+                ls.tell("the editor did not apply the edit (no reason given).", types.MessageType.Warning)
         return False
     if generated.original:  # the tracker reads a rewrite from the text before the edit or after it alike
         document = ls.workspace.get_text_document(data.uri)

@@ -89,6 +89,7 @@ class _Proposal:
     undone: bool = False
     last_activity: float = field(default=0.0)
     recorded: tuple[str, str | None] | None = None  # the last (outcome, final_text) recorded
+    await_offset: int | None = None  # accepted, but its text not yet in the document: where it will land
 
     def record(self, outcome: str, final_text: str | None, now: float) -> FeedbackRecord:
         return FeedbackRecord(
@@ -148,7 +149,7 @@ class FeedbackTracker:
                 and document_text[start_offset : start_offset + len(original)] == original
             ):
                 item.span = (start_offset, start_offset + len(original))
-                self._texts[uri] = document_text
+                self._follow(uri, document_text)
             self._proposals[proposal_id] = item
 
     def rejected(self, proposal_id: str) -> None:
@@ -191,22 +192,39 @@ class FeedbackTracker:
             matched = 0
             while matched < len(there) and there[matched] == item.proposal[matched]:
                 matched += 1
+            self._follow(uri, document_text)
             item.uri = uri
             item.state = "accepted"
             item.undone = False
-            item.span = (start_offset, start_offset + matched)
             item.last_activity = self._clock()
-            self._texts[uri] = document_text
+            if matched == 0 and item.proposal:
+                # Told before the insertion reached the text (a ghost text's command can beat its didChange):
+                # an empty range would later read as undone, so the range starts once the text shows up.
+                item.span = None
+                item.await_offset = start_offset
+            else:
+                item.span = (start_offset, start_offset + matched)
+                item.await_offset = None
             self._emit(item, "accepted", None, item.last_activity)
+
+    def forget(self, proposal_id: str) -> None:
+        """Drop a proposal without recording anything more (the editor failed to apply it: not the writer's choice)."""
+        with self._lock:
+            item = self._proposals.pop(proposal_id, None) or self._expired.pop(proposal_id, None)
+            if item is not None:
+                self._drop_text_if_unused(item.uri)
 
     def document_changed(self, uri: str, text: str) -> None:
         """The full text of ``uri`` after a change."""
         with self._lock:
             old = self._texts.get(uri)
-            followed = [p for p in self._proposals.values() if p.uri == uri and p.span is not None]
-            if old is None or not followed or old == text:
+            if old is None or old == text:
                 return
+            self._texts[uri] = text
             now = self._clock()
+            followed = [p for p in self._proposals.values() if p.uri == uri and p.span is not None]
+            for item in [p for p in self._proposals.values() if p.uri == uri and p.await_offset is not None]:
+                self._seen(item, old, text, now)
             for item in followed:
                 assert item.span is not None
                 item.span = moved_span(item.span, old, text)
@@ -220,7 +238,27 @@ class FeedbackTracker:
                 ):
                     item.undone = True
                     self._emit(item, "undone", item.original, now)
-            self._texts[uri] = text
+
+    def _follow(self, uri: str, text: str) -> None:
+        """``text`` is the document now: move what is followed there to it first, then keep it."""
+        if uri in self._texts:
+            self.document_changed(uri, text)
+        self._texts[uri] = text
+
+    def _seen(self, item: _Proposal, old: str, text: str, now: float) -> None:
+        """An accepted insertion awaited at ``item.await_offset``: its range once (part of) it is in ``text``."""
+        offset = item.await_offset
+        assert offset is not None
+        there = text[offset : offset + len(item.proposal)]
+        matched = 0
+        while matched < len(there) and there[matched] == item.proposal[matched]:
+            matched += 1
+        if matched:
+            item.await_offset = None
+            item.span = (offset, offset + matched)
+            item.last_activity = now
+        else:
+            item.await_offset = moved_span((offset, offset), old, text)[0]
 
     def document_saved(self, uri: str, text: str) -> None:
         """A save settles the proposals of ``uri`` that the writer accepted or rejected (until quiet or close,

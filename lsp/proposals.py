@@ -30,6 +30,10 @@ except ImportError:  # pragma: no cover - only in a checkout that lacks them
     FeedbackTracker = None  # type: ignore[assignment,misc]
 
 
+# How many quiet intervals an edit the client applies itself is awaited in the document.
+AWAIT_QUIET_TIMES = 10
+
+
 @dataclass(frozen=True)
 class Awaiting:
     """An accepted-by-the-client edit not yet seen in the document."""
@@ -98,11 +102,17 @@ class Proposals:
         else:
             self._awaiting[proposal_id] = Awaiting(uri, offset, text, self._clock())
 
+    def forget(self, proposal_id: str) -> None:
+        """Drop a proposal without recording it (the editor could not apply it: not the writer's choice)."""
+        self._awaiting.pop(proposal_id, None)
+        self._call("forget", proposal_id)
+
     def changed(self, uri: str, text: str) -> None:
+        # The change first moves what is followed; an awaited edit that shows up in it is accepted after.
+        self._call("document_changed", uri, text)
         for proposal_id, waiting in list(self._awaiting.items()):
             if waiting.uri == uri and text[waiting.offset : waiting.offset + len(waiting.text)] == waiting.text:
                 self.accepted(proposal_id, uri=uri, offset=waiting.offset, document_text=text)
-        self._call("document_changed", uri, text)
 
     def saved(self, uri: str, text: str) -> None:
         self._call("document_saved", uri, text)
@@ -114,10 +124,15 @@ class Proposals:
         self._call("document_closed", uri, text)
 
     def tick(self) -> None:
-        """Settle what was quiet long enough; forget edits that never showed up (the tracker rejects them)."""
+        """Settle what was quiet long enough; forget edits that never showed up (the tracker rejects them).
+
+        An awaited edit is kept until its document closes or ``AWAIT_QUIET_TIMES`` quiet intervals pass:
+        VS Code's refactor preview may stay open long after the tracker expired the proposal, and an
+        accept from it then still counts.
+        """
         now = self._clock()
         for proposal_id, waiting in list(self._awaiting.items()):
-            if now - waiting.since > self.quiet_seconds:
+            if now - waiting.since > AWAIT_QUIET_TIMES * self.quiet_seconds:
                 del self._awaiting[proposal_id]
         self._call("tick")
 

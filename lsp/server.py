@@ -26,7 +26,7 @@ from voiced.daemon.client import DaemonClient, DaemonError, DaemonUnavailable
 from voiced.lsp import inline, preview
 from voiced.lsp.actions import CONTINUE, REWRITE, ActionData, build_actions, order_voices
 from voiced.lsp.cancelling import Cancellation
-from voiced.lsp.delivery import Generated, accept_when_seen, deliver, edit_for, plain, propose
+from voiced.lsp.delivery import UNCHANGED, Generated, accept_when_seen, deliver, edit_for, plain, propose, unchanged
 from voiced.lsp.proposals import Proposals
 from voiced.lsp.rewriting import GuardNotes, RewriteCancelled, prose_count, rewrite_markdown
 from voiced.lsp.summary import status_summary, with_versions
@@ -222,6 +222,9 @@ def did_open(ls: VoicedLanguageServer, params: types.DidOpenTextDocumentParams) 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: VoicedLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
     uri = params.text_document.uri
+    running = ls.inline_running.pop(uri, None)
+    if running is not None:  # the ghost text being written no longer fits the text
+        running.cancel()
     text = ls.workspace.get_text_document(uri).source
     ls.last_text[uri] = text
     ls.proposals.changed(uri, text)
@@ -239,7 +242,19 @@ def did_close(ls: VoicedLanguageServer, params: types.DidCloseTextDocumentParams
     running = ls.inline_running.pop(uri, None)
     if running is not None:
         running.cancel()
+    _dismiss_shown(ls, uri)
     ls.proposals.closed(uri, ls.last_text.pop(uri, ""))
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: VoicedLanguageServer, params: Any) -> None:
+    """An editor that quits without closing its documents: settle them (kept, edited) and write the records."""
+    for uri, text in list(ls.last_text.items()):
+        ls.proposals.closed(uri, text)
+    try:
+        ls.proposals.flush()
+    except Exception as exc:  # a stuck writer must not keep the editor from quitting
+        log.warning("feedback not flushed at shutdown: %s", exc)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -595,7 +610,7 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> Generated | 
                 f"{ls.editor.max_selection_chars:,} at a time. Select less and try again.",
                 types.MessageType.Warning,
             )
-        offset = document.offset_at_position(data.range.start)
+        offset, document_version = document.offset_at_position(data.range.start), document.version
         token = await _begin_progress(ls, data, text, cancel)
         new_text, version = await asyncio.to_thread(_generate, ls, data, text, token, cancel)
         if data.version is not None and ls.workspace.get_text_document(data.uri).version != data.version:
@@ -606,6 +621,8 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> Generated | 
         if data.task == CONTINUE:
             new_text = _join_continuation(new_text)
         original = text if data.task == REWRITE else ""
+        if unchanged(original, new_text):  # nothing to propose, record or apply
+            raise UserMessage(UNCHANGED, types.MessageType.Info)
         return Generated(
             data=data,
             proposal_id=uuid.uuid4().hex,
@@ -614,6 +631,7 @@ async def run_action(ls: VoicedLanguageServer, data: ActionData) -> Generated | 
             offset=offset,
             adapter_version=version,
             previewed=data.task == REWRITE and ls.preview_wanted(original),
+            document_version=document_version,
         )
     except asyncio.CancelledError:  # $/cancelRequest: the worker thread is still generating
         cancel.cancel()

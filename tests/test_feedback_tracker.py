@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from voiced.corpus.feedback import FeedbackRecord, feedback_records, record_feedback
 from voiced.lsp.feedback_tracker import FeedbackTracker, changed_region, moved_span
+from voiced.lsp.proposals import Proposals
 from voiced.paths import get_paths
 
 URI = "file:///notes/letter.md"
@@ -305,3 +306,110 @@ def test_an_unanswered_proposal_expires_even_while_its_range_moves() -> None:
         tracker.document_changed(URI, "x" * step + text)  # typing before it while the preview waits
         tracker.tick()
     assert outcomes(records) == [("rejected", None)]
+
+
+def test_an_accept_elsewhere_moves_the_other_proposals_ranges() -> None:
+    """An edit told through accepted() (or proposed()) moves what else is followed in the document."""
+    tracker, records, _ = tracker_with_log()
+    text = accepted_rewrite(tracker, "p1")  # p1's rewrite sits after BEFORE
+    other_original, other = "Dear Jane,", "My dearest Jane,"
+    tracker.proposed(
+        proposal_id="p2", uri=URI, kind="rewrite", original=other_original, proposal=other, voice="v", adapter_version=3
+    )
+    # p2's edit lands before p1's range; the tracker hears of it first from accepted() with the new text.
+    after = other + text[len(other_original) :]
+    tracker.accepted("p2", uri=URI, start_offset=0, document_text=after)
+    tracker.document_changed(URI, after)  # the editor's didChange with the same text
+    tracker.document_saved(URI, after)
+    assert {r.proposal_id: r.outcome for r in records} == {"p1": "kept", "p2": "kept"}
+    # A new proposal's text (typed before p1) moves p1 too.
+    typed = "Hi. " + after
+    tracker.proposed(
+        proposal_id="p3",
+        uri=URI,
+        kind="rewrite",
+        original="Hi.",
+        proposal="Hello.",
+        voice="v",
+        adapter_version=3,
+        start_offset=0,
+        document_text=typed,
+    )
+    tracker.document_saved(URI, typed)
+    assert [(r.proposal_id, r.outcome) for r in records if r.proposal_id == "p1"][-1] == ("p1", "kept")
+
+
+def test_a_ghost_text_accepted_before_its_insertion_arrives_waits_for_it() -> None:
+    tracker, records, clock = tracker_with_log(quiet=10)
+    ghost = " She laughed, and went out."
+    text = BEFORE + AFTER
+    tracker.proposed(
+        proposal_id="g1", uri=URI, kind="continue", original="", proposal=ghost, voice="v", adapter_version=2
+    )
+    tracker.accepted("g1", uri=URI, start_offset=len(BEFORE), document_text=text)  # before the didChange
+    tracker.document_changed(URI, "P. " + text)  # typing elsewhere first moves where it lands
+    full = "P. " + BEFORE + ghost + AFTER
+    tracker.document_changed(URI, full)
+    assert outcomes(records) == [("accepted", None)]  # not undone: the range is the ghost text now
+    tracker.document_saved(URI, full)
+    assert outcomes(records) == [("accepted", None), ("kept", None)]
+
+
+def test_forget_drops_a_proposal_without_a_record() -> None:
+    tracker, records, clock = tracker_with_log(quiet=10)
+    tracker.proposed(
+        proposal_id="p1", uri=URI, kind="rewrite", original=ORIGINAL, proposal=PROPOSAL, voice="v", adapter_version=1
+    )
+    tracker.forget("p1")
+    clock.now += 11
+    tracker.tick()
+    tracker.document_closed(URI, BEFORE + ORIGINAL + AFTER)
+    assert records == [] and tracker.pending() == []
+
+
+def _proposals_with_log(quiet: float) -> tuple[Proposals, list[FeedbackRecord], Clock]:
+    """The server's Proposals, with its tracker recording to a list instead of the database."""
+    records: list[FeedbackRecord] = []
+    clock = Clock()
+    proposals = Proposals(quiet, clock=clock)
+    proposals.tracker = FeedbackTracker(records.append, quiet_seconds=quiet, clock=clock)
+    return proposals, records, clock
+
+
+def test_an_edit_the_client_applies_late_still_counts_after_the_quiet_interval() -> None:
+    """VS Code's refactor preview may stay open for minutes: its accept arrives as a didChange."""
+    proposals, records, clock = _proposals_with_log(quiet=10)
+    text = BEFORE + ORIGINAL + AFTER
+    proposals.proposed(
+        "p1",
+        uri=URI,
+        kind="rewrite",
+        original=ORIGINAL,
+        proposal=PROPOSAL,
+        voice="v",
+        adapter_version=1,
+        start_offset=len(BEFORE),
+        document_text=text,
+    )
+    proposals.accept_when_seen("p1", uri=URI, offset=len(BEFORE), text=PROPOSAL, document_text=text)
+    clock.now += 30
+    proposals.tick()
+    assert outcomes(records) == [("rejected", None)]  # unanswered for now
+    proposals.changed(URI, BEFORE + PROPOSAL + AFTER)  # the writer applies the preview at last
+    proposals.saved(URI, BEFORE + PROPOSAL + AFTER)
+    assert [r.outcome for r in records] == ["rejected", "accepted", "kept"]
+
+
+def test_a_change_moves_other_ranges_before_an_awaited_edit_is_accepted() -> None:
+    proposals, records, _ = _proposals_with_log(quiet=60)
+    text = accepted_rewrite(proposals.tracker, "p1")
+    proposals.changed(URI, text)
+    other_original, other = "Dear Jane,", "My dearest Jane,"
+    proposals.proposed(
+        "p2", uri=URI, kind="rewrite", original=other_original, proposal=other, voice="v", adapter_version=3
+    )
+    proposals.accept_when_seen("p2", uri=URI, offset=0, text=other, document_text=text)
+    after = other + text[len(other_original) :]
+    proposals.changed(URI, after)
+    proposals.saved(URI, after)
+    assert {r.proposal_id: r.outcome for r in records} == {"p1": "kept", "p2": "kept"}

@@ -38,6 +38,7 @@ def daemon_settings():
         config.editor.inline_max_tokens = 12
         config.scheduler.enabled = False
         config.daemon.watch_folders = False
+        config.inference.guard = False  # an unchanged proposal (the guard's answer on some CPUs) is never put forward
 
     return settings
 

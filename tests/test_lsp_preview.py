@@ -14,6 +14,7 @@ from process_support import wait_for_async
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from voiced.config import EditorSettings
+from voiced.lsp.delivery import unchanged
 from voiced.lsp.preview import preview_wanted, single_paragraph
 
 pytestmark = pytest.mark.usefixtures("daemon_home")
@@ -21,15 +22,27 @@ pytestmark = pytest.mark.usefixtures("daemon_home")
 ONE_PARAGRAPH = "The rain came down on the town all night."
 
 
+@pytest.fixture(scope="module")
+def daemon_settings():
+    """The guard off: these tests check how a proposal reaches the writer, not the model; on some CPUs the
+    guard rightly hands these paragraphs back unchanged, and an unchanged proposal is never put forward."""
+
+    def guard_off(config) -> None:
+        config.inference.guard = False
+
+    return guard_off
+
+
 async def _start(lsp_client: LanguageClient, daemon_home, name: str, options=None, answer: bool = True):
     """`voiced lsp` as ``name``; edits it is asked to apply are kept in ``applied`` and answered ``answer``."""
     lsp_client.applied = []
     lsp_client.answer = answer
+    lsp_client.failure_reason = None
 
     @lsp_client.feature(types.WORKSPACE_APPLY_EDIT)
     def apply_edit(params: types.ApplyWorkspaceEditParams):
         lsp_client.applied.append(params.edit)
-        return types.ApplyWorkspaceEditResult(applied=lsp_client.answer)
+        return types.ApplyWorkspaceEditResult(applied=lsp_client.answer, failure_reason=lsp_client.failure_reason)
 
     await lsp_client.initialize_session(
         types.InitializeParams(capabilities=client_capabilities(name), initialization_options=options)
@@ -128,10 +141,13 @@ async def plugin(lsp_client: LanguageClient, daemon_home):
     await _start(lsp_client, daemon_home, "neovim", options={"voicedPreview": True})
     lsp_client.previews = []
     lsp_client.preview_answer = "accepted"
+    lsp_client.while_shown = None  # what the writer does while the diff is shown
 
     @lsp_client.feature("voiced/preview")
     def show_preview(params):
         lsp_client.previews.append(params)
+        if lsp_client.while_shown is not None:
+            lsp_client.while_shown()
         return {"outcome": lsp_client.preview_answer}
 
     yield
@@ -176,6 +192,12 @@ async def test_preview_edit_counts_as_accepted(plugin: LanguageClient):
     plugin.preview_answer = "edit"
     assert await _rewrite_through_plugin(plugin) is True
     assert len(plugin.applied) == 1
+
+
+def test_a_proposal_that_is_the_original_again_is_not_proposed():
+    assert unchanged("The rain came.\n\nIt stopped.", "The rain  came.\nIt stopped. ")
+    assert not unchanged("The rain came.", "The rain fell.")
+    assert not unchanged("", "")  # a continuation has no original: never "unchanged"
 
 
 @pytest.mark.asyncio
