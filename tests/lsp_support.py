@@ -13,11 +13,19 @@ from voiced.config import load_config, save_config
 
 
 def guard_off(config) -> None:
-    """A module's daemon with the rewrite guard off (its ``daemon_settings``), for tests of the editor's path
-    rather than the model: greedy output of the embedded model differs between CPUs (AVX-512 against AMX
-    builds of llama.cpp), and on some the guard rightly gives PARAGRAPH back unchanged.
-    tests/test_rewrite_guard_clients.py covers the guard through the LSP."""
-    config.inference.guard = False
+    """A module's daemon for tests of the editor's path rather than the model (its ``daemon_settings``).
+
+    Greedy output of the embedded model differs between CPUs (AVX-512 against AMX builds of llama.cpp): on
+    some the guard rightly gives PARAGRAPH back unchanged, on others the model itself copies a short
+    sentence, and an unchanged proposal is never put forward. So the guard is off and a rewrite may be at
+    most half its input: every proposal differs from its text. tests/test_rewrite_guard_clients.py covers
+    the guard through the LSP."""
+    for key, value in EDITOR_PATH_ONLY.items():
+        setattr(config.inference, key, value)
+
+
+# guard_off's settings, for configure_voice(root, **EDITOR_PATH_ONLY)
+EDITOR_PATH_ONLY = {"guard": False, "max_tokens_factor": 0.5, "max_tokens_extra": 0}
 
 
 PARAGRAPH = (

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 import pytest_lsp
+from lsp_support import guard_off
 from lsprotocol import types
 from process_support import wait_for_async
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -38,7 +39,7 @@ def daemon_settings():
         config.editor.inline_max_tokens = 12
         config.scheduler.enabled = False
         config.daemon.watch_folders = False
-        config.inference.guard = False  # an unchanged proposal (the guard's answer on some CPUs) is never put forward
+        guard_off(config)  # every proposal differs from its text, on every CPU (lsp_support.guard_off)
 
     return settings
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import pytest_lsp
-from lsp_support import TWO_PARAGRAPHS, feedback_of, feedback_with_proposal, whole_range
+from lsp_support import TWO_PARAGRAPHS, feedback_of, feedback_with_proposal, guard_off, whole_range
 from lsprotocol import types
 from process_support import wait_for_async
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -24,13 +24,7 @@ ONE_PARAGRAPH = "The rain came down on the town all night."
 
 @pytest.fixture(scope="module")
 def daemon_settings():
-    """The guard off: these tests check how a proposal reaches the writer, not the model; on some CPUs the
-    guard rightly hands these paragraphs back unchanged, and an unchanged proposal is never put forward."""
-
-    def guard_off(config) -> None:
-        config.inference.guard = False
-
-    return guard_off
+    return guard_off  # these tests check how a proposal reaches the writer, not the model (lsp_support.guard_off)
 
 
 async def _start(lsp_client: LanguageClient, daemon_home, name: str, options=None, answer: bool = True):

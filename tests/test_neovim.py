@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from data_support import REPO
-from lsp_support import configure_voice
+from lsp_support import EDITOR_PATH_ONLY, configure_voice
 from process_support import run_voiced
 
 PLUGIN = REPO / "editor-extensions" / "neovim"
@@ -152,7 +152,7 @@ def voiced_env(tmp_path_factory):
     home = root / "voiced-home"
     patch = pytest.MonkeyPatch()
     patch.setenv("VOICED_HOME", str(home))
-    notes = configure_voice(root)
+    notes = configure_voice(root, **EDITOR_PATH_ONLY)  # the editor's path, on every CPU (lsp_support)
     yield home, notes
     run_voiced("daemon", "stop", check=False)
     patch.undo()

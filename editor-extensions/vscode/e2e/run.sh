@@ -38,8 +38,9 @@ printf '# Story\n\nWe walked out to the lighthouse before breakfast and the wind
 printf '# Ghost\n\nThe rain stopped at noon and we went down to the river.\n' > "$E2E_WORKSPACE/ghost.md"
 "$VOICED_EXECUTABLE" init && "$VOICED_EXECUTABLE" add "$E2E_WORKSPACE"
 # The editor path is under test, not the model: with the rewrite guard on, the base model's answer is often
-# rejected and the paragraph left as it was (tests/test_rewrite_guard_clients.py covers that message).
-printf '\n[inference]\nguard = false\n' >> "$("$VOICED_EXECUTABLE" config path)"
+# rejected and the paragraph left as it was (tests/test_rewrite_guard_clients.py covers that message); and
+# a rewrite may be at most half its paragraph, so it always differs from it (an unchanged one is no edit).
+printf '\n[inference]\nguard = false\nmax_tokens_factor = 0.5\nmax_tokens_extra = 0\n' >> "$("$VOICED_EXECUTABLE" config path)"
 timeout --kill-after=10 "${E2E_TIMEOUT:-900}" node "$here/e2e/editor.mjs" &
 runner=$!
 status=0
