@@ -8,10 +8,11 @@
    writer's signature words taken from the voice's own novel.
 3. Each target rewrites every draft through the product's Engine (llama.cpp, the rewrite guard on, as a
    writer gets it): the base model and the trained adapter (the active version, else the newest
-   candidate), each with anchored decoding off and at the strengths in ``--anchors``.
+   candidate), each with the configured anchored decoding (``[inference] draft_anchor`` with an adapter,
+   ``draft_anchor_base`` without) and at the other strengths in ``--anchors``.
 4. Every figure is printed beside the draft's and the original's, then the targets, pass or fail.
 
-    .venv/bin/python bench/bench_voice.py [--train-minutes 45] [--passages 40] [--anchors 0,3]
+    .venv/bin/python bench/bench_voice.py [--train-minutes 45] [--passages 40] [--anchors default,0,2]
     .venv/bin/python bench/bench_voice.py --home /tmp/voice-home --passages 40   # reuse a trained voice
 """
 
@@ -117,8 +118,8 @@ def held_out(book: Path, voice_book: Path, count: int, seed: int) -> list:
     return held_out_passages(candidates[stride // 2 :: stride], seed, profile, count)[0]
 
 
-def evaluate(home: Path, passages: list, targets: list[tuple[str, Path | None, float]], threads: int) -> dict:
-    """label -> {"metrics", "outputs", "seconds"} for each (label, adapter, anchor strength)."""
+def evaluate(home: Path, passages: list, targets: list[tuple[str, Path | None, float | None]], threads: int) -> dict:
+    """label -> {"metrics", "outputs", "seconds"} for each (label, adapter, anchor strength or None)."""
     os.environ["VOICED_HOME"] = str(home)
     from voiced.config import EvalSettings, load_config
     from voiced.evaluation.passage_metrics import mean_metrics, passage_metrics
@@ -183,6 +184,11 @@ def print_table(results: dict) -> None:
     )
 
 
+def anchor_suffix(anchor: float | None) -> str:
+    """How a target's label names its anchor: nothing for the configured one, a=N for a strength tried."""
+    return "" if anchor is None else f" a={anchor:g}"
+
+
 def check_targets(results: dict, label: str) -> list[str]:
     metrics, original = results[label]["metrics"], results["original"]["metrics"]
     lines = []
@@ -208,7 +214,11 @@ def main() -> int:
     parser.add_argument("--home", type=Path, help="a VOICED_HOME with the voice already trained (skips training)")
     parser.add_argument("--train-minutes", type=float, default=45.0)
     parser.add_argument("--passages", type=int, default=40)
-    parser.add_argument("--anchors", default="0,3", help="anchored decoding strengths to try (0 = off)")
+    parser.add_argument(
+        "--anchors",
+        default="default,0",
+        help="anchored decoding strengths to try: 'default' (the configured holds, as a writer gets them), 0 = off",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch and llama.cpp threads")
     parser.add_argument("--seed", type=int, default=11, help="seed of the held-out drafts")
     parser.add_argument("--show", type=int, default=2, help="passages printed in full")
@@ -229,10 +239,10 @@ def main() -> int:
         + f"; held out: {len(passages)} paragraphs of {other_book.name}, held-out family drafts",
         flush=True,
     )
-    anchors = [float(a) for a in args.anchors.split(",")]
-    targets = [(f"base{'' if a == 0 else f' a={a:g}'}", None, a) for a in anchors]
+    anchors = [None if a == "default" else float(a) for a in args.anchors.split(",")]
+    targets = [(f"base{anchor_suffix(a)}", None, a) for a in anchors]
     if adapter is not None:
-        targets += [(f"{label}{'' if a == 0 else f' a={a:g}'}", adapter, a) for a in anchors]
+        targets += [(f"{label}{anchor_suffix(a)}", adapter, a) for a in anchors]
     results = evaluate(home, passages, targets, args.threads)
     print_table(results)
     for target_label, _, _ in targets:

@@ -552,13 +552,19 @@ class Engine:
         _require_text(text)
         self._worker(voice)  # an unknown voice is reported before anything else
         system_prompt = self.config.voices[voice].system_prompt
-        resolved = (params or GenerationParams()).resolved(self.settings)
+        requested = params or GenerationParams()
+        resolved = requested.resolved(self.settings)
         max_chars = self.settings.max_chunk_chars
         cap = self.config.daemon.max_tokens
         guard, paragraphs = _guard(self.settings, on_guard), itertools.count(1)
         k = self.settings.voice_examples
 
         def work(backend, stop: threading.Event) -> Iterator[str]:
+            piece_params = resolved
+            if requested.draft_anchor is None:  # the configured hold: firmer for the base model than an adapter
+                trained = backend.adapter_path is not None
+                anchor = self.settings.draft_anchor if trained else self.settings.draft_anchor_base
+                piece_params = replace(resolved, draft_anchor=anchor)
             for segment in split_markdown(text):
                 if not segment.is_prose:
                     yield segment.source
@@ -571,7 +577,7 @@ class Engine:
                             backend,
                             system_prompt,
                             piece,
-                            resolved,
+                            piece_params,
                             cap,
                             stop,
                             guard and partial(guard, paragraph=next(paragraphs)),

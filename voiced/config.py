@@ -630,11 +630,18 @@ class InferenceSettings(_Checked):
         default=0.5,
     )
     draft_anchor: float = _help(
-        "Anchored decoding (voiced.inference.draft_anchor): a bonus, in logits, for the token that continues the "
-        "draft, so a rewrite leaves the draft only where the voice prefers other words by more than this; keeps "
-        "a small model from dropping clauses or wandering off. 0 turns it off.",
+        "Anchored decoding (voiced.inference.draft_anchor) with a trained adapter: a bonus, in logits, for the "
+        "token that continues the draft, so a rewrite leaves the draft only where the voice prefers other words "
+        "by more than this; keeps a small model from dropping clauses or wandering off. 0 turns it off. "
+        "Measured in docs/evaluation.md.",
         ge=0,
-        default=0.0,
+        default=1.0,
+    )
+    draft_anchor_base: float = _help(
+        "The same bonus when the base model rewrites (no adapter trained, or none usable): an untrained model "
+        "wanders much further from the draft and needs a firmer hold.",
+        ge=0,
+        default=4.0,
     )
     voice_examples: int = _help(
         "Passages of the writer's own prose (training split only, closest to the draft in subject and length) "

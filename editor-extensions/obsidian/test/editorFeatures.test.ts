@@ -94,9 +94,10 @@ beforeAll(() => {
   writeFileSync(join(notes, "storm.md"), DOC);
   voiced("init", "--voice", "mine");
   voiced("add", notes);
-  // Deterministic and short: greedy with a fixed seed, a few tokens of ghost text, proposals settled fast.
+  // Deterministic and short: greedy with a fixed seed, a few tokens of ghost text, proposals settled fast;
+  // unanchored, the base model rewrites these paragraphs rather than giving them back (no edit).
   appendFileSync(voiced("config", "path").trim(),
-    "\n[inference]\ntemperature = 0.0\nseed = 7\ncontinue_tokens = 24\n" +
+    "\n[inference]\ntemperature = 0.0\nseed = 7\ncontinue_tokens = 24\ndraft_anchor_base = 0.0\n" +
     "\n[editor]\ninline_max_tokens = 12\nfeedback_quiet_seconds = 1.0\n");
 });
 

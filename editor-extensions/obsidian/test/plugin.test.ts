@@ -47,8 +47,9 @@ beforeAll(() => {
   mkdirSync(notes);
   voiced("init", "--voice", "mine");
   voiced("add", notes);
-  // Deterministic output (greedy, fixed seed); short continuations keep the test fast.
-  appendFileSync(voiced("config", "path").trim(), "\n[inference]\ntemperature = 0.0\nseed = 7\ncontinue_tokens = 24\n");
+  // Deterministic output (greedy, fixed seed); short continuations keep the test fast; unanchored, the
+  // base model rewrites these paragraphs rather than giving them back (an unchanged one is no edit).
+  appendFileSync(voiced("config", "path").trim(), "\n[inference]\ntemperature = 0.0\nseed = 7\ncontinue_tokens = 24\ndraft_anchor_base = 0.0\n");
 });
 
 afterAll(async () => {
