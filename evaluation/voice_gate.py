@@ -158,11 +158,14 @@ def decide_voice(
             f"{settings.gate_nll_tolerance:g} worse), so it was not used."
         )
         return decision
+    # Copying is held against a candidate only beyond what the writer has now: the base model (or the active
+    # adapter) handing back more drafts unchanged than the candidate is no reason to keep it.
     copies, _ = _share(candidate, "copy")
-    if copies / n > settings.gate_max_copy_rate:
+    reference_copies, _ = _share(reference, "copy")
+    if copies / n > settings.gate_max_copy_rate and copies > reference_copies:
         decision.reason = (
             f"The new voice copies the draft: it gave back {copies} of {n} test drafts "
-            "unchanged, so it would not change your text."
+            f"unchanged ({reference_label} {reference_copies}), so it would not change your text."
         )
         return decision
     comments, _ = _share(candidate, "commentary")

@@ -52,6 +52,16 @@ def test_a_candidate_that_copies_the_draft_is_rejected_even_if_it_gains():
     assert not decide(rows([r["chrf_gain"] for r in BETTER], copy=(0,))).reason.startswith("The new voice copies")
 
 
+def test_copies_count_against_a_candidate_only_beyond_the_reference():
+    copying_reference = rows([r["chrf_gain"] for r in REFERENCE], copy=(0, 1, 2, 3))
+    fewer = decide(rows([r["chrf_gain"] for r in BETTER], copy=(0, 1, 2)), reference=copying_reference)
+    assert fewer.promote, fewer.reason  # 15% copies, but the base model copies 20%
+    more = decide(rows([r["chrf_gain"] for r in BETTER], copy=(0, 1, 2, 3, 4)), reference=copying_reference)
+    assert not more.promote
+    assert more.reason.startswith("The new voice copies the draft: it gave back 5 of 20 test drafts unchanged")
+    assert "(the base model 4)" in more.reason
+
+
 def test_a_candidate_that_comments_on_the_text_is_rejected():
     decision = decide(rows([r["chrf_gain"] for r in BETTER], commentary=(7,)))
     assert not decision.promote and "comments on the text instead of rewriting it (1 of 20" in decision.reason
