@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from engine_support import write_lora_gguf
 from job_support import make_voice
 from process_support import run_voiced
