@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from lsp_support import EDITOR_PATH_ONLY, configure_voice
+from lsp_support import configure_voice
 from process_support import run_voiced, wait_for
 from test_neovim import INIT, PLUGIN, VOICED, nvim_binary
 
@@ -254,7 +254,9 @@ def voiced_env(tmp_path_factory):
     home = root / "voiced-home"
     patch = pytest.MonkeyPatch()
     patch.setenv("VOICED_HOME", str(home))
-    notes = configure_voice(root, **EDITOR_PATH_ONLY)  # the editor's path, on every CPU (lsp_support)
+    # Unanchored, the base model rewrites PARAGRAPH in its own words. Not EDITOR_PATH_ONLY: its half-length
+    # cap makes a proposal the draft's first half, and an undo then only appends to the followed range.
+    notes = configure_voice(root, draft_anchor_base=0.0)
     yield home, notes
     run_voiced("daemon", "stop", check=False)
     patch.undo()
