@@ -130,12 +130,12 @@ def test_dpo_moves_held_out_pairs_towards_the_kept_text(tmp_path: Path) -> None:
     train, held_out = austen_pairs(16), austen_pairs(8, skip=120)
     # The supervised stage's adapter: a LoRA adapter saved as the PEFT backend saves one.
     # Its B matrices are not zero, so the base model differs from it and the reference check below can fail.
+    torch.manual_seed(0)  # before the LoRA A matrices are drawn too: the shift below must not hang on test order
     supervised = get_peft_model(model, lora_config(settings))
-    torch.manual_seed(0)
     with torch.no_grad():
         for name, weight in supervised.named_parameters():
             if "lora_B" in name:
-                weight.normal_(0.0, 5e-3)
+                weight.normal_(0.0, 1e-2)
     supervised.save_pretrained(tmp_path / "sft", save_embedding_layers=False)
     before = completion_logps(supervised, tokenizer, held_out, SYSTEM)
     with supervised.disable_adapter():
