@@ -95,9 +95,11 @@ beforeAll(() => {
   voiced("init", "--voice", "mine");
   voiced("add", notes);
   // Deterministic and short: greedy with a fixed seed, a few tokens of ghost text, proposals settled fast;
-  // unanchored, the base model rewrites these paragraphs rather than giving them back (no edit).
+  // the editor's path, not the model: guard off and a rewrite at most half its paragraph, so it always
+  // differs from the text (an unchanged proposal is never put forward; tests/lsp_support.py, EDITOR_PATH_ONLY).
   appendFileSync(voiced("config", "path").trim(),
-    "\n[inference]\ntemperature = 0.0\nseed = 7\ncontinue_tokens = 24\ndraft_anchor_base = 0.0\n" +
+    "\n[inference]\ntemperature = 0.0\nseed = 7\ncontinue_tokens = 24\n" +
+    "guard = false\nmax_tokens_factor = 0.5\nmax_tokens_extra = 0\n" +
     "\n[editor]\ninline_max_tokens = 12\nfeedback_quiet_seconds = 1.0\n");
 });
 

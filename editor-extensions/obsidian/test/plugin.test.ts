@@ -47,9 +47,10 @@ beforeAll(() => {
   mkdirSync(notes);
   voiced("init", "--voice", "mine");
   voiced("add", notes);
-  // Deterministic output (greedy, fixed seed); short continuations keep the test fast; unanchored, the
-  // base model rewrites these paragraphs rather than giving them back (an unchanged one is no edit).
-  appendFileSync(voiced("config", "path").trim(), "\n[inference]\ntemperature = 0.0\nseed = 7\ncontinue_tokens = 24\ndraft_anchor_base = 0.0\n");
+  // Deterministic output (greedy, fixed seed); short continuations keep the test fast; guard off and a
+  // rewrite at most half its paragraph, so it always differs from the text (an unchanged one is no edit).
+  appendFileSync(voiced("config", "path").trim(), "\n[inference]\ntemperature = 0.0\nseed = 7\ncontinue_tokens = 24\n" +
+    "guard = false\nmax_tokens_factor = 0.5\nmax_tokens_extra = 0\n");
 });
 
 afterAll(async () => {
