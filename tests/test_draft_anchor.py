@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from engine_support import GREEDY, embedded_config
+from engine_support import GREEDY, embedded_config, write_lora_gguf
 
 from voiced.evaluation.meaning import chrf
 from voiced.inference.draft_anchor import LOOKAHEAD, DraftAnchor
@@ -72,6 +72,23 @@ def test_a_moderate_anchor_keeps_more_of_the_draft_than_none(engine: Engine) -> 
     anchored = engine.rewrite("default", DRAFT, replace(GREEDY, max_tokens=None, draft_anchor=3.0))
     assert chrf(anchored, DRAFT) > chrf(free, DRAFT)
     assert "Mary" in anchored and "eight" in anchored
+
+
+def test_the_configured_hold_follows_what_is_served(engine: Engine, tmp_path: Path) -> None:
+    """No strength in the request: draft_anchor_base holds the base model, draft_anchor an adapter."""
+    settings, params = engine.config.inference, replace(GREEDY, max_tokens=None)
+    saved = (settings.draft_anchor, settings.draft_anchor_base)
+    try:
+        settings.draft_anchor, settings.draft_anchor_base = 0.0, 60.0
+        assert " ".join(engine.rewrite("default", DRAFT, params).split()) == DRAFT  # the base model, held
+        engine.set_adapter("default", write_lora_gguf(tmp_path / "lora.gguf", seed=5))
+        assert " ".join(engine.rewrite("default", DRAFT, params).split()) != DRAFT  # the adapter, free
+        settings.draft_anchor = 60.0
+        assert " ".join(engine.rewrite("default", DRAFT, params).split()) == DRAFT  # the adapter, held
+        assert engine.rewrite("default", DRAFT, replace(params, draft_anchor=0.0)) != DRAFT  # a request's own wins
+    finally:
+        settings.draft_anchor, settings.draft_anchor_base = saved
+        engine.set_adapter("default", None)
 
 
 @pytest.mark.slow
