@@ -32,17 +32,15 @@ def tracker_with_log(quiet: float = 60.0) -> tuple[FeedbackTracker, list[Feedbac
     return FeedbackTracker(records.append, quiet_seconds=quiet, clock=clock), records, clock
 
 
+def propose(tracker: FeedbackTracker, pid: str, original: str = ORIGINAL, proposal: str = PROPOSAL, **given) -> None:
+    """Tell the tracker of a proposal in URI: a rewrite by voice "v", v1, unless ``given`` says otherwise."""
+    fields = {"uri": URI, "kind": "rewrite", "voice": "v", "adapter_version": 1} | given
+    tracker.proposed(proposal_id=pid, original=original, proposal=proposal, **fields)
+
+
 def accepted_rewrite(tracker: FeedbackTracker, pid: str = "p1") -> str:
     """Propose and accept a rewrite of ORIGINAL; returns the document text after the edit."""
-    tracker.proposed(
-        proposal_id=pid,
-        uri=URI,
-        kind="rewrite",
-        original=ORIGINAL,
-        proposal=PROPOSAL,
-        voice="austen",
-        adapter_version=3,
-    )
+    propose(tracker, pid, voice="austen", adapter_version=3)
     text = BEFORE + PROPOSAL + AFTER
     tracker.accepted(pid, uri=URI, start_offset=len(BEFORE), document_text=text)
     return text
@@ -140,15 +138,7 @@ def test_undo_then_the_writers_own_rewrite_keeps_their_text() -> None:
 def test_quiet_interval_settles_accepted_and_expires_unanswered() -> None:
     tracker, records, clock = tracker_with_log(quiet=60)
     text = accepted_rewrite(tracker)
-    tracker.proposed(
-        proposal_id="p2",
-        uri=URI,
-        kind="continue",
-        original="",
-        proposal=" And then it rained.",
-        voice="austen",
-        adapter_version=3,
-    )
+    propose(tracker, "p2", "", " And then it rained.", kind="continue", voice="austen", adapter_version=3)
     clock.now += 30
     tracker.document_changed(URI, text + "!")  # writing anywhere in the document holds it open
     tracker.tick()
@@ -164,9 +154,7 @@ def test_quiet_interval_settles_accepted_and_expires_unanswered() -> None:
 
 def test_a_late_accept_of_an_expired_proposal_still_counts() -> None:
     tracker, records, clock = tracker_with_log(quiet=10)
-    tracker.proposed(
-        proposal_id="p1", uri=URI, kind="rewrite", original=ORIGINAL, proposal=PROPOSAL, voice="v", adapter_version=None
-    )
+    propose(tracker, "p1", adapter_version=None)
     clock.now += 11
     tracker.tick()
     assert outcomes(records) == [("rejected", None)]
@@ -178,17 +166,7 @@ def test_a_late_accept_of_an_expired_proposal_still_counts() -> None:
 def test_rejected_rewrite_that_the_writer_then_rewrote_gives_their_text() -> None:
     tracker, records, _ = tracker_with_log()
     text = BEFORE + ORIGINAL + AFTER
-    tracker.proposed(
-        proposal_id="p1",
-        uri=URI,
-        kind="rewrite",
-        original=ORIGINAL,
-        proposal=PROPOSAL,
-        voice="v",
-        adapter_version=1,
-        start_offset=len(BEFORE),
-        document_text=text,
-    )
+    propose(tracker, "p1", start_offset=len(BEFORE), document_text=text)
     tracker.document_changed(URI, "Hi. " + text)  # typing while the preview is open moves the range
     tracker.rejected("p1")
     assert outcomes(records) == [("rejected", None)]
@@ -200,17 +178,7 @@ def test_rejected_rewrite_that_the_writer_then_rewrote_gives_their_text() -> Non
 def test_rejected_and_left_alone_records_once() -> None:
     tracker, records, _ = tracker_with_log()
     text = BEFORE + ORIGINAL + AFTER
-    tracker.proposed(
-        proposal_id="p1",
-        uri=URI,
-        kind="rewrite",
-        original=ORIGINAL,
-        proposal=PROPOSAL,
-        voice="v",
-        adapter_version=1,
-        start_offset=len(BEFORE),
-        document_text=text,
-    )
+    propose(tracker, "p1", start_offset=len(BEFORE), document_text=text)
     tracker.rejected("p1")
     tracker.document_saved(URI, text)
     assert outcomes(records) == [("rejected", None)]
@@ -218,9 +186,7 @@ def test_rejected_and_left_alone_records_once() -> None:
 
 def test_accept_reported_before_the_edit_reached_the_text() -> None:
     tracker, records, _ = tracker_with_log()
-    tracker.proposed(
-        proposal_id="p1", uri=URI, kind="rewrite", original=ORIGINAL, proposal=PROPOSAL, voice="v", adapter_version=2
-    )
+    propose(tracker, "p1", adapter_version=2)
     tracker.accepted("p1", uri=URI, start_offset=len(BEFORE), document_text=BEFORE + ORIGINAL + AFTER)
     tracker.document_changed(URI, BEFORE + PROPOSAL + AFTER)
     tracker.document_saved(URI, BEFORE + PROPOSAL + AFTER)
@@ -231,9 +197,7 @@ def test_ghost_text_accepted_in_part_and_continuation_undone() -> None:
     tracker, records, _ = tracker_with_log()
     ghost = " She laughed, and went out."
     for pid in ("g1", "g2"):
-        tracker.proposed(
-            proposal_id=pid, uri=URI, kind="continue", original="", proposal=ghost, voice="v", adapter_version=2
-        )
+        propose(tracker, pid, "", ghost, kind="continue", adapter_version=2)
     partial = BEFORE + " She laughed," + AFTER
     tracker.accepted("g1", uri=URI, start_offset=len(BEFORE), document_text=partial)
     tracker.document_saved(URI, partial)
@@ -247,18 +211,8 @@ def test_ghost_text_accepted_in_part_and_continuation_undone() -> None:
 def test_close_settles_everything_of_the_document_only() -> None:
     tracker, records, _ = tracker_with_log()
     accepted_rewrite(tracker)
-    tracker.proposed(
-        proposal_id="other",
-        uri="file:///b.md",
-        kind="rewrite",
-        original="a",
-        proposal="b",
-        voice="v",
-        adapter_version=1,
-    )
-    tracker.proposed(
-        proposal_id="never", uri=URI, kind="rewrite", original="a", proposal="b", voice="v", adapter_version=1
-    )
+    propose(tracker, "other", "a", "b", uri="file:///b.md")
+    propose(tracker, "never", "a", "b")
     tracker.document_closed(URI, BEFORE + PROPOSAL + AFTER)
     assert {r.proposal_id: r.outcome for r in records} == {"p1": "kept", "never": "rejected"}
     assert tracker.pending() == ["other"]
@@ -290,17 +244,7 @@ def test_records_reach_the_corpus_database() -> None:
 def test_an_unanswered_proposal_expires_even_while_its_range_moves() -> None:
     tracker, records, clock = tracker_with_log(quiet=10)
     text = BEFORE + ORIGINAL + AFTER
-    tracker.proposed(
-        proposal_id="p1",
-        uri=URI,
-        kind="rewrite",
-        original=ORIGINAL,
-        proposal=PROPOSAL,
-        voice="v",
-        adapter_version=1,
-        start_offset=len(BEFORE),
-        document_text=text,
-    )
+    propose(tracker, "p1", start_offset=len(BEFORE), document_text=text)
     for step in range(1, 4):
         clock.now += 4
         tracker.document_changed(URI, "x" * step + text)  # typing before it while the preview waits
@@ -313,9 +257,7 @@ def test_an_accept_elsewhere_moves_the_other_proposals_ranges() -> None:
     tracker, records, _ = tracker_with_log()
     text = accepted_rewrite(tracker, "p1")  # p1's rewrite sits after BEFORE
     other_original, other = "Dear Jane,", "My dearest Jane,"
-    tracker.proposed(
-        proposal_id="p2", uri=URI, kind="rewrite", original=other_original, proposal=other, voice="v", adapter_version=3
-    )
+    propose(tracker, "p2", other_original, other, adapter_version=3)
     # p2's edit lands before p1's range; the tracker hears of it first from accepted() with the new text.
     after = other + text[len(other_original) :]
     tracker.accepted("p2", uri=URI, start_offset=0, document_text=after)
@@ -324,17 +266,7 @@ def test_an_accept_elsewhere_moves_the_other_proposals_ranges() -> None:
     assert {r.proposal_id: r.outcome for r in records} == {"p1": "kept", "p2": "kept"}
     # A new proposal's text (typed before p1) moves p1 too.
     typed = "Hi. " + after
-    tracker.proposed(
-        proposal_id="p3",
-        uri=URI,
-        kind="rewrite",
-        original="Hi.",
-        proposal="Hello.",
-        voice="v",
-        adapter_version=3,
-        start_offset=0,
-        document_text=typed,
-    )
+    propose(tracker, "p3", "Hi.", "Hello.", adapter_version=3, start_offset=0, document_text=typed)
     tracker.document_saved(URI, typed)
     assert [(r.proposal_id, r.outcome) for r in records if r.proposal_id == "p1"][-1] == ("p1", "kept")
 
@@ -343,9 +275,7 @@ def test_a_ghost_text_accepted_before_its_insertion_arrives_waits_for_it() -> No
     tracker, records, clock = tracker_with_log(quiet=10)
     ghost = " She laughed, and went out."
     text = BEFORE + AFTER
-    tracker.proposed(
-        proposal_id="g1", uri=URI, kind="continue", original="", proposal=ghost, voice="v", adapter_version=2
-    )
+    propose(tracker, "g1", "", ghost, kind="continue", adapter_version=2)
     tracker.accepted("g1", uri=URI, start_offset=len(BEFORE), document_text=text)  # before the didChange
     tracker.document_changed(URI, "P. " + text)  # typing elsewhere first moves where it lands
     full = "P. " + BEFORE + ghost + AFTER
@@ -357,9 +287,7 @@ def test_a_ghost_text_accepted_before_its_insertion_arrives_waits_for_it() -> No
 
 def test_forget_drops_a_proposal_without_a_record() -> None:
     tracker, records, clock = tracker_with_log(quiet=10)
-    tracker.proposed(
-        proposal_id="p1", uri=URI, kind="rewrite", original=ORIGINAL, proposal=PROPOSAL, voice="v", adapter_version=1
-    )
+    propose(tracker, "p1")
     tracker.forget("p1")
     clock.now += 11
     tracker.tick()
