@@ -25,6 +25,7 @@ A record is an upsert by proposal id, so a later settlement replaces an earlier 
 from __future__ import annotations
 
 import logging
+import os.path
 import threading
 import time
 from collections.abc import Callable
@@ -72,6 +73,11 @@ def moved_span(span: tuple[int, int], old: str, new: str) -> tuple[int, int]:
         lo = new.index(kept, lo, hi)
         return lo, lo + len(kept)
     return lo, hi
+
+
+def _landed(there: str, proposal: str) -> int:
+    """How many of ``proposal``'s first characters ``there`` (the text where it was put) holds."""
+    return len(os.path.commonprefix([there, proposal]))
 
 
 @dataclass
@@ -189,9 +195,7 @@ class FeedbackTracker:
                 end = start_offset + len(item.original)
                 document_text = document_text[:start_offset] + item.proposal + document_text[end:]
                 there = item.proposal
-            matched = 0
-            while matched < len(there) and there[matched] == item.proposal[matched]:
-                matched += 1
+            matched = _landed(there, item.proposal)
             self._follow(uri, document_text)
             item.uri = uri
             item.state = "accepted"
@@ -249,10 +253,7 @@ class FeedbackTracker:
         """An accepted insertion awaited at ``item.await_offset``: its range once (part of) it is in ``text``."""
         offset = item.await_offset
         assert offset is not None
-        there = text[offset : offset + len(item.proposal)]
-        matched = 0
-        while matched < len(there) and there[matched] == item.proposal[matched]:
-            matched += 1
+        matched = _landed(text[offset : offset + len(item.proposal)], item.proposal)
         if matched:
             item.await_offset = None
             item.span = (offset, offset + matched)
