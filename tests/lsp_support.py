@@ -11,6 +11,9 @@ from pytest_lsp import LanguageClient
 from voiced import voices as voices_lib
 from voiced.config import load_config, save_config
 
+# The editor's path, not the model (see guard_off), for configure_voice(root, **EDITOR_PATH_ONLY)
+EDITOR_PATH_ONLY = {"guard": False, "max_tokens_factor": 0.5, "max_tokens_extra": 0}
+
 
 def guard_off(config) -> None:
     """A module's daemon for tests of the editor's path rather than the model (its ``daemon_settings``).
@@ -22,10 +25,6 @@ def guard_off(config) -> None:
     the guard through the LSP."""
     for key, value in EDITOR_PATH_ONLY.items():
         setattr(config.inference, key, value)
-
-
-# guard_off's settings, for configure_voice(root, **EDITOR_PATH_ONLY)
-EDITOR_PATH_ONLY = {"guard": False, "max_tokens_factor": 0.5, "max_tokens_extra": 0}
 
 
 PARAGRAPH = (
