@@ -1,16 +1,19 @@
 """The daemon's inference engine: one loaded base per voice, its adapter hot-swapped.
 
 Each voice has one worker thread that owns its model and takes requests from
-a queue in order, so a model never runs two generations at once and callers
-on any thread just read a stream. Streams yield text as it is decoded;
+a queue in order; callers on any thread just read a stream. A llama.cpp model
+batches (voiced.inference.llama_batcher): up to ``n_parallel`` requests run at
+once, each on a thread of its own, and their tokens are decoded together; the
+transformers and MLX backends serve one request at a time. Streams yield text as it is decoded;
 ``rewrite`` joins the stream. Cancellation: the worker checks the caller's
 ``threading.Event`` between tokens and the stream then raises
 :class:`GenerationCancelled` (a cancelled rewrite never looks complete).
 Abandoning a stream (closing the generator) cancels its request too.
 
-A new adapter is swapped in by the worker between two requests: the request
-in flight finishes on the old adapter, the next one uses the new adapter,
-and the base weights are not reloaded.
+A new adapter is swapped in by the worker between requests: the requests in
+flight finish on the old adapter (the batch drains: llama.cpp sets an adapter
+for the whole context), the next ones wait for the swap and use the new
+adapter, and the base weights are not reloaded.
 
 Which adapter: the registry's active version, whoever changed it. Before each
 request the worker stats the active pointer (``voiced.inference.active_adapter``)
@@ -23,7 +26,6 @@ on a background thread, then swapped in.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import queue
@@ -85,7 +87,9 @@ def _open_backend(spec: str, settings: InferenceSettings):
         raise ModelLoadError(str(exc), fix="Fix `base_model` of the voice in the config.") from exc
     threads = settings.n_threads or None
     if ref.kind == "gguf":
-        return llama_backend.LlamaBackend(ref.path, n_ctx=settings.n_ctx, n_threads=threads)
+        return llama_backend.LlamaBackend(
+            ref.path, n_ctx=settings.n_ctx, n_threads=threads, n_parallel=settings.n_parallel
+        )
     if _apple_silicon():
         return hf_backend.MlxBackend(ref.location, n_ctx=settings.n_ctx, n_threads=threads)
     return hf_backend.TransformersBackend(ref.location, n_ctx=settings.n_ctx, n_threads=threads)
@@ -134,7 +138,8 @@ class _VoiceWorker:
         self.load_settings = _load_settings(settings)
         self.source = source
         self.backend = None
-        self.busy = False
+        self._inflight = 0  # requests running now (several at once on a batching backend)
+        self._inflight_changed = threading.Condition()
         self.served = Served()
         self.rebuild: dict[str, Any] | None = None  # {"version", "state": running|done|failed, "reason"}
         self._override: Any = _UNSET  # set_adapter before the model is loaded
@@ -302,32 +307,75 @@ class _VoiceWorker:
     def _run(self) -> None:
         while True:
             job = self._jobs.get()
-            if self.backend is not None:
+            if self.backend is not None and self._pending_swap is not _UNSET:
+                self._drain()
                 self._apply_pending_swap()
             if job is _STOP:
+                self._drain()
                 return
             if job is _WAKE or job.stopped():
                 if job is not _WAKE:
                     job.out.put(_END)
                 elif self.backend is not None and self._stale:
+                    self._drain()
                     self._guarded_follow(None)
                 continue
-            self.busy = True
             try:
                 backend = self.ensure_loaded()
-                self._apply_pending_swap()
+                if self._pending_swap is not _UNSET:
+                    self._drain()
+                    self._apply_pending_swap()
+                if self._stale or self.source.changed():
+                    self._drain()  # the adapter changes only between requests: the ones running finish first
                 self._guarded_follow(job)
                 job.notice = self.served.notice
-                with contextlib.closing(job.work(backend, _JobStop(job))) as pieces:
-                    for piece in pieces:
-                        if job.stopped():
-                            break
-                        job.out.put(piece)
-                job.out.put(_END)
             except BaseException as exc:  # handed to the reader, never kills the worker
                 job.out.put(exc)
+                continue
+            self._start(job, backend)
+
+    def _start(self, job: _Job, backend) -> None:
+        """Run the job beside those in flight when the backend batches (once a slot is free), else here."""
+        parallel = getattr(backend, "parallel", 1)
+        with self._inflight_changed:
+            while self._inflight >= parallel:
+                self._inflight_changed.wait()
+            self._inflight += 1
+        if parallel <= 1:
+            self._serve(job, backend)
+            return
+        name = f"voiced-request-{self.voice}"
+        threading.Thread(target=self._serve, args=(job, backend), name=name, daemon=True).start()
+
+    def _serve(self, job: _Job, backend) -> None:
+        try:
+            pieces = job.work(backend, _JobStop(job))
+            try:
+                for piece in pieces:
+                    if job.stopped():
+                        break
+                    job.out.put(piece)
             finally:
-                self.busy = False
+                close = getattr(pieces, "close", None)
+                if close is not None:
+                    close()  # a generator left early: its backend stream leaves the batch
+            job.out.put(_END)
+        except BaseException as exc:  # handed to the reader, never kills the worker
+            job.out.put(exc)
+        finally:
+            with self._inflight_changed:
+                self._inflight -= 1
+                self._inflight_changed.notify_all()
+
+    def _drain(self) -> None:
+        """Wait until no request is in flight: the swap point of a batching backend."""
+        with self._inflight_changed:
+            while self._inflight:
+                self._inflight_changed.wait()
+
+    @property
+    def busy(self) -> bool:
+        return self._inflight > 0
 
     def _guarded_follow(self, job: _Job | None) -> None:
         """Follow the registry; with a caller-named adapter a failure fails the request, as it did at load."""
@@ -708,9 +756,9 @@ def _joined(streams: Iterator[Iterator[str]]) -> Iterator[str]:
         yield from stream
 
 
-def _load_settings(settings: InferenceSettings) -> tuple[int, int]:
+def _load_settings(settings: InferenceSettings) -> tuple[int, int, int]:
     """The settings a model is opened with; the others apply to each request."""
-    return settings.n_ctx, settings.n_threads
+    return settings.n_ctx, settings.n_threads, settings.n_parallel
 
 
 def _fit(wanted: int, room: int) -> int:

@@ -1,13 +1,16 @@
 """GGUF bases through llama-cpp-python, with the LoRA adapter swapped in place.
 
 The model is opened by ``voiced.inference.llama_runtime.open_llama`` (which keeps
-llama.cpp off the AMX path that crashes on some CPUs). Adapters are managed
+llama.cpp off the AMX path that crashes on some CPUs); requests are decoded together in
+one context by ``voiced.inference.llama_batcher``, with prompts rendered by
+``voiced.inference.llama_prompt``. Adapters are managed
 here through llama.cpp's adapter API rather than ``Llama(lora_path=...)``,
 which binds one adapter for the object's whole life: a swap loads the new
 adapter (``llama_adapter_lora_init``), sets it on the context
 (``llama_set_adapters_lora``), clears the KV cache (``llama_memory_clear``)
 and only then frees the old one (``llama_adapter_lora_free``), so the base
-weights are never reloaded.
+weights are never reloaded. The adapter belongs to the whole context: a swap waits
+for the batch to drain.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from voiced.inference.generation import GenerationParams, ModelLoadError
+from voiced.inference.generation import EngineError, GenerationParams, ModelLoadError
 
 
 def _runtime():
@@ -28,24 +31,41 @@ def _runtime():
 
 
 class LlamaBackend:
-    """One GGUF base loaded once; one LoRA adapter (or none) active at a time."""
+    """One GGUF base loaded once; one LoRA adapter (or none) active at a time; up to ``n_parallel``
+    requests decoded together (voiced.inference.llama_batcher)."""
 
     kind = runtime = "llama.cpp"  # the registry's name for what this backend loads: a version's GGUF LoRA
 
-    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int | None) -> None:
+    def __init__(self, model_path: Path, *, n_ctx: int, n_threads: int | None, n_parallel: int = 1) -> None:
+        """``n_ctx``: each request's context window; ``n_parallel``: requests decoded together."""
+        from voiced.inference.llama_batcher import N_BATCH, Batcher
+        from voiced.inference.llama_prompt import ChatPrompt
+
         self.base_path = Path(model_path)
         self.adapter_path: Path | None = None
         self._adapter = None  # llama_adapter_lora_p owned by this backend
         loader = _runtime()
         try:
-            self.llm = loader.open_llama(model_path, n_ctx=n_ctx, n_threads=n_threads)
-        except (loader.LlamaLoadError, ValueError, RuntimeError, OSError) as exc:
+            # The Llama object tokenizes and holds the weights; its own context stays small and idle.
+            self.llm = loader.open_llama(model_path, n_ctx=N_BATCH, n_threads=n_threads)
+            self._prompt = ChatPrompt(self.llm)
+            self.batcher = Batcher(
+                self.llm._model.model,
+                self.llm.context_params,
+                n_parallel=n_parallel,
+                n_ctx=n_ctx,
+                name=self.base_path.stem,
+            )
+        except (loader.LlamaLoadError, ValueError, RuntimeError, OSError, EngineError) as exc:
+            if hasattr(self, "llm"):
+                self.llm.close()
             raise ModelLoadError(
                 f"llama.cpp could not load the base model {model_path}: {exc}",
                 fix="Check that the file is a complete GGUF model (re-download or re-export it), "
                 "or set `base_model` of the voice to another model.",
             ) from exc
-        self.n_ctx = self.llm.n_ctx()
+        self.parallel = n_parallel  # the engine runs this many requests at once
+        self.n_ctx = self.batcher.n_ctx
 
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -65,60 +85,59 @@ class LlamaBackend:
     ) -> Iterator[str]:
         """Pieces of the reply as llama.cpp decodes them, formatted by the GGUF's own chat template
         and stopping at its end-of-turn token; checks ``cancel`` between tokens. With ``anchor_text`` and
-        a ``draft_anchor`` strength, decoding is anchored to that text (voiced.inference.draft_anchor)."""
-        processors = None
-        if anchor_text and params.draft_anchor:
-            processors = [self._anchor_processor(anchor_text, params.draft_anchor)]
-        stream = self.llm.create_chat_completion(
-            logits_processor=processors,
-            messages=messages,
-            stream=True,
-            max_tokens=max_tokens,
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k,
-            repeat_penalty=params.repeat_penalty,
-            seed=params.seed,
-        )
-        try:
-            for chunk in stream:
-                if cancel.is_set():
-                    return
-                piece = chunk["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
-        finally:
-            stream.close()
+        a ``draft_anchor`` strength, decoding is anchored to that text (voiced.inference.draft_anchor).
+        The request joins the running batch at its next step and leaves it when done, cancelled, or
+        when this generator is closed."""
+        from voiced.inference.llama_sequence import FINISHED, Sequence
 
-    def _anchor_processor(self, text: str, strength: float):
-        """A llama-cpp-python logits processor holding one DraftAnchor; it reads the tokens decoded so far
-        from the context (the prompt's length is taken at the first call), as the processor is only given
-        the context's whole id buffer."""
+        prompt = self._prompt.tokens(messages)
+        if len(prompt) >= self.n_ctx:
+            raise EngineError(
+                f"The text is too long for the model's context window ({len(prompt)} prompt tokens, "
+                f"{self.n_ctx} per request).",
+                fix="Send a shorter passage, or raise `inference.n_ctx` in the config.",
+            )
+        anchor = self._anchor(anchor_text, params.draft_anchor) if anchor_text and params.draft_anchor else None
+        sequence = Sequence(
+            prompt,
+            params,
+            min(max_tokens, self.n_ctx - len(prompt)),
+            cancel,
+            n_vocab=self.batcher.n_vocab,
+            anchor=anchor,
+        )
+        self.batcher.submit(sequence)
+        try:
+            while True:
+                item = sequence.out.get()
+                if item is FINISHED or cancel.is_set():
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            sequence.abandoned.set()  # leaves the batch at the next step, if it has not already
+
+    def _anchor(self, text: str, strength: float):
+        """A DraftAnchor on ``text``'s tokens, whose end-of-turn bonus goes to the model's end tokens."""
         from voiced.inference.draft_anchor import DraftAnchor
 
         llm = self.llm
         ends = {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[:1]}
-        anchor = DraftAnchor(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False), strength, sorted(ends))
-        seen: list[int] = []  # [context length when the reply started, tokens of the reply observed]
-
-        def apply(_ids, logits):
-            if not seen:
-                seen[:] = [llm.n_tokens, 0]
-            start, observed = seen
-            reply = llm.input_ids[start + observed : llm.n_tokens]
-            anchor.observe_all([int(t) for t in reply])
-            seen[1] = observed + len(reply)
-            for token, bonus in anchor.bonuses().items():
-                logits[token] += bonus
-            return logits
-
-        return apply
+        return DraftAnchor(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False), strength, sorted(ends))
 
     def set_adapter(self, gguf_lora: Path | None) -> None:
-        """Replace the active adapter without reloading the base; on failure the old one stays."""
+        """Replace the active adapter without reloading the base; on failure the old one stays.
+
+        llama.cpp sets adapters per context, so this is the batch's swap point: it waits for the requests
+        decoding now to finish, holds new ones back meanwhile, and they run on the new adapter."""
+        with self.batcher.exclusive():
+            self._swap(gguf_lora)
+
+    def _swap(self, gguf_lora: Path | None) -> None:
         import llama_cpp
 
-        ctx = self.llm._ctx.ctx
+        ctx = self.batcher.ctx
         new = None
         if gguf_lora is not None:
             new = llama_cpp.llama_adapter_lora_init(self.llm._model.model, str(gguf_lora).encode("utf-8"))
@@ -140,16 +159,14 @@ class LlamaBackend:
                 f"llama.cpp refused to set the adapter {gguf_lora} on the context.",
                 fix="Check that the adapter was exported for this base model.",
             )
-        # Cached keys/values were computed with the old weights: drop them, and
-        # make llama-cpp-python forget the prompt prefix it would otherwise reuse.
-        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(ctx), True)
-        self.llm.reset()
+        self.batcher.clear()  # cached keys/values were computed with the old weights
         old, self._adapter, self.adapter_path = self._adapter, new, gguf_lora
         if old:
             llama_cpp.llama_adapter_lora_free(old)
 
     def close(self) -> None:
-        """Detach and free the adapter before the model (which would free it again)."""
+        """Stop the batch, detach and free the adapter, then the model (which would free it again)."""
         if self._adapter:
             self.set_adapter(None)
+        self.batcher.close()
         self.llm.close()

@@ -592,7 +592,18 @@ class InferenceSettings(_Checked):
         default=2000,
     )
     n_ctx: int = _help(
-        "Context window of the loaded model (tokens); prompt and output must fit in it.", ge=256, default=4096
+        "Context window of each request (tokens); prompt and output must fit in it. llama.cpp keeps one for "
+        "each of n_parallel requests.",
+        ge=256,
+        default=4096,
+    )
+    n_parallel: int = _help(
+        "Requests a llama.cpp model decodes together (continuous batching: a request joins the batch at the "
+        "next token and leaves when done); memory for keys and values grows with n_parallel x n_ctx. 1 serves "
+        "one at a time. Transformers and MLX models always serve one at a time.",
+        ge=1,
+        le=64,
+        default=4,
     )
     n_threads: int = _help(
         "CPU threads for generation; 0 means one per core available to the process.", ge=0, default=0
