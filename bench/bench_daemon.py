@@ -13,7 +13,8 @@ temporary VOICED_HOME) and measures:
   text re-tokenised, the same count on both sides) per second after the first
   piece: the API may send several tokens in one piece;
 * time to the first piece; p50/p95 latency of the whole rewrite;
-* throughput with 4 concurrent clients (one worker per model, so requests queue);
+* throughput with 4 concurrent clients (decoded together up to ``inference.n_parallel``;
+  bench/bench_concurrency.py compares it with one client and with queued requests);
 * the daemon's resident memory with the model loaded (target: under 400 MB);
 * `voiced daemon start` until /v1/status answers, and the /v1/status round trip.
 
@@ -226,7 +227,8 @@ def main() -> None:
     print(
         f"{args.clients} concurrent clients x 2 rewrites: {len(results)} done in {concurrent_seconds:.1f} s, "
         f"{tokens / concurrent_seconds:.1f} tokens/s overall, "
-        f"latency p50 {percentile([r[1] for r in results], 50):.1f} s (requests queue on one worker)"
+        f"latency p50 {percentile([r[1] for r in results], 50):.1f} s "
+        f"(n_parallel {config.inference.n_parallel}: decoded together)"
     )
     print(f"daemon memory with the model loaded: {rss_mb:.0f} MB RSS   (target < {TARGET_RSS_MB} MB)")
     print(
