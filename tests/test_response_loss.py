@@ -82,3 +82,77 @@ def test_other_heads_keep_the_models_own_loss(peft_model, monkeypatch):
     monkeypatch.setattr(type(model), "forward", counting_forward)
     response_loss(model, tensors)
     assert calls == [True]  # the whole model ran, with its labels
+
+
+def unchunked_loss(model, tensors):
+    """The head on every labelled position at once (the trainer's loss before it was chunked)."""
+    import torch
+
+    inner = model.get_base_model()
+    hidden = inner.model(**{k: v for k, v in tensors.items() if k != "labels"}).last_hidden_state
+    targets = tensors["labels"][:, 1:]
+    keep = targets != IGNORE_INDEX
+    return torch.nn.functional.cross_entropy(inner.lm_head(hidden[:, :-1][keep]).float(), targets[keep])
+
+
+@pytest.mark.parametrize("chunk_rows", [7, 64, None])
+def test_the_chunked_head_equals_the_whole_head_in_value_and_gradients(peft_model, chunk_rows):
+    model, tokenizer = peft_model
+    batch = epoch_batches(prompt_and_response_examples(tokenizer), 8, "bucket", seed=1)[0]
+    tensors = to_tensors(batch, "cpu")
+    assert int((tensors["labels"][:, 1:] != IGNORE_INDEX).sum()) > 64  # several chunks of 7 and of 64
+    model.zero_grad(set_to_none=True)
+    whole = unchunked_loss(model, tensors)
+    whole.backward()
+    expected = gradients(model)
+    model.zero_grad(set_to_none=True)
+    chunked = response_loss(model, tensors, chunk_rows=chunk_rows)
+    chunked.backward()
+    got = gradients(model)
+    assert chunked.dtype == whole.dtype
+    assert abs(float(chunked.detach()) - float(whole.detach())) <= 1e-6 * float(whole.detach())
+    for name, grad in expected.items():
+        assert float((got[name] - grad).abs().max()) <= 1e-5 * float(grad.abs().max()), name
+    model.zero_grad(set_to_none=True)
+
+
+def test_the_chunked_head_without_gradients_and_under_bf16_autocast(peft_model):
+    import torch
+
+    model, tokenizer = peft_model
+    batch = epoch_batches(prompt_and_response_examples(tokenizer), 8, "bucket", seed=1)[0]
+    tensors = to_tensors(batch, "cpu")
+    with torch.no_grad():
+        assert float(response_loss(model, tensors, chunk_rows=7)) == pytest.approx(
+            float(unchunked_loss(model, tensors)), rel=1e-6
+        )
+    # under autocast both run the head in bf16; the chunked one's value and gradients stay close
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        whole = unchunked_loss(model, tensors)
+    whole.backward()
+    expected = gradients(model)
+    model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        chunked = response_loss(model, tensors, chunk_rows=7)
+    chunked.backward()
+    got = gradients(model)
+    assert chunked.dtype == torch.float32
+    assert float(chunked.detach()) == pytest.approx(float(whole.detach()), rel=1e-3)
+    for name, grad in expected.items():
+        assert float((got[name] - grad).abs().max()) <= 0.05 * float(grad.abs().max()), name
+    model.zero_grad(set_to_none=True)
+
+
+def test_a_scaled_loss_scales_the_chunked_gradients(peft_model):
+    model, tokenizer = peft_model
+    tensors = to_tensors(epoch_batches(prompt_and_response_examples(tokenizer), 4, "bucket", seed=1)[0], "cpu")
+    model.zero_grad(set_to_none=True)
+    response_loss(model, tensors, chunk_rows=7).backward()
+    once = gradients(model)
+    model.zero_grad(set_to_none=True)
+    (response_loss(model, tensors, chunk_rows=7) * 3).backward()
+    thrice = gradients(model)
+    for name, grad in once.items():
+        assert float((thrice[name] - 3 * grad).abs().max()) <= 1e-5 * float(grad.abs().max()) * 3, name
+    model.zero_grad(set_to_none=True)
