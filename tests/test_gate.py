@@ -104,3 +104,26 @@ def test_a_worse_candidate_is_rejected_against_the_active_adapter(
     base_alone = response_nll(model, test).nll
     assert math.isclose(result.scores["base"], base_alone, rel_tol=1e-5)
     assert result.scores["active"] < result.scores["base"]
+
+
+@pytest.mark.slow
+def test_a_cached_base_score_gives_the_same_decision(embedded, split, trained_adapter, tmp_path: Path) -> None:
+    """The job's cache (voiced.trainer.nll_cache) stores what response_nll computes on the plain model; the
+    gate that scores the base itself (adapters disabled) gets the same number and the same decision."""
+    from voiced.trainer import nll_cache
+    from voiced.trainer.gate import NllScore
+
+    model, _tokenizer = embedded
+    _train, test = split
+    path, key = tmp_path / "base-nll.json", {"test": nll_cache.examples_digest(test)}
+    plain = response_nll(model, test)
+    nll_cache.store(path, key, plain.nll, plain.tokens, plain.examples)
+    cached, how = nll_cache.lookup(path, key, test)
+    assert how == nll_cache.HIT and cached is not None and cached.tokens == plain.tokens
+    computed = run_gate(model, test, trained_adapter, margin=0.01)
+    reused = run_gate(
+        model, test, trained_adapter, margin=0.01, base=NllScore(cached.nll, cached.tokens, cached.examples)
+    )
+    assert abs(reused.scores["base"] - computed.scores["base"]) < 1e-6
+    assert abs(reused.scores["candidate"] - computed.scores["candidate"]) < 1e-6
+    assert (reused.promote, reused.test_tokens) == (computed.promote, computed.test_tokens)

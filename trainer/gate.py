@@ -83,6 +83,7 @@ class GateResult:
     test_tokens: int = 0
     towards_writer: dict[str, float] = field(default_factory=dict)  # the "nll+voice" check, when it ran
     voice: dict[str, Any] = field(default_factory=dict)  # the "voice" gate's figures and decision, when it ran
+    base_source: str = ""  # where the base model's score came from: "cache" or "computed ..." (trainer.nll_cache)
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -98,6 +99,8 @@ class GateResult:
             out["towards_writer"] = {k: round(v, 5) for k, v in self.towards_writer.items()}
         if self.voice:
             out["voice_gate"] = self.voice
+        if self.base_source:
+            out["base_nll_source"] = self.base_source
         return out
 
 
@@ -116,19 +119,25 @@ def score_adapters(
     active_dir: Path | None = None,
     *,
     batch_size: int | None = None,
+    base: NllScore | None = None,
 ) -> dict[str, NllScore]:
     """Score the base, the active adapter (if any) and the candidate with one loaded base model.
 
     The adapters are attached to ``base_model`` and removed again before
-    returning, so the caller gets its plain model back.
+    returning, so the caller gets its plain model back. ``base`` is the base
+    model's score on these examples when the caller already has it
+    (``voiced.trainer.nll_cache``); it is then not computed again.
     """
     from peft import PeftModel
 
     model = PeftModel.from_pretrained(base_model, str(candidate_dir), adapter_name=CANDIDATE, is_trainable=False)
     try:
         scores: dict[str, NllScore] = {}
-        with model.disable_adapter():
-            scores["base"] = response_nll(model, examples, batch_size=batch_size)
+        if base is not None:
+            scores["base"] = base
+        else:
+            with model.disable_adapter():
+                scores["base"] = response_nll(model, examples, batch_size=batch_size)
         if active_dir is not None:
             model.load_adapter(str(active_dir), adapter_name=ACTIVE, is_trainable=False)
             model.set_adapter(ACTIVE)
@@ -149,16 +158,18 @@ def run_gate(
     active_version: int | None = None,
     margin: float | None = None,
     batch_size: int | None = None,
+    base: NllScore | None = None,
 ) -> GateResult:
     """Score all three and decide; the reason names the numbers so the writer can see why.
 
-    ``margin`` and ``batch_size`` are ``[adapters] gate_min_margin`` and ``gate_batch_size`` unless given."""
+    ``margin`` and ``batch_size`` are ``[adapters] gate_min_margin`` and ``gate_batch_size`` unless given;
+    ``base``, the base model's score on ``examples`` if known (see :func:`score_adapters`)."""
     margin = AdapterSettings().gate_min_margin if margin is None else margin
     if not examples:
         return GateResult(
             False, "there are no test examples to evaluate on (the voice's test split is empty)", margin=margin
         )
-    scores = score_adapters(base_model, examples, candidate_dir, active_dir, batch_size=batch_size)
+    scores = score_adapters(base_model, examples, candidate_dir, active_dir, batch_size=batch_size, base=base)
     nll = {name: score.nll for name, score in scores.items()}
     if "active" in nll:
         promote, reason = decide(nll["candidate"], nll["active"], f"active v{active_version}", margin)
