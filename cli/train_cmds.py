@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
@@ -23,18 +23,79 @@ from voiced.config import TrainingSettings
 TRAINING_OVERRIDES = {"max_steps": "max_steps", "max_minutes": "max_minutes"}
 
 
-def _progress(as_json: bool) -> Progress:
-    from voiced.trainer.callbacks import JsonLinesProgress, TqdmProgress
+# The job's phases (daemon/training_job.py), as the terminal names them.
+PHASE_LABELS = {
+    "dataset": "Building examples from your writing",
+    "load": "Loading the base model",
+    "tokenize": "Tokenizing the examples",
+    "train": "Training",
+    "preference": "Learning from your feedback (preference stage)",
+    "export": "Writing the adapter files",
+    "gate": "Scoring your held-out writing (test NLL)",
+    "gate-voice": "Rewriting held-out drafts with the base and the new voice (the gate)",
+    "record": "Recording the version",
+}
 
-    return JsonLinesProgress(sys.stdout) if as_json else TqdmProgress(sys.stderr)
+
+class PhaseProgress:
+    """The terminal's progress: each phase of the job with its duration, the training bar in between,
+    and a summary of the phases at the end."""
+
+    def __init__(self, stream: TextIO) -> None:
+        from voiced.trainer.callbacks import TqdmProgress
+
+        self.stream = stream
+        self.bar = TqdmProgress(stream)
+
+    def _say(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event: dict) -> None:
+        kind, phase = event.get("event"), event.get("phase", "")
+        label = PHASE_LABELS.get(phase, phase)
+        if kind == "phase":
+            self._say(f"{label}...")
+        elif kind == "phase_done":
+            self._say(f"  {label}: {event['seconds']:.1f} s")
+        elif kind == "base_nll" and event.get("source") == "cache":
+            self._say("  (the base model's score was reused: your held-out writing and the base are unchanged)")
+        elif kind == "warning":
+            self._say(f"Note: {event.get('message', '')}")
+        elif kind == "phases":
+            parts = ", ".join(f"{p['phase']} {p['seconds']:.1f} s" for p in event["phases"])
+            self._say(f"Phases: {parts}; total {event['total']:.1f} s.")
+        else:
+            self.bar(event)
+
+
+def _progress(as_json: bool) -> Progress:
+    from voiced.trainer.callbacks import JsonLinesProgress
+
+    return JsonLinesProgress(sys.stdout) if as_json else PhaseProgress(sys.stderr)
+
+
+# How training ended (TrainResult.stopped), in words.
+STOPPED = {
+    "completed": "training ran all its epochs",
+    "max_steps": "training stopped at the step limit (--max-steps)",
+    "max_minutes": "training stopped at the time limit (--max-minutes)",
+    "early_stopping": "training stopped early: the validation loss no longer improved",
+    "cancelled": "training was cancelled",
+}
 
 
 def _summary(result: JobResult) -> str:
     if result.status == "failed":
         return f"Training failed: {result.reason}"
     where = f"version {result.version}" if result.version is not None else "no version"
-    verdict = "is now active" if result.promoted else "was kept but not activated"
-    return f"Voice {result.voice!r}: {where} {verdict} ({result.reason}); training {result.stopped or 'ended'}."
+    how = STOPPED.get(result.stopped, f"training {result.stopped or 'ended'}")
+    if result.promoted:
+        return f"Voice {result.voice!r}: {where} is now active. {result.reason} ({how}.)"
+    return (
+        f"Voice {result.voice!r}: {where} was not activated; rewrites stay as they were. {result.reason} "
+        f"({how}; the version is kept: `voiced adapters list`.)"
+    )
 
 
 @click.command("train")

@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,26 +125,48 @@ class _Job:
         self.settings = dataclasses.replace(config.training, **overrides)
         self.progress, self.should_stop = progress, should_stop
         self.durations: dict[str, float] = {}
+        self.phases: list[dict[str, Any]] = []  # {"phase", "seconds"} in the order they ran
+        self.model_loads = 0  # base models loaded for training and the NLL gate (one per job)
+        self.base_nll_source = ""  # how the gate got the base model's test NLL (voiced.trainer.nll_cache)
+        self.base_rewrites_source = ""  # how the voice gate got the base model's rewrites (evaluation.rewrite_cache)
         self.started = time.monotonic()
 
-    def _phase(self, name: str) -> float:
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        """A "phase" event as the phase starts, "phase_done" with its seconds when it ends."""
         self.progress({"event": "phase", "phase": name})
-        return time.monotonic()
+        started = time.monotonic()
+        yield
+        seconds = round(time.monotonic() - started, 3)
+        self.durations[name] = round(self.durations.get(name, 0.0) + seconds, 3)
+        self.phases.append({"phase": name, "seconds": seconds})
+        self.progress({"event": "phase_done", "phase": name, "seconds": seconds})
+
+    def _summary(self) -> dict[str, Any]:
+        """The "phases" event: every phase with its seconds, the total, and what the job loaded and reused."""
+        return {
+            "event": "phases",
+            "phases": list(self.phases),
+            "total": self.durations["total"],
+            "model_loads": self.model_loads,
+            "base_nll": self.base_nll_source,
+            **({"base_rewrites": self.base_rewrites_source} if self.base_rewrites_source else {}),
+        }
 
     def run(self) -> JobResult:
         from voiced.registry import Registry
 
         registry = Registry.open(self.voice.name, self.paths)
         self._reference(registry)  # a damaged active PEFT adapter is said first, not after the whole budget
-        started = self._phase("dataset")
-        dataset, snapshot = self._dataset()
-        ref, info = self._base()
-        self.durations["dataset"] = round(time.monotonic() - started, 3)
+        with self._phase("dataset"):
+            dataset, snapshot = self._dataset()
+            ref, info = self._base()
+        self.ref, self.info = ref, info
 
-        started = self._phase("load")
-        model, tokenizer, device = self._load(ref)
-        fitted, test = self._tokenize(tokenizer, dataset)
-        self.durations["load"] = round(time.monotonic() - started, 3)
+        with self._phase("load"):
+            model, tokenizer, device = self._load(ref)
+        with self._phase("tokenize"):
+            fitted, test = self._tokenize(tokenizer, dataset)
 
         version = registry.begin_version(
             {
@@ -204,6 +227,7 @@ class _Job:
         set_threads(self.settings)
         try:
             model, tokenizer = load_base_model(ref, device, training_dtype(device))
+            self.model_loads += 1
             self.tokenizer = tokenizer  # the preference stage tokenizes its pairs with it
         except BaseModelError as exc:
             raise JobError(str(exc)) from exc
@@ -238,20 +262,19 @@ class _Job:
         from voiced.trainer.gate import run_gate
         from voiced.trainer.training import train
 
-        started = self._phase("train")
         spec = model if self._backend() == "peft" else self.voice.base_model
         work = registry.work_dir(version)
-        result = train(
-            spec,
-            fitted["train"][0],
-            fitted["valid"][0],
-            self.settings,
-            work,
-            self.progress,
-            self.should_stop,
-            prose=fitted.get("prose", ([], None))[0],
-        )
-        self.durations["train"] = round(time.monotonic() - started, 3)
+        with self._phase("train"):
+            result = train(
+                spec,
+                fitted["train"][0],
+                fitted["valid"][0],
+                self.settings,
+                work,
+                self.progress,
+                self.should_stop,
+                prose=fitted.get("prose", ([], None))[0],
+            )
         if result.stopped == "cancelled":
             raise JobError("Training was cancelled; the active adapter is unchanged.")
         if result.adapter_dir is None:
@@ -262,43 +285,95 @@ class _Job:
             adapter_dir = preference.adapter_dir
             result = dataclasses.replace(result, adapter_dir=adapter_dir, adapter_format="peft")
 
-        started = self._phase("export")
-        gguf_path, notes = self._gguf(adapter_dir, ref, work)
-        mlx_dir = self._mlx(result, adapter_dir, ref, work)
-        _check_written(adapter_dir, gguf_path, mlx_dir)
-        self.durations["export"] = round(time.monotonic() - started, 3)
+        with self._phase("export"):
+            gguf_path, notes = self._gguf(adapter_dir, ref, work)
+            mlx_dir = self._mlx(result, adapter_dir, ref, work)
+            _check_written(adapter_dir, gguf_path, mlx_dir)
 
-        started = self._phase("gate")
-        active, reference_note = self._reference(registry)
-        if reference_note:
-            notes.append(reference_note)
-        adapters = self.config.adapters
-        gate = run_gate(
-            model,
-            test,
-            adapter_dir,
-            active_dir=active.path if active else None,
-            active_version=active.number if active else None,
-            margin=adapters.gate_min_margin,
-            batch_size=adapters.gate_batch_size,
-        )
-        if reference_note:
-            gate = dataclasses.replace(gate, reason=f"{gate.reason} ({reference_note})")
+        with self._phase("gate"):
+            active, reference_note = self._reference(registry)
+            if reference_note:
+                notes.append(reference_note)
+            adapters = self.config.adapters
+            gate = run_gate(
+                model,
+                test,
+                adapter_dir,
+                active_dir=active.path if active else None,
+                active_version=active.number if active else None,
+                margin=adapters.gate_min_margin,
+                batch_size=adapters.gate_batch_size,
+                base=self._base_nll(ref, model, test),
+            )
+            gate = dataclasses.replace(gate, base_source=self.base_nll_source)
+            if reference_note:
+                gate = dataclasses.replace(gate, reason=f"{gate.reason} ({reference_note})")
         mode = self.config.evaluation.gate_mode
         if mode == "voice" or (gate.promote and mode == "nll+voice"):
             runtime = runtime_for_base(ref.kind)
             candidate = {"llama.cpp": gguf_path, "transformers": adapter_dir, "mlx": mlx_dir}[runtime]
             reference = active.artifact(runtime) if active else None
-            gate = (
-                self._promote_voice(gate, dataset, candidate, reference, reference_note)
-                if mode == "voice"
-                else self._voice_gate(gate, dataset, candidate, reference)
+            with self._phase("gate-voice"):
+                gate = (
+                    self._promote_voice(gate, dataset, candidate, reference, reference_note)
+                    if mode == "voice"
+                    else self._voice_gate(gate, dataset, candidate, reference)
+                )
+        with self._phase("record"):
+            gate = hold_for_feedback(gate, self.voice.name, self.config.evaluation, self.paths)
+            self.progress({"event": "gate", "promote": gate.promote, "reason": gate.reason, "scores": gate.scores})
+            outcome = self._record(
+                registry, version, ref, adapter_dir, gguf_path, mlx_dir, gate, notes, result, preference
             )
-        gate = hold_for_feedback(gate, self.voice.name, self.config.evaluation, self.paths)
-        self.durations["gate"] = round(time.monotonic() - started, 3)
         self.durations["total"] = round(time.monotonic() - self.started, 3)
-        self.progress({"event": "gate", "promote": gate.promote, "reason": gate.reason, "scores": gate.scores})
+        self.progress(self._summary())
+        return dataclasses.replace(outcome, durations=dict(self.durations))
 
+    def _base_nll(self, ref: Any, model: Any, test: list[Any]) -> Any:
+        """The base model's test NLL: from the cache when it holds this very test split and base, else
+        computed on the loaded model and stored (voiced.trainer.nll_cache)."""
+        from voiced.trainer import nll_cache
+        from voiced.trainer.gate import NllScore, response_nll
+
+        if not test:
+            return None
+        batch_size = self.config.adapters.gate_batch_size
+        parameter = next(model.parameters())
+        key = nll_cache.cache_key(
+            ref, self.info, test, batch_size=batch_size, device=str(parameter.device), dtype=str(parameter.dtype)
+        )
+        path = nll_cache.cache_path(self.paths, self.voice.name)
+        cached, how = nll_cache.lookup(path, key, test)
+        if cached is not None:
+            score = NllScore(cached.nll, cached.tokens, cached.examples)
+        else:
+            score = response_nll(model, test, batch_size=batch_size)
+            try:
+                nll_cache.store(path, key, score.nll, score.tokens, score.examples)
+            except OSError as exc:  # a cache that cannot be written only costs the next run the same work
+                self.progress({"event": "warning", "message": f"the base model's test NLL was not cached: {exc}"})
+        self.base_nll_source = how
+        self.progress({"event": "base_nll", "source": how, "nll": score.nll, "tokens": score.tokens})
+        return score
+
+    def _record(
+        self,
+        registry: Any,
+        version: Any,
+        ref: Any,
+        adapter_dir: Path,
+        gguf_path: Path | None,
+        mlx_dir: Path | None,
+        gate: Any,
+        notes: list[str],
+        result: Any,
+        preference: Any,
+    ) -> JobResult:
+        """The version's files and manifest into the registry, activated if the gate promoted it. The
+        manifest's durations end here (its "total" is the job until now); the job's result adds "record"."""
+        from voiced.registry import runtime_for_base
+
+        self.durations["total"] = round(time.monotonic() - self.started, 3)
         status = "candidate" if gate.promote else "rejected"
         finished = registry.finish_version(
             version,
@@ -360,7 +435,10 @@ class _Job:
             should_stop=self.should_stop,
         )
         if outcome.ran:
-            self.durations["preference"] = round(time.monotonic() - started, 3)
+            seconds = round(time.monotonic() - started, 3)
+            self.durations["preference"] = seconds
+            self.phases.append({"phase": "preference", "seconds": seconds})
+            self.progress({"event": "phase_done", "phase": "preference", "seconds": seconds})
         if outcome.stopped == "cancelled":
             raise JobError("Training was cancelled; the active adapter is unchanged.")
         return outcome
@@ -399,10 +477,12 @@ class _Job:
     ) -> Any:
         """The "voice" mode: promote only if the candidate's rewrites of held-out drafts beat the reference's
         (voiced.evaluation.voice_gate); the NLL just scored is its guard, not its criterion."""
+        from voiced.evaluation.rewrite_cache import BaseRewrites
         from voiced.evaluation.run import raw_model_config
         from voiced.evaluation.voice_gate import run_voice_gate
         from voiced.inference.engine import Engine
         from voiced.inference.rewrite_guard import GuardLimits
+        from voiced.trainer import nll_cache
 
         if candidate is None:
             return dataclasses.replace(
@@ -416,8 +496,24 @@ class _Job:
             "reference": gate.scores.get("active", gate.scores.get("base")),
             "candidate": gate.scores.get("candidate"),
         }
-        self.progress({"event": "phase", "phase": "gate-voice"})
-        with Engine(raw_model_config(self.config), adapter_resolver=lambda _voice: None) as engine:
+        raw = raw_model_config(self.config)
+        base_rewrites = None
+        if reference is None:  # the base model's side: the same greedy rewrites of the same drafts every run
+            settings = self.config.evaluation
+            # Quoted voice examples come from the training split, which the key does not name: no cache then.
+            quoted = raw.inference.voice_examples > 0
+            base_rewrites = BaseRewrites.for_job(
+                self.paths,
+                self.voice.name,
+                None if quoted else nll_cache.base_identity(self.ref, self.info),
+                {"temperature": 0.0, "seed": settings.seed, "max_tokens": settings.max_tokens},
+                {
+                    **dataclasses.asdict(raw.inference),
+                    "system_prompt": self.voice.system_prompt,
+                    "daemon_max_tokens": raw.daemon.max_tokens,
+                },
+            )
+        with Engine(raw, adapter_resolver=lambda _voice: None) as engine:
             decision = run_voice_gate(
                 engine,
                 self.voice.name,
@@ -429,9 +525,18 @@ class _Job:
                 nll=nll if None not in nll.values() else None,
                 limits=GuardLimits.from_settings(self.config.inference),
                 structural_noise=self.config.dataset.structural_noise,
+                base_rewrites=base_rewrites,
             )
+        if base_rewrites is not None:
+            for note in base_rewrites.notes:
+                self.progress({"event": "warning", "message": note})
+            self.base_rewrites_source = f"{base_rewrites.hits} draft set(s) from the cache, {base_rewrites.misses} made"
+            self.progress({"event": "base_rewrites", "cached": base_rewrites.hits, "made": base_rewrites.misses})
         reason = f"{decision.reason} ({reference_note})" if reference_note else decision.reason
-        return dataclasses.replace(gate, promote=decision.promote, reason=reason, voice=decision.to_dict())
+        figures = decision.to_dict()
+        if self.base_rewrites_source:
+            figures["base_rewrites"] = self.base_rewrites_source
+        return dataclasses.replace(gate, promote=decision.promote, reason=reason, voice=figures)
 
     def _reference(self, registry: Any) -> tuple[Any, str | None]:
         """The active version the gate compares with, or None (the base model) when its PEFT adapter is damaged.

@@ -253,10 +253,14 @@ def run_voice_gate(
     nll: dict[str, float] | None = None,
     limits: Any = None,
     structural_noise: float | None = None,
+    base_rewrites: Any = None,
 ) -> VoiceDecision:
     """Rewrite the fixed held-out drafts with the reference (None: the base) and the candidate on ``engine``
     (greedy, one loaded model, adapters switched) and decide; training-family drafts only if needed
-    (roughened with ``structural_noise``, ``[dataset] structural_noise`` unless given)."""
+    (roughened with ``structural_noise``, ``[dataset] structural_noise`` unless given).
+
+    ``base_rewrites`` (:class:`voiced.evaluation.rewrite_cache.BaseRewrites`), when the reference is the
+    base model, gives the base's rewrites of drafts it rewrote in an earlier run and keeps new ones."""
     noise = DatasetSettings().structural_noise if structural_noise is None else structural_noise
     import time
 
@@ -269,8 +273,16 @@ def run_voice_gate(
     params = GenerationParams(temperature=0.0, seed=settings.seed, max_tokens=settings.max_tokens)
     sides = [Target(REFERENCE, gguf=reference), Target(CANDIDATE, gguf=candidate)]
 
+    cache = base_rewrites if reference is None else None
+
     def rows_for(drafts: list) -> tuple[list[dict], list[dict]]:
-        outputs = generate_outputs(engine, voice, sides, drafts, params)
+        texts = [d.rough for d in drafts]
+        cached = cache.get(texts) if cache is not None else None
+        outputs = generate_outputs(engine, voice, sides[1:] if cached is not None else sides, drafts, params)
+        if cached is not None:
+            outputs[REFERENCE] = cached
+        elif cache is not None:
+            cache.put(texts, outputs[REFERENCE])
         return passage_rows(outputs[REFERENCE], drafts, limits), passage_rows(outputs[CANDIDATE], drafts, limits)
 
     def training_family() -> tuple[list[dict], list[dict]]:
