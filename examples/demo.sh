@@ -26,20 +26,29 @@ BASE=$(echo "$SAMPLE" | voiced rewrite)
 echo "$BASE"
 voiced daemon stop >/dev/null
 
-echo; echo "== Training a short adapter (a few steps; the gate keeps it only if it beats the base)"
-voiced train --max-steps 4 --max-minutes 3
+echo; echo "== Training a short adapter (4 steps; the gate activates it only if it rewrites better than the base)"
+# Each phase is printed with its duration; the last line says whether the new version is active.
+SUMMARY=$(voiced train --max-steps 4 --max-minutes 3)
+echo "$SUMMARY"
 
-echo; echo "== The same draft in the trained voice (the active adapter, or the base if it was rejected)"
+if grep -q "is now active" <<<"$SUMMARY"; then
+  VOICE_LABEL="Trained voice:"
+  echo; echo "== The same draft in the trained voice (the new version is active)"
+else
+  VOICE_LABEL="After training:"
+  echo; echo "== The same draft after training: the gate kept the base model, so this is still the base model"
+  echo "   (4 steps rarely beat it; a full \`voiced train\` trains for the configured epochs)"
+fi
 TRAINED=$(echo "$SAMPLE" | voiced rewrite)
 echo "$TRAINED"
 
 echo; echo "== Side by side"
-labelled() { printf '%-14s %s\n' "$1" "$(sed '1!s/^/               /' <<<"$2")"; }  # label, then the text indented
-labelled "Draft:" "$SAMPLE"; labelled "Base model:" "$BASE"; labelled "Trained voice:" "$TRAINED"
+labelled() { printf '%-16s %s\n' "$1" "$(sed '1!s/^/                 /' <<<"$2")"; }  # label, then the text indented
+labelled "Draft:" "$SAMPLE"; labelled "Base model:" "$BASE"; labelled "$VOICE_LABEL" "$TRAINED"
 squash() { tr -s "[:space:]" " " <<<"$1"; }
 if [ "$(squash "$BASE")" = "$(squash "$TRAINED")" ]; then
-  echo "(The same words: four steps move a 135M-parameter model very little. A full \`voiced train\`"
-  echo " trains for the configured epochs, and \`voiced eval\` measures what changed.)"
+  echo "(The same words. \`voiced eval\` measures what a version changes; \`voiced adapters list\` shows"
+  echo " each version and why the gate kept or rejected it.)"
 fi
 
 echo; echo "== Status"
