@@ -73,6 +73,8 @@ def _reference(llm, messages, params: GenerationParams, max_tokens: int, anchor_
             return logits
 
         processors = [apply]
+    llm.reset()  # decode the whole prompt: a prefix kept from the last call is decoded in other chunks, which
+    # changes the floats a little (and, sometimes, a greedy token); the batch decodes every prompt whole
     stream = llm.create_chat_completion(
         messages=messages,
         stream=True,
