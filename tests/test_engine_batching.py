@@ -166,6 +166,13 @@ def test_a_cancelled_request_leaves_the_batch_and_frees_its_sequence(engine: Eng
     assert sorted(batcher._free_ids) == list(range(batcher.n_parallel))  # every sequence id is free again
 
 
+def test_a_reader_that_stops_reading_never_holds_up_the_others(engine: Engine, alone: dict[str, str]) -> None:
+    slow = engine.stream_rewrite("default", TEXTS[0], WORDS)
+    first = next(slow)  # then nobody reads it for a while
+    assert engine.rewrite("default", TEXTS[1], WORDS) == alone[TEXTS[1]]  # decoded to the end meanwhile
+    assert first + "".join(slow) == alone[TEXTS[0]]  # its pieces waited on its own queue
+
+
 def test_an_abandoned_stream_leaves_the_batch(engine: Engine, alone: dict[str, str]) -> None:
     batcher = _backend(engine).batcher
     stream = engine.stream_rewrite("default", TEXTS[1], replace(WORDS, max_tokens=200))
