@@ -78,7 +78,10 @@ def test_the_warm_up_stage_trains_prose_on_every_token_then_the_rewrite_stage(em
     paragraphs = austen_paragraphs(min_words=15)
     rewrites, valid = make_examples(tokenizer, paragraphs[:8]), make_examples(tokenizer, paragraphs[40:42])
     prose = _prose(tokenizer, paragraphs[60:68])
-    settings = fast_settings(epochs=2, max_steps=4, lm_warmup_fraction=0.5, eval_every=1, lora_dropout=0.0)
+    # float32 (no bf16 autocast), so the first step's loss is exactly the float32 forward's below
+    settings = fast_settings(
+        epochs=2, max_steps=4, lm_warmup_fraction=0.5, eval_every=1, lora_dropout=0.0, cpu_autocast="off"
+    )
     # LoRA's B starts at zero, so the first step's loss is the base model's on the first prose batch
     first = epoch_batches(prose, settings.batch_size, settings.batching, seed=settings.seed)[0]
     with torch.no_grad():

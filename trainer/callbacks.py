@@ -60,9 +60,11 @@ class TqdmProgress:
             self.bar.set_postfix(self._postfix(event), refresh=False)
         elif kind == "eval" and self.bar is not None:
             self.valid_loss = event["valid_loss"]
+            where = {"sample": " (sample)", "full": ""}.get(event.get("split", ""), "")
             self.bar.write(
-                f"step {event['step']}: validation loss {event['valid_loss']:.4f}"
+                f"step {event['step']}: validation loss{where} {event['valid_loss']:.4f}"
                 + (" (best so far, saved)" if event.get("improved") else "")
+                + (" (the kept adapter on the whole split)" if event.get("final") else "")
             )
         elif kind == "end" and self.bar is not None:
             self.bar.close()

@@ -1,12 +1,17 @@
-"""LoRA training with PEFT + transformers: CUDA (bf16 where supported), MPS, CPU (float32).
+"""LoRA training with PEFT + transformers: CUDA (bf16 where supported), MPS (float32), CPU (float32
+weights, bf16 autocast where the CPU has bf16 instructions: :mod:`voiced.trainer.precision`).
 
 The loop reports through ``progress`` and never displays anything; it stops on
 ``should_stop``, ``max_steps``, ``max_minutes`` or patience, and keeps the best
-adapter (by validation loss) as safetensors in ``out_dir/best``.
+adapter as safetensors in ``out_dir/best``. "Best" is by the loss on a fixed
+sample of the validation split (``training.valid_sample`` examples), scored
+every ``eval_every`` steps; once training ends, the kept adapter is scored on
+the whole split and that is the run's ``best_valid_loss``.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import random
@@ -19,6 +24,7 @@ from voiced.config import TrainingSettings
 from voiced.trainer import stopping
 from voiced.trainer.backends import Progress, ShouldStop
 from voiced.trainer.checkpoint import discard_partial, save_best
+from voiced.trainer.precision import Precision, autocast, choose_precision
 from voiced.trainer.response_loss import response_loss
 from voiced.trainer.results import TrainingError, TrainResult
 from voiced.trainer.schedule import (
@@ -154,8 +160,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(words in str(exc) for words in _ALLOCATOR_FAILURES)
 
 
-def evaluate(model: Any, batches: Iterable[dict[str, Any]]) -> float:
-    """Mean loss per response token over the validation batches."""
+def evaluate(model: Any, batches: Iterable[dict[str, Any]], precision: Precision | None = None) -> float:
+    """Mean loss per response token over the validation batches, in the run's precision."""
     import torch
 
     total, count = 0.0, 0
@@ -165,10 +171,26 @@ def evaluate(model: Any, batches: Iterable[dict[str, Any]]) -> float:
             n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
             if n == 0:
                 continue
-            total += float(response_loss(model, batch)) * n
+            with autocast(precision or Precision("off", ""), _device_type(batch)):
+                loss = response_loss(model, batch)
+            total += float(loss) * n
             count += n
     model.train()
     return total / count if count else float("nan")
+
+
+def _device_type(batch: dict[str, Any]) -> str:
+    return str(batch["input_ids"].device.type)
+
+
+def valid_sample(examples: Sequence[Any], size: int, seed: int) -> list[Any]:
+    """The validation examples scored during training: ``size`` of them, drawn once with ``seed`` (so every
+    evaluation of a run, and every run with the same split and seed, scores the same ones), in the split's
+    order; the whole split when ``size`` is 0 or not smaller than it."""
+    if size <= 0 or size >= len(examples):
+        return list(examples)
+    chosen = sorted(random.Random(seed).sample(range(len(examples)), size))
+    return [examples[i] for i in chosen]
 
 
 class PeftBackend:
@@ -193,6 +215,7 @@ class PeftBackend:
             raise TrainingError("There are no training examples; add prose to the voice's folders first.")
         device = pick_torch_device(settings.device)
         dtype = training_dtype(device)
+        precision = choose_precision(settings.cpu_autocast, device)
         set_threads(settings)
         seed_everything(settings.seed)
         base, owned = self._load(model_spec, device, dtype)
@@ -211,6 +234,7 @@ class PeftBackend:
                 device,
                 dtype,
                 prose,
+                precision,
             )
             return run.execute()
         finally:
@@ -245,12 +269,15 @@ class _Run:
         device: str,
         dtype: Any,
         prose: Sequence[Any] = (),
+        precision: Precision | None = None,
     ) -> None:
         import torch
 
         self.model, self.train_set, self.valid_set, self.prose = model, train_set, valid_set, list(prose)
         self.settings, self.out_dir, self.progress, self.should_stop = settings, out_dir, progress, should_stop
         self.device, self.dtype = device, dtype
+        self.precision = precision or choose_precision(settings.cpu_autocast, device)
+        self.device_type = device.split(":")[0]
         self.batching, self.batching_note = settings.batching, ""
         if self.batching == "pack" and not keeps_packed_examples_apart(model):
             self.batching, self.batching_note = "bucket", "this model cannot keep packed examples apart"
@@ -272,9 +299,12 @@ class _Run:
         self.losses: list[float] = []
         self.valid_losses: list[tuple[int, float]] = []
         self.adapter_dir: Path | None = None
-        self.valid_batches = (
-            [to_tensors(b, device) for b in _plain_batches(valid_set, settings.batch_size)] if valid_set else []
-        )
+        # The periodic evaluations score a fixed sample; the whole split is scored once, at the end.
+        self.sample = valid_sample(valid_set, settings.valid_sample, settings.seed)
+        self.sample_is_split = len(self.sample) == len(valid_set)
+        self.valid_batches = [to_tensors(b, device) for b in _plain_batches(self.sample, settings.batch_size)]
+        self.best_state: dict[str, Any] | None = None  # the kept adapter's LoRA weights, for the final score
+        self.best_sample_loss: float | None = None
 
     def execute(self) -> TrainResult:
         discard_partial(self.out_dir)
@@ -295,8 +325,11 @@ class _Run:
                 "learning_rate": self.lr,
                 "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."),
+                **self.precision.to_event(),
+                "valid_sample": len(self.sample),
             }
         )
+        gc.collect()  # what building the examples and loading the model left behind, before the peak
         self.model.train()
         try:
             stopped = self._loop(budget)
@@ -317,6 +350,9 @@ class _Run:
             self._validate()
         if stopped != stopping.CANCELLED and not self.valid_set and self.step > 0:
             self._keep(float("nan"))  # nothing to validate on: the final adapter is the best we have
+        best_valid_loss, best_split = self.early.best, self._split_name
+        if stopped != stopping.CANCELLED and not self.sample_is_split and self.best_state is not None:
+            best_valid_loss, best_split = self._score_whole_split(), "full"
         seconds = budget.elapsed
         result = TrainResult(
             backend="peft",
@@ -325,14 +361,14 @@ class _Run:
             steps=self.step,
             total_steps=self.total,
             best_step=self.early.best_step,
-            best_valid_loss=self.early.best,
+            best_valid_loss=best_valid_loss,
             learning_rate=self.lr,
             seconds=seconds,
             tokens=self.tokens,
             train_losses=self.losses,
             valid_losses=self.valid_losses,
             device=self.device,
-            dtype=str(self.dtype).removeprefix("torch."),
+            dtype=self._dtype_name,
         )
         self.progress(
             {
@@ -342,6 +378,7 @@ class _Run:
                 "total_steps": self.total,
                 "best_step": result.best_step,
                 "best_valid_loss": result.best_valid_loss,
+                "best_valid_split": best_split,
                 "adapter_dir": str(self.adapter_dir) if self.adapter_dir else None,
                 "seconds": round(seconds, 3),
                 "tokens_per_second": round(self.tokens / max(self.train_seconds, 1e-9), 2),
@@ -384,7 +421,8 @@ class _Run:
                     return stopping.MAX_MINUTES
                 started = time.perf_counter()
                 tensors = to_tensors(batch, self.device)
-                loss = response_loss(self.model, tensors)
+                with autocast(self.precision, self.device_type):
+                    loss = response_loss(self.model, tensors)
                 loss.backward()
                 if self.settings.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(self.params, self.settings.max_grad_norm)
@@ -430,12 +468,24 @@ class _Run:
             }
         )
 
+    @property
+    def _split_name(self) -> str:
+        """What the periodic evaluations score: "full" (the whole validation split) or "sample"."""
+        return "full" if self.sample_is_split else "sample"
+
+    @property
+    def _dtype_name(self) -> str:
+        weights = str(self.dtype).removeprefix("torch.")
+        return f"{weights}, bf16 autocast" if self.precision.autocast == "bf16" else weights
+
     def _validate(self) -> None:
-        loss = evaluate(self.model, self.valid_batches)
+        loss = evaluate(self.model, self.valid_batches, self.precision)
         self.valid_losses.append((self.step, loss))
         improved = self.early.update(self.step, loss)
         if improved:
             self._keep(loss)
+            if not self.sample_is_split:  # the final score on the whole split is of this adapter
+                self.best_state = {name: p.detach().clone() for name, p in self._trainable()}
         self.progress(
             {
                 "event": "eval",
@@ -443,16 +493,53 @@ class _Run:
                 "valid_loss": round(loss, 5),
                 "best": self.early.best,
                 "improved": improved,
+                "split": self._split_name,
+                "examples": len(self.sample),
             }
         )
 
-    def _keep(self, valid_loss: float) -> None:
-        state = {
-            "step": self.step,
+    def _trainable(self) -> list[tuple[str, Any]]:
+        return [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
+
+    def _score_whole_split(self) -> float:
+        """The kept adapter's loss on the whole validation split (its weights put back first), saved with
+        it in training_state.json beside the sample's loss that chose it."""
+        import torch
+
+        assert self.best_state is not None
+        with torch.no_grad():
+            for name, p in self._trainable():
+                p.copy_(self.best_state[name])
+        self.valid_batches = []  # the sample's tensors are not needed any more
+        batches = (to_tensors(b, self.device) for b in _plain_batches(self.valid_set, self.settings.batch_size))
+        loss = evaluate(self.model, batches, self.precision)
+        self.best_sample_loss = self.early.best
+        step = self.early.best_step
+        self._keep(loss, step=step)
+        self.progress(
+            {
+                "event": "eval",
+                "step": step,
+                "valid_loss": round(loss, 5),
+                "best": loss,
+                "improved": False,
+                "split": "full",
+                "examples": len(self.valid_set),
+                "final": True,
+            }
+        )
+        return loss
+
+    def _keep(self, valid_loss: float, *, step: int | None = None) -> None:
+        state: dict[str, Any] = {
+            "step": self.step if step is None else step,
             "valid_loss": None if math.isnan(valid_loss) else valid_loss,
+            "valid_split": None if math.isnan(valid_loss) else self._split_name if step is None else "full",
             "learning_rate": self.lr,
             "total_steps": self.total,
         }
+        if self.best_sample_loss is not None:
+            state["valid_sample_loss"] = self.best_sample_loss
         # The vocabulary is never resized, so the embeddings are not saved; "auto" would look for the base's
         # config.json (on the Hub, for an id) on every save just to find that out.
         self.adapter_dir = save_best(

@@ -399,6 +399,20 @@ class TrainingSettings(_Checked):
     torch_threads: int = _help(
         "CPU threads for training; 0 means one per core available to the process.", ge=0, default=0
     )
+    cpu_autocast: Literal["auto", "bf16", "off"] = _help(
+        'Precision of PEFT training on a CPU. "auto": bf16 autocast (matrix products in bfloat16, weights, '
+        "LoRA parameters and the loss in float32) where the CPU has bf16 instructions (avx512_bf16 or amx_bf16), "
+        'float32 elsewhere, where bf16 would be emulated and slower; "bf16" forces autocast, "off" keeps '
+        "float32. GPUs keep their own dtype. docs/training.md has the measurements.",
+        default="auto",
+    )
+    valid_sample: int = _help(
+        "Validation examples (a fixed sample of the split, the same every evaluation) scored every eval_every "
+        "steps to keep the best adapter and stop early; the whole split is scored once at the end for the "
+        "reported validation loss. 0 means the whole split every time.",
+        ge=0,
+        default=64,
+    )
 
 
 @dataclass(config=_CHECKED)
