@@ -176,3 +176,17 @@ def test_the_sample_is_fixed_and_drawn_from_the_split():
     assert first == valid_sample(split, 10, seed=7) and len(set(first)) == 10 and first == sorted(first)
     assert valid_sample(split, 10, seed=8) != first
     assert valid_sample(split, 0, seed=7) == split and valid_sample(split, 500, seed=7) == split
+
+
+def test_activation_checkpointing_recomputes_the_same_training(run_inputs, tmp_path):
+    model, train_set, _valid = run_inputs
+    runs = {}
+    for every in (0, 1):
+        recorder = RecordingProgress()
+        settings = fast_settings(max_steps=2, activation_checkpointing=every, lora_dropout=0.0, cpu_autocast="off")
+        runs[every] = train(model, train_set, [], settings, tmp_path / f"run{every}", progress=recorder)
+        assert recorder.of("start")[0]["activation_checkpointing"] == every
+    assert runs[1].train_losses == pytest.approx(runs[0].train_losses, rel=1e-5)
+    inner = model
+    assert not getattr(inner, "is_gradient_checkpointing", False)  # the caller's model is given back as it was
+    assert not hasattr(inner, "_require_grads_hook")

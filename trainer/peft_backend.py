@@ -222,6 +222,7 @@ class PeftBackend:
         from peft import get_peft_model
 
         model = get_peft_model(base, lora_config(settings))
+        recompute = _checkpoint_layers(model, settings.activation_checkpointing)
         try:
             run = _Run(
                 model,
@@ -238,6 +239,8 @@ class PeftBackend:
             )
             return run.execute()
         finally:
+            if recompute:
+                _stop_checkpointing(model)
             if not owned:
                 model.unload()  # give the caller back its model without LoRA layers
 
@@ -252,6 +255,23 @@ class PeftBackend:
 
         model, _tokenizer = load_base_model(model_spec, device, dtype)
         return model, True
+
+
+def _checkpoint_layers(model: Any, every: int) -> bool:
+    """Recompute every ``every``-th decoder layer in the backward pass (transformers' activation
+    checkpointing, non-reentrant, dropout masks replayed); whether it is on."""
+    inner = model.get_base_model()
+    if every <= 0 or not getattr(inner, "supports_gradient_checkpointing", False):
+        return False
+    inner.activation_checkpointing_enable(every_n_layers=every)
+    return True
+
+
+def _stop_checkpointing(model: Any) -> None:
+    inner = model.get_base_model()
+    inner.activation_checkpointing_disable()
+    if hasattr(inner, "_require_grads_hook"):  # set by the enabling, for PEFT models
+        inner.disable_input_require_grads()
 
 
 class _Run:
@@ -327,6 +347,7 @@ class _Run:
                 "dtype": str(self.dtype).removeprefix("torch."),
                 **self.precision.to_event(),
                 "valid_sample": len(self.sample),
+                "activation_checkpointing": self.settings.activation_checkpointing,
             }
         )
         gc.collect()  # what building the examples and loading the model left behind, before the peak
