@@ -129,6 +129,8 @@ class _Job:
         self.model_loads = 0  # base models loaded for training and the NLL gate (one per job)
         self.base_nll_source = ""  # how the gate got the base model's test NLL (voiced.trainer.nll_cache)
         self.base_rewrites_source = ""  # how the voice gate got the base model's rewrites (evaluation.rewrite_cache)
+        self.ref: Any = None  # the base model's reference and info (voiced.trainer.base_model), once identified
+        self.info: Any = None
         self.started = time.monotonic()
 
     @contextmanager
@@ -501,11 +503,11 @@ class _Job:
         if reference is None:  # the base model's side: the same greedy rewrites of the same drafts every run
             settings = self.config.evaluation
             # Quoted voice examples come from the training split, which the key does not name: no cache then.
-            quoted = raw.inference.voice_examples > 0
+            uncached = raw.inference.voice_examples > 0 or self.info is None
             base_rewrites = BaseRewrites.for_job(
                 self.paths,
                 self.voice.name,
-                None if quoted else nll_cache.base_identity(self.ref, self.info),
+                None if uncached else nll_cache.base_identity(self.ref, self.info),
                 {"temperature": 0.0, "seed": settings.seed, "max_tokens": settings.max_tokens},
                 {
                     **dataclasses.asdict(raw.inference),
