@@ -90,7 +90,7 @@ class LlamaBackend:
         when this generator is closed."""
         from voiced.inference.llama_sequence import FINISHED, Sequence
 
-        prompt = self._prompt.tokens(messages)
+        prompt, stop = self._prompt.render(messages)
         if len(prompt) >= self.n_ctx:
             raise EngineError(
                 f"The text is too long for the model's context window ({len(prompt)} prompt tokens, "
@@ -105,6 +105,7 @@ class LlamaBackend:
             cancel,
             n_vocab=self.batcher.n_vocab,
             anchor=anchor,
+            stop=stop,
         )
         self.batcher.submit(sequence)
         try:

@@ -4,7 +4,8 @@ The batcher decodes token ids, not messages, so the prompt is rendered here with
 chat formatter (``Jinja2ChatFormatter`` over the GGUF's ``tokenizer.chat_template``, with the model's
 BOS and EOS texts: what ``Llama`` registers as ``chat_template.default``; a GGUF without a template gets
 the formatter of the format ``Llama`` chose, llama-2 by default) and tokenized with special tokens and
-no extra BOS, as its chat handler does. Nothing about templates is re-implemented.
+no extra BOS, as its chat handler does; the formatter's stop texts end the reply as they end
+its. Nothing about templates is re-implemented.
 """
 
 from __future__ import annotations
@@ -38,5 +39,11 @@ class ChatPrompt:
         return self._formatter(messages=messages).prompt
 
     def tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        return self.render(messages)[0]
+
+    def render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+        """The prompt's tokens, and the texts that end the reply (the format's end-of-turn text)."""
         result = self._formatter(messages=messages)
-        return self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        tokens = self._llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        return tokens, [s for s in stop if s]

@@ -39,8 +39,14 @@ class Sequence:
         *,
         n_vocab: int,
         anchor: DraftAnchor | None = None,
+        stop: Tokens[str] = (),
     ) -> None:
+        """``stop``: texts that end the reply where they appear (the chat format's end-of-turn text, as
+        create_chat_completion stops on it), themselves left out."""
         self.prompt = list(prompt)
+        self.stop = tuple(s for s in stop if s)
+        self._held = ""  # text that may be the start of a stop text: sent once it is not
+        self._stopped_by_text = False
         self.params = params
         self.max_tokens = max_tokens
         self.cancel = cancel
@@ -88,15 +94,34 @@ class Sequence:
     def emit(self, token: int, piece: bytes) -> bool:
         """Queue the text of a token that is not an end of turn; True when the length budget is spent."""
         self.generated += 1
-        text = self._decoder.decode(piece)
+        if self._send(self._decoder.decode(piece)):
+            self.max_tokens = self.generated  # a stop text: the reply ends here
+        return self.generated >= self.max_tokens
+
+    def _send(self, text: str) -> bool:
+        """Queue ``text`` up to a stop text (True when one was found), holding back a possible start of one."""
+        if self._stopped_by_text:
+            return True
+        text = self._held + text
+        self._held = ""
+        for stop in self.stop:
+            if stop in text:
+                text = text[: text.index(stop)]
+                if text:
+                    self.out.put(text)
+                self._stopped_by_text = True
+                return True
+        hold = max((n for stop in self.stop for n in range(1, len(stop)) if text.endswith(stop[:n])), default=0)
+        text, self._held = text[: len(text) - hold], text[len(text) - hold :]
         if text:
             self.out.put(text)
-        return self.generated >= self.max_tokens
+        return False
 
     def finish(self, error: BaseException | None = None) -> None:
         """Flush what the decoder holds, then tell the reader nothing more comes."""
-        tail = self._decoder.decode(b"", final=True)
-        if tail and error is None:
+        tail = self._held + self._decoder.decode(b"", final=True)
+        self._held = ""
+        if tail and error is None and not self._stopped_by_text:
             self.out.put(tail)
         self.out.put(error if error is not None else FINISHED)
         self.close()

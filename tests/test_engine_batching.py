@@ -254,6 +254,28 @@ def test_streamed_pieces_are_whole_characters_and_join_to_the_text(engine: Engin
     assert "".join(streamed) == "".join(engine.stream_chat("default", messages, replace(GREEDY, max_tokens=40)))
 
 
+def test_a_reply_ends_at_the_end_of_turn_text_spelt_out(engine: Engine) -> None:
+    """create_chat_completion stops at the chat format's EOS text even when the model writes it in
+    ordinary tokens; the text is left out, and a piece that may start it waits for the next."""
+    from voiced.inference.llama_sequence import FINISHED, Sequence, token_piece
+
+    backend = _backend(engine)
+    _, stop = backend._prompt.render(_messages(engine, TEXT))
+    assert stop == ["<|im_end|>"]
+    for text, expected in (("Quite so. <|im_end|> And more", "Quite so. "), ("a < b, and <|im", "a < b, and <|im")):
+        tokens = backend.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        sequence = Sequence(
+            [1], GREEDY.resolved(engine.settings), 100, threading.Event(), n_vocab=backend.batcher.n_vocab, stop=stop
+        )
+        ended = [sequence.emit(t, token_piece(backend.batcher._vocab, t)) for t in tokens]
+        sequence.finish()
+        pieces = []
+        while (item := sequence.out.get()) is not FINISHED:
+            pieces.append(item)
+        assert "".join(pieces) == expected
+        assert any(ended) == (expected != text)
+
+
 def _whole_utf8(piece: bytes) -> bool:
     try:
         piece.decode("utf-8")
