@@ -146,8 +146,15 @@ def keeps_packed_examples_apart(model: Any) -> bool:
 
 # What torch's allocators say when they fail with a plain RuntimeError: the CPU allocator
 # ("DefaultCPUAllocator: can't allocate memory" / "not enough memory"), MPS ("MPS backend out of memory"),
-# and C++'s std::bad_alloc as torch passes it on.
-_ALLOCATOR_FAILURES = ("can't allocate memory", "not enough memory", "out of memory", "bad_alloc")
+# C++'s std::bad_alloc as torch passes it on, and oneDNN's bf16 matrix products on a CPU, which say only
+# "could not create a primitive" when their buffers cannot be allocated (tests/test_train_out_of_memory.py).
+_ALLOCATOR_FAILURES = (
+    "can't allocate memory",
+    "not enough memory",
+    "out of memory",
+    "bad_alloc",
+    "could not create a primitive",
+)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

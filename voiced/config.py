@@ -408,8 +408,8 @@ class TrainingSettings(_Checked):
     )
     activation_checkpointing: int = _help(
         "PEFT: recompute every n-th decoder layer's activations in the backward pass instead of keeping them "
-        "(1: every layer, the least memory; 2: every other layer); 0 keeps them all, the fastest. Trades about a "
-        "quarter more step time for most of the training memory; docs/training.md has the figures.",
+        "(1: every layer, the least memory; 2: every other layer); 0 keeps them all, the fastest. 1 took batch 4 x "
+        "512 tokens from 5.0 to 2.2 GB at 0.68x the speed; docs/training.md has the figures.",
         ge=0,
         default=0,
     )
