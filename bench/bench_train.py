@@ -20,12 +20,23 @@
    applied only where a label is predicted) against the model's own loss, same
    bucketed dataset-builder batches, steps in turn.
 4. The nightly workload: 650 Emma passages, 3 epochs, batch 4 x 256 tokens, with
-   the default batching. By default an ESTIMATE from the steps timed in (2a);
+   the default batching. By default an ESTIMATE from timed steps spread over the
+   epoch: "before" (float32, the head's logits whole: the trainer until issue 15)
+   and "now" (the trainer's defaults on this CPU) in turn, on the same batches;
    ``--nightly-full`` runs it through the real trainer and prints the measured
    wall time (about 20 minutes on two idle cores: run it in a quiet window).
+5. Precision: bf16 autocast against float32 on the same dataset-builder batches,
+   two copies of the model with the same LoRA initialisation and dropout masks,
+   their steps in turn: step time, then the validation loss of both adapters after
+   the same steps (scored in float32, and each in its own precision).
+6. Peak memory (VmHWM) per batch size at 512 tokens, each configuration a fresh
+   process running two steps of the real trainer: "before" (float32, unchunked
+   head), "chunked" (float32, the chunked head) and "now" (the trainer's defaults).
+7. Other knobs, briefly: torch threads (1 vs all cores) and torch.compile of the
+   decoder, each against the trainer's defaults on the same batches in turn.
 
-    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 4] [--parts 1234]
-                                          [--nightly-full]
+    .venv/bin/python bench/bench_train.py [--steps 4] [--seq 128] [--threads 0] [--rounds 4] [--parts 1234567]
+                                          [--nightly-full] [--precision-steps 40] [--batch-sizes 1,2,4,8]
 
 The first step of every timed run is a warm-up and is not counted.
 """
@@ -45,7 +56,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.train_support import AUSTEN, austen_paragraphs, load_embedded  # noqa: E402
+from tests.data_support import AUSTEN, austen_paragraphs  # noqa: E402
+from tests.train_support import load_embedded  # noqa: E402
 from voiced.config import TrainingSettings  # noqa: E402
 from voiced.prompts import rewrite_messages  # noqa: E402
 from voiced.trainer.tokenize import epoch_batches, padding_efficiency, real_tokens, rows_per_epoch  # noqa: E402
@@ -85,7 +97,7 @@ def fixed_length_examples(tokenizer, count: int, length: int) -> list[dict]:
 def austen_examples(tokenizer, count: int, max_tokens: int) -> list[dict]:
     """Rewrite-shaped examples from real Austen paragraphs of every length, cut to ``max_tokens``."""
     out = []
-    for text in austen_paragraphs("emma.txt", min_words=6)[:count]:
+    for text in austen_paragraphs("emma", min_words=6)[:count]:
         prompt = tokenizer.apply_chat_template(
             rewrite_messages("Austen.", " ".join(text.split()[:6])), add_generation_prompt=True, tokenize=True
         )
@@ -261,8 +273,14 @@ def main() -> None:
         action="store_true",
         help="part 4: run the full 650-passage x 3-epoch training instead of estimating (~20 min)",
     )
-    parser.add_argument("--parts", default="1234", help="which parts to run, e.g. 13 (default: all)")
+    parser.add_argument("--parts", default="1234567", help="which parts to run, e.g. 13 (default: all)")
+    parser.add_argument("--precision-steps", type=int, default=40, help="part 5: steps each precision trains")
+    parser.add_argument("--batch-sizes", default="1,2,4,8", help="part 6: batch sizes measured at 512 tokens")
+    parser.add_argument("--memory-worker", default="", help=argparse.SUPPRESS)  # part 6's child: "batch,variant"
     args = parser.parse_args()
+    if args.memory_worker:
+        memory_worker(args.memory_worker, args.threads)
+        return
 
     import torch
 
@@ -270,7 +288,10 @@ def main() -> None:
     from voiced.trainer.peft_backend import set_threads
 
     threads = set_threads(settings(args.threads))
+    from voiced.trainer.precision import choose_precision
+
     print(f"SmolLM2-135M float32 on CPU, {threads} torch thread(s), LoRA r=16 q/k/v/o, torch {torch.__version__}")
+    print(f"trainer default precision here: {choose_precision(TrainingSettings().cpu_autocast, 'cpu').reason}")
 
     if "1" in args.parts:
         overhead_report(model, tokenizer, args.steps, args.seq, args.rounds, threads)
@@ -295,7 +316,14 @@ def main() -> None:
     if "3" in args.parts:
         head_report(model, built, args.steps, threads)
     if "4" in args.parts:
-        nightly_report(model, emma, rates, args.nightly_full, threads)
+        nightly_report(model, emma, args.steps, args.nightly_full, threads)
+    if "5" in args.parts:
+        valid, _ = built_examples(tokenizer, 64, NIGHTLY_TOKENS, novel="persuasion")
+        precision_report(model, built, valid, args.precision_steps, threads)
+    if "6" in args.parts:
+        memory_report([int(b) for b in args.batch_sizes.split(",")], threads)
+    if "7" in args.parts:
+        knobs_report(model, emma, args.steps, threads)
 
 
 def overhead_report(model, tokenizer, steps: int, seq: int, rounds: int, threads: int) -> None:
@@ -341,9 +369,41 @@ def overhead_report(model, tokenizer, steps: int, seq: int, rounds: int, threads
     )
 
 
-def nightly_report(model, emma, rates: dict, full: bool, threads: int) -> None:
-    """Part 4: the nightly workload, measured (``full``) or estimated from part 2's bucketed steps."""
+def unchunked_response_loss(model, inputs):
+    """The trainer's loss until issue 15: the head on every labelled position at once, float32."""
+    import torch
+
+    from voiced.trainer.response_loss import causal_lm
+
+    inner = causal_lm(model)
+    labels = inputs["labels"]
+    hidden = inner.model(**{k: v for k, v in inputs.items() if k != "labels"}).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    return torch.nn.functional.cross_entropy(inner.lm_head(hidden[:, :-1][keep]).float(), targets[keep])
+
+
+def trainer_loss(autocast_setting: str | None = None):
+    """The trainer's loss in the precision ``training.cpu_autocast`` = ``autocast_setting`` picks here
+    (default: the default setting), as a loss function for :func:`_bare_step`."""
+    from voiced.trainer.precision import autocast, choose_precision
+    from voiced.trainer.response_loss import response_loss
+
+    precision = choose_precision(autocast_setting or TrainingSettings().cpu_autocast, "cpu")
+
+    def loss(model, tensors):
+        with autocast(precision):
+            return response_loss(model, tensors)
+
+    loss.precision = precision  # type: ignore[attr-defined]
+    return loss
+
+
+def nightly_report(model, emma, timed_steps: int, full: bool, threads: int) -> None:
+    """Part 4: the nightly workload, measured (``full``) or estimated from timed steps of the trainer
+    before issue 15 (float32, unchunked head) and now, in turn on the same batches."""
     default = TrainingSettings().batching
+    epoch = epoch_batches(emma, NIGHTLY_BATCH, default, seed=1)
     steps = math.ceil(rows_per_epoch(emma, default) / NIGHTLY_BATCH) * NIGHTLY_EPOCHS
     tokens = sum(len(e["input_ids"]) for e in emma) * NIGHTLY_EPOCHS
     print(
@@ -356,15 +416,222 @@ def nightly_report(model, emma, rates: dict, full: bool, threads: int) -> None:
             f"   MEASURED, full run through the trainer: {seconds / 60:.1f} minutes wall time, "
             f"{measured:.1f} tokens/s (design.md reference: about 230 tokens/s on an idle 2-core machine)"
         )
-    elif "a" not in rates:
-        print("   (no estimate: part 2 did not run; --nightly-full measures it)")
-    else:
-        estimate = rates["a"][default]
+        return
+    now = trainer_loss()
+    batches = spread(epoch, timed_steps + 1)
+    samples = interleaved_samples(
+        model, {"before": batches, "now": batches}, threads, losses={"before": unchunked_response_loss, "now": now}
+    )
+    efficiency = padding_efficiency(epoch)
+    estimates = {mode: tokens / epoch_rate(samples[mode], efficiency) / 60 for mode in samples}
+    print(
+        f"   ESTIMATE from {timed_steps} timed steps each, spread over the epoch, taken in turn (not a full run; "
+        "--nightly-full runs it); 17.1 min was measured before (issue 15), target < 10 min:"
+    )
+    print(f"       before (float32, whole head): {estimates['before']:5.1f} minutes")
+    print(
+        f"       now ({now.precision.compute_dtype} compute, chunked head): {estimates['now']:5.1f} minutes  "
+        f"-> {estimates['before'] / estimates['now']:.2f}x faster; scaled to the measured 17.1 min: "
+        f"{17.1 * estimates['now'] / estimates['before']:.1f} minutes"
+    )
+
+
+def precision_report(model, train_examples, valid_examples, steps: int, threads: int) -> None:
+    """Part 5: bf16 autocast against float32, the same batches, steps in turn, then both adapters scored."""
+    import copy
+
+    import torch
+    from peft import get_peft_model
+
+    from voiced.trainer.peft_backend import _plain_batches, evaluate, lora_config, to_tensors
+    from voiced.trainer.precision import choose_precision
+    from voiced.trainer.schedule import staged_lr_factor
+
+    torch.set_num_threads(threads or torch.get_num_threads())
+    config = settings(threads)
+    batches = []
+    while len(batches) < steps:
+        batches += epoch_batches(train_examples, NIGHTLY_BATCH, "bucket", seed=config.seed + len(batches))
+    batches = batches[:steps]
+    runs = {}
+    for name, base in (("float32", model), ("bf16", copy.deepcopy(model))):
+        torch.manual_seed(config.seed)  # the same LoRA initialisation for both
+        peft_model = get_peft_model(base, lora_config(config))
+        peft_model.train()
+        optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: staged_lr_factor(i, 0, steps, 0.05))
+        loss = trainer_loss("off" if name == "float32" else "bf16")
+        runs[name] = {"model": peft_model, "opt": optimizer, "sched": schedule, "loss": loss, "times": []}
+    for i, batch in enumerate(batches):
+        for name in ("float32", "bf16") if i % 2 == 0 else ("bf16", "float32"):
+            run = runs[name]
+            torch.manual_seed(config.seed + i)  # the same dropout masks
+            tensors = to_tensors(batch, "cpu")
+            started = time.perf_counter()
+            run["loss"](run["model"], tensors).backward()
+            torch.nn.utils.clip_grad_norm_([p for p in run["model"].parameters() if p.requires_grad], 1.0)
+            run["opt"].step()
+            run["sched"].step()
+            run["opt"].zero_grad(set_to_none=True)
+            run["times"].append(time.perf_counter() - started)
+    valid = [to_tensors(b, "cpu") for b in _plain_batches(valid_examples, NIGHTLY_BATCH)]
+    fp32 = choose_precision("off", "cpu")
+    scores = {name: evaluate(run["model"], valid, fp32) for name, run in runs.items()}
+    own = {name: evaluate(run["model"], valid, run["loss"].precision) for name, run in runs.items()}
+    times = {name: statistics.median(run["times"][1:]) for name, run in runs.items()}
+    cpu = choose_precision("auto", "cpu").cpu_features or ("no bf16 instructions",)
+    speedup = times["float32"] / times["bf16"]
+    gap = (scores["bf16"] - scores["float32"]) / scores["float32"]
+    print(
+        f"\n5. precision: bf16 autocast vs float32 (CPU: {', '.join(cpu)}), {steps} steps each of the same "
+        f"dataset-builder batches (bucketed, batch {NIGHTLY_BATCH} <= {NIGHTLY_TOKENS} tokens), in turn; "
+        f"validation: {len(valid_examples)} Persuasion examples"
+    )
+    for name in runs:
         print(
-            f"   ESTIMATE from the {default} steps timed in (2a), not a full run (--nightly-full runs it): "
-            f"{tokens / estimate / 60:.1f} minutes at {estimate:.1f} tokens/s "
-            "(design.md reference: about 230 tokens/s on an idle 2-core machine)"
+            f"   {name:7}: median step {times[name]:.2f} s; validation loss {scores[name]:.4f} scored in float32, "
+            f"{own[name]:.4f} in its own precision"
         )
+    verdict = "meets" if speedup >= 1.3 and abs(gap) <= 0.01 else "does NOT meet"
+    print(
+        f"   bf16 / float32: {speedup:.2f}x faster steps, validation loss {gap:+.2%}: {verdict} the bar for "
+        "enabling it by default (>= 1.3x, within 1%)"
+    )
+    for run in runs.values():
+        run["model"].unload()
+
+
+def memory_worker(spec: str, threads: int) -> None:
+    """Part 6's child: two steps of the real trainer at ``batch`` x 512 tokens; prints one JSON line."""
+    import json
+
+    batch, variant = spec.split(",")
+    size = int(batch)
+    model, tokenizer = load_embedded()
+    loaded = _status_kb("VmRSS")
+    from voiced.trainer import peft_backend
+    from voiced.trainer.training import train
+
+    if variant == "before":
+        peft_backend.response_loss = unchunked_response_loss
+    autocast_setting = "off" if variant in ("before", "chunked") else TrainingSettings().cpu_autocast
+    recompute = 1 if variant == "recompute" else TrainingSettings().activation_checkpointing
+    examples = fixed_length_examples(tokenizer, size * 2, 512)
+    Path("/proc/self/clear_refs").write_text("5")  # the peak from here on: training, not loading
+    with tempfile.TemporaryDirectory() as out:
+        train(
+            model,
+            examples,
+            [],
+            settings(
+                threads,
+                batch_size=size,
+                max_steps=2,
+                batching="pad",
+                cpu_autocast=autocast_setting,
+                activation_checkpointing=recompute,
+            ),
+            Path(out),
+        )
+    print(json.dumps({"loaded_kb": loaded, "peak_kb": _status_kb("VmHWM")}))
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def memory_report(batch_sizes: list[int], threads: int) -> None:
+    """Part 6: peak resident memory per batch size, a fresh process per configuration."""
+    import json
+    import subprocess
+
+    print(
+        "\n6. peak memory (VmHWM of a fresh process over two trainer steps, the model loaded before), batch x "
+        "512 tokens, all but 8 tokens of each row labelled (the worst case for the head); recompute = now with "
+        "activation_checkpointing 1"
+    )
+    variants = ("before", "chunked", "now", "recompute")
+    print(f"   {'batch':>5}  " + "  ".join(f"{v:>14}" for v in variants) + "   (GB; the model loaded alone: ...)")
+    for size in batch_sizes:
+        cells, loaded = [], 0.0
+        for variant in variants:
+            if variant in ("chunked", "recompute") and size != 4:
+                cells.append(f"{'-':>14}")
+                continue
+            done = subprocess.run(
+                [sys.executable, __file__, "--memory-worker", f"{size},{variant}", "--threads", str(threads)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                cells.append(f"{'failed':>14}")
+                print(done.stderr[-2000:], file=sys.stderr)
+                continue
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            loaded = figures["loaded_kb"] / 1e6
+            cells.append(f"{figures['peak_kb'] / 1e6:14.2f}")
+        print(f"   {size:>5}  " + "  ".join(cells) + f"   ({loaded:.2f} GB loaded)")
+
+
+def knobs_report(model, emma, timed_steps: int, threads: int) -> None:
+    """Part 7: one thread against all cores, and torch.compile, beside the defaults, steps in turn."""
+    import os
+
+    import torch
+
+    batches = spread(epoch_batches(emma, NIGHTLY_BATCH, "bucket", seed=1), timed_steps + 1)
+    now = trainer_loss()
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"\n7. other knobs on the nightly batches ({timed_steps} timed steps each; thread counts one after the other)"
+    )
+    rates = {}
+    for count in sorted({1, cores}):
+        torch.set_num_threads(count)
+        rates[count] = epoch_rate(interleaved_samples(model, {"now": batches}, count, {"now": now})["now"], 1.0)
+    torch.set_num_threads(threads or cores)
+    print("   threads: " + ", ".join(f"{n}: {r:.1f} padded tokens/s" for n, r in rates.items()))
+    try:
+        compiled = compile_samples(model, batches, now, threads)
+        print(
+            f"   torch.compile(decoder): {compiled['compiled']:.1f} vs eager {compiled['eager']:.1f} padded "
+            f"tokens/s ({compiled['compiled'] / compiled['eager']:.2f}x, first compiled step "
+            f"{compiled['first']:.0f} s)"
+        )
+    except Exception as exc:  # noqa: BLE001 - report why compile did not run, keep the bench going
+        print(f"   torch.compile(decoder): failed ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def compile_samples(model, batches, loss, threads: int) -> dict[str, float]:
+    import torch
+    from peft import get_peft_model
+
+    from voiced.trainer.peft_backend import lora_config
+
+    peft_model = get_peft_model(model, lora_config(settings(threads)))
+    try:
+        optimizer = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=1e-3)
+        peft_model.train()
+        inner = peft_model.get_base_model()
+        eager_forward = inner.model.forward
+        compiled_forward = torch.compile(inner.model.forward, dynamic=True)
+        started = time.perf_counter()
+        inner.model.forward = compiled_forward
+        _bare_step(peft_model, optimizer, batches[0], loss)
+        first = time.perf_counter() - started
+        out: dict[str, list] = {"eager": [], "compiled": []}
+        for batch in batches[1:]:
+            for name, forward in (("eager", eager_forward), ("compiled", compiled_forward)):
+                inner.model.forward = forward
+                out[name].append(_bare_step(peft_model, optimizer, batch, loss))
+        inner.model.forward = eager_forward
+        return {"first": first, **{name: epoch_rate(samples, 1.0) for name, samples in out.items()}}
+    finally:
+        peft_model.unload()
 
 
 def batching_report(model, examples, label: str, note: str, steps: int, threads: int) -> dict[str, float]:
