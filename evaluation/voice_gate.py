@@ -119,6 +119,12 @@ class VoiceDecision:
         return rounded(dataclasses.asdict(self))
 
 
+def _share_text(value: float, bar: float) -> str:
+    """A share as a percentage, with a decimal when a whole one would read as the bar it missed (97.6% vs 98%)."""
+    whole = f"{value:.0%}"
+    return whole if whole != f"{bar:.0%}" or value >= bar else f"{value:.1%}"
+
+
 def _share(rows: list[dict], name: str) -> tuple[int, int]:
     hits = sum(1 for row in rows if row.get(name))
     return hits, len(rows)
@@ -178,7 +184,8 @@ def decide_voice(
     kept = held_out[CANDIDATE]["kept_names_numbers"]
     if kept is not None and kept < settings.gate_min_names_kept:
         decision.reason = (
-            f"The new voice loses names or numbers: it kept {kept:.0%} of them in its rewrites "
+            "The new voice loses names or numbers: it kept "
+            f"{_share_text(kept, settings.gate_min_names_kept)} of them in its rewrites "
             f"of the test drafts (at least {settings.gate_min_names_kept:.0%} is needed)."
         )
         return decision

@@ -110,3 +110,8 @@ def test_a_lucky_mean_is_not_enough():
     assert decision.gain_difference > SETTINGS.gate_min_gain
     assert not decision.promote and decision.confidence < SETTINGS.gate_confidence
     assert bootstrap_share([1.0] * 10, seed=1) == 1.0 and bootstrap_share([0.0] * 10, seed=1) == 0.5
+
+
+def test_a_share_just_under_the_bar_never_reads_as_the_bar():
+    decision = decide(rows([r["chrf_gain"] for r in BETTER], kept=0.976))
+    assert not decision.promote and "kept 97.6% of them" in decision.reason and "at least 98%" in decision.reason
