@@ -36,10 +36,10 @@ from typing import Any
 
 from voiced.paths import Paths
 from voiced.private_files import make_private_dirs, write_private
+from voiced.trainer.tokenize import IGNORE_INDEX, example_field
 
 SCHEMA = 1
 KEEP = 4  # entries per voice: switching between a few bases (or back after a corpus edit) still hits
-IGNORE_INDEX = -100
 
 # How a lookup ended, as the progress event and the manifest name it.
 HIT = "cache"
@@ -53,13 +53,9 @@ def cache_path(paths: Paths, voice: str) -> Path:
     return paths.state_dir / "gate" / f"base-nll-{voice}.json"
 
 
-def _field(example: Any, name: str) -> list[int]:
-    return list(example[name] if isinstance(example, dict) else getattr(example, name))
-
-
 def scored_tokens(examples: Sequence[Any]) -> int:
     """Response tokens ``response_nll`` counts: labels other than -100 after the first position."""
-    return sum(sum(1 for label in _field(ex, "labels")[1:] if label != IGNORE_INDEX) for ex in examples)
+    return sum(sum(1 for label in example_field(ex, "labels")[1:] if label != IGNORE_INDEX) for ex in examples)
 
 
 def examples_digest(examples: Sequence[Any]) -> str:
@@ -67,7 +63,7 @@ def examples_digest(examples: Sequence[Any]) -> str:
     digest = hashlib.sha256()
     for ex in examples:
         pad = ex.get("pad_id", 0) if isinstance(ex, dict) else getattr(ex, "pad_id", 0)
-        digest.update(json.dumps([_field(ex, "input_ids"), _field(ex, "labels"), pad]).encode("ascii"))
+        digest.update(json.dumps([example_field(ex, "input_ids"), example_field(ex, "labels"), pad]).encode("ascii"))
         digest.update(b"\n")
     return digest.hexdigest()
 

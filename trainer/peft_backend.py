@@ -34,7 +34,15 @@ from voiced.trainer.schedule import (
     steps_per_epoch,
     total_steps,
 )
-from voiced.trainer.tokenize import IGNORE_INDEX, epoch_batches, model_inputs, pad_batch, real_tokens, rows_per_epoch
+from voiced.trainer.tokenize import (
+    IGNORE_INDEX,
+    epoch_batches,
+    example_field,
+    model_inputs,
+    pad_batch,
+    real_tokens,
+    rows_per_epoch,
+)
 
 LM_STAGE, REWRITE_STAGE = "lm", "rewrite"  # the stages a step event names
 
@@ -93,10 +101,6 @@ def lora_config(settings: TrainingSettings) -> Any:
         bias="none",
         task_type="CAUSAL_LM",
     )
-
-
-def _field(example: Any, name: str) -> list[int]:
-    return list(example[name] if isinstance(example, dict) else getattr(example, name))
 
 
 def to_tensors(batch: Any, device: str) -> dict[str, Any]:
@@ -579,5 +583,5 @@ class _Run:
 
 def _plain_batches(examples: Sequence[Any], batch_size: int) -> list[dict[str, list[list[int]]]]:
     """Validation batches in a fixed order, sorted by length so little is padded."""
-    ordered = sorted(examples, key=lambda ex: len(_field(ex, "input_ids")))
+    ordered = sorted(examples, key=lambda ex: len(example_field(ex, "input_ids")))
     return [pad_batch(ordered[i : i + batch_size]) for i in range(0, len(ordered), batch_size)]

@@ -120,7 +120,8 @@ def tokenize_dataset(
 # -- batching ----------------------------------------------------------------
 
 
-def _get(example: Any, name: str) -> list[int]:
+def example_field(example: Any, name: str) -> list[int]:
+    """A tokenized example's ``input_ids`` / ``labels``, whether it is a dict or a TokenizedExample."""
     return list(example[name] if isinstance(example, dict) else getattr(example, name))
 
 
@@ -129,10 +130,10 @@ def pad_batch(examples: Sequence[Any], pad_id: int | None = None) -> dict[str, l
     if pad_id is None:
         first = examples[0]
         pad_id = int(first.get("pad_id", 0) if isinstance(first, dict) else getattr(first, "pad_id", 0))
-    width = max(len(_get(ex, "input_ids")) for ex in examples)
+    width = max(len(example_field(ex, "input_ids")) for ex in examples)
     batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "attention_mask": []}
     for ex in examples:
-        ids, labels = _get(ex, "input_ids"), _get(ex, "labels")
+        ids, labels = example_field(ex, "input_ids"), example_field(ex, "labels")
         gap = width - len(ids)
         batch["input_ids"].append(ids + [pad_id] * gap)
         batch["labels"].append(labels + [IGNORE_INDEX] * gap)
@@ -177,7 +178,7 @@ def make_batches(
 ) -> list[dict[str, list[list[int]]]]:
     """One epoch of padded batches (dicts of input_ids, labels, attention_mask as lists), grouped by
     :func:`batch_groups` (similar lengths together with ``bucketing``)."""
-    lengths = [len(_get(ex, "input_ids")) for ex in tokenized]
+    lengths = [len(example_field(ex, "input_ids")) for ex in tokenized]
     groups = batch_groups(lengths, batch_size, bucketing=bucketing, seed=seed, chunk_batches=chunk_batches)
     return [pad_batch([tokenized[i] for i in group], pad_id) for group in groups]
 
@@ -229,7 +230,7 @@ def pack_batch(rows: Sequence[Sequence[Any]], pad_id: int | None = None) -> dict
         labels: list[int] = []
         positions: list[int] = []
         for ex in row:
-            ex_ids, ex_labels = _get(ex, "input_ids"), _get(ex, "labels")
+            ex_ids, ex_labels = example_field(ex, "input_ids"), example_field(ex, "labels")
             ids += ex_ids
             labels += [IGNORE_INDEX] + ex_labels[1:]
             positions += range(len(ex_ids))
@@ -258,7 +259,7 @@ def make_packed_batches(
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    lengths = [len(_get(ex, "input_ids")) for ex in tokenized]
+    lengths = [len(example_field(ex, "input_ids")) for ex in tokenized]
     if not lengths:
         return []
     plan = pack_plan(lengths, budget or max(lengths))
@@ -271,7 +272,7 @@ def make_packed_batches(
 
 def packed_rows(tokenized: Sequence[Any], budget: int | None = None) -> int:
     """How many rows :func:`make_packed_batches` packs these examples into."""
-    lengths = [len(_get(ex, "input_ids")) for ex in tokenized]
+    lengths = [len(example_field(ex, "input_ids")) for ex in tokenized]
     return len(pack_plan(lengths, budget or max(lengths))) if lengths else 0
 
 
