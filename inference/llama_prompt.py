@@ -35,12 +35,6 @@ class ChatPrompt:
             name = (llm.chat_format or "llama-2").replace("-", "")
             self._formatter = getattr(llama_chat_format, f"format_{name}", llama_chat_format.format_llama2)
 
-    def text(self, messages: list[dict[str, str]]) -> str:
-        return self._formatter(messages=messages).prompt
-
-    def tokens(self, messages: list[dict[str, str]]) -> list[int]:
-        return self.render(messages)[0]
-
     def render(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
         """The prompt's tokens, and the texts that end the reply (the format's end-of-turn text)."""
         result = self._formatter(messages=messages)
