@@ -139,6 +139,10 @@ class _Job:
         self.progress({"event": "phase", "phase": name})
         started = time.monotonic()
         yield
+        self._phase_done(name, started)
+
+    def _phase_done(self, name: str, started: float) -> None:
+        """Record a phase that began at ``started`` (monotonic): its seconds, and the "phase_done" event."""
         seconds = round(time.monotonic() - started, 3)
         self.durations[name] = round(self.durations.get(name, 0.0) + seconds, 3)
         self.phases.append({"phase": name, "seconds": seconds})
@@ -436,11 +440,8 @@ class _Job:
             progress=self.progress,
             should_stop=self.should_stop,
         )
-        if outcome.ran:
-            seconds = round(time.monotonic() - started, 3)
-            self.durations["preference"] = seconds
-            self.phases.append({"phase": "preference", "seconds": seconds})
-            self.progress({"event": "phase_done", "phase": "preference", "seconds": seconds})
+        if outcome.ran:  # its "phase" event comes from run_preference_stage, which may skip the stage
+            self._phase_done("preference", started)
         if outcome.stopped == "cancelled":
             raise JobError("Training was cancelled; the active adapter is unchanged.")
         return outcome
