@@ -42,6 +42,19 @@ MODULE_TO_GGUF = {
 }
 # Architectures whose Q/K rows llama.cpp's converter interleaves per head.
 ROTARY_PERMUTED_ARCHITECTURES = frozenset({"llama"})
+# Architectures whose GGUF LoRA export is proven by a test to recover what PEFT learned through llama.cpp.
+EXPORT_TESTED_ARCHITECTURES = frozenset({"llama"})
+
+
+def gguf_lora_unsupported_reason(architecture: str) -> str | None:
+    """Why an adapter on a base of this GGUF architecture cannot be exported for llama.cpp; None when it can."""
+    if architecture in EXPORT_TESTED_ARCHITECTURES:
+        return None
+    tested = ", ".join(sorted(EXPORT_TESTED_ARCHITECTURES))
+    return (
+        f"voiced has no tested GGUF LoRA export for the {architecture!r} architecture "
+        f"(tested: {tested}); its llama.cpp tensor layout rules are unverified"
+    )
 
 _PEFT_KEY = re.compile(
     r"^base_model\.model\.(?:model\.)?layers\.(?P<layer>\d+)\.(?P<module>[a-z_]+\.[a-z_]+)"
