@@ -11,6 +11,9 @@ DEMO_HOME := $(CURDIR)/.voiced-demo
 # project's machines; an unpinned torch would pull a multi-GB CUDA build).
 TORCH_SPEC ?= $(shell if command -v nvidia-smi >/dev/null 2>&1 || [ "$$(uname -s)" = Darwin ]; then echo torch; else echo torch==2.13.0; fi)
 
+# bitsandbytes (QLoRA) only where there is an NVIDIA GPU, tested as TORCH_SPEC tests it.
+EXTRAS ?= $(shell if command -v nvidia-smi >/dev/null 2>&1; then echo test,cuda; else echo test; fi)
+
 .PHONY: demo test lint test-extensions test-vscode test-vscode-e2e install docs clean-demo
 
 $(BIN)/python:
@@ -19,7 +22,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(STAMP)

@@ -413,6 +413,13 @@ class TrainingSettings(_Checked):
         ge=0,
         default=0,
     )
+    quantization: Literal["auto", "none", "4bit"] = _help(
+        'PEFT on CUDA: "auto" trains a 4-bit QLoRA base (bitsandbytes nf4, double quantisation, bf16 compute, '
+        "activation checkpointing) only when the bf16 model and its activations would not fit in the GPU's free "
+        'memory; "none" always trains the bf16 base; "4bit" always quantises (CUDA only). The memory plan is '
+        "reported before the weights load (trainer/memory_plan.py, docs/training.md).",
+        default="auto",
+    )
     valid_sample: int = _help(
         "Validation examples (a fixed sample of the split, the same every evaluation) scored every eval_every "
         "steps to keep the best adapter and stop early; the whole split is scored once at the end for the "
