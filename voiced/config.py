@@ -705,6 +705,18 @@ class InferenceSettings(_Checked):
 
 
 @dataclass(config=_CHECKED)
+class ModelsSettings(_Checked):
+    """Where `voiced models` looks for base models, besides the stores it knows (voiced.model_stores)."""
+
+    folders: list[str] = _help(
+        "More folders that hold models: GGUF files, or Hugging Face folders (config.json and *.safetensors), "
+        "found a few levels deep. Ollama's store, LM Studio's models folder and the Hugging Face cache are "
+        "searched without being listed here.",
+        default_factory=list,
+    )
+
+
+@dataclass(config=_CHECKED)
 class EditorSettings(_Checked):
     """The language server, `voiced lsp`.
 
@@ -760,6 +772,7 @@ class Config(_Checked):
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     inference: InferenceSettings = field(default_factory=InferenceSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    models: ModelsSettings = field(default_factory=ModelsSettings)
     path: Path | None = None  # where it was read from
 
     @classmethod
