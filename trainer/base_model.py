@@ -122,11 +122,18 @@ def load_tokenizer(ref_or_spec: BaseModelRef | str):
     return tokenizer
 
 
-def load_base_model(ref_or_spec: BaseModelRef | str, device: str = "cpu", dtype: torch.dtype | None = None):
+def load_base_model(
+    ref_or_spec: BaseModelRef | str,
+    device: str = "cpu",
+    dtype: torch.dtype | None = None,
+    quantization_config: Any = None,
+):
     """Load ``(model, tokenizer)`` ready for LoRA training on ``device``.
 
     GGUF weights are dequantised into ``dtype`` (float32 by default). Folders
-    must hold safetensors weights: pickled checkpoints are refused.
+    must hold safetensors weights: pickled checkpoints are refused. A
+    ``quantization_config`` (bitsandbytes 4-bit, from the trainer's memory plan)
+    loads the weights quantised straight onto ``device``.
     """
     import torch
     from transformers import AutoModelForCausalLM
@@ -141,14 +148,18 @@ def load_base_model(ref_or_spec: BaseModelRef | str, device: str = "cpu", dtype:
     source, kwargs = _source_kwargs(ref)
     if ref.kind != "gguf":
         kwargs["use_safetensors"] = True
+    if quantization_config is not None:  # quantised as they load, onto the device: a 4-bit model has no .to()
+        kwargs.update(quantization_config=quantization_config, device_map={"": device})
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
         raise _load_failed(ref, "weights", exc) from exc
     if ref.kind == "gguf":
         _forget_gguf_quantizer(model)
-    # transformers declares `to` as @wraps(torch.nn.Module.to), which mypy reads as unbound: the device looks like self.
-    model.to(device)  # type: ignore[arg-type]
+    if quantization_config is None:
+        # transformers declares `to` as @wraps(torch.nn.Module.to), which mypy reads as unbound: the device
+        # looks like self.
+        model.to(device)  # type: ignore[arg-type]
     return model, load_tokenizer(ref)
 
 
