@@ -2,7 +2,7 @@
 
 ``GET /api/models/<id>/revision/<rev>?blobs=true`` lists the commit and each file's size, git blob id
 and, for LFS files, SHA-256; ``GET /<id>/resolve/<commit>/<file>`` serves a small file itself and
-redirects an LFS file to ``/cdn/<sha256>``, as the hub redirects to its storage. Both honour
+redirects an LFS file to ``/cdn/<sha256>`` under another host name, as the hub redirects to its storage. Both honour
 ``Range: bytes=N-``. Every request is recorded, with the body bytes sent, so a test can say what was
 fetched; ``cut`` and ``corrupt`` make the next download of a file break in the two ways a real one does.
 """
@@ -30,12 +30,14 @@ class HubRepo:
     files: dict[str, bytes]
     commit: str = "0123456789abcdef0123456789abcdef01234567"
     token: str | None = None
+    listed_sizes: dict[str, int] = field(default_factory=dict)  # sizes the listing claims instead of the real ones
 
     def sibling(self, name: str) -> dict:
         data = self.files[name]
-        entry: dict = {"rfilename": name, "size": len(data), "blobId": git_blob_id(data)}
+        size = self.listed_sizes.get(name, len(data))
+        entry: dict = {"rfilename": name, "size": size, "blobId": git_blob_id(data)}
         if name.endswith(LFS_SUFFIXES):
-            entry["lfs"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+            entry["lfs"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": size, "pointerSize": 134}
         return entry
 
 
@@ -58,6 +60,11 @@ class FakeHub:
     served: list[Served] = field(default_factory=list)
     cut: dict[str, int] = field(default_factory=dict)  # file -> bytes sent before the connection drops (once)
     corrupt: set[str] = field(default_factory=set)  # files served with one byte changed
+
+    @property
+    def storage_url(self) -> str:
+        """Where LFS files are redirected: the same server under another name, so another origin, as the hub's."""
+        return self.url.replace("127.0.0.1", "localhost")
 
     def fetched(self, name: str) -> list[Served]:
         """The answers that carried file ``name``'s bytes (for an LFS file, at the redirect's target)."""
@@ -154,7 +161,8 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             if commit != repo.commit or name not in repo.files:
                 self.answer(404, b"{}", {"X-Error-Code": "EntryNotFound"})
             elif name.endswith(LFS_SUFFIXES):
-                self.answer(302, b"", {"Location": f"/cdn/{hashlib.sha256(repo.files[name]).hexdigest()}"})
+                sha256 = hashlib.sha256(repo.files[name]).hexdigest()
+                self.answer(302, b"", {"Location": f"{hub.storage_url}/cdn/{sha256}"})
             else:
                 self.file(name, repo.files[name])
 

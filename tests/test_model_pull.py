@@ -17,6 +17,7 @@ from voiced.model_pull import ModelPullError, pull_model
 TINY = "voiced-test/tiny"
 GATED = "voiced-test/gated"
 PICKLED = "voiced-test/pickled"
+HUGE = "voiced-test/huge"
 # In the repository but never to be fetched: pickled and other-format weights, a second copy of the
 # weights beside the shards, and what a model loader never reads.
 NOT_FETCHED = ("pytorch_model.bin", "consolidated.safetensors", "README.md", ".gitattributes", "onnx/model.onnx")
@@ -59,6 +60,7 @@ def hub(tiny_model: dict[str, bytes]) -> Iterator[FakeHub]:
         TINY: HubRepo({**tiny_model, **extras}),
         GATED: HubRepo(single, commit="fedcba9876543210fedcba9876543210fedcba98", token="hf_granted"),
         PICKLED: HubRepo({"config.json": b"{}", "pytorch_model.bin": b"pickle"}),
+        HUGE: HubRepo(single, listed_sizes={"model.safetensors": 10**18}),  # an exabyte: more than any test disk
     }
     with running_hub(repos) as running:
         yield running
@@ -182,6 +184,14 @@ def test_a_repository_without_safetensors_is_refused_before_any_download(hub: Fa
     assert not (hub_cache / "models--voiced-test--pickled").exists()
 
 
+def test_a_model_larger_than_the_free_disk_space_is_refused_before_any_download(hub: FakeHub) -> None:
+    with pytest.raises(ModelPullError) as full:
+        pull_model(HUGE, endpoint=hub.url)
+    assert "not enough room" in full.value.message and "1000000000.0 GB are to be fetched" in full.value.message
+    assert "HF_HUB_CACHE" in full.value.fix
+    assert not hub.downloads()
+
+
 def test_an_unknown_repository_or_revision_says_so(hub: FakeHub) -> None:
     with pytest.raises(ModelPullError) as unknown:
         pull_model("voiced-test/missing", endpoint=hub.url)
@@ -207,7 +217,10 @@ def test_a_gated_repository_asks_for_hf_token_and_the_token_is_sent(
     hub.served.clear()
     snapshot = pull_model(GATED, endpoint=hub.url)  # one model.safetensors, no index
     assert {path.name for path in snapshot.iterdir()} == {"config.json", "model.safetensors"}
-    assert hub.served and all(item.authorization == "Bearer hf_granted" for item in hub.served)
+    to_hub = [item for item in hub.served if not item.path.startswith("/cdn/")]
+    to_storage = [item for item in hub.served if item.path.startswith("/cdn/")]
+    assert to_hub and all(item.authorization == "Bearer hf_granted" for item in to_hub)
+    assert to_storage and all(item.authorization is None for item in to_storage)  # the token stays with the hub
 
 
 def test_the_endpoint_and_cache_come_from_the_environment(

@@ -383,14 +383,14 @@ def _link(link: Path, blob: Path) -> None:
 def _check_space(repo_dir: Path, needed: int) -> None:
     """Refuse before downloading when the disk cannot hold what is left to fetch."""
     existing = next(folder for folder in (repo_dir, *repo_dir.parents) if folder.exists())
-    if shutil.disk_usage(existing).free < needed:
-        raise _disk_full(repo_dir.parent, needed)
+    free = shutil.disk_usage(existing).free
+    if free < needed:
+        raise _disk_full(repo_dir.parent, f": {needed / 1e9:.1f} GB are to be fetched and {free / 1e9:.1f} GB are free")
 
 
-def _disk_full(cache: Path, needed: int | None = None) -> ModelPullError:
-    wanted = f" ({needed / 1e9:.2f} GB are needed)" if needed else ""
+def _disk_full(cache: Path, detail: str = "") -> ModelPullError:
     return ModelPullError(
-        f"The disk holding the model cache {cache} is full{wanted}.",
+        f"There is not enough room on the disk holding the model cache {cache}{detail}.",
         "Free some space, or set HF_HUB_CACHE to a folder on a larger disk, and run the command again "
         "(a file cut off midway resumes).",
     )
