@@ -248,8 +248,9 @@ def _weight_files(listed: dict[str, RepoFile], repo_id: str, read: Callable[[str
             ) from exc
         missing = [name for name in shards if name not in listed]
         if missing or not shards:
+            named = f"shards the repository does not list: {', '.join(missing)}" if missing else "no shards"
             raise ModelPullError(
-                f"{repo_id}'s {WEIGHTS_INDEX} names shards the repository does not list: {', '.join(missing)}.",
+                f"{repo_id}'s {WEIGHTS_INDEX} names {named}.",
                 "The repository is incomplete; pick another revision or model.",
             )
         return [WEIGHTS_INDEX, *shards]
