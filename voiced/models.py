@@ -1,4 +1,5 @@
-"""Locating base models: the embedded default, local files and folders, hub ids.
+"""Locating base models: the embedded default, local files and folders, hub ids, and the models of other
+tools (Ollama, LM Studio, the Hugging Face cache) by the names ``voiced models`` gives them.
 
 Only the lookup lives here (cheap, no torch); loading for training is in
 ``voiced.trainer`` and loading for inference in ``voiced.daemon``.
@@ -10,6 +11,7 @@ import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 
+from voiced import model_stores
 from voiced.config import EMBEDDED_MODEL
 from voiced.errors import VoicedError
 
@@ -67,6 +69,8 @@ def resolve_base_model(spec: str) -> BaseModelRef:
     """Interpret a voice's ``base_model`` setting."""
     if spec == EMBEDDED_MODEL:
         return BaseModelRef(spec, "gguf", str(embedded_model_path()))
+    if spec.startswith(model_stores.STORE_PREFIXES):
+        return _from_store(spec)
     path = Path(spec).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -84,3 +88,27 @@ def resolve_base_model(spec: str) -> BaseModelRef:
         f"Cannot find the base model {spec!r}: it is neither a GGUF file, a local model folder, "
         "nor a Hugging Face id (owner/name). Fix `base_model` in the config."
     )
+
+
+def _from_store(spec: str) -> BaseModelRef:
+    """A model in Ollama's store, LM Studio's folder or the Hugging Face cache, by its ``voiced models`` name."""
+    found = model_stores.find_in_store(spec)
+    listing = "Run `voiced models` to list the models on this machine and their names, then fix `base_model`."
+    if not found:
+        raise ModelNotFound(f"There is no model named {spec!r} on this machine.", listing)
+    if len(found) > 1:
+        names = ", ".join(candidate.name for candidate in found)
+        raise ModelNotFound(f"{spec!r} names more than one model ({names}).", "Use one of those names.")
+    (candidate,) = found
+    if candidate.problem is not None:
+        raise ModelNotFound(f"The model {spec!r} cannot be used: {candidate.problem}.", listing)
+    location = candidate.path
+    if candidate.format == "gguf" and location.suffix != ".gguf":
+        try:
+            location = model_stores.gguf_alias(location)
+        except OSError as exc:
+            raise ModelNotFound(
+                f"Cannot link {location} as a .gguf file in voiced's cache ({exc}).",
+                "Check that voiced's cache folder is writable, or set `base_model` to a copy of the file named *.gguf.",
+            ) from exc
+    return BaseModelRef(spec, candidate.kind, str(location))
