@@ -1,6 +1,7 @@
-"""A voice whose base is a local Hugging Face folder (not a GGUF): the job writes no GGUF LoRA, and the
+"""A voice whose base is a local Hugging Face folder (not a GGUF): the job writes no GGUF LoRA, the
 version it registers names the PEFT folder for transformers and an MLX adapter converted at promotion
-for mlx-lm (which cannot read a PEFT folder). Real training on the embedded model saved as a folder."""
+for mlx-lm (which cannot read a PEFT folder), and the engine serves exactly that PEFT folder (its
+continuation differs from the base's). Real training on the embedded model saved as a folder."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def test_a_folder_base_gets_peft_and_mlx_artifacts_and_no_gguf(tmp_path: Path, h
 
     config = make_voice(tmp_path, base_model=str(hf_base))
     config.evaluation.gate_mode = "nll"  # about the artifacts, not the gate: the quick NLL gate
-    result = run_training_job(config, "austen", overrides={"max_steps": 2})
+    # a high learning rate, so that a few steps move greedy decoding and serving can be told from the base
+    result = run_training_job(config, "austen", overrides={"max_steps": 4, "learning_rate": 5e-3})
     assert result.status in ("active", "rejected"), result.reason
     registry = Registry.open("austen")
     version = registry.get(result.version)
@@ -56,3 +58,23 @@ def test_a_folder_base_gets_peft_and_mlx_artifacts_and_no_gguf(tmp_path: Path, h
     assert set(again) == set(source)
     for key, value in source.items():
         np.testing.assert_allclose(again[key], value.astype(np.float32), rtol=1e-6, atol=1e-7)
+
+    # served: the engine follows the registry to the version's PEFT folder, names it, and rewrites differently
+    from dataclasses import replace
+
+    from engine_support import GREEDY, TEXT
+
+    from voiced.inference.engine import Engine
+
+    registry.activate(version.number)
+    config.inference.n_threads = 1
+    params = replace(GREEDY, max_tokens=24)
+    # a continuation, not a rewrite: the rewrite guard may hand back the writer's own words from both
+    with Engine(config, adapter_resolver=lambda voice: None) as engine:
+        base = "".join(engine.stream_continue("austen", TEXT, params))
+    with Engine(config) as engine:
+        adapted = "".join(engine.stream_continue("austen", TEXT, params))
+        status = engine.status()["austen"]
+    assert status.backend == "transformers" and status.notice is None
+    assert status.adapter_version == version.number and status.adapter == str(version.path)
+    assert adapted != base
