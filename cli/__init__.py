@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "eval_cmds",
     "status_cmds",
     "feedback_cmds",
+    "models_cmds",
 ]
 
 
