@@ -309,7 +309,7 @@ def find_in_store(name: str) -> list[Candidate]:
 
 def _inside(path: Path, root: Path) -> bool:
     """``path`` lies in ``root`` once ``..`` is resolved: a name cannot reach outside its store."""
-    return os.path.normpath(path).startswith(os.path.normpath(root))
+    return Path(os.path.normpath(path)).is_relative_to(os.path.normpath(root))
 
 
 def gguf_alias(blob: Path) -> Path:
