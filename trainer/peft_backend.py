@@ -1,6 +1,11 @@
 """LoRA training with PEFT + transformers: CUDA (bf16 where supported), MPS (float32), CPU (float32
 weights, bf16 autocast where the CPU has bf16 instructions: :mod:`voiced.trainer.precision`).
 
+Before the weights load, :mod:`voiced.trainer.memory_plan` estimates the memory training will take and
+chooses how it runs: the device's dtype, with activation checkpointing if that is what fits, or on CUDA a
+4-bit QLoRA base (bitsandbytes nf4, double quantisation, bf16 compute); or it stops saying what to change.
+The plan is the ``memory_plan`` progress event, before ``start``.
+
 The loop reports through ``progress`` and never displays anything; it stops on
 ``should_stop``, ``max_steps``, ``max_minutes`` or patience, and keeps the best
 adapter as safetensors in ``out_dir/best``. "Best" is by the loss on a fixed
@@ -11,6 +16,7 @@ the whole split and that is the run's ``best_valid_loss``.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import os
@@ -24,7 +30,17 @@ from voiced.config import TrainingSettings
 from voiced.trainer import stopping
 from voiced.trainer.backends import Progress, ShouldStop
 from voiced.trainer.checkpoint import discard_partial, save_best
-from voiced.trainer.precision import Precision, autocast, choose_precision
+from voiced.trainer.memory_plan import (
+    GGUF_NO_QUANTIZATION,
+    MemoryPlan,
+    device_memory,
+    plan_memory,
+    shape_from_config,
+    shape_of_base,
+    shape_of_model,
+    workload,
+)
+from voiced.trainer.precision import Precision, autocast, choose_precision, qlora_precision
 from voiced.trainer.response_loss import response_loss
 from voiced.trainer.results import TrainingError, TrainResult
 from voiced.trainer.schedule import (
@@ -225,15 +241,27 @@ class PeftBackend:
         if not tokenized_train:
             raise TrainingError("There are no training examples; add prose to the voice's folders first.")
         device = pick_torch_device(settings.device)
-        dtype = training_dtype(device)
         precision = choose_precision(settings.cpu_autocast, device)
+        seq_len = longest_example(tokenized_train, prose)
         set_threads(settings)
         seed_everything(settings.seed)
-        base, owned = self._load(model_spec, device, dtype)
+        if _is_module(model_spec):
+            plan = plan_for_model(model_spec, settings, device, seq_len, precision)
+            progress(plan.to_event())
+            base, owned = _to_device(model_spec, device, plan), False
+        else:
+            base, _tokenizer, plan = load_for_training(model_spec, settings, device, seq_len, progress)
+            owned = True
+        dtype = next(base.parameters()).dtype if plan.quantized else training_dtype(device)
+        if plan.quantized:
+            prepare_quantized(base)
+            precision = qlora_precision()
         from peft import get_peft_model
 
         model = get_peft_model(base, lora_config(settings))
-        recompute = _checkpoint_layers(model, settings.activation_checkpointing)
+        every = settings.activation_checkpointing or (1 if plan.checkpointing else 0)
+        recompute = _checkpoint_layers(model, every)
+        settings = dataclasses.replace(settings, activation_checkpointing=every if recompute else 0)
         try:
             run = _Run(
                 model,
@@ -247,6 +275,7 @@ class PeftBackend:
                 dtype,
                 prose,
                 precision,
+                plan,
             )
             return run.execute()
         finally:
@@ -255,17 +284,135 @@ class PeftBackend:
             if not owned:
                 model.unload()  # give the caller back its model without LoRA layers
 
-    @staticmethod
-    def _load(model_spec: Any, device: str, dtype: Any) -> tuple[Any, bool]:
-        """(model, owned): load from a spec, or take a caller's already loaded model."""
-        import torch
 
-        if isinstance(model_spec, torch.nn.Module):
-            return model_spec.to(device=device, dtype=dtype), False
-        from voiced.trainer.base_model import load_base_model  # teammate's loader (GGUF, folders, hub ids)
+def _is_module(model_spec: Any) -> bool:
+    import torch
 
-        model, _tokenizer = load_base_model(model_spec, device, dtype)
-        return model, True
+    return isinstance(model_spec, torch.nn.Module)
+
+
+def _to_device(model: Any, device: str, plan: MemoryPlan) -> Any:
+    """A caller's loaded model on the training device in its dtype (a 4-bit model is where it was loaded)."""
+    if plan.quantized:
+        return model
+    return model.to(device=device, dtype=training_dtype(device))
+
+
+def longest_example(*example_sets: Sequence[Any]) -> int:
+    """The longest example's tokens: a batch's rows are padded (or packed) to at most this."""
+    return max((len(example_field(ex, "input_ids")) for examples in example_sets for ex in examples), default=1)
+
+
+def _quantized(model: Any) -> bool:
+    return bool(getattr(model, "is_loaded_in_4bit", False))
+
+
+def plan_for_model(
+    model: Any, settings: TrainingSettings, device: str, seq_len: int, precision: Precision | None = None
+) -> MemoryPlan:
+    """The memory plan for a model the caller loaded already: its weights on ``device`` count as free (the
+    plan counts them again); it can no longer be loaded 4-bit unless it was."""
+    kind = device.split(":")[0]
+    resident = sum(p.numel() * p.element_size() for p in model.parameters() if p.device.type == kind)
+    if _quantized(model):  # a 4-bit parameter's numel counts packed bytes: the shapes give the count
+        shape, quantization, why_not = shape_from_config(model.config.to_dict(), _model_name(model)), "4bit", ""
+    else:
+        shape, quantization = shape_of_model(model, _model_name(model)), settings.quantization
+        why_not = "the base model was loaded unquantised before training" if kind == "cuda" else ""
+    return plan_memory(
+        shape,
+        _workload(settings, seq_len, precision),
+        device_memory(device, resident),
+        quantization,
+        settings.activation_checkpointing > 0,
+        why_not,
+    )
+
+
+def _model_name(model: Any) -> str:
+    """The model's name as loaded: a hub id, or a folder's (a GGUF's) last part."""
+    config = model.config
+    name = str(getattr(config, "name_or_path", "") or "")
+    return Path(name).name if name.startswith(("/", ".")) else name or str(config.model_type)
+
+
+def _workload(settings: TrainingSettings, seq_len: int, precision: Precision | None) -> Any:
+    return dataclasses.replace(workload(settings, seq_len), autocast=bool(precision and precision.autocast == "bf16"))
+
+
+def plan_for_base(
+    ref_or_spec: Any, settings: TrainingSettings, device: str, seq_len: int, precision: Precision | None = None
+) -> MemoryPlan:
+    """The memory plan for a base model not loaded yet, from its GGUF metadata or config.json."""
+    from voiced.trainer.base_model import as_ref
+
+    ref = as_ref(ref_or_spec)
+    return plan_memory(
+        shape_of_base(ref),
+        _workload(settings, seq_len, precision),
+        device_memory(device),
+        settings.quantization,
+        settings.activation_checkpointing > 0,
+        GGUF_NO_QUANTIZATION if ref.kind == "gguf" else "",
+    )
+
+
+def load_for_training(
+    ref_or_spec: Any, settings: TrainingSettings, device: str, seq_len: int, progress: Progress | None = None
+) -> tuple[Any, Any, MemoryPlan]:
+    """(model, tokenizer, plan): the plan made and reported first, then the base loaded as it says (4-bit onto
+    the GPU for QLoRA). A plan that cannot fit raises :class:`~voiced.trainer.memory_plan.MemoryPlanError`
+    before anything is loaded; running out of memory while loading is a TrainingError that says the plan."""
+    from voiced.trainer.base_model import load_base_model
+
+    plan = plan_for_base(ref_or_spec, settings, device, seq_len, choose_precision(settings.cpu_autocast, device))
+    if progress is not None:
+        progress(plan.to_event())
+    quantization = bnb_4bit_config() if plan.quantized else None
+    try:
+        model, tokenizer = load_base_model(ref_or_spec, device, training_dtype(device), quantization)
+    except (RuntimeError, MemoryError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise TrainingError(
+            f"Out of memory while loading the base model, although the memory plan expected it to fit "
+            f"({plan.describe()}).",
+            "Close programs that hold memory, or choose a smaller base model.",
+        ) from exc
+    return model, tokenizer, plan
+
+
+def bnb_4bit_config() -> Any:
+    """QLoRA's quantisation: nf4 weights, double-quantised absmax, bf16 compute (bitsandbytes, imported here)."""
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:  # said before transformers says it less clearly
+        raise TrainingError(
+            "4-bit QLoRA needs bitsandbytes, which is not installed.",
+            "Install it with `pip install 'voiced[cuda]'`, or set `training.quantization = \"none\"`.",
+        )
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def prepare_quantized(model: Any) -> None:
+    """peft's preparation of a 4-bit base (frozen, norms in float32), then the embedding and the head back in
+    bf16: peft casts them to float32 too, which for an 8B with a 128k vocabulary is 4 GB more than the plan
+    counts, and both are frozen. Checkpointing is turned on by the backend like any run's (non-reentrant)."""
+    import torch
+    from peft import prepare_model_for_kbit_training
+
+    prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    for module in (model.get_input_embeddings(), model.get_output_embeddings()):
+        if module is not None:
+            module.to(torch.bfloat16)
 
 
 def _checkpoint_layers(model: Any, every: int) -> bool:
@@ -301,8 +448,11 @@ class _Run:
         dtype: Any,
         prose: Sequence[Any] = (),
         precision: Precision | None = None,
+        plan: MemoryPlan | None = None,
     ) -> None:
         import torch
+
+        self.plan = plan
 
         self.model, self.train_set, self.valid_set, self.prose = model, train_set, valid_set, list(prose)
         self.settings, self.out_dir, self.progress, self.should_stop = settings, out_dir, progress, should_stop
@@ -359,6 +509,7 @@ class _Run:
                 **self.precision.to_event(),
                 "valid_sample": len(self.sample),
                 "activation_checkpointing": self.settings.activation_checkpointing,
+                **({"memory_plan": self.plan.describe(), "quantized": self.plan.quantized} if self.plan else {}),
             }
         )
         gc.collect()  # what building the examples and loading the model left behind, before the peak
@@ -372,6 +523,7 @@ class _Run:
                 f"Training ran out of memory at step {self.step + 1} (batch size {self.settings.batch_size}). "
                 "Lower `training.batch_size` or `dataset.max_example_tokens` and train again"
                 + (f"; the best adapter so far is kept in {self.adapter_dir}." if self.adapter_dir else ".")
+                + (f" The memory plan was: {self.plan.describe()}." if self.plan else "")
             ) from exc
         if (
             stopped != stopping.CANCELLED
@@ -507,6 +659,8 @@ class _Run:
 
     @property
     def _dtype_name(self) -> str:
+        if self.plan is not None and self.plan.quantized:
+            return "nf4 4-bit base (QLoRA), bf16 compute"
         weights = str(self.dtype).removeprefix("torch.")
         return f"{weights}, bf16 autocast" if self.precision.autocast == "bf16" else weights
 

@@ -105,6 +105,11 @@ def choose_precision(setting: str, device: str, cpu_features: Iterable[str] | No
     )
 
 
+def qlora_precision() -> Precision:
+    """A 4-bit QLoRA base on CUDA: its norms are float32 (peft's preparation), its products bf16."""
+    return Precision("bf16", "bf16 autocast: the 4-bit QLoRA base computes in bfloat16 (its norms in float32)")
+
+
 def autocast(precision: Precision, device: str = "cpu") -> contextlib.AbstractContextManager[Any]:
     """The context the forward pass runs in: bf16 autocast, or nothing."""
     if precision.autocast != "bf16":
