@@ -86,8 +86,9 @@ def ollama_model(
     return blob
 
 
-def hf_cache_repo(cache: Path, repo_id: str, files: dict[str, Path], commit: str = "0" * 40) -> Path:
-    """A repository in a Hugging Face hub cache: each file as a blob, linked from ``snapshots/COMMIT``."""
+def hf_cache_repo(cache: Path, repo_id: str, files: dict[str, Path], commit: str = "0" * 40, ref: str = "main") -> Path:
+    """A repository in a Hugging Face hub cache: each file as a blob, linked from ``snapshots/COMMIT``,
+    which ``refs/REF`` names."""
     repo = cache / ("models--" + repo_id.replace("/", "--"))
     snapshot = repo / "snapshots" / commit
     for relative, source in files.items():
@@ -96,7 +97,7 @@ def hf_cache_repo(cache: Path, repo_id: str, files: dict[str, Path], commit: str
         link.parent.mkdir(parents=True, exist_ok=True)
         link.symlink_to(os.path.relpath(blob, link.parent))
     (repo / "refs").mkdir(parents=True, exist_ok=True)
-    (repo / "refs" / "main").write_text(commit, encoding="utf-8")
+    (repo / "refs" / ref).write_text(commit, encoding="utf-8")
     return snapshot
 
 
@@ -124,9 +125,9 @@ def write_gguf(
     return path
 
 
-def tiny_hf_folder(folder: Path) -> int:
-    """A small random Llama saved with ``save_pretrained`` (safetensors, bfloat16) and a chat template;
-    returns its parameter count."""
+def tiny_hf_folder(folder: Path, max_shard_size: str | None = None) -> int:
+    """A small random Llama saved with ``save_pretrained`` (safetensors, bfloat16; in shards of at most
+    ``max_shard_size``) and a chat template; returns its parameter count."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -135,6 +136,8 @@ def tiny_hf_folder(folder: Path) -> int:
         num_key_value_heads=2, tie_word_embeddings=False,
     )  # fmt: skip
     model = LlamaForCausalLM(config).to(torch.bfloat16)
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(
+        folder, safe_serialization=True, **({"max_shard_size": max_shard_size} if max_shard_size else {})
+    )
     (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ messages }}"}), encoding="utf-8")
     return model.num_parameters()

@@ -30,6 +30,15 @@ from voiced.trainer.gguf_lora import gguf_lora_unsupported_reason
 from voiced.trainer.model_support import list_models
 
 EMBEDDED_PARAMETERS = 134_515_008  # SmolLM2-135M: the sum of its GGUF tensors' elements
+NOT_HERE = (
+    "ollama:smollm2",  # :latest, which this store lacks
+    "ollama:nosuch:1",
+    "lmstudio:SomePub/none.gguf",
+    "lmstudio:../../etc/passwd",  # outside the store
+    "hf:acme/none",
+    "hf:acme/tiny-llama/none.gguf",
+    "hf:acme/smol-GGUF@nosuch/smol.Q4_1.gguf",  # a revision the cache lacks: never another one instead
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +70,8 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cache = home / ".cache" / "huggingface" / "hub"
     hf_cache_repo(cache, "acme/tiny-llama", {entry.name: entry for entry in tiny.iterdir()})
     hf_cache_repo(cache, "acme/smol-GGUF", {"smol.Q4_1.gguf": embedded, "README.md": tiny / "config.json"})
+    plain_dev = write_gguf(scratch / "dev.gguf", "llama")  # a second revision on a branch: "dev"
+    hf_cache_repo(cache, "acme/smol-GGUF", {"smol.Q4_1.gguf": plain_dev}, commit="1" * 40, ref="dev")
 
     write_gguf(mine / "odd" / "rwkv.gguf", "rwkv6")
     write_gguf(mine / "odd" / "gpt2.gguf", "gpt2")
@@ -79,6 +90,9 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         place(tiny / "model.safetensors", folder / "model.safetensors")
         config = json.loads((tiny / "config.json").read_text())
         (folder / "config.json").write_text(json.dumps({**config, **extra}))
+    sharded = mine / "sharded"
+    assert tiny_hf_folder(sharded, max_shard_size="20KB") == parameters
+    place(tiny / "model.safetensors", sharded / "consolidated.safetensors")  # a second copy the index does not name
     place(tiny / "model.safetensors", mine / "tiny" / "model.safetensors")
     place(tiny / "config.json", mine / "tiny" / "config.json")
     return {"home": home, "mine": mine, "tiny": tiny, "ollama": ollama, "parameters": parameters}
@@ -118,10 +132,11 @@ def test_every_store_is_searched_and_names_are_stable(machine: dict[str, Any]) -
                 "odd/ints.gguf",
                 "odd/rwkv.gguf",
                 "pickled",
+                "sharded",
                 "split-00001-of-00002.gguf",
                 "tiny",
                 "truncated.gguf",
-            )  # fmt: skip
+            )
         },
     }
 
@@ -152,6 +167,8 @@ def test_a_folder_is_described_from_config_and_safetensors_headers(machine: dict
     assert tiny.chat_template  # tokenizer_config.json's chat_template
     assert tiny.size_bytes == sum(entry.stat().st_size for entry in machine["tiny"].iterdir())
     assert reports[str(machine["mine"] / "tiny")].model.chat_template is False
+    sharded = reports[str(machine["mine"] / "sharded")]  # the shards the index names, not the extra copy too
+    assert sharded.model.parameters == machine["parameters"] and sharded.verdict.can_train
     assert reports[str(machine["mine"] / "gptq")].model.quantization == "gptq 4-bit"
 
 
@@ -194,7 +211,7 @@ def test_listing_reads_headers_only_and_is_quick(machine: dict[str, Any]) -> Non
     started = time.perf_counter()
     reports = list_models([str(machine["mine"])])
     elapsed = time.perf_counter() - started
-    assert len(reports) == 21
+    assert len(reports) == 22
     assert elapsed < 10, f"listing {len(reports)} models took {elapsed:.1f} s"
     started = time.perf_counter()
     header = read_gguf_header(embedded_model_path())
@@ -218,10 +235,12 @@ def test_store_names_resolve_to_the_files(machine: dict[str, Any]) -> None:
         folder.kind == "hf_dir" and (folder.path / "config.json").is_file() and folder.path.parent.name == "snapshots"
     )
     cached_gguf = resolve_base_model("hf:acme/smol-GGUF/smol.Q4_1.gguf")
-    assert cached_gguf.kind == "gguf" and cached_gguf.path.is_file()
+    assert cached_gguf.kind == "gguf" and cached_gguf.path.stat().st_size == embedded_model_path().stat().st_size
+    dev = resolve_base_model("hf:acme/smol-GGUF@dev/smol.Q4_1.gguf")
+    assert dev.path.parent.name == "1" * 40 and dev.path.stat().st_size < 10_000
+    assert resolve_base_model("hf:acme/smol-GGUF@" + "1" * 40 + "/smol.Q4_1.gguf").path == dev.path
 
-    for missing in ("ollama:smollm2", "ollama:nosuch:1", "lmstudio:SomePub/none.gguf", "lmstudio:../../etc/passwd",
-                    "hf:acme/none", "hf:acme/tiny-llama/none.gguf"):  # fmt: skip
+    for missing in NOT_HERE:
         with pytest.raises(ModelNotFound) as info:
             resolve_base_model(missing)
         assert "`voiced models`" in info.value.fix, missing

@@ -262,15 +262,19 @@ def hf_cache_candidates(cache: Path) -> list[Candidate]:
     return found
 
 
-def _hf_snapshot(repo: Path, revision: str = "main") -> Path | None:
-    """The snapshot folder ``refs/REVISION`` points at (or a commit folder of that name); else the newest."""
+def _hf_snapshot(repo: Path, revision: str | None = None) -> Path | None:
+    """The snapshot ``refs/REVISION`` points at, or the commit folder of that name. Without a revision:
+    ``main``'s, else the newest snapshot (a model downloaded by commit has no ref)."""
+    wanted = revision or "main"
     try:
-        commit = (repo / "refs" / revision).read_text(encoding="utf-8").strip()
+        commit = (repo / "refs" / wanted).read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
-        commit = revision
+        commit = wanted
     snapshots = repo / "snapshots"
     if commit and (snapshots / commit).is_dir():
         return snapshots / commit
+    if revision is not None:
+        return None
     present = [entry for entry in snapshots.iterdir() if entry.is_dir()] if snapshots.is_dir() else []
     return max(present, key=lambda entry: entry.stat().st_mtime) if present else None
 
@@ -298,7 +302,7 @@ def find_in_store(name: str) -> list[Candidate]:
         repo_name, _, inner = rest.partition("/")
         repo_name, _, revision = repo_name.partition("@")
         repo = hf_hub_cache() / f"models--{owner}--{repo_name}"
-        snapshot = _hf_snapshot(repo, revision or "main") if owner and repo_name and repo.is_dir() else None
+        snapshot = _hf_snapshot(repo, revision or None) if owner and repo_name and repo.is_dir() else None
         if snapshot is None:
             return []
         target = snapshot / inner if inner else snapshot
@@ -427,7 +431,7 @@ def _describe_hf(folder: Path, base: dict[str, Any]) -> FoundModel:
     architecture = config.get("model_type") if isinstance(config.get("model_type"), str) else None
     method = _hf_quantization_method(config)
     template = _hf_chat_template(folder)
-    weights = sorted(folder.glob("*.safetensors"))
+    weights = _weight_files(folder)
     classes = config.get("architectures")
     known: dict[str, Any] = {
         "architecture": architecture,
@@ -455,6 +459,17 @@ def _describe_hf(folder: Path, base: dict[str, Any]) -> FoundModel:
         quantization=method or dominant or _config_dtype(config),
         **known,
     )
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    """The safetensors files transformers loads: those the index names when there is one (a repository may
+    also hold a consolidated copy of the same weights), else all of them."""
+    try:
+        index = json.loads((folder / "model.safetensors.index.json").read_text(encoding="utf-8"))
+        names = set(index["weight_map"].values())
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        return sorted(folder.glob("*.safetensors"))
+    return sorted(folder / name for name in names if (folder / name).is_file())
 
 
 def _safetensors_elements(path: Path) -> Iterator[tuple[str, int]]:
