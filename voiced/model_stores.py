@@ -98,14 +98,11 @@ def lmstudio_roots() -> list[Path]:
 
 
 def hf_hub_cache() -> Path:
-    """The Hugging Face hub cache, as huggingface_hub finds it (read now, so a changed environment counts)."""
-    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    cache = os.environ.get("XDG_CACHE_HOME")
-    return (Path(cache).expanduser() if cache else Path.home() / ".cache") / "huggingface" / "hub"
+    """The Hugging Face hub cache: where `voiced models pull` downloads to (``voiced.model_pull``), so a
+    model it fetched is listed. Imported here, not above: its network client is not needed to list."""
+    from voiced.model_pull import hub_cache_dir
+
+    return hub_cache_dir()
 
 
 # ---------------------------------------------------------------- finding candidates
