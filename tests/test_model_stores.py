@@ -23,9 +23,11 @@ from model_store_support import (
     write_gguf,
 )
 
+from voiced.config import EMBEDDED_MODEL
 from voiced.model_stores import discover, find_candidates, read_gguf_header
 from voiced.models import ModelNotFound, embedded_model_path, resolve_base_model
 from voiced.registry import runtime_for_base
+from voiced.trainer.base_model import load_base_model, load_tokenizer
 from voiced.trainer.gguf_lora import gguf_lora_unsupported_reason
 from voiced.trainer.model_support import list_models
 
@@ -66,6 +68,7 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     place(embedded, home / ".cache" / "lm-studio" / "models" / "OldPub" / "old" / "old.gguf")
 
     tiny = scratch / "tiny"
+    load_tokenizer(EMBEDDED_MODEL).save_pretrained(tiny)  # so the cached folder loads whole for training
     parameters = tiny_hf_folder(tiny)
     cache = home / ".cache" / "huggingface" / "hub"
     hf_cache_repo(cache, "acme/tiny-llama", {entry.name: entry for entry in tiny.iterdir()})
@@ -269,7 +272,7 @@ def test_no_stores_at_all_lists_only_the_embedded_model(tmp_path: Path, monkeypa
 def test_an_ollama_base_loads_for_training_and_in_llama_cpp(machine: dict[str, Any]) -> None:
     """The blob has no .gguf suffix: transformers loads it through the link, llama.cpp opens it."""
     from voiced.inference.llama_runtime import open_llama
-    from voiced.trainer.base_model import base_model_info, load_base_model
+    from voiced.trainer.base_model import base_model_info
 
     ref = resolve_base_model("ollama:smollm2:135m")
     model, tokenizer = load_base_model(ref)
@@ -280,3 +283,10 @@ def test_an_ollama_base_loads_for_training_and_in_llama_cpp(machine: dict[str, A
     llm = open_llama(ref.location, n_ctx=64)
     out = llm.create_completion("The", max_tokens=1, temperature=0.0)
     assert isinstance(out, dict) and out["choices"][0]["text"]
+
+
+def test_a_hugging_face_cache_base_loads_for_training(machine: dict[str, Any]) -> None:
+    """The snapshot's files are links into the cache's blobs; transformers follows them."""
+    ref = resolve_base_model("hf:acme/tiny-llama")
+    model, tokenizer = load_base_model(ref)
+    assert model.num_parameters() == machine["parameters"] and tokenizer("The voice")["input_ids"]
