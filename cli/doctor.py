@@ -6,9 +6,13 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from voiced.config import ConfigError, load_config
 from voiced.paths import Paths, get_paths
+
+if TYPE_CHECKING:
+    from voiced.trainer.capacity import Capacity
 
 
 @dataclass
@@ -111,5 +115,59 @@ def run_checks(paths: Paths | None = None) -> list[Check]:
     return [check(paths) for check in CHECKS]
 
 
+def measure_capacity(say: Callable[[str], None], paths: Paths | None = None) -> Capacity:
+    """This machine's capacity for the configured default voice (the defaults without a configuration)."""
+    from voiced.config import Config
+    from voiced.trainer.capacity import this_machine
+
+    paths = paths or get_paths()
+    try:
+        config = load_config(paths)
+    except ConfigError:
+        config = Config()
+    voice = next(iter(config.voices), "default")
+    return this_machine(config, voice, paths, say)
+
+
 def platform_summary() -> str:
     return f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+def capacity_lines(capacity: Capacity) -> list[str]:
+    """``voiced doctor --measure``'s report: the measurement, a row per size, the recommendation."""
+    from voiced.trainer.capacity import READING_TOKENS_PER_SECOND
+
+    m = capacity.measurement
+    corpus = (
+        f"a typical {capacity.corpus_words:,}-word corpus (this voice has none scanned yet)"
+        if capacity.corpus_assumed
+        else f"this voice's {capacity.corpus_words:,} words"
+    )
+    lines = [
+        f"Measured on {m.device} with the embedded model ({m.parameters / 1e6:.0f}M parameters): training "
+        f"{m.train_tokens_per_second:.0f} tokens/s, decoding {m.decode_tokens_per_second:.0f} tokens/s; "
+        f"{m.memory.free_bytes / 1e9:.1f} GB free.",
+        f"Nightly run: {corpus}, about {capacity.nightly_tokens / 1e6:.2f}M tokens trained on, within "
+        f"{capacity.budget_minutes:.0f} minutes. Reading speed: {READING_TOKENS_PER_SECOND:.0f} tokens/s "
+        "(about 250 words a minute).",
+        f"  {'size':>6}  {'train tok/s':>11}  {'nightly':>9}  {'decode tok/s':>12}  memory",
+    ]
+    for v in capacity.verdicts:
+        nightly = f"{v.nightly_minutes:.0f} min" if v.nightly_minutes < 10_000 else "days"
+        lines.append(
+            f"  {v.label:>6}  {v.train_tokens_per_second:>11.1f}  {nightly:>9}{' ' if v.trains_in_budget else '!'}"
+            f" {v.decode_tokens_per_second:>12.1f}{' ' if v.reads_fast else '!'} {v.plan}"
+        )
+    best = capacity.recommended
+    if best is None:
+        lines.append(
+            "Recommended: none of these sizes both trains within the budget and serves at reading speed here "
+            "(! marks what falls short); keep the embedded model and a longer `scheduler.max_minutes`."
+        )
+    else:
+        lines.append(
+            f"Recommended: {best.label} (a model of {best.shape.name}'s size): the largest that trains within "
+            "the budget, serves at reading speed and fits in memory."
+        )
+    lines.append("  (extrapolated by parameter count from the measurement; ! marks what falls short)")
+    return lines

@@ -97,9 +97,15 @@ def config_defaults() -> None:
 
 
 @click.command()
-def doctor() -> None:
+@click.option(
+    "--measure",
+    is_flag=True,
+    help="Also measure training and decoding here (a minute or so) and say which model sizes this machine can "
+    "train nightly and serve at reading speed.",
+)
+def doctor(measure: bool) -> None:
     """Check the install: configuration, embedded model, llama.cpp, torch."""
-    from voiced.cli.doctor import platform_summary, run_checks
+    from voiced.cli.doctor import capacity_lines, measure_capacity, platform_summary, run_checks
 
     click.echo(platform_summary())
     failed = 0
@@ -110,6 +116,9 @@ def doctor() -> None:
             failed += 1
             if check.fix:
                 click.echo(f"       fix: {check.fix}")
+    if measure:
+        for line in capacity_lines(measure_capacity(lambda line: click.echo(f"{line} ..."))):
+            click.echo(line)
     if failed:
         raise SystemExit(1)
 
