@@ -148,6 +148,7 @@ def test_a_big_vocabulary_without_the_chunked_head_pays_for_its_logits():
 def test_the_quantization_setting_reaches_the_trainer(tmp_path):
     """training.quantization = "4bit" on a CPU stops before a step, and the default plan is reported."""
     from train_support import fast_settings, load_embedded
+
     from voiced.trainer.results import TrainingError
     from voiced.trainer.training import train
 
@@ -203,3 +204,27 @@ def test_the_estimate_is_within_half_of_the_measured_peak():
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert 0.5 < figures["estimate"] / figures["peak"] < 1.5, figures
+
+
+@pytest.mark.slow
+def test_a_job_the_plan_stops_is_recorded_failed_and_leaves_the_active_adapter(tmp_path):
+    """The stop comes before a step; the job marks its version failed with the plan's reason."""
+    from job_support import fake_adapter, make_voice
+
+    from voiced.daemon.training_job import JobError, run_training_job
+    from voiced.registry import Registry
+
+    config = make_voice(tmp_path)
+    registry = Registry.open("austen")
+    kept = registry.finish_version(
+        registry.begin_version({}), fake_adapter(tmp_path / "kept"), None, {"status": "candidate"}
+    )
+    registry.activate(kept.number)
+    events: list[dict] = []
+    with pytest.raises(JobError, match="4-bit QLoRA .*trains only on CUDA"):
+        run_training_job(config, "austen", overrides={"quantization": "4bit"}, progress=events.append)
+    reopened = Registry.open("austen")
+    assert reopened.active_version() == kept.number
+    failed = reopened.versions()[-1]
+    assert failed.status == "failed" and "trains only on CUDA" in failed.reason
+    assert not any(e.get("event") == "step" for e in events)
