@@ -81,7 +81,8 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     write_gguf(mine / "odd" / "ints.gguf", "llama", {"token_embd.weight": np.zeros((4, 8), dtype=np.int32)})
     write_gguf(mine / "split-00001-of-00002.gguf", "llama", metadata={"split.count": 2})
     write_gguf(mine / "split-00002-of-00002.gguf", "llama", metadata={"split.count": 2})
-    (mine / "truncated.gguf").write_bytes(embedded.read_bytes()[: 4 << 20])
+    (mine / "truncated.gguf").write_bytes(embedded.read_bytes()[: 4 << 20])  # cut among the weights
+    (mine / "cut-header.gguf").write_bytes(embedded.read_bytes()[:100_000])  # cut inside the vocabulary
     (mine / "notes.gguf").write_text("not a model at all\n")
     pickled = mine / "pickled"
     pickled.mkdir()
@@ -128,6 +129,7 @@ def test_every_store_is_searched_and_names_are_stable(machine: dict[str, Any]) -
         **{
             str(mine / name): "folder"
             for name in (
+                "cut-header.gguf",
                 "gptq",
                 "mlx-4bit",
                 "notes.gguf",
@@ -195,7 +197,8 @@ def test_verdicts_say_what_trains_and_serves_and_why_not(machine: dict[str, Any]
     assert not ints.can_train and "I32 tensors cannot be dequantised" in ints.train_reason
 
     expected = {
-        str(mine / "truncated.gguf"): "truncated",
+        str(mine / "truncated.gguf"): "truncated: its tensors need 98362432 bytes but the file has 4194304",
+        str(mine / "cut-header.gguf"): "not a readable GGUF file",
         str(mine / "notes.gguf"): "not a GGUF file",
         str(mine / "split-00001-of-00002.gguf"): "part 1 of a GGUF split in 2 files",
         str(mine / "pickled"): "no *.safetensors weights",
@@ -214,11 +217,11 @@ def test_listing_reads_headers_only_and_is_quick(machine: dict[str, Any]) -> Non
     started = time.perf_counter()
     reports = list_models([str(machine["mine"])])
     elapsed = time.perf_counter() - started
-    assert len(reports) == 22
+    assert len(reports) == 23
     assert elapsed < 10, f"listing {len(reports)} models took {elapsed:.1f} s"
     started = time.perf_counter()
     header = read_gguf_header(embedded_model_path())
-    assert header.parameters == EMBEDDED_PARAMETERS and time.perf_counter() - started < 2
+    assert header.parameters == EMBEDDED_PARAMETERS and time.perf_counter() - started < 0.5  # 0.016 s measured
     assert header.data_end == embedded_model_path().stat().st_size  # the tensors end where the file does
 
 

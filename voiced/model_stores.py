@@ -593,6 +593,10 @@ def _parse_gguf(buffer: mmap.mmap) -> GGUFHeader:
             item, items = take("I"), count()
             if item in _SCALAR_FORMATS:
                 offset += items * struct.calcsize(_SCALAR_FORMATS[item])
+            elif item == _STRING:  # the vocabulary and merges: hundreds of thousands, stepped over in one loop
+                length_at = struct.Struct(order + "Q").unpack_from
+                for _ in range(items):
+                    offset += 8 + length_at(buffer, offset)[0]
             else:
                 for _ in range(items):
                     value(item)
