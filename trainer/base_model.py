@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from voiced.errors import VoicedError
 from voiced.models import BaseModelRef, ModelNotFound, resolve_base_model
+from voiced.prompts import template_for_base_without_one
 
 if TYPE_CHECKING:
     import torch
@@ -108,7 +109,10 @@ def _load_failed(ref: BaseModelRef, what: str, exc: Exception) -> BaseModelError
 
 
 def load_tokenizer(ref_or_spec: BaseModelRef | str):
-    """The tokenizer of a base model (from the GGUF's own vocabulary for GGUF bases)."""
+    """The tokenizer of a base model (from the GGUF's own vocabulary for GGUF bases).
+
+    A base without a chat template gets voiced's template for its architecture
+    (:func:`voiced.prompts.template_for_base_without_one`), the one the server renders prompts with."""
     from transformers import AutoTokenizer
 
     ref = as_ref(ref_or_spec)
@@ -119,6 +123,9 @@ def load_tokenizer(ref_or_spec: BaseModelRef | str):
         raise _load_failed(ref, "tokenizer", exc) from exc
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        # A pretrained base without a template: the one voiced's server renders for it too (voiced.prompts).
+        tokenizer.chat_template = template_for_base_without_one(base_model_info(ref).architecture)
     return tokenizer
 
 

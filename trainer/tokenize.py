@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from voiced.prompts import turn_end
+
 if TYPE_CHECKING:
     from voiced.trainer.dataset import Example
 
@@ -68,7 +70,7 @@ def tokenize_example(tokenizer: Any, example: Example) -> TokenizedExample:
     if end < 0:
         raise ValueError("The chat template altered the response text; cannot locate it for the labels.")
     end += len(content)
-    eos = tokenizer.eos_token or ""
+    eos = turn_end(tokenizer.chat_template, tokenizer.eos_token or "")
     trained_end = end + len(eos) if eos and reply.startswith(eos, end) else len(reply)
     # What the template adds after the end-of-turn token (a newline) is left out, so the ignored
     # labels are exactly a prefix: mlx-lm can only leave out a prompt prefix from the loss.

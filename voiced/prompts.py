@@ -53,3 +53,54 @@ def quoted(passage: str) -> str:
 def continue_messages(system_prompt: str, text: str) -> list[dict[str, str]]:
     """Chat messages asking for a continuation of ``text`` in the voice."""
     return _messages(system_prompt, CONTINUE_INSTRUCTION, text)
+
+
+# -- bases without a chat template -------------------------------------------------------------------------
+#
+# A base model shipped without a chat template (a pretrained, not instruction-tuned, checkpoint) still needs
+# one turn shape that training and serving share. Both sides render it with their own Jinja chat-template
+# machinery (transformers' apply_chat_template when training, llama-cpp-python's Jinja2ChatFormatter when
+# serving), from the one template text below, so the tokens are the same by construction.
+
+# Gemma's own turn terms: a Gemma-family base already has <start_of_turn>, <end_of_turn> and the role words
+# user/model as single vocabulary entries (its instruction-tuned siblings are trained on them), so a voice
+# learns one short, unambiguous shape instead of spending steps on a made-up one; llama.cpp counts
+# <end_of_turn> among Gemma's end-of-generation tokens, so a reply stops there without a text match.
+# Gemma has no system role: as in Google's own template, the system text opens the first user turn.
+GEMMA_TURN_END = "<end_of_turn>"
+GEMMA_TURNS_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% if messages[0]['role'] == 'system' %}"
+    "{% set preamble = messages[0]['content'] + '\n\n' %}{% set messages = messages[1:] %}"
+    "{% else %}{% set preamble = '' %}{% endif %}"
+    "{% for message in messages %}"
+    "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role']) + '\n' }}"
+    "{{ (preamble if loop.first else '') + message['content'] + '<end_of_turn>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+GEMMA_ARCHITECTURES = frozenset({"gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma3n_text"})
+
+# Any other base: plain headed sections, the reply ended by the model's own end-of-sequence token (which
+# every runtime stops on), and the BOS token first where the model has one.
+PLAIN_TEMPLATE = (
+    "{% if bos_token %}{{ bos_token }}{% endif %}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] + '\n\n' }}"
+    "{% elif message['role'] == 'user' %}{{ '### Request\n' + message['content'] + '\n\n' }}"
+    "{% else %}{{ '### Response\n' + message['content'] + eos_token }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Response\n' }}{% endif %}"
+)
+
+
+def template_for_base_without_one(architecture: str) -> str:
+    """The chat template voiced uses for a base of this architecture that ships none (training and serving).
+
+    ``architecture`` is the GGUF ``general.architecture`` or the Hugging Face ``model_type``."""
+    return GEMMA_TURNS_TEMPLATE if architecture in GEMMA_ARCHITECTURES else PLAIN_TEMPLATE
+
+
+def turn_end(template: str | None, eos_token: str) -> str:
+    """The text of the token that ends a reply in ``template``: the trained stop, and where serving stops."""
+    return GEMMA_TURN_END if template == GEMMA_TURNS_TEMPLATE else eos_token
