@@ -4,14 +4,12 @@ the real embedded model, with a real adapter whose B matrices are non-zero."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from lora_parity_support import corr, llama_logits
 
 from voiced.config import EMBEDDED_MODEL
-from voiced.inference.llama_runtime import open_llama
 from voiced.models import embedded_model_path
 from voiced.trainer.base_model import load_base_model
 from voiced.trainer.gguf_lora import export_gguf_lora
@@ -20,19 +18,6 @@ PROMPT = "She had been forced into prudence in her youth, she learned romance as
 ALL_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 B_STD = 0.1
 QK_GAIN = 2.5
-
-
-def _corr(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.corrcoef(x.ravel(), y.ravel())[0, 1])
-
-
-def _llama_logits(ids: list[int], lora: Path | None) -> np.ndarray:
-    llm = open_llama(embedded_model_path(), lora_path=lora, n_ctx=64, logits_all=True)
-    try:
-        llm.eval(ids)
-        return np.array(llm.scores[: len(ids)], dtype=np.float64)
-    finally:
-        llm.close()
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +67,9 @@ def runs(tmp_path_factory):
         "qk": export_gguf_lora(qk_dir, base, work / "qk.gguf"),
         "qk_unpermuted": export_gguf_lora(qk_dir, base, work / "qk-unpermuted.gguf", permute_qk=False),
     }
-    out["ll_base"] = _llama_logits(ids, None)
+    out["ll_base"] = llama_logits(base, ids)
     for name, path in exports.items():
-        out[f"ll_{name}"] = _llama_logits(ids, path)
+        out[f"ll_{name}"] = llama_logits(base, ids, path)
     return out
 
 
@@ -92,8 +77,8 @@ def _report(runs, hf: str, ll: str) -> dict[str, float]:
     a, b = runs[hf], runs[ll]
     delta_hf, delta_ll = a - runs["hf_base"], b - runs["ll_base"]
     figures = {
-        "logit_corr": _corr(a, b),
-        "delta_corr": _corr(delta_hf, delta_ll),
+        "logit_corr": corr(a, b),
+        "delta_corr": corr(delta_hf, delta_ll),
         "argmax_agree": float(np.mean(a.argmax(-1) == b.argmax(-1))),
         "max_abs_diff": float(np.abs(a - b).max()),
         "delta_rms_hf": float(np.sqrt(np.mean(delta_hf**2))),
@@ -104,12 +89,12 @@ def _report(runs, hf: str, ll: str) -> dict[str, float]:
 
 def test_base_models_agree(runs):
     """Sanity: without adapters the de-quantised base and llama.cpp's Q4_1 base agree."""
-    corr = _corr(runs["hf_base"], runs["ll_base"])
+    base_corr = corr(runs["hf_base"], runs["ll_base"])
     print(
-        f"base: logit_corr={corr:.4f}, max_abs_diff={np.abs(runs['hf_base'] - runs['ll_base']).max():.4f}, "
+        f"base: logit_corr={base_corr:.4f}, max_abs_diff={np.abs(runs['hf_base'] - runs['ll_base']).max():.4f}, "
         f"rms_diff={np.sqrt(np.mean((runs['hf_base'] - runs['ll_base']) ** 2)):.4f}"
     )
-    assert corr > 0.995
+    assert base_corr > 0.995
     assert np.mean(runs["hf_base"].argmax(-1) == runs["ll_base"].argmax(-1)) >= 0.85
 
 
@@ -120,7 +105,7 @@ def test_adapter_on_every_projection_matches_peft(runs):
     assert figures["delta_corr"] > 0.95
     assert figures["argmax_agree"] >= 0.85
     # Both runtimes really apply the adapter: each differs clearly from its own base.
-    assert _corr(runs["ll_full"] - runs["ll_base"], runs["ll_base"]) < 0.9
+    assert corr(runs["ll_full"] - runs["ll_base"], runs["ll_base"]) < 0.9
     assert np.abs(runs["ll_full"] - runs["ll_base"]).max() > 1.0
 
 

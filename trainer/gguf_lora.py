@@ -6,11 +6,19 @@ matrix ``<base tensor>.lora_a`` holding A ``(r, in)`` and ``<base tensor>.lora_b
 holding B ``(out, r)``, untransposed. llama.cpp scales the product by
 ``alpha / r`` (r read from B).
 
-llama.cpp's converter stores the Q and K weights of Llama-family bases with
-the two halves of every rotary head interleaved. ``q_proj``/``k_proj`` LoRA
-updates add to those rows, so the rows of B must be permuted the same way
-(``n_head`` heads for Q, ``n_head_kv`` for K); A acts on the (unpermuted)
-input and stays as it is.
+The rules differ per architecture, so an export is written only for the
+architectures a test has proven (``EXPORT_TESTED_ARCHITECTURES``); any other is
+refused rather than written in a layout llama.cpp might misapply:
+
+- ``llama``: llama.cpp's converter stores the Q and K weights with the two
+  halves of every rotary head interleaved. ``q_proj``/``k_proj`` LoRA updates
+  add to those rows, so the rows of B must be permuted the same way (``n_head``
+  heads for Q, ``n_head_kv`` for K); A acts on the (unpermuted) input and
+  stays as it is (tests/test_gguf_lora_parity.py).
+- ``gemma3``: Q and K are stored as Hugging Face holds them (its rotary
+  embedding rotates halves, as llama.cpp's NEOX mode does), so nothing is
+  permuted; the q/k norms and the other norms (stored with Gemma's +1) are not
+  LoRA targets (tests/test_gemma_base.py).
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ MODULE_TO_GGUF = {
 # Architectures whose Q/K rows llama.cpp's converter interleaves per head.
 ROTARY_PERMUTED_ARCHITECTURES = frozenset({"llama"})
 # Architectures whose GGUF LoRA export is proven by a test to recover what PEFT learned through llama.cpp.
-EXPORT_TESTED_ARCHITECTURES = frozenset({"llama"})
+EXPORT_TESTED_ARCHITECTURES = frozenset({"llama", "gemma3"})
 
 
 def gguf_lora_unsupported_reason(architecture: str) -> str | None:
@@ -55,6 +63,7 @@ def gguf_lora_unsupported_reason(architecture: str) -> str | None:
         f"voiced has no tested GGUF LoRA export for the {architecture!r} architecture "
         f"(tested: {tested}); its llama.cpp tensor layout rules are unverified"
     )
+
 
 _PEFT_KEY = re.compile(
     r"^base_model\.model\.(?:model\.)?layers\.(?P<layer>\d+)\.(?P<module>[a-z_]+\.[a-z_]+)"
@@ -193,10 +202,22 @@ def open_base_gguf(base_gguf: Path):
         raise GGUFExportError(f"Cannot read the base GGUF {base_gguf} ({exc}).") from exc
 
 
-def to_llama_cpp(adapter_dir: Path, base_reader, base_gguf: Path, *, permute_qk: bool = True) -> LlamaCppLora:
-    """Check the PEFT adapter against the base GGUF and lay it out as llama.cpp applies it."""
-    config, pairs = read_peft_lora(adapter_dir)
+def to_llama_cpp(adapter_dir: Path, base_reader, base_gguf: Path, *, permute_qk: bool | None = None) -> LlamaCppLora:
+    """Check the PEFT adapter against the base GGUF and lay it out as llama.cpp applies it.
+
+    ``permute_qk`` None follows the architecture's rule; True or False forces the
+    rotary permutation on or off, which exists only for tests to show the rule matters."""
     fields = architecture_fields_from_reader(base_reader, Path(base_gguf))
+    unsupported = gguf_lora_unsupported_reason(fields["architecture"])
+    if unsupported is not None:
+        raise GGUFExportError(
+            f"Cannot export a GGUF LoRA for {base_gguf}: {unsupported}.",
+            "Serve this voice with transformers (a Hugging Face folder of the same model as base_model), "
+            "or use a base of a tested architecture.",
+        )
+    config, pairs = read_peft_lora(adapter_dir)
+    if permute_qk is None:
+        permute_qk = fields["architecture"] in ROTARY_PERMUTED_ARCHITECTURES
     base_shapes = {t.name: tuple(int(n) for n in t.shape) for t in base_reader.tensors}  # ggml order: (in, out)
 
     # llama.cpp applies alpha / r with one alpha per file; modules whose PEFT scale
@@ -215,7 +236,7 @@ def to_llama_cpp(adapter_dir: Path, base_reader, base_gguf: Path, *, permute_qk:
                 f"{expected[0]} -> {expected[1]}; the adapter was trained for another model."
             )
         b = pair.b * np.float32(pair.scale / (alpha / pair.rank))
-        if permute_qk and fields["architecture"] in ROTARY_PERMUTED_ARCHITECTURES:
+        if permute_qk:
             if pair.module == "self_attn.q_proj":
                 b = permute_rotary_rows(b, fields["n_head"])
             elif pair.module == "self_attn.k_proj":
@@ -226,12 +247,13 @@ def to_llama_cpp(adapter_dir: Path, base_reader, base_gguf: Path, *, permute_qk:
     return LlamaCppLora(fields["architecture"], alpha, tensors)
 
 
-def export_gguf_lora(adapter_dir: Path, base_gguf: Path, out_path: Path, *, permute_qk: bool = True) -> Path:
+def export_gguf_lora(adapter_dir: Path, base_gguf: Path, out_path: Path, *, permute_qk: bool | None = None) -> Path:
     """Write ``out_path`` (atomically, readable by the user only) from the PEFT adapter in ``adapter_dir``.
 
     ``base_gguf`` is the GGUF the adapter will run on: its architecture, head
-    counts and tensor shapes are checked and used. ``permute_qk=False`` exists
-    only to demonstrate in tests that the permutation matters.
+    counts and tensor shapes are checked and used; an architecture without a
+    tested export is refused (:class:`GGUFExportError`). ``permute_qk`` forced
+    on or off exists only to demonstrate in tests that the rule matters.
     """
     import gguf
 
