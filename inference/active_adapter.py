@@ -89,8 +89,12 @@ class RegistrySource:
 
     follows_registry = True
 
-    def __init__(self, voice: str, paths: Paths | None, rebuild: Rebuild | None = None) -> None:
+    def __init__(
+        self, voice: str, paths: Paths | None, rebuild: Rebuild | None = None, *, base_model: str | None = None
+    ) -> None:
+        """``base_model``: the voice's base setting; an active version trained on another base is not applied."""
         self.voice = voice
+        self.base_model = base_model
         self._paths = paths
         self._rebuild = rebuild
         self._registry: Registry | None = None
@@ -136,6 +140,9 @@ class RegistrySource:
             )
         if version is None:
             return Choice(None, None)
+        trained_on = version.manifest.base_model.id
+        if self.base_model is not None and trained_on and not same_base(trained_on, self.base_model):
+            return Choice(version.number, None, notice=other_base_notice(version.number, trained_on, self))
         artifact = version.artifact(runtime)
         self._watch(
             registry.pointer_path,
@@ -174,6 +181,29 @@ class RegistrySource:
         if self._rebuild is None:
             raise RuntimeError("this engine was built without a GGUF LoRA exporter")
         return self._rebuild(version, base_gguf)
+
+
+def same_base(trained_on: str, base_model: str) -> bool:
+    """Whether two ``base_model`` settings name one model: the same words, or the same file or folder
+    (a path written two ways, or a store name and the path it resolves to)."""
+    if trained_on == base_model:
+        return True
+    from voiced.models import ModelNotFound, resolve_base_model
+
+    try:
+        return resolve_base_model(trained_on).location == resolve_base_model(base_model).location
+    except ModelNotFound:
+        return False
+
+
+def other_base_notice(version: int, trained_on: str, source: RegistrySource) -> str:
+    """Why the base serves a voice whose active adapter was trained on another base (an adapter only fits
+    the weights it was trained on; applied to others it would be noise, or refused)."""
+    return (
+        f"The active adapter v{version} was trained on base {trained_on!r}, but voice {source.voice!r} now uses "
+        f"{source.base_model!r}; the base model serves it. Train the voice on its new base (`voiced train "
+        f"{source.voice}`), or set the old base back (`voiced models use {trained_on} --voice {source.voice}`)."
+    )
 
 
 def _content_file(artifact: Path) -> Path:

@@ -490,7 +490,9 @@ class Engine:
                 source = (
                     FixedSource(voice, self._resolve_adapter)
                     if self._resolve_adapter is not None
-                    else RegistrySource(voice, self._paths, self._rebuild_gguf)
+                    else RegistrySource(
+                        voice, self._paths, self._rebuild_gguf, base_model=self.config.voices[voice].base_model
+                    )
                 )
                 worker = _VoiceWorker(voice, self.config.voices[voice].base_model, self.settings, source)
                 self._workers[voice] = worker

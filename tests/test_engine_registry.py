@@ -145,3 +145,29 @@ def test_damaged_gguf_and_peft_serve_the_base_and_say_what_works(
             os.replace(tmp, registry.get(one).path / name)
         assert engine.rewrite("default", TEXT, GREEDY) == reference["one"]
         assert engine.status()["default"].notice is None
+
+
+def test_an_adapter_trained_on_another_base_is_not_applied(
+    adapters: dict[str, Path], reference: dict[str, str], tmp_path: Path
+) -> None:
+    """After the voice's base changes (`voiced models use`), its old adapter would be noise on the new
+    weights: the base serves, and the notice says why and what to do. The same base written as a path
+    is the same base."""
+    from voiced.models import embedded_model_path
+
+    other = tmp_path / "other.gguf"
+    shutil.copyfile(embedded_model_path(), other)  # another file: another base, as far as a setting can tell
+    registry = Registry.open("default")
+    for trained_on, served in ((str(other), reference["base"]), (str(embedded_model_path()), reference["one"])):
+        version = registry.begin_version({"base_model": {"kind": "gguf", "id": trained_on}})
+        source = adapters["one"]
+        number = registry.finish_version(version, source, source / "adapter.gguf", {"status": "candidate"}).number
+        registry.activate(number)
+        with Engine(embedded_config()) as engine:
+            assert engine.rewrite("default", TEXT, GREEDY) == served
+            status = engine.status()["default"]
+        if served == reference["base"]:
+            assert status.adapter is None and status.registry_version == number
+            assert f"trained on base {trained_on!r}" in status.notice and "voiced train default" in status.notice
+        else:
+            assert status.adapter_version == number and status.notice is None
