@@ -24,7 +24,6 @@ both tools share one cache and never write the same file at once.
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -93,8 +92,9 @@ class RepoFile:
 
 def hub_cache_dir() -> Path:
     """The hub cache folder, read from the environment now (huggingface_hub reads it once, at import)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):  # the second is the older spelling, still honoured
+        if os.environ.get(name):
+            return Path(os.environ[name]).expanduser()
     if os.environ.get("HF_HOME"):
         return Path(os.environ["HF_HOME"]).expanduser() / "hub"
     xdg = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
@@ -296,13 +296,11 @@ class _Fetcher:
 
     @contextmanager
     def _locked(self, item: RepoFile) -> Iterator[None]:
+        from filelock import FileLock  # huggingface_hub's own lock: an flock on POSIX, msvcrt on Windows
+
         make_private_dirs(self.locks_dir)
-        fd = open_private(self.locks_dir / f"{item.blob}.lock", os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with FileLock(self.locks_dir / f"{item.blob}.lock", mode=0o600):
             yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     def _download(self, item: RepoFile, tracker: _Tracker) -> None:
         """Append to ``<blob>.incomplete`` from where it stopped, verify it, then rename it into blobs/."""
