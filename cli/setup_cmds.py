@@ -68,7 +68,10 @@ def voices(ctx: click.Context) -> None:
 @voices.command("create")
 @click.argument("name")
 @click.option("--system-prompt", help="Describe the voice; used in every training example and request.")
-@click.option("--base-model", help="Base model: a GGUF file, a local Hugging Face folder, or a hub id.")
+@click.option(
+    "--base-model",
+    help="Base model: a GGUF file, a local Hugging Face folder, a hub id, or a name `voiced models` lists.",
+)
 def voices_create(name: str, system_prompt: str | None, base_model: str | None) -> None:
     """Create the voice NAME."""
     voices_lib.create_voice(name, system_prompt=system_prompt, base_model=base_model)

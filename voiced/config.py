@@ -202,7 +202,7 @@ class VoiceConfig(_Checked):
     )
     base_model: str = _help(
         "Base model: the embedded SmolLM2-135M-Instruct, a local Hugging Face folder or GGUF file, "
-        "or a Hugging Face id.",
+        "a Hugging Face id, or a name `voiced models` lists (ollama:NAME:TAG, lmstudio:..., hf:OWNER/NAME).",
         default=EMBEDDED_MODEL,
     )
 
