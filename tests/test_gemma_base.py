@@ -125,8 +125,8 @@ def test_transformers_reads_the_gemma_gguf_as_llama_cpp_runs_it(gemma: Path, loa
     """No Gemma-specific loader is needed: past the sliding window the two runtimes predict alike."""
     model, tokenizer = loaded
     text = " ".join(_paragraphs()[100:140])
-    ids = tokenizer(text).input_ids[:640]
-    assert len(ids) == 640 and ids[0] == tokenizer.bos_token_id  # beyond the 512-token window
+    ids = tokenizer(text).input_ids[:576]
+    assert len(ids) == 576 and ids[0] == tokenizer.bos_token_id  # beyond the 512-token window
     with torch.no_grad():
         hf = model(torch.tensor([ids])).logits[0].double().numpy()
     ll = llama_logits(gemma, ids)
@@ -139,7 +139,7 @@ def test_transformers_reads_the_gemma_gguf_as_llama_cpp_runs_it(gemma: Path, loa
     assert agree >= 0.9
     assert abs(hf_nll - ll_nll) / n < 0.02
     # The late positions (sliding-window layers attend to the last 512 only) agree as well as the early ones.
-    assert corr(hf[560:], ll[560:]) > 0.995
+    assert corr(hf[520:], ll[520:]) > 0.995
 
 
 @pytest.mark.slow
@@ -221,7 +221,7 @@ def test_training_and_serving_render_the_same_tokens_for_a_base_without_a_templa
 
 @pytest.mark.slow
 def test_the_engine_serves_gemma_with_the_exported_lora(gemma: Path, trained: dict) -> None:
-    """Greedy, the adapted voice rewrites differently from the base, and stops at the end of its turn."""
+    """Greedy, the adapted voice rewrites differently from the base; no turn marker leaks into the text."""
     from voiced.inference.engine import Engine
 
     config = embedded_config(gemma=str(gemma))
