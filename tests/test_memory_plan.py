@@ -159,12 +159,25 @@ def test_the_quantization_setting_reaches_the_trainer(tmp_path):
         train(model, examples, [], fast_settings(quantization="4bit", max_steps=1), tmp_path / "a", events.append)
     assert not any(e["event"] == "start" for e in events)
     train(model, examples, [], fast_settings(max_steps=1), tmp_path / "b", events.append)
-    names = [e["event"] for e in events]
-    assert names.index("memory_plan") < names.index("start")
-    plan = next(e for e in events if e["event"] == "memory_plan")
+    assert events[0]["event"] == "start"  # a model loaded by the caller: the plan comes with the start
+    plan = events[0]["memory"]
     assert plan["quantization"] == "none" and plan["device"] == "cpu" and 0.5 < plan["needed_gb"] < 3
-    start = next(e for e in events if e["event"] == "start")
-    assert start["memory_plan"] == plan["message"] and start["quantized"] is False
+    assert events[0]["memory_plan"] == plan["message"] and events[0]["quantized"] is False
+    assert "(0.135B) in float32 needs about" in plan["message"] and "this machine has" in plan["message"]
+
+
+def test_a_base_the_trainer_loads_is_planned_before_the_load(tmp_path):
+    from train_support import fast_settings
+
+    from voiced.models import EMBEDDED_MODEL
+    from voiced.trainer.training import train
+
+    examples = [{"input_ids": list(range(1000, 1032)), "labels": list(range(1000, 1032))} for _ in range(4)]
+    events: list[dict] = []
+    train(EMBEDDED_MODEL, examples, [], fast_settings(max_steps=1), tmp_path / "run", events.append)
+    names = [e["event"] for e in events]
+    assert names[0] == "memory_plan" and names[1] == "start"
+    assert events[0]["message"].startswith(f"{EMBEDDED_MODEL} (0.135B) in float32 needs about")
 
 
 WORKER = r"""

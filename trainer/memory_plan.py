@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -442,7 +442,3 @@ def device_memory(device: str, resident_bytes: float = 0.0) -> DeviceMemory:
 
     memory = psutil.virtual_memory()
     return DeviceMemory(kind, memory.available + resident_bytes, memory.total)
-
-
-def with_free(device: DeviceMemory, free_bytes: float) -> DeviceMemory:
-    return replace(device, free_bytes=free_bytes)

@@ -4,7 +4,8 @@ weights, bf16 autocast where the CPU has bf16 instructions: :mod:`voiced.trainer
 Before the weights load, :mod:`voiced.trainer.memory_plan` estimates the memory training will take and
 chooses how it runs: the device's dtype, with activation checkpointing if that is what fits, or on CUDA a
 4-bit QLoRA base (bitsandbytes nf4, double quantisation, bf16 compute); or it stops saying what to change.
-The plan is the ``memory_plan`` progress event, before ``start``.
+When the backend loads the base, the plan is the ``memory_plan`` progress event, before the load; for a
+model the caller loaded, the start event carries it (``memory_plan``, ``quantized``, ``memory``).
 
 The loop reports through ``progress`` and never displays anything; it stops on
 ``should_stop``, ``max_steps``, ``max_minutes`` or patience, and keeps the best
@@ -33,6 +34,7 @@ from voiced.trainer.checkpoint import discard_partial, save_best
 from voiced.trainer.memory_plan import (
     GGUF_NO_QUANTIZATION,
     MemoryPlan,
+    Workload,
     device_memory,
     plan_memory,
     shape_from_config,
@@ -245,9 +247,8 @@ class PeftBackend:
         seq_len = longest_example(tokenized_train, prose)
         set_threads(settings)
         seed_everything(settings.seed)
-        if _is_module(model_spec):
+        if _is_module(model_spec):  # loaded already: the plan comes with the start event, which stays first
             plan = plan_for_model(model_spec, settings, device, seq_len, precision)
-            progress(plan.to_event())
             base, owned = _to_device(model_spec, device, plan), False
         else:
             base, _tokenizer, plan = load_for_training(model_spec, settings, device, seq_len, progress)
@@ -336,7 +337,7 @@ def _model_name(model: Any) -> str:
     return Path(name).name if name.startswith(("/", ".")) else name or str(config.model_type)
 
 
-def _workload(settings: TrainingSettings, seq_len: int, precision: Precision | None) -> Any:
+def _workload(settings: TrainingSettings, seq_len: int, precision: Precision | None) -> Workload:
     return dataclasses.replace(workload(settings, seq_len), autocast=bool(precision and precision.autocast == "bf16"))
 
 
@@ -509,7 +510,7 @@ class _Run:
                 **self.precision.to_event(),
                 "valid_sample": len(self.sample),
                 "activation_checkpointing": self.settings.activation_checkpointing,
-                **({"memory_plan": self.plan.describe(), "quantized": self.plan.quantized} if self.plan else {}),
+                **(self._plan_fields() if self.plan else {}),
             }
         )
         gc.collect()  # what building the examples and loading the model left behind, before the peak
@@ -651,6 +652,11 @@ class _Run:
                 "stage": stage,
             }
         )
+
+    def _plan_fields(self) -> dict[str, Any]:
+        assert self.plan is not None
+        event = self.plan.to_event()
+        return {"memory_plan": event["message"], "quantized": self.plan.quantized, "memory": event}
 
     @property
     def _split_name(self) -> str:
