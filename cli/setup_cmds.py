@@ -107,7 +107,10 @@ def config_defaults() -> None:
     "train nightly and serve at reading speed.",
 )
 def doctor(measure: bool) -> None:
-    """Check the install: configuration, embedded model, llama.cpp, torch."""
+    """Check the install: configuration, embedded model, llama.cpp, torch.
+
+    With --measure, also which model sizes this machine can train nightly and serve at reading speed.
+    """
     from voiced.cli.doctor import capacity_lines, measure_capacity, platform_summary, run_checks
 
     click.echo(platform_summary())
