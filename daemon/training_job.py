@@ -210,14 +210,25 @@ class _Job:
     def _base(self) -> tuple[Any, Any]:
         from voiced.models import ModelNotFound, resolve_base_model
         from voiced.trainer.base_model import BaseModelError, base_model_info
+        from voiced.trainer.gguf_lora import gguf_lora_unsupported_reason
 
         try:
             ref = resolve_base_model(self.voice.base_model)
-            return ref, base_model_info(ref)
+            info = base_model_info(ref)
         except (ModelNotFound, BaseModelError) as exc:
             raise JobError(
                 f"The base model {self.voice.base_model!r} of voice {self.voice.name!r} cannot be used: {exc}"
             ) from exc
+        # A GGUF base is served by llama.cpp only: refuse before training what could not be served after it.
+        unservable = gguf_lora_unsupported_reason(info.architecture) if ref.kind == "gguf" else None
+        if unservable:
+            raise JobError(
+                f"Voice {self.voice.name!r} cannot be trained on {self.voice.base_model!r}: {unservable}, so "
+                "llama.cpp could not serve the adapter.",
+                "Choose a base that `voiced models` marks as served, or the Hugging Face folder of this model "
+                "(served by transformers).",
+            )
+        return ref, info
 
     def _backend(self) -> str:
         from voiced.trainer.backends import backend_name
@@ -655,9 +666,10 @@ def _check_written(adapter_dir: Path, gguf_path: Path | None, mlx_dir: Path | No
 def _expected(exc: BaseException) -> bool:
     """Failures the product explains (the CLI prints the reason, no traceback)."""
     from voiced.registry import RegistryError
+    from voiced.trainer.gguf_lora import GGUFExportError
     from voiced.trainer.results import TrainingError
 
-    return isinstance(exc, (JobError, TrainingError, RegistryError)) or _out_of_memory(exc)
+    return isinstance(exc, (JobError, TrainingError, RegistryError, GGUFExportError)) or _out_of_memory(exc)
 
 
 def _failure_reason(exc: BaseException) -> str:

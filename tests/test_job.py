@@ -31,6 +31,21 @@ def test_a_missing_base_model_is_a_clear_error(tmp_path: Path) -> None:
     assert Registry.open("austen").versions() == []
 
 
+def test_a_gguf_base_llama_cpp_could_not_serve_is_refused_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only architectures whose GGUF LoRA export a test proves are trained on as GGUF: here the embedded
+    model's llama stands for one that is not (the rule is the module's set, as the job reads it)."""
+    from voiced.trainer import gguf_lora
+
+    monkeypatch.setattr(gguf_lora, "EXPORT_TESTED_ARCHITECTURES", frozenset({"gemma3"}))
+    config = make_voice(tmp_path)
+    with pytest.raises(JobError, match="no tested GGUF LoRA export for the 'llama' architecture") as raised:
+        run_training_job(config, "austen")
+    assert "Hugging Face folder" in raised.value.fix
+    assert Registry.open("austen").versions() == []
+
+
 def test_the_child_reports_expected_errors_in_the_parent(tmp_path: Path) -> None:
     make_voice(tmp_path, documents=2)
     with pytest.raises(JobError, match="training needs at least 300"):
