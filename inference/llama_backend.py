@@ -124,7 +124,9 @@ class LlamaBackend:
         from voiced.inference.draft_anchor import DraftAnchor
 
         llm = self.llm
-        ends = {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)[:1]}
+        # the format's own end-of-turn token (``<|im_end|>``, ``<end_of_turn>``, ...), when it is one token
+        end_turn = llm.tokenize(self._prompt.end.encode("utf-8"), add_bos=False, special=True)
+        ends = {llm.token_eos(), *(end_turn if len(end_turn) == 1 else [])}
         return DraftAnchor(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False), strength, sorted(ends))
 
     def set_adapter(self, gguf_lora: Path | None) -> None:

@@ -219,6 +219,21 @@ def test_training_and_serving_render_the_same_tokens_for_a_base_without_a_templa
     assert GEMMA_TURN_END in stops
 
 
+def test_the_draft_anchor_ends_on_the_formats_own_end_of_turn(gemma: Path) -> None:
+    """Anchored decoding gives its end-of-turn bonus to Gemma's ``<end_of_turn>`` (and ``<eos>``), not to a
+    piece of another format's marker."""
+    from voiced.inference.llama_backend import LlamaBackend
+    from voiced.prompts import GEMMA_TURN_END
+
+    backend = LlamaBackend(gemma, n_ctx=256, n_threads=1)
+    try:
+        anchor = backend._anchor("The rain had stopped.", 2.0)
+        (end,) = backend.llm.tokenize(GEMMA_TURN_END.encode(), add_bos=False, special=True)
+        assert sorted(anchor.end_ids) == sorted({end, backend.llm.token_eos()})
+    finally:
+        backend.close()
+
+
 @pytest.mark.slow
 def test_the_engine_serves_gemma_with_the_exported_lora(gemma: Path, trained: dict) -> None:
     """Greedy, the adapted voice rewrites differently from the base; no turn marker leaks into the text."""
