@@ -10,6 +10,7 @@ and loads the new ones onto the same base weights.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -55,6 +56,7 @@ class TransformersBackend:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model)
             self.base = AutoModelForCausalLM.from_pretrained(model, use_safetensors=True)
+            give_template(self.tokenizer, self.base.config.model_type)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(
                 f"transformers could not load the base model {model}: {exc}",
@@ -156,6 +158,22 @@ class TransformersBackend:
         self.model = self.base = None
 
 
+def give_template(tokenizer: Any, model_type: str) -> None:
+    """A base that ships no chat template gets the one voiced trained it with (voiced.prompts), so the
+    served prompt is the trained prompt."""
+    from voiced.prompts import template_for_base_without_one
+
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = template_for_base_without_one(model_type)
+
+
+def _model_type(folder: Path) -> str:
+    try:
+        return str(json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type", ""))
+    except (OSError, ValueError):
+        return ""
+
+
 class MlxBackend:
     """Apple Silicon: mlx-lm loads the base and the adapter. Untestable here; kept thin."""
 
@@ -171,6 +189,7 @@ class MlxBackend:
         self.adapter_path: Path | None = None
         self.n_ctx = n_ctx
         self.model, self.tokenizer = mlx_lm.load(model)
+        give_template(self.tokenizer, _model_type(self.base_path))
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
@@ -184,6 +203,7 @@ class MlxBackend:
         self.model, self.tokenizer = self._mlx_lm.load(
             str(self.base_path), adapter_path=str(folder) if folder else None
         )
+        give_template(self.tokenizer, _model_type(self.base_path))
         self.adapter_path = adapter
 
     def stream_chat(

@@ -81,3 +81,31 @@ def test_a_registry_version_is_served_from_its_peft_folder(hf_folder: Path) -> N
         registry.rollback()  # behind the engine's back, as the CLI does
         assert engine.rewrite("hf", TEXT, params) == base
         assert engine.status()["hf"].adapter_version is None
+
+
+@pytest.mark.slow
+def test_a_folder_without_a_chat_template_is_served_with_the_trained_one(hf_folder: Path, tmp_path: Path) -> None:
+    """A pretrained folder that ships no template: the server renders the prompt the trainer trained on."""
+    import json
+    import shutil
+
+    from voiced.inference.hf_backend import TransformersBackend
+    from voiced.prompts import PLAIN_TEMPLATE
+    from voiced.trainer.base_model import load_tokenizer
+
+    folder = tmp_path / "no-template"
+    shutil.copytree(hf_folder / "base", folder)
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    config_path = folder / "tokenizer_config.json"
+    tokenizer_config = json.loads(config_path.read_text(encoding="utf-8"))
+    tokenizer_config.pop("chat_template", None)
+    config_path.write_text(json.dumps(tokenizer_config), encoding="utf-8")
+    messages = [{"role": "system", "content": "Austen."}, {"role": "user", "content": TEXT}]
+    backend = TransformersBackend(str(folder), n_ctx=512, n_threads=1)
+    try:
+        assert backend.tokenizer.chat_template == PLAIN_TEMPLATE
+        served = backend.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    finally:
+        backend.close()
+    trained = load_tokenizer(str(folder)).apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert served == trained and TEXT in served
