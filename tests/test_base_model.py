@@ -105,6 +105,20 @@ def test_embedded_info_matches_the_file_and_is_hashed_once(monkeypatch):
     assert time.perf_counter() - start < 1.0
 
 
+def test_a_content_addressed_blob_is_not_hashed_again(tmp_path: Path, monkeypatch):
+    """An Ollama blob (here voiced's ``.gguf`` link to one) is named by its SHA-256: that name is its hash."""
+    digest = base_model.file_sha256(embedded_model_path())
+    link = tmp_path / f"sha256-{digest}.gguf"
+    link.symlink_to(embedded_model_path())
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the blob was hashed")
+
+    monkeypatch.setattr(base_model.hashlib, "sha256", refuse)
+    assert base_model_info(str(link)).sha256 == digest
+    assert base_model.content_address(tmp_path / "model.gguf") is None
+
+
 def test_changed_file_is_hashed_again(tmp_path: Path):
     weights = tmp_path / "w.bin"
     weights.write_bytes(b"one")

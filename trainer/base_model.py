@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -204,6 +205,19 @@ def file_sha256(path: Path) -> str:
     return _SHA_CACHE[key]
 
 
+_CONTENT_ADDRESSED = re.compile(r"sha256-(?P<hex>[0-9a-f]{64})(?:\.gguf)?")
+
+
+def content_address(path: Path) -> str | None:
+    """The SHA-256 a content-addressed store already named the file by (an Ollama blob, or voiced's
+    ``.gguf`` link to one), so a multi-GB base is not hashed again in every process; None otherwise."""
+    for candidate in (path, path.resolve()):
+        match = _CONTENT_ADDRESSED.fullmatch(candidate.name)
+        if match:
+            return match["hex"]
+    return None
+
+
 def _folder_sha256(folder: Path) -> str:
     """One digest over a folder's weight files (names and contents)."""
     digest = hashlib.sha256()
@@ -270,7 +284,8 @@ def base_model_info(ref_or_spec: BaseModelRef | str) -> BaseModelInfo:
     """Identify a base model: its setting, a content hash and the shapes adapters depend on."""
     ref = as_ref(ref_or_spec)
     if ref.kind == "gguf":
-        return BaseModelInfo(ref.spec, ref.kind, file_sha256(ref.path), **gguf_architecture_fields(ref.path))
+        digest = content_address(ref.path) or file_sha256(ref.path)
+        return BaseModelInfo(ref.spec, ref.kind, digest, **gguf_architecture_fields(ref.path))
     if ref.kind == "hf_dir":
         try:
             config = json.loads((ref.path / "config.json").read_text(encoding="utf-8"))
