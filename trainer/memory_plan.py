@@ -41,12 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voiced.trainer.response_loss import CHUNK_BYTES
+from voiced.trainer.response_loss import PLAIN_HEAD_MODELS as CHUNKED_HEAD_TYPES
 from voiced.trainer.results import TrainingError
 
 GB = 1e9
 MARGIN = 0.9  # a plan may use this share of the free memory
-CHUNK_BYTES = 64 << 20  # response_loss's chunk of float32 logits
-CHUNKED_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})  # response_loss.PLAIN_HEAD_MODELS
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4 bits, an 8-bit absmax per 64 weights, a float32 per 256 absmax
 CUDA_OVERHEAD = 1.0 * GB
 PROCESS_OVERHEAD = 0.8 * GB
