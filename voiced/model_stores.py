@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from voiced.config import EMBEDDED_MODEL, load_config, save_config
+from voiced.errors import VoicedError
 from voiced.paths import Paths, get_paths
 
 OLLAMA_PREFIX = "ollama:"
@@ -518,8 +519,10 @@ def _hf_chat_template(folder: Path) -> bool:
 # ---------------------------------------------------------------- GGUF headers, quickly
 
 
-class GGUFHeaderError(ValueError):
-    """A file whose GGUF header cannot be read; the message says why."""
+class GGUFHeaderError(VoicedError, ValueError):
+    """A file whose GGUF header cannot be read; the message says why (the listing shows it as the reason)."""
+
+    default_fix = "Re-download the model, or remove the damaged file."
 
 
 @dataclass
