@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 LFS_SUFFIXES = (".safetensors", ".bin")  # what a model repository's .gitattributes sends to LFS
@@ -79,6 +80,27 @@ class FakeHub:
                 if hashlib.sha256(data).hexdigest() == sha256:
                     return name, data
         raise KeyError(sha256)
+
+
+def tiny_llama_files(folder: Path) -> dict[str, bytes]:
+    """A two-layer Llama with a word-level tokenizer, saved by transformers in shards: its files by name."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = ["<unk>", "<s>", "</s>", *"the voice of a writer is in the rhythm of their sentences".split()]
+    vocab = {word: number for number, word in enumerate(dict.fromkeys(words))}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False,
+    )  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(folder, max_shard_size="40KB")
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
 
 
 def git_blob_id(data: bytes) -> str:

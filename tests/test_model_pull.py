@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hub_support import FakeHub, HubRepo, closed_port_url, git_blob_id, running_hub
+from hub_support import FakeHub, HubRepo, closed_port_url, git_blob_id, running_hub, tiny_llama_files
 
 from voiced.model_pull import ModelPullError, pull_model
 
@@ -26,24 +26,7 @@ NOT_FETCHED = ("pytorch_model.bin", "consolidated.safetensors", "README.md", ".g
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """A two-layer Llama with a word-level tokenizer, saved by transformers in shards: its files by name."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny")
-    words = ["<unk>", "<s>", "</s>", *"the voice of a writer is in the rhythm of their sentences".split()]
-    vocab = {word: number for number, word in enumerate(dict.fromkeys(words))}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=False,
-    )  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(folder, max_shard_size="40KB")
-    files = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+    files = tiny_llama_files(tmp_path_factory.mktemp("tiny"))
     assert "model.safetensors.index.json" in files and sum(name.endswith(".safetensors") for name in files) >= 2
     return files
 
