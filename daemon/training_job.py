@@ -131,6 +131,7 @@ class _Job:
         self.base_rewrites_source = ""  # how the voice gate got the base model's rewrites (evaluation.rewrite_cache)
         self.ref: Any = None  # the base model's reference and info (voiced.trainer.base_model), once identified
         self.info: Any = None
+        self.plan: Any = None  # the memory plan the base was loaded by (voiced.trainer.memory_plan), once loaded
         self.started = time.monotonic()
 
     @contextmanager
@@ -236,18 +237,22 @@ class _Job:
         return backend_name(self.settings.backend)
 
     def _load(self, ref: Any) -> tuple[Any, Any, str]:
-        """The base model, loaded once: PEFT trains on it and the gate scores with it."""
-        from voiced.trainer.base_model import BaseModelError, load_base_model
-        from voiced.trainer.peft_backend import is_out_of_memory, pick_torch_device, set_threads, training_dtype
+        """The base model, loaded once, as the memory plan says (4-bit for QLoRA on a small GPU): PEFT trains
+        on it and the gate scores with it. The plan is said before the load and kept for the manifest."""
+        from voiced.trainer.base_model import BaseModelError
+        from voiced.trainer.peft_backend import is_out_of_memory, load_for_training, pick_torch_device, set_threads
+        from voiced.trainer.results import TrainingError
 
         device = pick_torch_device(self.settings.device)
         set_threads(self.settings)
         try:
-            model, tokenizer = load_base_model(ref, device, training_dtype(device))
+            model, tokenizer, self.plan = load_for_training(
+                ref, self.settings, device, self.config.dataset.max_example_tokens, self.progress
+            )
             self.model_loads += 1
             self.tokenizer = tokenizer  # the preference stage tokenizes its pairs with it
-        except BaseModelError as exc:
-            raise JobError(str(exc)) from exc
+        except (BaseModelError, TrainingError) as exc:  # a base that will not load, or will not fit: no version yet
+            raise JobError(exc.message, exc.fix) from exc
         except (RuntimeError, MemoryError) as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -392,6 +397,8 @@ class _Job:
 
         self.durations["total"] = round(time.monotonic() - self.started, 3)
         status = "candidate" if gate.promote else "rejected"
+        if self.plan is not None:
+            notes = [f"memory plan: {self.plan.describe()}", *notes]
         finished = registry.finish_version(
             version,
             adapter_dir,

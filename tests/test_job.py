@@ -97,10 +97,12 @@ def test_a_job_in_a_child_trains_gates_and_records_everything(tmp_path: Path) ->
     result = run_training_job_in_child("austen", niceness=5, progress=events.append)
     assert result.status in ("active", "rejected"), result.reason
     kinds = {e.get("event") for e in events}
-    assert {"phase", "version", "start", "step", "gate"} <= kinds
+    assert {"phase", "memory_plan", "version", "start", "step", "gate"} <= kinds
     registry = Registry.open("austen")
     version = registry.get(result.version)
     manifest = json.loads((version.path / MANIFEST).read_text())
+    # the memory plan the base was loaded by, said before the load and kept where `voiced status` reads it
+    assert any(note.startswith("memory plan: ") and "this machine has" in note for note in manifest["notes"])
     assert manifest["base_model"]["id"] == config.voices["austen"].base_model and manifest["base_model"]["sha256"]
     assert manifest["corpus"]["documents"] == 24 and len(manifest["corpus"]["digest"]) == 64
     assert manifest["examples"]["train"]["tokenized"] > 0 and "rewrite" in manifest["examples"]["test"]["tasks"]
