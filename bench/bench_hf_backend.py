@@ -63,11 +63,14 @@ def backend_rate(backend: hf_backend.TransformersBackend, tokens: int) -> tuple[
     return count / seconds, count
 
 
-def reference_rate(backend: hf_backend.TransformersBackend, tokens: int) -> tuple[float, int]:
+def reference_rate(
+    backend: hf_backend.TransformersBackend, tokens: int, messages: list[dict] = MESSAGES
+) -> tuple[float, int]:
+    """Tokens/s (and count) of a bare greedy ``model.generate`` on the backend's model and prompt."""
     import torch
 
     tokenizer = backend.tokenizer
-    ids = tokenizer.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=True, return_dict=True)
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
     inputs = torch.tensor([ids["input_ids"]])
     end = [tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")]
     started = time.perf_counter()

@@ -94,6 +94,18 @@ def fixed_length_examples(tokenizer, count: int, length: int) -> list[dict]:
     return out
 
 
+def batches_of_four(fixed: list[dict], seq: int) -> list[dict]:
+    """Batches of 4 fixed-length examples, no padding (every row is ``seq`` tokens)."""
+    return [
+        {
+            "input_ids": [e["input_ids"] for e in fixed[i : i + 4]],
+            "labels": [e["labels"] for e in fixed[i : i + 4]],
+            "attention_mask": [[1] * seq for _ in fixed[i : i + 4]],
+        }
+        for i in range(0, len(fixed), 4)
+    ]
+
+
 def austen_examples(tokenizer, count: int, max_tokens: int) -> list[dict]:
     """Rewrite-shaped examples from real Austen paragraphs of every length, cut to ``max_tokens``."""
     out = []
@@ -332,14 +344,7 @@ def overhead_report(model, tokenizer, steps: int, seq: int, rounds: int, threads
     import copy
 
     fixed = fixed_length_examples(tokenizer, 4 * (steps + 1), seq)
-    fixed_batches = [
-        {
-            "input_ids": [e["input_ids"] for e in fixed[i : i + 4]],
-            "labels": [e["labels"] for e in fixed[i : i + 4]],
-            "attention_mask": [[1] * seq for _ in fixed[i : i + 4]],
-        }
-        for i in range(0, len(fixed), 4)
-    ]
+    fixed_batches = batches_of_four(fixed, seq)
     copies = [model, copy.deepcopy(model)]
     trainer_times, bare_times, ratios = [], [], []
     for round_ in range(rounds):
