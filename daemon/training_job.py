@@ -560,18 +560,29 @@ class _Job:
         return dataclasses.replace(gate, promote=decision.promote, reason=reason, voice=figures)
 
     def _reference(self, registry: Any) -> tuple[Any, str | None]:
-        """The active version the gate compares with, or None (the base model) when its PEFT adapter is damaged.
+        """The active version the gate compares with, or None (the base model) when its PEFT adapter is damaged
+        or it was trained on another base than the voice's now (after `voiced models use`).
 
         A damaged PEFT source cannot be scored or rebuilt; refusing to train
         would block every later run (nightly ones too) until the writer acts,
         so the candidate must instead beat the base model, as a first version
         does, and the job says which file is broken.
         """
+        from voiced.inference.active_adapter import same_base
         from voiced.registry import CorruptAdapter
 
         active = registry.active()
         if active is None:
             return None, None
+        trained_on = active.manifest.base_model.id
+        if trained_on and not same_base(trained_on, self.voice.base_model):
+            # an adapter fits only the weights it was trained on: on the new base it is no reference at all
+            note = (
+                f"the active v{active.number} was trained on base {trained_on!r}, not on the voice's base "
+                f"{self.voice.base_model!r}; the candidate was compared with the base model instead"
+            )
+            self.progress({"event": "warning", "message": note})
+            return None, note
         try:
             active.validate("transformers")
         except CorruptAdapter as exc:

@@ -46,6 +46,25 @@ def test_a_gguf_base_llama_cpp_could_not_serve_is_refused_before_training(
     assert Registry.open("austen").versions() == []
 
 
+def test_an_active_adapter_of_another_base_is_no_reference_for_the_gate(tmp_path: Path) -> None:
+    """After `voiced models use`, the old base's adapter cannot score on the new base: the gate compares
+    with the base model, and says why (the job is stopped at its first step: only the start matters)."""
+    from adapter_support import real_adapter
+
+    config = make_voice(tmp_path)
+    registry = Registry.open("austen")
+    other = str(tmp_path / "another-base.gguf")
+    version = registry.begin_version({"base_model": {"kind": "gguf", "id": other}})
+    source = real_adapter(tmp_path / "old")
+    registry.activate(registry.finish_version(version, source, source / "adapter.gguf", {"status": "candidate"}).number)
+    events: list[dict] = []
+    with pytest.raises(JobError, match="cancelled"):
+        run_training_job(config, "austen", progress=events.append, should_stop=lambda: bool(events))
+    warnings = [e["message"] for e in events if e.get("event") == "warning"]
+    assert any(f"trained on base {other!r}" in w and "compared with the base model instead" in w for w in warnings)
+    assert Registry.open("austen").active_version() == 1
+
+
 def test_the_child_reports_expected_errors_in_the_parent(tmp_path: Path) -> None:
     make_voice(tmp_path, documents=2)
     with pytest.raises(JobError, match="training needs at least 300"):
