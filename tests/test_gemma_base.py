@@ -299,3 +299,22 @@ def test_a_base_of_another_architecture_gets_the_plain_format_alike_in_both_runt
     tokens = tokenize_example(tokenizer, example)
     assert tokens.labels[-1] == tokens.input_ids[-1] == tokenizer.eos_token_id
     assert tokenizer.decode([t for t in tokens.labels if t != -100]) == paragraph + tokenizer.eos_token
+
+
+def test_a_reply_ends_at_the_templates_own_end_of_turn_marker() -> None:
+    """A Gemma instruction model's template ends turns with <end_of_turn> while its EOS is <eos>; ChatML and
+    Llama 3 templates with another EOS end at their markers; a template that writes none ends at the EOS."""
+    from voiced.prompts import GEMMA_TURNS_TEMPLATE, PLAIN_TEMPLATE, turn_end
+
+    google_style = (
+        "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m['role'] }}\n"
+        "{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+    )
+    assert turn_end(google_style, "<eos>") == "<end_of_turn>"
+    assert turn_end(GEMMA_TURNS_TEMPLATE, "<eos>") == "<end_of_turn>"
+    assert (
+        turn_end("{% for m in messages %}<|im_start|>{{ m['content'] }}<|im_end|>\n{% endfor %}", "</s>")
+        == "<|im_end|>"
+    )
+    assert turn_end("{{ m['content'] }}<|eot_id|>", "<|end_of_text|>") == "<|eot_id|>"
+    assert turn_end(PLAIN_TEMPLATE, "</s>") == "</s>" and turn_end(None, "</s>") == "</s>"

@@ -101,6 +101,16 @@ def template_for_base_without_one(architecture: str) -> str:
     return GEMMA_TURNS_TEMPLATE if architecture in GEMMA_ARCHITECTURES else PLAIN_TEMPLATE
 
 
+# End-of-turn markers of the chat formats in use (Gemma, ChatML, Llama 3, Phi-3), looked for in a template's text.
+TURN_END_MARKERS = (GEMMA_TURN_END, "<|im_end|>", "<|eot_id|>", "<|end|>")
+
+
 def turn_end(template: str | None, eos_token: str) -> str:
-    """The text of the token that ends a reply in ``template``: the trained stop, and where serving stops."""
-    return GEMMA_TURN_END if template == GEMMA_TURNS_TEMPLATE else eos_token
+    """The text of the token that ends a reply in ``template``: the trained stop, and where serving stops.
+
+    The template's own end-of-turn marker when it writes one (a Gemma instruction model's template ends a
+    turn with ``<end_of_turn>`` although its tokenizer's EOS is ``<eos>``), else the EOS text."""
+    for marker in TURN_END_MARKERS:
+        if template and marker in template:
+            return marker
+    return eos_token
