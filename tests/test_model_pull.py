@@ -226,3 +226,54 @@ def test_an_unreachable_hub_says_to_check_the_network() -> None:
 def test_an_id_that_is_not_owner_slash_name_is_refused(repo_id: str) -> None:
     with pytest.raises(ModelPullError, match="not a Hugging Face model id"):
         pull_model(repo_id, endpoint=closed_port_url())
+
+
+def test_a_page_that_is_not_a_listing_is_a_clear_error(hub_cache: Path) -> None:
+    """A proxy or a wrong HF_ENDPOINT that answers 200 with a web page, or JSON of another shape."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    bodies = [b"<html><body>Sign in to the network</body></html>", b"[1, 2, 3]", b'{"sha": 7, "siblings": [4]}']
+
+    class Portal(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = bodies[0]
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        while bodies:
+            with pytest.raises(ModelPullError, match="did not answer with a model listing|without a commit id"):
+                pull_model(TINY, endpoint=f"http://127.0.0.1:{server.server_address[1]}")
+            bodies.pop(0)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert not hub_cache.exists() or not any(hub_cache.rglob("*.safetensors"))
+
+
+@pytest.mark.parametrize("revision", ["/tmp/elsewhere", "..", "a\\b", "C:main"])
+def test_a_revision_that_names_a_path_is_refused(revision: str, hub: FakeHub) -> None:
+    with pytest.raises(ModelPullError, match="is not a revision"):
+        pull_model(TINY, revision=revision, endpoint=hub.url)
+    assert not hub.downloads()
+
+
+def test_a_shared_cache_keeps_its_folder_modes(hub: FakeHub, hub_cache: Path) -> None:
+    """Folders that exist (a cache other users or tools share) are not narrowed; new ones are private."""
+    repo_dir = hub_cache / "models--voiced-test--tiny"
+    (repo_dir / "blobs").mkdir(parents=True)
+    for folder in (hub_cache, repo_dir, repo_dir / "blobs"):
+        folder.chmod(0o775)
+    snapshot = pull_model(TINY, endpoint=hub.url)
+    assert all((folder.stat().st_mode & 0o777) == 0o775 for folder in (hub_cache, repo_dir, repo_dir / "blobs"))
+    assert snapshot.stat().st_mode & 0o077 == 0  # made by the pull: the user's alone

@@ -67,6 +67,7 @@ CHUNK_BYTES = 1 << 20
 TIMEOUT = httpx.Timeout(30.0)  # per read, not per file: a slow large download is fine while bytes arrive
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # a git commit or blob id, or a SHA-256
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # a top-level file: no folder, drive or parent part
 
 Progress = Callable[[dict], None]
 _FIX_ENDPOINT = "Check HF_ENDPOINT (unset it for the public hub) and run the command again."
@@ -129,14 +130,14 @@ def pull_model(
         raise ModelPullError(
             f"{repo_id!r} is not a Hugging Face model id.", "Give it as owner/name, e.g. HuggingFaceTB/SmolLM2-135M."
         )
-    if not revision or ".." in revision.split("/"):
+    if not revision or revision.startswith("/") or "\\" in revision or ":" in revision or ".." in revision.split("/"):
         raise ModelPullError(f"{revision!r} is not a revision.", "Give a branch, tag or commit, e.g. main.")
     base = (endpoint or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT).rstrip("/")
     cache = hub_cache_dir()
     try:
         with _client() as client:
             return _pull(client, base, repo_id, revision, cache, progress or (lambda event: None))
-    except httpx.TransportError as exc:
+    except httpx.HTTPError as exc:  # the connection, a timeout, a redirect loop
         raise ModelPullError(
             f"The download from {base} failed: {str(exc) or type(exc).__name__}.",
             "Check the network connection (and HF_ENDPOINT, if set), then run the command again: "
@@ -145,7 +146,10 @@ def pull_model(
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise _disk_full(cache) from exc
-        raise
+        raise ModelPullError(
+            f"Cannot write the model into the cache {cache}: {exc.strerror or exc}.",
+            "Check that the folder is yours and writable, or set HF_HUB_CACHE to another folder.",
+        ) from exc
 
 
 def _client() -> httpx.Client:
@@ -166,8 +170,9 @@ def _pull(client: httpx.Client, base: str, repo_id: str, revision: str, cache: P
     commit, listed = _list_revision(client, base, repo_id, revision)
     repo_dir = cache / repo_folder_name(repo_id)
     fetch = _Fetcher(client, base, repo_id, commit, repo_dir, cache / ".locks" / repo_folder_name(repo_id))
-    names = [name for name in sorted(MODEL_FILES) if name in listed]
-    names += _weight_files(listed, repo_id, lambda name: fetch.file(listed[name], _Tracker.silent()))
+    names = _weight_files(listed, repo_id, lambda name: fetch.file(listed[name], _Tracker.silent()))
+    # config.json last: a snapshot cut off midway has no config.json, so nothing takes it for a whole model
+    names += sorted((name for name in MODEL_FILES if name in listed), key=lambda name: (name == "config.json", name))
     plan = [listed[name] for name in names]
     tracker = _Tracker(progress, total=sum(item.size for item in plan))
     _check_space(repo_dir, sum(item.size for item in plan if not fetch.cached(item)))
@@ -183,21 +188,26 @@ def _list_revision(client: httpx.Client, base: str, repo_id: str, revision: str)
     url = f"{base}/api/models/{repo_id}/revision/{quote(revision, safe='')}"
     response = client.get(url, params={"blobs": "true"})
     _raise_for_status(response, repo_id, revision)
-    info = response.json()
-    commit = info.get("sha", "")
-    if not _HEX.fullmatch(commit):
+    try:
+        info = response.json()
+        commit = info.get("sha", "")
+        files = {}
+        for sibling in info.get("siblings", []):
+            name = sibling.get("rfilename", "")
+            if not _FILE_NAME.fullmatch(name):  # only the top level (subfolders hold other formats), plain names
+                continue
+            lfs = sibling.get("lfs") or {}
+            sha256 = lfs.get("sha256")
+            blob = sha256 or sibling.get("blobId", "")
+            size = lfs.get("size", sibling.get("size"))
+            if isinstance(blob, str) and _HEX.fullmatch(blob) and isinstance(size, int):
+                files[name] = RepoFile(name, size, blob, sha256)
+    except (ValueError, TypeError, AttributeError) as exc:  # not JSON, or not the listing's shape (a proxy's page)
+        raise ModelPullError(
+            f"{base} did not answer with a model listing for {repo_id} ({exc}).", _FIX_ENDPOINT
+        ) from exc
+    if not isinstance(commit, str) or not _HEX.fullmatch(commit):
         raise ModelPullError(f"{base} answered for {repo_id} without a commit id.", _FIX_ENDPOINT)
-    files = {}
-    for sibling in info.get("siblings", []):
-        name = sibling.get("rfilename", "")
-        if "/" in name or name.startswith("."):  # only the top level: subfolders hold other formats
-            continue
-        lfs = sibling.get("lfs") or {}
-        sha256 = lfs.get("sha256")
-        blob = sha256 or sibling.get("blobId", "")
-        size = lfs.get("size", sibling.get("size"))
-        if _HEX.fullmatch(blob) and isinstance(size, int):
-            files[name] = RepoFile(name, size, blob, sha256)
     return commit, files
 
 
@@ -242,11 +252,11 @@ def _weight_files(listed: dict[str, RepoFile], repo_id: str, read: Callable[[str
     if WEIGHTS_INDEX in listed:
         try:
             shards = sorted(set(json.loads(read(WEIGHTS_INDEX).read_text(encoding="utf-8"))["weight_map"].values()))
-        except (ValueError, KeyError, AttributeError) as exc:
+        except (ValueError, KeyError, AttributeError, TypeError) as exc:
             raise ModelPullError(
                 f"{repo_id}'s {WEIGHTS_INDEX} is not a weights index ({exc}).", "Pick another revision or model."
             ) from exc
-        missing = [name for name in shards if name not in listed]
+        missing = [name for name in shards if not isinstance(name, str) or name not in listed]
         if missing or not shards:
             named = f"shards the repository does not list: {', '.join(missing)}" if missing else "no shards"
             raise ModelPullError(
@@ -298,13 +308,13 @@ class _Fetcher:
     def _locked(self, item: RepoFile) -> Iterator[None]:
         from filelock import FileLock  # huggingface_hub's own lock: an flock on POSIX, msvcrt on Windows
 
-        make_private_dirs(self.locks_dir)
+        _make_dirs(self.locks_dir)
         with FileLock(self.locks_dir / f"{item.blob}.lock", mode=0o600):
             yield
 
     def _download(self, item: RepoFile, tracker: _Tracker) -> None:
         """Append to ``<blob>.incomplete`` from where it stopped, verify it, then rename it into blobs/."""
-        make_private_dirs(self.blobs_dir)
+        _make_dirs(self.blobs_dir)
         partial = self.blobs_dir / f"{item.blob}.incomplete"
         offset = partial.stat().st_size if partial.exists() else 0
         if offset < item.size or not partial.exists():
@@ -367,13 +377,20 @@ def _digest(path: Path, digest: hashlib._Hash) -> str:
     return digest.hexdigest()
 
 
+def _make_dirs(folder: Path) -> None:
+    """Missing levels are made 0700; folders that exist are left as they are (a cache shared with other users
+    or tools keeps its modes: weights are not private, and another user's folder is not ours to change)."""
+    if not folder.is_dir():
+        make_private_dirs(folder)
+
+
 def _link(link: Path, blob: Path) -> None:
     """Point ``snapshots/<commit>/<name>`` at its blob by a relative symlink, swapped in atomically."""
-    make_private_dirs(link.parent)
+    _make_dirs(link.parent)
     target = os.path.relpath(blob, link.parent)
     if link.is_symlink() and os.readlink(link) == target:
         return
-    temporary = link.with_name(f".{link.name}.link")
+    temporary = link.with_name(f".{link.name}.{os.getpid()}.link")  # two pulls of one repository at once
     temporary.unlink(missing_ok=True)
     temporary.symlink_to(target)
     os.replace(temporary, link)
