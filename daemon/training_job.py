@@ -568,7 +568,7 @@ class _Job:
         so the candidate must instead beat the base model, as a first version
         does, and the job says which file is broken.
         """
-        from voiced.inference.active_adapter import same_base
+        from voiced.models import same_base
         from voiced.registry import CorruptAdapter
 
         active = registry.active()

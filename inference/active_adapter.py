@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from voiced.models import same_base
 from voiced.paths import Paths
 
 if TYPE_CHECKING:
@@ -181,19 +182,6 @@ class RegistrySource:
         if self._rebuild is None:
             raise RuntimeError("this engine was built without a GGUF LoRA exporter")
         return self._rebuild(version, base_gguf)
-
-
-def same_base(trained_on: str, base_model: str) -> bool:
-    """Whether two ``base_model`` settings name one model: the same words, or the same file or folder
-    (a path written two ways, or a store name and the path it resolves to)."""
-    if trained_on == base_model:
-        return True
-    from voiced.models import ModelNotFound, resolve_base_model
-
-    try:
-        return resolve_base_model(trained_on).location == resolve_base_model(base_model).location
-    except ModelNotFound:
-        return False
 
 
 def other_base_notice(version: int, trained_on: str, source: RegistrySource) -> str:

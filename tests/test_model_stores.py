@@ -293,3 +293,32 @@ def test_a_hugging_face_cache_base_loads_for_training(machine: dict[str, Any]) -
     ref = resolve_base_model("hf:acme/tiny-llama")
     model, tokenizer = load_base_model(ref)
     assert model.num_parameters() == machine["parameters"] and tokenizer("The voice")["input_ids"]
+
+
+def test_a_sharded_folder_missing_a_shard_is_listed_as_incomplete(tmp_path: Path) -> None:
+    """A download cut off midway: the index names shards that are not there, so it is not a trainable base."""
+    from hub_support import tiny_llama_files
+
+    folder = tmp_path / "models" / "tiny"
+    folder.mkdir(parents=True)
+    files = tiny_llama_files(folder)
+    shards = sorted(name for name in files if name.endswith(".safetensors"))
+    (folder / shards[-1]).unlink()
+    (found,) = [model for model in discover([str(tmp_path / "models")]) if model.path == str(folder)]
+    assert found.problem and "incomplete" in found.problem and shards[-1] in found.problem
+
+
+def test_one_base_written_several_ways_is_the_same_base(tmp_path: Path) -> None:
+    import shutil
+
+    from voiced.models import same_base
+
+    embedded = embedded_model_path()
+    assert same_base(EMBEDDED_MODEL, str(embedded)) and same_base(
+        str(embedded), str(embedded.parent / "." / embedded.name)
+    )
+    assert same_base("owner/name", "hf:owner/name")  # a hub id, and its snapshot in the cache
+    other = tmp_path / "other.gguf"
+    shutil.copyfile(embedded, other)
+    assert not same_base(str(other), EMBEDDED_MODEL)
+    assert not same_base(str(tmp_path / "gone.gguf"), EMBEDDED_MODEL)  # a base that is no longer there

@@ -439,6 +439,13 @@ def _describe_hf(folder: Path, base: dict[str, Any]) -> FoundModel:
     }
     if not weights:
         return partial("no *.safetensors weights (voiced never loads pickled checkpoints)", **known)
+    absent = sorted(name for name in _indexed_shards(folder) if not (folder / name).is_file())
+    if absent:  # a download cut off midway: training would fail inside transformers
+        return partial(
+            f"incomplete: {len(absent)} of the shards its index names are missing ({absent[0]}, ...); "
+            "download it again (`voiced models pull` resumes)",
+            **known,
+        )
     parameters = 0
     elements_by_dtype: Counter[str] = Counter()
     for weights_file in weights:
@@ -462,12 +469,16 @@ def _describe_hf(folder: Path, base: dict[str, Any]) -> FoundModel:
 def _weight_files(folder: Path) -> list[Path]:
     """The safetensors files transformers loads: those the index names when there is one (a repository may
     also hold a consolidated copy of the same weights), else all of them."""
+    return sorted(folder / name for name in _indexed_shards(folder)) or sorted(folder.glob("*.safetensors"))
+
+
+def _indexed_shards(folder: Path) -> set[str]:
+    """The shard names ``model.safetensors.index.json`` maps the weights to; empty without a readable index."""
     try:
         index = json.loads((folder / "model.safetensors.index.json").read_text(encoding="utf-8"))
-        names = set(index["weight_map"].values())
+        return {str(name) for name in index["weight_map"].values()}
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
-        return sorted(folder.glob("*.safetensors"))
-    return sorted(folder / name for name in names if (folder / name).is_file())
+        return set()
 
 
 def _safetensors_elements(path: Path) -> Iterator[tuple[str, int]]:
@@ -676,6 +687,7 @@ def set_base_model(spec: str, voice: str | None = None, paths: Paths | None = No
 
 
 def _trained_on_other_bases(voice: str, spec: str, paths: Paths | None) -> list[tuple[int, str, bool]]:
+    from voiced.models import same_base
     from voiced.registry import Registry
 
     if not ((paths or get_paths()).adapters_dir / voice).is_dir():
@@ -684,5 +696,7 @@ def _trained_on_other_bases(voice: str, spec: str, paths: Paths | None) -> list[
     return [
         (version.number, version.manifest.base_model.id, version.is_active)
         for version in registry.versions()
-        if version.status not in ("failed", "training") and version.manifest.base_model.id not in ("", spec)
+        if version.status not in ("failed", "training")
+        and version.manifest.base_model.id
+        and not same_base(version.manifest.base_model.id, spec)
     ]

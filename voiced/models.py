@@ -112,3 +112,16 @@ def _from_store(spec: str) -> BaseModelRef:
                 "Check that voiced's cache folder is writable, or set `base_model` to a copy of the file named *.gguf.",
             ) from exc
     return BaseModelRef(spec, candidate.kind, str(location))
+
+
+def same_base(trained_on: str, base_model: str) -> bool:
+    """Whether two ``base_model`` settings name one model: the same words, a hub id and its ``hf:`` name in
+    the cache, or the same file or folder (a path written two ways, a store name and the path it resolves to).
+    An adapter fits only the weights it was trained on, so the daemon, the gate and `voiced models use` ask here.
+    """
+    if trained_on == base_model or trained_on.removeprefix("hf:") == base_model.removeprefix("hf:"):
+        return True
+    try:
+        return resolve_base_model(trained_on).location == resolve_base_model(base_model).location
+    except ModelNotFound:
+        return False
