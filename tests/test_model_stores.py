@@ -156,10 +156,10 @@ def test_a_gguf_is_described_from_its_header(machine: dict[str, Any]) -> None:
     assert (smol.format, smol.architecture, smol.quantization) == ("gguf", "llama", "Q4_1")
     assert smol.chat_template and smol.size_bytes == embedded_model_path().stat().st_size
     assert Path(smol.path).name.startswith("sha256-") and Path(smol.path).parent.name == "blobs"
-    # the chat template: the GGUF's own, or Ollama's template layer beside a GGUF without one
+    # the chat template: the GGUF's own; Ollama's template layer (a Go template voiced never reads) does not count
     assert reports["ollama:someone/smol:q4"].model.chat_template  # no layer, but the GGUF has one
     assert not reports["ollama:plain:1"].model.chat_template
-    assert reports["ollama:templated:1"].model.chat_template
+    assert not reports["ollama:templated:1"].model.chat_template
     assert reports["ollama:plain:1"].model.quantization == "F32"
     assert reports["lmstudio:SomePub/smol-GGUF/smol.Q4_1.gguf"].model.parameters == EMBEDDED_PARAMETERS
 

@@ -49,7 +49,6 @@ class Candidate:
     source: str  # one of SOURCES
     path: Path  # the GGUF file, or the Hugging Face folder
     format: str  # "gguf" or "hf"
-    template_layer: bool = False  # an Ollama model's own chat template, stored beside its GGUF
     problem: str | None = None  # why it is unusable, found while looking (e.g. a manifest naming no model)
 
     @property
@@ -191,10 +190,8 @@ def _ollama_entries(root: Path) -> list[tuple[Candidate, set[str]]]:
             continue
         short = _ollama_short(parts)
         name = short if shorts[short] == 1 else _ollama_full(parts)
-        blob, template, problem = _read_ollama_manifest(path, root)
-        found.append(
-            (Candidate(OLLAMA_PREFIX + name, "ollama", blob or path, "gguf", template, problem), _ollama_aliases(parts))
-        )
+        blob, problem = _read_ollama_manifest(path, root)
+        found.append((Candidate(OLLAMA_PREFIX + name, "ollama", blob or path, "gguf", problem), _ollama_aliases(parts)))
     return found
 
 
@@ -217,27 +214,27 @@ def _ollama_aliases(parts: Sequence[str]) -> set[str]:
     return names
 
 
-def _read_ollama_manifest(path: Path, root: Path) -> tuple[Path | None, bool, str | None]:
-    """The model blob a manifest names, whether it has a chat template layer, and what is wrong, if anything."""
+def _read_ollama_manifest(path: Path, root: Path) -> tuple[Path | None, str | None]:
+    """The model blob a manifest names, and what is wrong, if anything (its other layers, such as Ollama's Go
+    chat template, are Ollama's own)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return None, False, f"its manifest {path} is unreadable ({exc}); pull the model again with Ollama"
+        return None, f"its manifest {path} is unreadable ({exc}); pull the model again with Ollama"
     layers = data.get("layers") if isinstance(data, dict) else None
     if not isinstance(layers, list):
-        return None, False, f"its manifest {path} lists no layers; pull the model again with Ollama"
+        return None, f"its manifest {path} lists no layers; pull the model again with Ollama"
     media = [(str(layer.get("mediaType", "")), layer) for layer in layers if isinstance(layer, dict)]
-    template = any(kind.endswith(".template") for kind, _ in media)
     model = next((layer for kind, layer in media if kind.endswith(".model")), None)
     if model is None:
-        return None, template, "its manifest names no GGUF model layer (a format voiced cannot read)"
+        return None, "its manifest names no GGUF model layer (a format voiced cannot read)"
     digest = str(model.get("digest", ""))
     if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-        return None, template, f"its manifest's model layer has no sha256 digest ({digest!r})"
+        return None, f"its manifest's model layer has no sha256 digest ({digest!r})"
     blob = root / "blobs" / digest.replace(":", "-")
     if not blob.is_file():
-        return blob, template, f"its model blob {blob} is missing; pull the model again with Ollama"
-    return blob, template, None
+        return blob, f"its model blob {blob} is missing; pull the model again with Ollama"
+    return blob, None
 
 
 def hf_cache_candidates(cache: Path) -> list[Candidate]:
@@ -371,7 +368,9 @@ def _describe_gguf(candidate: Candidate, base: dict[str, Any]) -> FoundModel:
         return FoundModel(**base, format="gguf", size_bytes=size, problem=str(exc))
     metadata = header.metadata
     architecture = metadata.get("general.architecture")
-    template = bool(metadata.get("tokenizer.chat_template")) or candidate.template_layer
+    # The GGUF's own template only: an Ollama template layer is a Go template for Ollama, which voiced never
+    # reads (a GGUF without one trains and serves with voiced's format for a base without a template).
+    template = bool(metadata.get("tokenizer.chat_template"))
     parameters = metadata.get("general.parameter_count")
     problem = None
     split = metadata.get("split.count")
