@@ -184,9 +184,20 @@ def measure(
     device, train_rate, train_seconds, parameters = _measure_training(settings, train_steps, seq_len)
     say(f"Measuring decoding: {decode_tokens} tokens with llama.cpp")
     decode_rate, decode_seconds = _measure_decode(decode_tokens, decode_threads)
+    _release_cached_memory(device)  # else torch's cache of the measurement's memory reads as used
     return Measurement(
         device, train_rate, decode_rate, parameters, device_memory(device), train_seconds, decode_seconds
     )
+
+
+def _release_cached_memory(device: str) -> None:
+    import gc
+
+    gc.collect()
+    if device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
 
 
 def _measure_training(settings: TrainingSettings, steps: int, seq_len: int) -> tuple[str, float, float, int]:
