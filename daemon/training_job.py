@@ -132,6 +132,7 @@ class _Job:
         self.ref: Any = None  # the base model's reference and info (voiced.trainer.base_model), once identified
         self.info: Any = None
         self.plan: Any = None  # the memory plan the base was loaded by (voiced.trainer.memory_plan), once loaded
+        self.plan_followed = ""  # the plan the trainer followed (its start event), when it says one
         self.started = time.monotonic()
 
     @contextmanager
@@ -195,6 +196,13 @@ class _Job:
             if _expected(exc) and not isinstance(exc, JobError):
                 raise JobError(reason) from exc
             raise
+
+    def _trainer_progress(self, event: dict[str, Any]) -> None:
+        """The trainer's events, passed on; the start event's memory plan (made for the real longest
+        example, where the load's was made for the longest allowed) is the one the run followed."""
+        if event.get("event") == "start" and event.get("memory_plan"):
+            self.plan_followed = str(event["memory_plan"])
+        self.progress(event)
 
     def _dataset(self) -> tuple[Any, dict[str, Any]]:
         from voiced.corpus.store import CorpusStore
@@ -293,7 +301,7 @@ class _Job:
                 fitted["valid"][0],
                 self.settings,
                 work,
-                self.progress,
+                self._trainer_progress,
                 self.should_stop,
                 prose=fitted.get("prose", ([], None))[0],
             )
@@ -398,7 +406,9 @@ class _Job:
         self.durations["total"] = round(time.monotonic() - self.started, 3)
         status = "candidate" if gate.promote else "rejected"
         if self.plan is not None:
-            notes = [f"memory plan: {self.plan.describe()}", *notes]
+            loaded = self.plan.describe()
+            followed = self.plan_followed if self.plan_followed not in ("", loaded) else ""
+            notes = [f"memory plan: {loaded}" + (f"; in training: {followed}" if followed else ""), *notes]
         finished = registry.finish_version(
             version,
             adapter_dir,
