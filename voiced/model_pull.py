@@ -38,7 +38,7 @@ from urllib.parse import quote
 import httpx
 
 from voiced.errors import VoicedError
-from voiced.private_files import make_private_dirs, open_private, sync_folder, write_private
+from voiced.private_files import PRIVATE_FILE_MODE, make_private_dirs, open_private, sync_folder, write_private
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 ENDPOINT_ENV = "HF_ENDPOINT"
@@ -309,7 +309,7 @@ class _Fetcher:
         from filelock import FileLock  # huggingface_hub's own lock: an flock on POSIX, msvcrt on Windows
 
         _make_dirs(self.locks_dir)
-        with FileLock(self.locks_dir / f"{item.blob}.lock", mode=0o600):
+        with FileLock(self.locks_dir / f"{item.blob}.lock", mode=PRIVATE_FILE_MODE):
             yield
 
     def _download(self, item: RepoFile, tracker: _Tracker) -> None:
