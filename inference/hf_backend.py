@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from voiced.inference.generation import GenerationParams, ModelLoadError
+from voiced.prompts import give_template
 
 
 def adapter_folder(adapter: Path | None, weights: str) -> Path | None:
@@ -156,15 +157,6 @@ class TransformersBackend:
 
     def close(self) -> None:
         self.model = self.base = None
-
-
-def give_template(tokenizer: Any, model_type: str) -> None:
-    """A base that ships no chat template gets the one voiced trained it with (voiced.prompts), so the
-    served prompt is the trained prompt."""
-    from voiced.prompts import template_for_base_without_one
-
-    if not tokenizer.chat_template:
-        tokenizer.chat_template = template_for_base_without_one(model_type)
 
 
 def _model_type(folder: Path) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from voiced.errors import VoicedError
 from voiced.models import BaseModelRef, ModelNotFound, resolve_base_model
-from voiced.prompts import template_for_base_without_one
+from voiced.prompts import give_template
 
 if TYPE_CHECKING:
     import torch
@@ -126,7 +126,7 @@ def load_tokenizer(ref_or_spec: BaseModelRef | str):
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:
         # A pretrained base without a template: the one voiced's server renders for it too (voiced.prompts).
-        tokenizer.chat_template = template_for_base_without_one(base_model_info(ref).architecture)
+        give_template(tokenizer, base_model_info(ref).architecture)
     return tokenizer
 
 

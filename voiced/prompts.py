@@ -8,6 +8,7 @@ shapes it was trained on. Change them only together with a retrain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 REWRITE_INSTRUCTION = "Rewrite the following text in my voice. Keep its meaning, names and facts."
 CONTINUE_INSTRUCTION = "Continue the following text in my voice."
@@ -103,6 +104,13 @@ def template_for_base_without_one(architecture: str) -> str:
 
 # End-of-turn markers of the chat formats in use (Gemma, ChatML, Llama 3, Phi-3), looked for in a template's text.
 TURN_END_MARKERS = (GEMMA_TURN_END, "<|im_end|>", "<|eot_id|>", "<|end|>")
+
+
+def give_template(tokenizer: Any, architecture: str) -> None:
+    """A tokenizer whose base ships no chat template gets voiced's one for the architecture, so the trainer
+    and every runtime render the same prompt."""
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = template_for_base_without_one(architecture)
 
 
 def turn_end(template: str | None, eos_token: str) -> str:
