@@ -100,7 +100,12 @@ def test_watch_command_reports_changes_until_interrupted(tmp_path):
         assert any("added" in line and "New scene.md" in line for line in seen), seen
     finally:
         watcher.send_signal(signal.SIGINT)
-        out, err = watcher.communicate(timeout=30)
+        try:
+            out, err = watcher.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            watcher.kill()  # never leave a watcher behind; say what it printed
+            out, err = watcher.communicate()
+            raise AssertionError(f"voiced watch did not exit after Ctrl-C:\n{out}\n{err}") from None
     assert "Stopped." in out and "Traceback" not in err
     exported = run_voiced("corpus", "export").stdout
     assert "Anne walked along the Cobb" in exported

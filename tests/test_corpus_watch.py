@@ -180,3 +180,27 @@ def test_reconfigure_watches_added_folders_and_drops_removed_ones(
     (added / "e.md").write_text(prose("a later edit"))
     wait_for(lambda: "e.md" in texts(store), "a later edit in the added folder")
     assert watcher.wait_idle() and "d.md" not in texts(store)  # the removed folder is no longer watched
+
+
+def test_stop_is_bounded_when_the_observer_hangs(
+    store: CorpusStore, config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wedged watchdog stop (it joins its emitters without a timeout) must not keep `voiced watch`
+    from exiting after Ctrl-C: the stop gives up after its timeout and says so."""
+    import time
+
+    running = CorpusWatcher(store, config)
+    running.start()
+    observer = running._observer
+    real_stop = observer.stop
+    release = threading.Event()
+    observer.stop = lambda: release.wait(30)  # the hang: a stop that does not return
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="voiced.corpus.watcher"):
+        running.stop(timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert "did not stop within" in caplog.text
+    release.set()
+    real_stop()
+    observer.join(TIMEOUT)
+    assert not observer.is_alive()

@@ -111,8 +111,7 @@ class CorpusWatcher:
         self._check_folders.set()
         self._pending.close()
         if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout)
+            _stop_observer(self._observer, timeout)
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -362,6 +361,23 @@ class CorpusWatcher:
             self.on_change({"voice": voice, "path": path, "change": change, "time": time.time()})
         except Exception:
             log.exception("on_change callback failed")
+
+
+def _stop_observer(observer: Any, timeout: float) -> None:
+    """Stop watchdog's observer within ``timeout``.
+
+    ``Observer.stop()`` joins each emitter thread without a timeout; an emitter still inside a read
+    can keep it waiting forever, and `voiced watch` would then never exit after Ctrl-C. The stop
+    runs in a helper thread instead: its threads are daemons, so a stop that overruns is left to
+    end with the process, with a warning.
+    """
+    stopper = threading.Thread(target=observer.stop, name="voiced-observer-stop", daemon=True)
+    stopper.start()
+    stopper.join(timeout)
+    if not stopper.is_alive():
+        observer.join(timeout)
+    if stopper.is_alive() or observer.is_alive():
+        log.warning("the folder watcher did not stop within %.0f s; leaving it to end with the process", timeout)
 
 
 def watch_forever(
