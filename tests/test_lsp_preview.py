@@ -204,7 +204,8 @@ async def test_single_paragraph_skips_the_preview(plugin: LanguageClient):
     assert applied is True and plugin.previews == [] and len(plugin.applied) == 1
     (edit,) = plugin.applied[0].document_changes[0].edits
     record = await wait_for_async(lambda: feedback_with_proposal(edit.new_text), "the feedback record", timeout=10)
-    assert record.outcome == "accepted"
+    # "accepted" at once; "kept" once the tracker's quiet period settles it (a slow machine can get there first)
+    assert record.outcome in ("accepted", "kept")
 
 
 def test_one_paragraph_is_text_without_a_blank_line():
