@@ -27,10 +27,10 @@ from bench_dataset import REPO, _documents  # noqa: E402  (the same documents as
 OLD_COMMIT = "c0f7c9b"  # the last commit with the offline roughener issue 18 measured (median 0.88)
 
 
-def _old_roughener():
-    """The pre-issue-18 trainer/roughen.py, loaded as a module of its own."""
+def roughener_at(commit: str = OLD_COMMIT):
+    """trainer/roughen.py as it was at ``commit`` (default: before issue 18), loaded as a module of its own."""
     source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{OLD_COMMIT}:trainer/roughen.py"], capture_output=True, text=True, check=True
+        ["git", "-C", str(REPO), "show", f"{commit}:trainer/roughen.py"], capture_output=True, text=True, check=True
     ).stdout
     path = Path(tempfile.mkdtemp()) / "old_roughen.py"
     path.write_text(source, encoding="utf-8")
@@ -74,7 +74,7 @@ def main() -> None:
     settings = DatasetSettings()
     print(f"{args.novel}: {len(docs)} documents, {sum(len(d.passages) for d in docs)} paragraphs")
 
-    old = _old_roughener()
+    old = roughener_at()
     start = time.perf_counter()
     before = build_dataset(
         "bench",

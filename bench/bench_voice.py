@@ -14,6 +14,7 @@
 
     .venv/bin/python bench/bench_voice.py [--train-minutes 45] [--passages 40] [--anchors default,0,2]
     .venv/bin/python bench/bench_voice.py --home /tmp/voice-home --passages 40   # reuse a trained voice
+    .venv/bin/python bench/bench_voice.py --home /tmp/voice-home --drafts-from c779ad3   # an older yardstick
 """
 
 from __future__ import annotations
@@ -109,8 +110,16 @@ def trained_adapter(home: Path) -> tuple[str, Path | None, str]:
     return f"v{chosen.number}", chosen.gguf_path, verdict
 
 
-def held_out(book: Path, voice_book: Path, count: int, seed: int) -> list:
+def held_out(book: Path, voice_book: Path, count: int, seed: int, drafts_from: str | None = None) -> list:
     from voiced.evaluation.drafts import held_out_passages, signature_profile
+
+    if drafts_from:  # the held-out family as it was at that commit, to compare yardsticks in one run
+        import voiced.trainer.roughen
+
+        sys.path.insert(0, str(REPO / "bench"))
+        from bench_drafts import roughener_at
+
+        voiced.trainer.roughen.held_out_draft = roughener_at(drafts_from).held_out_draft
 
     profile = signature_profile(paragraphs(voice_book.read_text(encoding="utf-8"), 15, 110))
     candidates = paragraphs(book.read_text(encoding="utf-8"), 30, 90)
@@ -221,6 +230,9 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, default=1, help="torch and llama.cpp threads")
     parser.add_argument("--seed", type=int, default=11, help="seed of the held-out drafts")
+    parser.add_argument(
+        "--drafts-from", metavar="COMMIT", help="make the held-out drafts with trainer/roughen.py as it was at COMMIT"
+    )
     parser.add_argument("--show", type=int, default=2, help="passages printed in full")
     parser.add_argument("--json", type=Path, help="write every figure and output here")
     args = parser.parse_args()
@@ -232,11 +244,12 @@ def main() -> int:
     if args.home is None:
         train_seconds = set_up_and_train(home, voice_book, args.train_minutes, args.threads)
     label, adapter, verdict = trained_adapter(home)
-    passages = held_out(other_book, voice_book, args.passages, args.seed)
+    passages = held_out(other_book, voice_book, args.passages, args.seed, args.drafts_from)
     print(
         f"voice: {voice_book.name} ({home}); trained: {label} ({verdict or 'no verdict'})"
         + (f" in {train_seconds / 60:.1f} min" if train_seconds else "")
-        + f"; held out: {len(passages)} paragraphs of {other_book.name}, held-out family drafts",
+        + f"; held out: {len(passages)} paragraphs of {other_book.name}, held-out family drafts"
+        + (f" as at {args.drafts_from}" if args.drafts_from else ""),
         flush=True,
     )
     anchors = [None if a == "default" else float(a) for a in args.anchors.split(",")]
