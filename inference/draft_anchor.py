@@ -7,7 +7,9 @@ the model copies the draft unless it prefers another token by more than that mar
 survive are the ones the voice is sure of (a contraction spelt out, a period word for a modern one, a
 semicolon), while the content stays. Tokens a little further on in the draft get half the bonus, so a
 word can be dropped, at a higher price than one replaced; once the draft is used up the end of the turn
-gets the bonus, so the rewrite does not run on.
+gets the bonus, so the rewrite does not run on, and until the draft is nearly used up it gets the same
+amount as a penalty, so the rewrite does not stop short (the 135M voice left out a draft's last
+sentence that way: docs/evaluation.md).
 
 The anchor follows the rewrite through the draft one token at a time: a token that is the draft's next
 one (or one of the next few) moves it on; any other token is an edit and leaves it where it is, until
@@ -40,6 +42,9 @@ class DraftAnchor:
         for token in self.draft[self.position + 1 : self.position + 1 + LOOKAHEAD]:
             bonus.setdefault(token, self.strength / 2)
         bonus[self.draft[self.position]] = self.strength
+        if len(self.draft) - self.position > LOOKAHEAD:  # more than a word or two left: ending here drops it
+            for token in self.end_ids:
+                bonus.setdefault(token, -self.strength)
         return bonus
 
     def observe(self, token: int) -> None:

@@ -48,9 +48,18 @@ def test_the_end_of_the_turn_is_favoured_once_the_draft_is_used_up() -> None:
     assert anchor.bonuses() == {END: 4.0}
 
 
+def test_ending_before_the_draft_is_nearly_used_up_is_penalised() -> None:
+    anchor = DraftAnchor(list(range(20)), 2.0, [END])
+    assert anchor.bonuses()[END] == -2.0  # stopping here would leave the draft's last sentences out
+    anchor.observe_all(range(20 - LOOKAHEAD))
+    assert END not in anchor.bonuses()  # a word or two from the end: neither pushed nor held
+    anchor.observe_all(range(20 - LOOKAHEAD, 20))
+    assert anchor.bonuses() == {END: 2.0}
+
+
 def test_the_lookahead_is_bounded() -> None:
     anchor = DraftAnchor(list(range(50)), 2.0, [END])
-    assert len(anchor.bonuses()) == 1 + LOOKAHEAD
+    assert len([bonus for bonus in anchor.bonuses().values() if bonus > 0]) == 1 + LOOKAHEAD
 
 
 @pytest.fixture(scope="module")
