@@ -16,8 +16,10 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any
 
 OK, CLEANED, UNCHANGED, REJECTED = "ok", "cleaned", "unchanged", "rejected"
@@ -64,6 +66,7 @@ class GuardLimits:
     max_length_ratio: float
     min_content_kept: float
     min_names_kept: float
+    max_dropped_words: int
 
     @classmethod
     def from_settings(cls, settings: Any) -> GuardLimits:
@@ -72,6 +75,7 @@ class GuardLimits:
             settings.guard_max_length_ratio,
             settings.guard_min_content_kept,
             settings.guard_min_names_kept,
+            settings.guard_max_dropped_words,
         )
 
 
@@ -81,7 +85,7 @@ class Verdict:
 
     outcome: str  # ok | cleaned | unchanged | rejected
     text: str
-    code: str = ""  # label, commentary, too_short, too_long, content_dropped, names_dropped, empty
+    code: str = ""  # label, commentary, too_short, too_long, content_dropped, clause_dropped, names_dropped, empty
     reason: str = ""  # for the writer: what was wrong, in words
 
     @property
@@ -127,6 +131,33 @@ def content_kept(draft: str, rewrite: str) -> float | None:
     if len(wanted) < 3:
         return None
     return len(wanted & content_words(rewrite)) / len(wanted)
+
+
+def longest_dropped_run(draft: str, rewrite: str) -> tuple[int, str]:
+    """The most draft words one gap of the rewrite left out with nothing in their place, and that gap's words.
+
+    Aligned word by word (difflib, case-folded). A replaced span counts only the words it is short by, so a
+    synonym or a rephrased phrase of the same length counts nothing, and words of the gap that the rewrite
+    has elsewhere among its own words (a clause moved to the front) do not count as left out.
+    """
+    draft_words, rewrite_words = words(draft), words(rewrite)
+    folded = [w.lower() for w in rewrite_words]
+    matcher = SequenceMatcher(None, [w.lower() for w in draft_words], folded, autojunk=False)
+    gaps = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    elsewhere = Counter(word for _, _, _, j1, j2 in gaps for word in folded[j1:j2])
+    longest, span = 0, ""
+    for tag, i1, i2, j1, j2 in gaps:
+        if tag == "insert":
+            continue
+        moved = 0
+        for word in (w.lower() for w in draft_words[i1:i2]):
+            if elsewhere[word] > 0:
+                elsewhere[word] -= 1
+                moved += 1
+        dropped = (i2 - i1) - max(j2 - j1, moved)
+        if dropped > longest:
+            longest, span = dropped, " ".join(draft_words[i1:i2])
+    return longest, span
 
 
 def names_and_numbers(text: str) -> set[str]:
@@ -290,6 +321,15 @@ def _measure(draft: str, text: str, limits: GuardLimits, check_length: bool) -> 
             "names_dropped",
             "the rewrite lost names or numbers of the paragraph (" + ", ".join(missing[:4]) + ")",
         )
+    if limits.max_dropped_words:
+        dropped, span = longest_dropped_run(draft, text)
+        if dropped > limits.max_dropped_words:
+            return Verdict(
+                REJECTED,
+                draft,
+                "clause_dropped",
+                f"the rewrite left out {dropped} words of the paragraph in a row ({_snippet(span)})",
+            )
     return None
 
 

@@ -18,6 +18,7 @@ from voiced.inference.rewrite_guard import (
     describe,
     guarded,
     judge,
+    longest_dropped_run,
     names_and_numbers,
 )
 
@@ -43,8 +44,10 @@ def test_real_answers_of_the_base_model_are_judged_as_a_reader_would(case: dict)
 
 
 def test_the_fixtures_cover_every_kind_of_answer() -> None:
+    """Every rejection a real answer earns (a label alone around a good rewrite: the parametrised cases below)."""
     codes = {case["code"] for case in FIXTURES}
-    assert {"commentary", "label", "content_dropped", "names_dropped", "too_short", "too_long", "lines", ""} <= codes
+    wanted = {"commentary", "content_dropped", "clause_dropped", "names_dropped", "too_short", "too_long", "lines", ""}
+    assert wanted <= codes
 
 
 DRAFT = "The rain had stopped by the time we reached the harbour, and the boats were coming in with the tide."
@@ -112,6 +115,16 @@ def test_length_and_content_drift_are_rejected_with_numbers() -> None:
         DRAFT, "Snow lay thick on every roof of the sleeping village, and nobody stirred until noon came.", LIMITS
     )
     assert drift.code == "content_dropped" and "%" in drift.reason
+    clause = judge(DRAFT, "The rain had stopped by the time we reached the harbour.", LIMITS)
+    assert clause.code == "clause_dropped" and "9 words" in clause.reason and "the boats were" in clause.reason
+
+
+def test_words_replaced_one_or_two_at_a_time_are_no_dropped_clause() -> None:
+    rewrite = "The rain was over when we got to the harbour; the boats came in with the tide."
+    assert longest_dropped_run(DRAFT, rewrite)[0] <= 2
+    moved = "By the time we reached the harbour the rain had stopped, and the boats were coming in with the tide."
+    assert longest_dropped_run(DRAFT, moved) == (0, "")  # a clause moved to the front is not left out
+    assert judge(DRAFT, rewrite, LIMITS).outcome == "ok"
 
 
 def test_a_capped_request_is_judged_for_commentary_only() -> None:

@@ -658,6 +658,13 @@ class InferenceSettings(_Checked):
     guard_min_names_kept: float = _help(
         "Least share of the paragraph's names and numbers a rewrite keeps.", ge=0, le=1, default=1.0
     )
+    guard_max_dropped_words: int = _help(
+        "Most words in a row of the paragraph a rewrite may leave out with nothing in their place; more is a "
+        "dropped clause (the writer's own text leaves out at most one in a row of a held-out draft, measured "
+        "in docs/evaluation.md). It also keeps a padded draft's filler phrases. 0 turns the check off.",
+        ge=0,
+        default=3,
+    )
     guard_retries: int = _help(
         "Tries after a rejected rewrite, each with another seed, before the paragraph is left as it was.",
         ge=0,
