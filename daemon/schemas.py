@@ -60,7 +60,10 @@ class GuardReport(BaseModel):
     )
     code: str = Field(
         ...,
-        description="commentary, label, too_short, too_long, content_dropped, names_dropped, lines, empty, unchanged",
+        description=(
+            "commentary, label, too_short, too_long, content_dropped, names_dropped, clause_dropped, lines, empty, "
+            "unchanged"
+        ),
     )
     reason: str = Field(..., description="What was wrong, for the writer.")
     attempts: int
