@@ -83,7 +83,7 @@ def test_watch_command_reports_changes_until_interrupted(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=os.environ.copy(),
+        env=dict(os.environ, PYTHONFAULTHANDLER="1"),  # so SIGABRT prints every thread's stack
     )
     try:
         assert "Watching 1 folder(s) of 1 voice(s)" in watcher.stdout.readline()
@@ -103,8 +103,13 @@ def test_watch_command_reports_changes_until_interrupted(tmp_path):
         try:
             out, err = watcher.communicate(timeout=30)
         except subprocess.TimeoutExpired:
-            watcher.kill()  # never leave a watcher behind; say what it printed
-            out, err = watcher.communicate()
+            # Never leave a watcher behind; say what it printed and where each of its threads was stuck.
+            watcher.send_signal(signal.SIGABRT)
+            try:
+                out, err = watcher.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                watcher.kill()
+                out, err = watcher.communicate()
             raise AssertionError(f"voiced watch did not exit after Ctrl-C:\n{out}\n{err}") from None
     assert "Stopped." in out and "Traceback" not in err
     exported = run_voiced("corpus", "export").stdout
