@@ -140,17 +140,17 @@ def longest_dropped_run(draft: str, rewrite: str) -> tuple[int, str]:
     synonym or a rephrased phrase of the same length counts nothing, and words of the gap that the rewrite
     has elsewhere among its own words (a clause moved to the front) do not count as left out.
     """
-    draft_words, rewrite_words = words(draft), words(rewrite)
-    folded = [w.lower() for w in rewrite_words]
-    matcher = SequenceMatcher(None, [w.lower() for w in draft_words], folded, autojunk=False)
+    draft_words = words(draft)
+    draft_folded, rewrite_folded = [w.lower() for w in draft_words], [w.lower() for w in words(rewrite)]
+    matcher = SequenceMatcher(None, draft_folded, rewrite_folded, autojunk=False)
     gaps = [op for op in matcher.get_opcodes() if op[0] != "equal"]
-    elsewhere = Counter(word for _, _, _, j1, j2 in gaps for word in folded[j1:j2])
+    elsewhere = Counter(word for _, _, _, j1, j2 in gaps for word in rewrite_folded[j1:j2])
     longest, span = 0, ""
     for tag, i1, i2, j1, j2 in gaps:
         if tag == "insert":
             continue
         moved = 0
-        for word in (w.lower() for w in draft_words[i1:i2]):
+        for word in draft_folded[i1:i2]:
             if elsewhere[word] > 0:
                 elsewhere[word] -= 1
                 moved += 1
