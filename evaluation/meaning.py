@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 
 TOKEN = re.compile(r"\w+(?:['’]\w+)*")
-NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
-CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z'’-]+")
-SENTENCE_START = re.compile(r"(?:^|[.!?][\"'”’)]*\s+)([A-Z][a-zA-Z'’-]*)")
 
 
 def chrf(hypothesis: str, reference: str) -> float:
@@ -41,11 +38,12 @@ def rouge_l(hypothesis: str, reference: str) -> float:
 
 
 def names_and_numbers(text: str) -> set[str]:
-    """Numbers, and capitalised words that do not merely open a sentence (a rough stand-in for names)."""
-    openers = {m.group(1) for m in SENTENCE_START.finditer(text)}
-    capitalised = set(CAPITALISED.findall(text))
-    names = {w for w in capitalised if w not in openers or text.count(w) > 1} - {"I"}
-    return names | set(NUMBER.findall(text))
+    """Numbers, and words written capitalised other than at a sentence's start: the rewrite guard's
+    definition (voiced.inference.rewrite_guard), so the figure counts what the guard protects. A word
+    that only opens sentences ("It", "But"), however often, is no name: a rewrite may change it."""
+    from voiced.inference.rewrite_guard import names_and_numbers as guarded_names
+
+    return guarded_names(text)
 
 
 def kept_share(hypothesis: str, reference: str) -> float | None:

@@ -53,6 +53,15 @@ def test_names_and_numbers_kept():
     assert kept_share("anything", "no names here.") is None
 
 
+def test_a_word_that_only_opens_sentences_is_no_name_however_often():
+    """The guard's definition: "It" opening two sentences is no name, so a rewrite may change it (the
+    evaluation's older stand-in counted it, and a voice that wrote "This" lost a "name")."""
+    original = "It was late. It rained on Wildfell Hall, and Gilbert waited."
+    assert names_and_numbers(original) == {"Wildfell", "Hall", "Gilbert"}
+    assert kept_share("This was late. Rain fell on Wildfell Hall, and Gilbert waited.", original) == 1.0
+    assert kept_share("It was late. It rained on the hall, and he waited.", original) == 0.0
+
+
 def test_shape_metrics_by_hand():
     assert length_ratio("one two three", "one two three four five six") == pytest.approx(0.5)
     assert sentence_lengths("One two. Three four five! Six?") == [2, 3, 1]
