@@ -77,7 +77,7 @@ def full_run(home: Path, threads: int) -> int:
     print(f"setup: 2-step training job -> v{job.version} ({job.status}) in {time.perf_counter() - start:.0f} s")
 
     with Engine(config, adapter_resolver=lambda _v: None) as engine:
-        params = GenerationParams(temperature=0.0, seed=1, max_tokens=config.evaluation.max_tokens)
+        params = GenerationParams(temperature=0.0, seed=1, max_tokens=config.evaluation.max_tokens or None)
         engine.rewrite("austen", "Warm up.", params)
         start = time.perf_counter()
         engine.rewrite("austen", everything[0].rough, params)

@@ -48,7 +48,6 @@ def main() -> None:
     from voiced.config import Config, VoiceConfig, save_config
     from voiced.corpus.scanner import scan
     from voiced.corpus.store import CorpusStore
-    from voiced.evaluation.run import raw_model_config
     from voiced.evaluation.voice_gate import run_voice_gate
     from voiced.inference.engine import Engine
     from voiced.inference.rewrite_guard import GuardLimits
@@ -66,7 +65,7 @@ def main() -> None:
     print(f"dataset: {time.monotonic() - started:.1f} s, {tests} test rewrite examples")
     candidate = write_lora_gguf(home / "candidate.gguf", seed=3)
     started = time.monotonic()
-    with Engine(raw_model_config(config), adapter_resolver=lambda _voice: None) as engine:
+    with Engine(config, adapter_resolver=lambda _voice: None) as engine:
         engine.load("bench")
         loaded = time.monotonic() - started
         decision = run_voice_gate(

@@ -509,7 +509,6 @@ class _Job:
         """The "voice" mode: promote only if the candidate's rewrites of held-out drafts beat the reference's
         (voiced.evaluation.voice_gate); the NLL just scored is its guard, not its criterion."""
         from voiced.evaluation.rewrite_cache import BaseRewrites
-        from voiced.evaluation.run import raw_model_config
         from voiced.evaluation.voice_gate import run_voice_gate
         from voiced.inference.engine import Engine
         from voiced.inference.rewrite_guard import GuardLimits
@@ -527,24 +526,26 @@ class _Job:
             "reference": gate.scores.get("active", gate.scores.get("base")),
             "candidate": gate.scores.get("candidate"),
         }
-        raw = raw_model_config(self.config)
+        # Judged as served: the rewrite guard on (when the writer has it on), so a rewrite it would reject
+        # counts as the draft given back, and one it would clean counts as cleaned.
+        served = self.config
         base_rewrites = None
         if reference is None:  # the base model's side: the same greedy rewrites of the same drafts every run
             settings = self.config.evaluation
             # Quoted voice examples come from the training split, which the key does not name: no cache then.
-            uncached = raw.inference.voice_examples > 0 or self.info is None
+            uncached = served.inference.voice_examples > 0 or self.info is None
             base_rewrites = BaseRewrites.for_job(
                 self.paths,
                 self.voice.name,
                 None if uncached else nll_cache.base_identity(self.ref, self.info),
                 {"temperature": 0.0, "seed": settings.seed, "max_tokens": settings.max_tokens},
                 {
-                    **dataclasses.asdict(raw.inference),
+                    **dataclasses.asdict(served.inference),
                     "system_prompt": self.voice.system_prompt,
-                    "daemon_max_tokens": raw.daemon.max_tokens,
+                    "daemon_max_tokens": served.daemon.max_tokens,
                 },
             )
-        with Engine(raw, adapter_resolver=lambda _voice: None) as engine:
+        with Engine(served, adapter_resolver=lambda _voice: None) as engine:
             decision = run_voice_gate(
                 engine,
                 self.voice.name,

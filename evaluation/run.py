@@ -11,6 +11,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,14 @@ def version_losses(voice: str, paths: Paths | None = None) -> dict[str, dict[str
     }
 
 
+def eval_params(settings: EvalSettings) -> Any:
+    """Greedy generation at the evaluation seed; the paragraph's own length budget unless
+    ``[evaluation] max_tokens`` caps it (a cap cuts long rewrites short, which scores them as lost text)."""
+    from voiced.inference.generation import GenerationParams
+
+    return GenerationParams(temperature=0.0, seed=settings.seed, max_tokens=settings.max_tokens or None)
+
+
 def generate_outputs(
     engine: Any,
     voice: str,
@@ -134,19 +143,22 @@ def generate_outputs(
     passages: list[EvalPassage],
     params: Any,
     progress: Callable[[dict], None] | None = None,
+    on_guard: Callable[[str, int, Any], None] | None = None,
 ) -> dict[str, list[str]]:
     """Each target's rewrites; the adapter is switched on the engine's one loaded model.
 
     The model is loaded first: an adapter set before the lazy load would give way to the one the
-    engine reads from the registry when it loads, and the first target would be scored on the wrong model."""
+    engine reads from the registry when it loads, and the first target would be scored on the wrong model.
+    ``on_guard(label, passage index, GuardReport)`` hears what the rewrite guard did, when it is on."""
     engine.load(voice)
     outputs: dict[str, list[str]] = {}
     total, done = len(found) * len(passages), 0
     for target in found:
         engine.set_adapter(voice, target.gguf)
         outputs[target.label] = []
-        for passage in passages:
-            outputs[target.label].append(engine.rewrite(voice, passage.rough, params).strip())
+        for index, passage in enumerate(passages):
+            heard = on_guard and partial(on_guard, target.label, index)
+            outputs[target.label].append(engine.rewrite(voice, passage.rough, params, on_guard=heard).strip())
             done += 1
             if progress:
                 progress({"event": "rewrite", "target": target.label, "done": done, "total": total})
@@ -244,7 +256,6 @@ def run_eval(
 ) -> EvalResult:
     """The whole evaluation of a voice; ``engine`` may be passed in to reuse a loaded model."""
     from voiced.inference.engine import Engine
-    from voiced.inference.generation import GenerationParams
     from voiced.inference.rewrite_guard import GuardLimits
     from voiced.paths import get_paths
 
@@ -262,7 +273,7 @@ def run_eval(
     found = targets(name, paths, adapter)
     result = EvalResult(name, passages, losses=version_losses(name, paths), notes=notes)
     result.seconds["drafts"] = round(time.monotonic() - started, 2)
-    params = GenerationParams(temperature=0.0, seed=settings.seed, max_tokens=settings.max_tokens)
+    params = eval_params(settings)
     started = time.monotonic()
     own = engine is None
     engine = engine or Engine(raw_model_config(config), adapter_resolver=lambda _voice: None)
@@ -296,7 +307,6 @@ def arena_matches(
     """Blind pairs for the arena: ``left``/``right`` are "base" or a version number as text."""
     from voiced.evaluation.arena import make_matches
     from voiced.inference.engine import Engine
-    from voiced.inference.generation import GenerationParams
     from voiced.paths import get_paths
 
     paths = paths or get_paths()
@@ -306,7 +316,7 @@ def arena_matches(
     if not passages:
         raise ValueError(f"Voice {name!r} has no rewrite passages in its test split to compare on.")
     chosen = [target_named(name, spec, paths) for spec in (left, right)]
-    params = GenerationParams(temperature=0.0, seed=config.evaluation.seed, max_tokens=config.evaluation.max_tokens)
+    params = eval_params(config.evaluation)
     own = engine is None
     engine = engine or Engine(config, adapter_resolver=lambda _voice: None)
     try:

@@ -5,7 +5,9 @@ reference (the active adapter, or the base) and the candidate rewrite the same
 held-out drafts (a roughening family training never used) on one Engine, and
 the candidate is promoted only if its chrF gain over the draft beats the
 reference's, paired by passage, without copying, commenting, losing names or
-a worse held-out NLL (docs/evaluation.md, "Gate"). ``voice_regression`` is the
+a worse held-out NLL (docs/evaluation.md, "Gate"). The Engine is configured as
+the writer's is, rewrite guard included, so each side is judged on what the
+writer would be given: a rewrite the guard rejects on every try is the draft. ``voice_regression`` is the
 older "nll+voice" check: after the NLL gate promotes, the candidate's mean
 "towards writer" (Cosine Delta on character 3-grams) may not fall below the
 reference's by more than ``tolerance``.
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from voiced.config import DatasetSettings
-from voiced.evaluation.run import EvalResult, Target, generate_outputs, score_outputs
+from voiced.evaluation.run import EvalResult, Target, eval_params, generate_outputs, score_outputs
 
 
 def voice_regression(
@@ -33,10 +35,9 @@ def voice_regression(
     reference_gguf: Path | None,
 ) -> tuple[bool, str, dict[str, float]]:
     """(passes, reason, mean towards-writer per side); ``reference_gguf`` None means the base model."""
-    from voiced.inference.generation import GenerationParams
 
     found = [Target("reference", gguf=reference_gguf), Target("candidate", gguf=candidate_gguf)]
-    params = GenerationParams(temperature=0.0, seed=settings.seed, max_tokens=settings.max_tokens)
+    params = eval_params(settings)
     result = EvalResult(voice, list(passages), generate_outputs(engine, voice, found, list(passages), params))
     score_outputs(result, writer_text, settings)
     towards = {label: result.metrics[label]["towards_char3"] for label in ("reference", "candidate")}
@@ -60,18 +61,33 @@ def voice_regression(
 # passage; the held-out NLL only guards against a model that got worse at the writer's prose.
 
 REFERENCE, CANDIDATE = "reference", "candidate"
-GATE_FIGURES = ("chrf_gain", "copy", "commentary", "kept_names_numbers", "length_ratio")
+GATE_FIGURES = ("chrf_gain", "copy", "commentary", "kept_names_numbers", "length_ratio", "guard_kept_draft")
 
 
-def passage_rows(outputs: list[str], passages: list, limits: Any) -> list[dict[str, float | None]]:
-    """The gate's figures of each rewrite (chrF gain over the draft, copy, commentary, names kept)."""
+def passage_rows(
+    outputs: list[str], passages: list, limits: Any, kept_draft: dict[int, str] | None = None
+) -> list[dict[str, float | None]]:
+    """The gate's figures of each rewrite (chrF gain over the draft, copy, commentary, names kept).
+
+    ``kept_draft`` maps a passage's index to the rewrite guard's code when every try was rejected and the
+    draft came back in its place (the writer is given their own text, so it counts as a copy)."""
     from voiced.evaluation.passage_metrics import passage_metrics
 
     rows = []
-    for output, passage in zip(outputs, passages, strict=False):
+    for index, (output, passage) in enumerate(zip(outputs, passages, strict=False)):
         row = passage_metrics(output, passage.rough, passage.original, "writer", {}, limits)
+        row["guard_kept_draft"] = float(index in (kept_draft or {}))
         rows.append({name: row.get(name) for name in GATE_FIGURES})
     return rows
+
+
+def _kept_draft_text(codes: list[str]) -> str:
+    """How many drafts came back because the guard rejected every rewrite, by its codes: "3 of them because
+    the rewrite guard rejected every try (names dropped 2, commentary 1)"."""
+    from collections import Counter
+
+    counted = ", ".join(f"{code.replace('_', ' ')} {n}" for code, n in Counter(codes).most_common())
+    return f"{len(codes)} of them because the rewrite guard rejected every try ({counted})"
 
 
 def _mean(rows: list[dict], name: str) -> float | None:
@@ -138,13 +154,15 @@ def decide_voice(
     reference_label: str,
     nll: dict[str, float] | None = None,
     training_family: Callable[[], tuple[list[dict], list[dict]]] | None = None,
+    kept_draft_codes: list[str] | None = None,
 ) -> VoiceDecision:
     """Promote or reject from per-passage figures of both sides on the same held-out drafts.
 
     ``nll`` holds "reference" and "candidate" test NLL (the guard). ``training_family``
     is called only when the held-out comparison fails: it gives (reference, candidate)
     rows on training-family drafts of the same passages, to tell "learned only to undo
-    the training roughener" from "no better"."""
+    the training roughener" from "no better". ``kept_draft_codes``: the guard's reasons for the
+    candidate's drafts it gave back, so a copy verdict can say how many were the guard's."""
     n = len(candidate)
     held_out = {
         side: {name: _mean(rows, name) for name in GATE_FIGURES}
@@ -169,9 +187,10 @@ def decide_voice(
     copies, _ = _share(candidate, "copy")
     reference_copies, _ = _share(reference, "copy")
     if copies / n > settings.gate_max_copy_rate and copies > reference_copies:
+        guard_detail = f", {_kept_draft_text(kept_draft_codes)}" if kept_draft_codes else ""
         decision.reason = (
             f"The new voice copies the draft: it gave back {copies} of {n} test drafts "
-            f"unchanged ({reference_label} {reference_copies}), so it would not change your text."
+            f"unchanged ({reference_label} {reference_copies}){guard_detail}, so it would not change your text."
         )
         return decision
     comments, _ = _share(candidate, "commentary")
@@ -273,32 +292,51 @@ def run_voice_gate(
 
     from voiced.evaluation.drafts import signature_profile
     from voiced.evaluation.run import held_out_passages
-    from voiced.inference.generation import GenerationParams
 
     started = time.monotonic()
     passages = held_out_passages(dataset, settings.gate_passages, settings.seed)
-    params = GenerationParams(temperature=0.0, seed=settings.seed, max_tokens=settings.max_tokens)
+    params = eval_params(settings)
     sides = [Target(REFERENCE, gguf=reference), Target(CANDIDATE, gguf=candidate)]
 
     cache = base_rewrites if reference is None else None
+    kept_draft: dict[str, dict[int, str]] = {}  # side -> passage index -> the guard's code, for the last drafts
+
+    def heard(side: str, index: int, report: Any) -> None:
+        from voiced.inference.rewrite_guard import REJECTED
+
+        if report.outcome == REJECTED:
+            kept_draft.setdefault(side, {})[index] = report.code
 
     def rows_for(drafts: list) -> tuple[list[dict], list[dict]]:
         texts = [d.rough for d in drafts]
         cached = cache.get(texts) if cache is not None else None
-        outputs = generate_outputs(engine, voice, sides[1:] if cached is not None else sides, drafts, params)
+        kept_draft.clear()
+        outputs = generate_outputs(
+            engine, voice, sides[1:] if cached is not None else sides, drafts, params, on_guard=heard
+        )
         if cached is not None:
             outputs[REFERENCE] = cached
         elif cache is not None:
             cache.put(texts, outputs[REFERENCE])
-        return passage_rows(outputs[REFERENCE], drafts, limits), passage_rows(outputs[CANDIDATE], drafts, limits)
+        return (
+            passage_rows(outputs[REFERENCE], drafts, limits, kept_draft.get(REFERENCE)),
+            passage_rows(outputs[CANDIDATE], drafts, limits, kept_draft.get(CANDIDATE)),
+        )
 
     def training_family() -> tuple[list[dict], list[dict]]:
         profile = signature_profile(ex.response_text for ex in dataset.examples.get("train", []))
         return rows_for(training_family_passages(passages, settings.seed, profile, noise))
 
     ref_rows, cand_rows = rows_for(passages) if passages else ([], [])
+    candidate_kept_draft = list(kept_draft.get(CANDIDATE, {}).values())
     decision = decide_voice(
-        ref_rows, cand_rows, settings, reference_label=reference_label, nll=nll, training_family=training_family
+        ref_rows,
+        cand_rows,
+        settings,
+        reference_label=reference_label,
+        nll=nll,
+        training_family=training_family,
+        kept_draft_codes=candidate_kept_draft,
     )
     decision.seconds = time.monotonic() - started
     return decision

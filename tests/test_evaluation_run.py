@@ -209,3 +209,39 @@ def test_the_first_target_is_rewritten_with_its_own_adapter(tmp_path: Path) -> N
     with Engine(embedded_config()) as engine:
         outputs = generate_outputs(engine, "default", [Target("v1", 1, lora), Target("base")], PASSAGES[:1], params)
     assert outputs["v1"] != outputs["base"]
+
+
+def test_the_voice_gate_judges_the_rewrites_the_writer_is_served(tmp_path: Path) -> None:
+    """The gate's engine has the writer's rewrite guard: a rewrite it rejects on every try is the draft given
+    back, so it counts as a copy with no gain (the decision's wording is tests/test_voice_gate_decision.py's)."""
+    from voiced.evaluation.voice_gate import run_voice_gate
+    from voiced.inference.rewrite_guard import GuardLimits
+    from voiced.trainer.dataset import build_voice_dataset
+
+    config = make_voice(tmp_path)
+    config.inference.n_threads = 1
+    config.inference.guard_min_length_ratio = 50.0  # no rewrite is long enough: every one is rejected
+    config.inference.guard_retries = 0
+    config.evaluation.gate_passages = 2
+    assert config.evaluation.max_tokens == 0  # each paragraph's whole budget: the guard judges every length
+    save_config(config)
+    dataset, _ = build_voice_dataset(config, "austen")
+    lora = write_lora_gguf(tmp_path / "lora.gguf")
+    with Engine(config, adapter_resolver=lambda _voice: None) as engine:
+        decision = run_voice_gate(
+            engine,
+            "austen",
+            dataset,
+            config.evaluation,
+            candidate=lora,
+            reference=None,
+            reference_label="the base model",
+            limits=GuardLimits.from_settings(config.inference),
+        )
+    assert decision.passages == 2 and not decision.promote
+    held_out = decision.held_out
+    for side in ("reference", "candidate"):  # what came back is the draft: rejected, or copied by the model
+        assert held_out[side]["copy"] == 1.0 and held_out[side]["chrf_gain"] == 0.0
+    assert held_out["candidate"]["guard_kept_draft"] > 0 and held_out["reference"]["guard_kept_draft"] > 0
+    # both sides give back every draft, so copying is not held against the candidate: it is just no better
+    assert "are not closer to your own text than the base model's (chrF gain +0.0 against +0.0" in decision.reason

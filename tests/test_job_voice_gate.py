@@ -36,7 +36,13 @@ def test_a_real_job_is_gated_on_its_rewrites_by_default(tmp_path):
     assert figures["passages"] == 3 and figures["promote"] == (result.status == "active")
     assert figures["reason"] == manifest["reason"] == result.reason and result.reason.startswith("The new voice")
     for side in ("reference", "candidate"):
-        assert set(figures["held_out"][side]) >= {"chrf_gain", "copy", "commentary", "kept_names_numbers"}
+        assert set(figures["held_out"][side]) >= {
+            "chrf_gain",
+            "copy",
+            "commentary",
+            "kept_names_numbers",
+            "guard_kept_draft",
+        }
     # the gate rounds its figures to 4 places, the manifest its NLL to 5
     assert figures["nll"]["reference"] == pytest.approx(manifest["scores"]["test_nll"]["base"], abs=1e-4)
     assert figures["seconds"] > 0

@@ -115,3 +115,22 @@ def test_a_lucky_mean_is_not_enough():
 def test_a_share_just_under_the_bar_never_reads_as_the_bar():
     decision = decide(rows([r["chrf_gain"] for r in BETTER], kept=0.976))
     assert not decision.promote and "kept 97.6% of them" in decision.reason and "at least 98%" in decision.reason
+
+
+def test_a_copy_verdict_says_how_many_drafts_the_rewrite_guard_gave_back():
+    """The gate judges what the writer is served: a rewrite the guard rejected on every try is the draft."""
+    copied = rows([r["chrf_gain"] + 3 for r in BETTER], copy=(0, 5, 7))
+    decision = decide_voice(
+        REFERENCE,
+        copied,
+        SETTINGS,
+        reference_label="the base model",
+        nll=NLL,
+        kept_draft_codes=["names_dropped", "commentary", "names_dropped"],
+    )
+    assert not decision.promote
+    assert decision.reason == (
+        "The new voice copies the draft: it gave back 3 of 20 test drafts unchanged (the base model 0), "
+        "3 of them because the rewrite guard rejected every try (names dropped 2, commentary 1), "
+        "so it would not change your text."
+    )

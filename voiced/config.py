@@ -452,7 +452,13 @@ class EvalSettings(_Checked):
     passages: int = _help(
         "Test passages rewritten per adapter by `voiced eval` (the first N of the fixed test split).", ge=1, default=20
     )
-    max_tokens: int = _help("Longest rewrite generated per passage during evaluation (tokens).", ge=1, default=256)
+    max_tokens: int = _help(
+        "Longest rewrite generated per passage during evaluation and in the gate (tokens). 0 gives each paragraph "
+        "the budget a writer's request gets ([inference] max_tokens_factor x its tokens + max_tokens_extra), so a "
+        "long paragraph's rewrite is judged whole, as the writer would receive it, not cut off.",
+        ge=0,
+        default=0,
+    )
     seed: int = _help(
         "Sampling seed for evaluation rewrites (temperature is 0, so rewrites are deterministic).", default=1234
     )
