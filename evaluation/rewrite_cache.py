@@ -13,7 +13,9 @@ the llama-cpp-python and voiced versions. With ``[inference] voice_examples``
 above 0 the prompts quote the training split, which the key does not name, so
 the job does not cache then.
 
-An entry is used only if it holds one text per draft; a file that is not JSON,
+Each entry holds the rewrites and which drafts the rewrite guard gave back in their
+place (the gate judges what the writer is served). An entry is used only if it holds
+one text per draft; a file that is not JSON,
 has another schema or holds anything else is ignored and rewritten. Only the
 base side is cached: an adapter's rewrites are made fresh every run.
 """
@@ -80,8 +82,9 @@ class BaseRewrites:
             return None
         return {**self.base_key, "drafts": drafts_digest(drafts), "count": len(drafts)}
 
-    def get(self, drafts: list[str]) -> list[str] | None:
-        """The base model's rewrites of exactly these drafts, if cached and whole."""
+    def get(self, drafts: list[str]) -> tuple[list[str], dict[int, str]] | None:
+        """The base model's rewrites of exactly these drafts, if cached and whole, and the drafts the rewrite
+        guard gave back in their place (index -> the guard's code)."""
         key = self._key(drafts)
         if key is None:
             return None
@@ -91,24 +94,32 @@ class BaseRewrites:
             return None
         for entry in entries:
             if entry["key"] == key:
-                outputs = entry.get("outputs")
+                outputs, kept = entry.get("outputs"), entry.get("kept_draft")
                 if (
                     isinstance(outputs, list)
                     and len(outputs) == len(drafts)
                     and all(isinstance(o, str) for o in outputs)
+                    and isinstance(kept, dict)
+                    and all(k.isdigit() and int(k) < len(drafts) and isinstance(v, str) for k, v in kept.items())
                 ):
                     self.hits += 1
-                    return [str(o) for o in outputs]
+                    return [str(o) for o in outputs], {int(k): str(v) for k, v in kept.items()}
                 self.notes.append("a cached set of base-model rewrites did not match its drafts and is rewritten")
                 return None
         return None
 
-    def put(self, drafts: list[str], outputs: list[str]) -> None:
+    def put(self, drafts: list[str], outputs: list[str], kept_draft: dict[int, str]) -> None:
         key = self._key(drafts)
         self.misses += 1
         if key is None:
             return
+        entry = {
+            "key": key,
+            "outputs": list(outputs),
+            "kept_draft": {str(index): code for index, code in kept_draft.items()},
+            "stored": time.time(),
+        }
         try:
-            put_entry(self.path, {"key": key, "outputs": list(outputs), "stored": time.time()}, KEEP, SCHEMA)
+            put_entry(self.path, entry, KEEP, SCHEMA)
         except OSError as exc:  # a cache that cannot be written only costs the next run the same rewrites
             self.notes.append(f"the base model's rewrites were not cached: {exc}")

@@ -7,10 +7,11 @@ the candidate is promoted only if its chrF gain over the draft beats the
 reference's, paired by passage, without copying, commenting, losing names or
 a worse held-out NLL (docs/evaluation.md, "Gate"). The Engine is configured as
 the writer's is, rewrite guard included, so each side is judged on what the
-writer would be given: a rewrite the guard rejects on every try is the draft. ``voice_regression`` is the
-older "nll+voice" check: after the NLL gate promotes, the candidate's mean
-"towards writer" (Cosine Delta on character 3-grams) may not fall below the
-reference's by more than ``tolerance``.
+writer would be given: a rewrite the guard rejects on every try is the draft.
+
+``voice_regression`` is the older "nll+voice" check: after the NLL gate
+promotes, the candidate's mean "towards writer" (Cosine Delta on character
+3-grams) may not fall below the reference's by more than ``tolerance``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ def voice_regression(
     reference_gguf: Path | None,
 ) -> tuple[bool, str, dict[str, float]]:
     """(passes, reason, mean towards-writer per side); ``reference_gguf`` None means the base model."""
-
     found = [Target("reference", gguf=reference_gguf), Target("candidate", gguf=candidate_gguf)]
     params = eval_params(settings)
     result = EvalResult(voice, list(passages), generate_outputs(engine, voice, found, list(passages), params))
@@ -315,12 +315,12 @@ def run_voice_gate(
             engine, voice, sides[1:] if cached is not None else sides, drafts, params, on_guard=heard
         )
         if cached is not None:
-            outputs[REFERENCE] = cached
+            outputs[REFERENCE], kept_draft[REFERENCE] = cached
         elif cache is not None:
-            cache.put(texts, outputs[REFERENCE])
+            cache.put(texts, outputs[REFERENCE], kept_draft.get(REFERENCE, {}))
         return (
-            passage_rows(outputs[REFERENCE], drafts, limits, kept_draft.get(REFERENCE)),
-            passage_rows(outputs[CANDIDATE], drafts, limits, kept_draft.get(CANDIDATE)),
+            passage_rows(outputs[REFERENCE], drafts, limits, kept_draft.get(REFERENCE, {})),
+            passage_rows(outputs[CANDIDATE], drafts, limits, kept_draft.get(CANDIDATE, {})),
         )
 
     def training_family() -> tuple[list[dict], list[dict]]:

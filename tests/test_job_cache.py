@@ -254,6 +254,23 @@ def test_the_voice_gate_reuses_the_base_models_rewrites_and_decides_the_same(tmp
     assert json.loads(cache.read_text())["schema"] == rewrite_cache.SCHEMA
 
 
+def test_the_base_rewrites_cache_keeps_which_drafts_the_guard_gave_back(tmp_path: Path) -> None:
+    """The gate judges what the writer is served, so a cached base-model side must say which of its
+    "rewrites" were the guard giving the draft back; an entry that does not say is made again."""
+    from voiced.evaluation.rewrite_cache import BaseRewrites
+
+    cache = BaseRewrites(tmp_path / "base-rewrites.json", {"base": {"sha256": "0" * 64}})
+    drafts = ["one draft.", "two drafts."]
+    cache.put(drafts, ["One draft.", "two drafts."], {1: "names_dropped"})
+    assert cache.get(drafts) == (["One draft.", "two drafts."], {1: "names_dropped"})
+    assert cache.get(["another draft."]) is None
+
+    stored = json.loads(cache.path.read_text(encoding="utf-8"))
+    del stored["entries"][0]["kept_draft"]  # as an entry written before the gate judged guarded rewrites
+    cache.path.write_text(json.dumps(stored), encoding="utf-8")
+    assert cache.get(drafts) is None and "did not match its drafts" in cache.notes[-1]
+
+
 def test_the_terminal_prints_each_phase_with_its_seconds_and_the_summary() -> None:
     import io
 
