@@ -247,17 +247,24 @@ def _change_printer() -> Callable[[dict[str, Any]], None]:
 
 @click.command()
 def watch() -> None:
-    """Keep the corpus current as you write (foreground; Ctrl-C stops)."""
+    """Keep the corpus current as you write (foreground; Ctrl-C or SIGTERM stops)."""
+    import signal
+    import threading
+
     from voiced.corpus.watcher import watch_forever
 
     config = load_config()
     folders = sum(len(v.folders) for v in config.voices.values())
     click.echo(f"Watching {folders} folder(s) of {len(config.voices)} voice(s). Ctrl-C stops.")
+    # Our own handlers, as the daemon has: a process started in the background inherits SIGINT ignored,
+    # and Python then never raises KeyboardInterrupt, so Ctrl-C (or a service manager's SIGTERM) would
+    # not stop it. The stop event lets the watcher finish its batch and close the store cleanly.
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stop.set())
     with CorpusStore.open() as store:
-        try:
-            watch_forever(store, config, on_change=_change_printer())
-        except KeyboardInterrupt:
-            click.echo("Stopped.")
+        watch_forever(store, config, on_change=_change_printer(), stop=stop)
+    click.echo("Stopped.")
 
 
 def register(main: click.Group) -> None:

@@ -84,6 +84,10 @@ def test_watch_command_reports_changes_until_interrupted(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONFAULTHANDLER="1"),  # so SIGABRT prints every thread's stack
+        # As a shell's background job starts it: SIGINT ignored. Python then raises no KeyboardInterrupt,
+        # which is why this test hung whenever the suite itself ran in the background; the watcher's own
+        # handler must stop it anyway.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         assert "Watching 1 folder(s) of 1 voice(s)" in watcher.stdout.readline()
