@@ -33,6 +33,9 @@ def client(tmp_path: Path):
     config = make_voice(tmp_path)
     config.daemon.start_timeout_seconds = 120
     config.scheduler.enabled = False
+    # The voice gate judges rewrites as served (guard retries included); 8 drafts keep a failing gate
+    # to minutes on a loaded machine while still deciding on real rewrites.
+    config.evaluation.gate_passages = 8
     from voiced.config import save_config
 
     save_config(config)
@@ -88,7 +91,7 @@ def test_train_through_the_daemon_reports_progress_and_swaps_a_promoted_adapter(
         timeout=600,
     )
     assert seen_step
-    done = finished(client)
+    done = finished(client, 900)
     assert done["state"] == "succeeded", done
     assert done["outcome"] in ("promoted", "rejected") and done["version"] == 1 and done["reason"]
     assert done["total_steps"] == 4 and done["loss"] is not None
@@ -152,6 +155,9 @@ def test_kill_9_of_the_daemon_takes_its_training_child_and_the_next_daemon_train
     config = make_voice(tmp_path)
     config.daemon.start_timeout_seconds = 120
     config.scheduler.enabled = False
+    # The voice gate judges rewrites as served (guard retries included); 8 drafts keep a failing gate
+    # to minutes on a loaded machine while still deciding on real rewrites.
+    config.evaluation.gate_passages = 8
     from voiced.config import save_config
 
     save_config(config)
